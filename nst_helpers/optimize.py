@@ -1,0 +1,491 @@
+"""Optimising the image: the compiled Adam loop and L-BFGS.
+
+Gatys et al. (2016) start from an image and change its pixels, never the network, until its VGG
+features match the content image's at the content layers and its Gram matrices match the style
+image's at the style layers. :func:`stylize` does that and returns a :class:`StyleResult` with the
+best image found, the loss history, the timings and the name of the backbone that made it.
+
+Both optimisers keep the image in VGG space and inside the range of real pixels: Adam by clipping
+after each step, as the seed did; L-BFGS-B (scipy) with bounds. Adam runs many steps per call of one
+``tf.function``, so Python does no work per step; the best image is tracked inside the graph.
+"""
+
+import math
+import time
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ._tf import tf as _tf
+from .backbone import load_backbone
+from .config import StyleConfig, preset
+from .errors import NSTError
+from .images import VGG_MAX, VGG_MIN, from_vgg, load_image, resize, save_image, to_vgg
+from . import losses
+
+tf = _tf()
+import keras  # noqa: E402
+
+LOSS_NAMES = ("total", "content", "style", "tv")
+
+
+class StopRun(Exception):
+    """Raise from a callback to end a run early; the best image so far is kept."""
+
+
+@dataclass
+class Progress:
+    """What a callback sees every ``callback_every`` steps."""
+
+    step: int
+    steps: int
+    losses: dict
+    elapsed: float
+    best_loss: float
+    _x: object = field(repr=False, default=None)
+
+    def image(self):
+        """The current image as ``uint8`` RGB (converted only when asked for)."""
+        return from_vgg(self._x)
+
+    @property
+    def seconds_left(self):
+        return self.elapsed / max(self.step, 1) * (self.steps - self.step)
+
+
+@dataclass
+class StyleResult:
+    """The outcome of :func:`stylize`."""
+
+    image: np.ndarray  # best image, uint8 RGB
+    best_loss: float
+    best_step: int
+    history: dict  # "total", "content", "style", "tv": one value per step (weighted)
+    steps: int  # steps done
+    seconds: float  # optimisation time, without set-up and compilation
+    setup_seconds: float
+    compile_seconds: float
+    backbone: str
+    config: StyleConfig
+    stop_reason: str = "finished"  # finished, converged, interrupted, stopped or diverged
+    message: str = ""
+    frames: list = field(default_factory=list, repr=False)  # [(step, uint8 image)]
+
+    @property
+    def interrupted(self):
+        return self.stop_reason in ("interrupted", "stopped")
+
+    @property
+    def seconds_per_step(self):
+        return self.seconds / self.steps if self.steps else float("nan")
+
+    def report(self):
+        """A JSON-ready summary of the run."""
+        h, w = self.image.shape[:2]
+        return {
+            "backbone": self.backbone,
+            "size": [w, h],
+            "steps": self.steps,
+            "seconds": round(self.seconds, 3),
+            "seconds_per_step": round(self.seconds_per_step, 5) if self.steps else None,
+            "setup_seconds": round(self.setup_seconds, 3),
+            "compile_seconds": round(self.compile_seconds, 3),
+            "best_loss": self.best_loss,
+            "best_step": self.best_step,
+            "final_losses": {k: (v[-1] if v else None) for k, v in self.history.items()},
+            "loss_history": list(self.history["total"]),
+            "stop_reason": self.stop_reason,
+            "message": self.message,
+            "config": self.config.to_dict(),
+        }
+
+    def save(self, path, force=False):
+        """Save the best image as PNG with the backbone and settings stored in it."""
+        meta = {"backbone": self.backbone, "nst_config": self.config.to_dict(),
+                "best_loss": self.best_loss, "steps": self.steps}
+        return save_image(self.image, path, force=force, metadata=meta)
+
+    def __repr__(self):
+        h, w = self.image.shape[:2]
+        return (f"StyleResult({w}x{h}, backbone={self.backbone}, steps={self.steps}, "
+                f"best_loss={self.best_loss:.4g}, seconds={self.seconds:.1f}, "
+                f"stop_reason={self.stop_reason!r})")
+
+
+def _as_list(x):
+    return list(x) if isinstance(x, (list, tuple)) else [x]
+
+
+class Problem:
+    """The fixed part of a run: targets, masks and the loss function of an image in VGG space."""
+
+    def __init__(self, content, style, config, style_blend=None, style_masks=None, verbose=True):
+        self.config = config
+        side = config.max_side
+        self.content = load_image(content, max_side=side, name="content image")
+        styles = _as_list(style)
+        if not styles:
+            raise NSTError("give at least one style image.")
+        self.styles = [
+            load_image(s, max_side=side, name=f"style image {i + 1}" if len(styles) > 1 else "style image")
+            for i, s in enumerate(styles)
+        ]
+        if config.preserve_color == "histogram":  # recolour the styles with the content's colours
+            from .color import match_histogram
+
+            self.styles = [match_histogram(s, self.content) for s in self.styles]
+        self.blend = self._blend(style_blend, len(self.styles))
+        self.backbone = load_backbone(config.backbone, verbose=verbose)
+        layers = list(config.content_layers) + list(config.style_layers)
+        self.backbone.check_layers(layers)
+        self.extractor = self.backbone.extractor(layers, pooling=config.pooling,
+                                                 trainable=config.trainable)
+        content_feats = self.extractor(to_vgg(self.content))
+        self.content_targets = {l: tf.constant(content_feats[l]) for l in config.content_layers}
+        self.layer_weights = config.layer_weights()
+        self.style_grams = []
+        for img in self.styles:
+            feats = self.extractor(to_vgg(img))
+            self.style_grams.append(
+                {l: tf.constant(losses.gram_matrix(feats[l])) for l in config.style_layers}
+            )
+        self.masks = self._masks(style_masks, content_feats)
+
+    @staticmethod
+    def _blend(blend, n):
+        if blend is None:
+            return [1.0 / n] * n
+        blend = [float(b) for b in _as_list(blend)]
+        if len(blend) != n:
+            raise NSTError(f"style_blend has {len(blend)} weights for {n} style images; give one per style.")
+        if any(not math.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
+            raise NSTError("style_blend weights must be zero or positive, and not all zero.")
+        return blend
+
+    def _masks(self, masks, content_feats):
+        if masks is None:
+            return [None] * len(self.styles)
+        masks = _as_list(masks)
+        if len(masks) != len(self.styles):
+            raise NSTError(f"style_masks has {len(masks)} masks for {len(self.styles)} style images; "
+                           "give one per style (None for everywhere).")
+        h, w = self.content.shape[:2]
+        out = []
+        for i, m in enumerate(masks):
+            if m is None:
+                out.append(None)
+                continue
+            m = np.asarray(m, dtype=np.float32)
+            if m.ndim == 3:
+                m = m.mean(axis=-1)
+            if m.ndim != 2:
+                raise NSTError(f"style mask {i + 1} has shape {m.shape}; give a 2-D (height, width) mask.")
+            if m.max() > 1.0:
+                m = m / 255.0
+            if m.shape != (h, w):
+                if abs(m.shape[0] / m.shape[1] - h / w) > 0.02:
+                    raise NSTError(
+                        f"style mask {i + 1} is {m.shape[1]}x{m.shape[0]} px but the content image is "
+                        f"{w}x{h} px; give a mask with the content image's size or aspect ratio."
+                    )
+                m = tf.image.resize(m[..., None], (h, w), method="area").numpy()[..., 0]
+            per_layer = {}
+            for l in self.config.style_layers:
+                fh, fw = content_feats[l].shape[1:3]
+                per_layer[l] = tf.constant(
+                    tf.image.resize(m[..., None], (fh, fw), method="area")[..., 0])
+            out.append(per_layer)
+        return out
+
+    def losses(self, x):
+        """``(total, content, style, tv)`` of the VGG-space image ``x``, weights applied."""
+        cfg = self.config
+        feats = self.extractor(x)
+        content = 0.0
+        for l in cfg.content_layers:
+            content += losses.content_loss(feats[l], self.content_targets[l], cfg.normalization)
+        content = cfg.content_weight * content / max(len(cfg.content_layers), 1)
+        style = 0.0
+        for blend, grams, masks in zip(self.blend, self.style_grams, self.masks):
+            if blend:
+                style += blend * losses.style_loss(feats, grams, self.layer_weights,
+                                                   cfg.normalization, masks)
+        style = cfg.style_weight * style
+        tv = cfg.tv_weight * losses.total_variation_loss(x) if cfg.tv_weight else tf.constant(0.0)
+        content = tf.convert_to_tensor(content, tf.float32)
+        style = tf.convert_to_tensor(style, tf.float32)
+        return content + style + tv, content, style, tv
+
+    def initial_image(self, init_image=None):
+        """The starting image in VGG space: content, seeded noise, style statistics or a given one."""
+        h, w = self.content.shape[:2]
+        if init_image is not None:
+            img = load_image(init_image, max_side=None, name="init image")
+            if img.shape[:2] != (h, w):
+                img = resize(img, size=(h, w))
+            return to_vgg(img)
+        rng = np.random.default_rng(self.config.seed)
+        if self.config.init == "content":
+            return to_vgg(self.content)
+        if self.config.init == "noise":
+            return to_vgg(rng.uniform(0, 255, size=(h, w, 3)).astype(np.uint8))
+        style = self.styles[0].reshape(-1, 3).astype(np.float32)  # "style": its colour statistics
+        noise = rng.normal(style.mean(0), style.std(0) + 1e-3, size=(h, w, 3))
+        return to_vgg(np.clip(noise, 0, 255).astype(np.uint8))
+
+
+def _progress_bar(total, desc, enabled):
+    if not enabled:
+        return None
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, desc=desc, unit="step", leave=True)
+
+
+def _next_stop(step, steps, *everies):
+    stops = [steps] + [(step // k + 1) * k for k in everies if k]
+    return min(stops)
+
+
+def _diverged(values, first):
+    last = values[-1]
+    return not math.isfinite(last) or (first > 0 and last > 1e4 * first)
+
+
+def _divergence_message(step, cfg):
+    return (f"The loss exploded at step {step} (NaN or 10,000 times its start); "
+            f"learning_rate={cfg.learning_rate:g} is too large: try {cfg.learning_rate / 4:g}.")
+
+
+class _Loop:
+    """Shared bookkeeping of both optimisers: history, callbacks, frames, stopping."""
+
+    def __init__(self, problem, steps, callback, callback_every, frames_every, frames_dir,
+                 should_stop, progress, desc):
+        self.problem = problem
+        self.steps = steps
+        self.callback = callback
+        self.callback_every = callback_every
+        self.frames_every = frames_every
+        self.frames_dir = frames_dir
+        self.should_stop = should_stop
+        self.history = {k: [] for k in LOSS_NAMES}
+        self.frames = []
+        self.step = 0
+        self.start = None
+        self.bar = _progress_bar(steps, desc, progress)
+
+    def record(self, rows):
+        for row in np.atleast_2d(rows):
+            for k, v in zip(LOSS_NAMES, row):
+                self.history[k].append(float(v))
+        if self.bar is not None:
+            self.bar.update(len(np.atleast_2d(rows)))
+            self.bar.set_postfix(loss=f"{self.history['total'][-1]:.4g}", refresh=False)
+
+    def boundary(self, x, best_loss):
+        """Called at chunk ends: frames, callback, stop request. Returns a stop reason or None."""
+        if self.frames_every and self.step % self.frames_every == 0:
+            frame = from_vgg(x)
+            self.frames.append((self.step, frame))
+            if self.frames_dir is not None:
+                save_image(frame, f"{self.frames_dir}/frame_{self.step:05d}.png", force=True)
+        if self.callback is not None and (
+            self.step % self.callback_every == 0 or self.step == self.steps
+        ):
+            last = {k: v[-1] for k, v in self.history.items()}
+            info = Progress(self.step, self.steps, last, time.perf_counter() - self.start,
+                            best_loss, x)
+            try:
+                self.callback(info)
+            except StopRun:
+                return "stopped"
+        if self.should_stop is not None and self.should_stop():
+            return "stopped"
+        return None
+
+    def close(self):
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _run_adam(problem, x0, loop):
+    cfg = problem.config
+    x = tf.Variable(x0, dtype=tf.float32, name="image")
+    best_x = tf.Variable(x0, dtype=tf.float32, name="best_image")
+    best_loss = tf.Variable(np.inf, dtype=tf.float32)
+    best_step = tf.Variable(0, dtype=tf.int64)
+    opt = keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_1=cfg.beta_1,
+                                beta_2=cfg.beta_2, epsilon=cfg.epsilon)
+    opt.build([x])
+    lo, hi = tf.constant(VGG_MIN), tf.constant(VGG_MAX)
+
+    @tf.function(reduce_retracing=True)
+    def run(n, offset):
+        rows = tf.TensorArray(tf.float32, size=n)
+        for i in tf.range(n):
+            with tf.GradientTape() as tape:
+                total, content, style, tv = problem.losses(x)
+            grad = tape.gradient(total, x)
+            better = total < best_loss  # the loss belongs to x before this step's update
+            best_x.assign(tf.where(better, x, best_x))
+            best_step.assign(tf.where(better, tf.cast(offset + i, tf.int64), best_step))
+            best_loss.assign(tf.where(better, total, best_loss))
+            opt.apply_gradients([(grad, x)])
+            x.assign(tf.clip_by_value(x, lo, hi))
+            rows = rows.write(i, tf.stack([total, content, style, tv]))
+        return rows.stack()
+
+    t = time.perf_counter()
+    run.get_concrete_function(tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32))
+    compile_seconds = time.perf_counter() - t
+
+    reason, message = "finished", ""
+    loop.start = time.perf_counter()
+    try:
+        while loop.step < loop.steps:
+            stop = _next_stop(loop.step, loop.steps, loop.callback_every, loop.frames_every)
+            rows = run(tf.constant(stop - loop.step), tf.constant(loop.step)).numpy()
+            loop.step = stop
+            loop.record(rows)
+            if _diverged(loop.history["total"], loop.history["total"][0]):
+                reason, message = "diverged", _divergence_message(loop.step, cfg)
+                break
+            reason = loop.boundary(x, float(best_loss.numpy())) or reason
+            if reason != "finished":
+                break
+    except KeyboardInterrupt:
+        reason, message = "interrupted", f"Interrupted at step {loop.step}; kept the best image so far."
+    seconds = time.perf_counter() - loop.start
+    if not np.isfinite(best_loss.numpy()):  # no step finished: the start is the best we have
+        best_x.assign(x0)
+    return best_x, float(best_loss.numpy()), int(best_step.numpy()), seconds, compile_seconds, reason, message
+
+
+class _Converged(Exception):
+    pass
+
+
+def _run_lbfgs(problem, x0, loop):
+    from scipy.optimize import Bounds, minimize
+
+    shape = tuple(x0.shape)
+
+    @tf.function(reduce_retracing=True)
+    def value_and_grad(x):
+        with tf.GradientTape() as tape:
+            tape.watch(x)
+            total, content, style, tv = problem.losses(x)
+        return tf.stack([total, content, style, tv]), tape.gradient(total, x)
+
+    t = time.perf_counter()
+    value_and_grad.get_concrete_function(tf.TensorSpec(shape, tf.float32))
+    compile_seconds = time.perf_counter() - t
+
+    best = {"loss": np.inf, "x": np.asarray(x0), "step": 0}
+    state = {"reason": None}
+
+    def fun(flat):
+        if loop.step >= loop.steps:
+            raise _Converged
+        x = tf.constant(flat.reshape(shape), tf.float32)
+        values, grad = value_and_grad(x)
+        values = values.numpy()
+        total = float(values[0])
+        if total < best["loss"]:
+            best.update(loss=total, x=flat.reshape(shape).astype(np.float32), step=loop.step)
+        loop.step += 1
+        loop.record(values)
+        if _diverged(loop.history["total"], loop.history["total"][0]):
+            state["reason"] = "diverged"
+            raise _Converged
+        if loop.step % (loop.callback_every or loop.steps) == 0 or (
+            loop.frames_every and loop.step % loop.frames_every == 0
+        ) or loop.step == loop.steps:
+            reason = loop.boundary(x, best["loss"])
+            if reason:
+                state["reason"] = reason
+                raise _Converged
+        return total, grad.numpy().astype(np.float64).ravel()
+
+    lo = np.broadcast_to(VGG_MIN, shape).ravel().astype(np.float64)
+    hi = np.broadcast_to(VGG_MAX, shape).ravel().astype(np.float64)
+    reason, message = "finished", ""
+    loop.start = time.perf_counter()
+    try:
+        out = minimize(fun, np.asarray(x0, np.float64).ravel(), jac=True, method="L-BFGS-B",
+                       bounds=Bounds(lo, hi),
+                       options={"maxiter": loop.steps, "maxfun": loop.steps, "maxcor": 20})
+        if loop.step < loop.steps and out.status == 0:
+            reason = "converged"
+    except _Converged:
+        reason = state["reason"] or "finished"
+        if reason == "diverged":
+            message = (f"The loss exploded at step {loop.step} (NaN or 10,000 times its start); "
+                       "lower the style or content weight, or use optimizer='adam'.")
+    except KeyboardInterrupt:
+        reason, message = "interrupted", f"Interrupted at step {loop.step}; kept the best image so far."
+    seconds = time.perf_counter() - loop.start
+    return best["x"], float(best["loss"]), best["step"], seconds, compile_seconds, reason, message
+
+
+def stylize(content, style, config="fast", *, style_blend=None, style_masks=None, init_image=None,
+            callback=None, callback_every=10, frames_every=None, frames_dir=None, progress=True,
+            should_stop=None, verbose=True, **changes):
+    """Transfer the style of ``style`` onto ``content`` (Gatys et al. 2016).
+
+    Args:
+        content, style: anything :func:`nst_helpers.images.load_image` reads. ``style`` may be a
+            list of images, blended with ``style_blend`` weights or placed with ``style_masks``.
+        config: a :class:`StyleConfig` or a preset name (``"fast"``, ``"seed"``, ``"gatys"``).
+        style_blend: one weight per style image (default equal); ``(1, 0)`` is the first style alone.
+        style_masks: one ``(H, W)`` mask in [0, 1] per style image (or ``None`` for everywhere):
+            where on the content image each style applies (Gatys et al. 2017).
+        init_image: start from this image instead of ``config.init``.
+        callback: called with a :class:`Progress` every ``callback_every`` steps; raise
+            :class:`StopRun` in it to stop.
+        frames_every: keep the current image every this many steps in ``result.frames`` (and save
+            it in ``frames_dir``); never every step, so memory stays flat.
+        progress: show a tqdm progress bar.
+        should_stop: a function checked every ``callback_every`` steps; return True to stop.
+        **changes: settings that replace the config's, e.g. ``steps=100, style_weight=1e-3``.
+
+    Returns:
+        A :class:`StyleResult`. Ctrl-C (KeyboardInterrupt) ends the run and still returns the best
+        image so far; an exploding loss ends it with a message suggesting a smaller learning rate.
+    """
+    cfg = preset(config, **changes)
+    if callback_every is not None and (int(callback_every) != callback_every or callback_every < 1):
+        raise NSTError(f"callback_every must be a whole number >= 1, not {callback_every}.")
+    if frames_every is not None and (int(frames_every) != frames_every or frames_every < 1):
+        raise NSTError(f"frames_every must be a whole number >= 1, not {frames_every}.")
+    t0 = time.perf_counter()
+    problem = Problem(content, style, cfg, style_blend, style_masks, verbose=verbose)
+    x0 = problem.initial_image(init_image)
+    if frames_dir is not None:
+        import pathlib
+
+        pathlib.Path(frames_dir).mkdir(parents=True, exist_ok=True)
+    setup_seconds = time.perf_counter() - t0
+
+    desc = "L-BFGS" if cfg.optimizer == "lbfgs" else "Adam"
+    loop = _Loop(problem, int(cfg.steps), callback, callback_every, frames_every, frames_dir,
+                 should_stop, progress, f"{desc} [{problem.backbone.name}]")
+    runner = _run_lbfgs if cfg.optimizer == "lbfgs" else _run_adam
+    try:
+        best_x, best_loss, best_step, seconds, compile_s, reason, message = runner(problem, x0, loop)
+    finally:
+        loop.close()
+    if message and verbose:
+        print(message)
+    image = from_vgg(best_x)
+    if cfg.preserve_color == "luminance":
+        from .color import transfer_luminance
+
+        image = transfer_luminance(image, problem.content)
+    return StyleResult(
+        image=image, best_loss=best_loss, best_step=best_step, history=loop.history,
+        steps=loop.step, seconds=seconds, setup_seconds=setup_seconds, compile_seconds=compile_s,
+        backbone=problem.backbone.name, config=cfg, stop_reason=reason, message=message,
+        frames=loop.frames,
+    )
