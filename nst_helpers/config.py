@@ -13,10 +13,11 @@ Presets (:func:`preset`):
 """
 
 import dataclasses
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from .errors import NSTError
 
+_FLOATS = ("content_weight", "style_weight", "tv_weight", "learning_rate", "beta_1", "beta_2", "epsilon")
 SEED_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 
 
@@ -62,6 +63,14 @@ class StyleConfig:
                 changes[key] = (changes[key],)
             elif changes.get(key) is not None:
                 changes[key] = tuple(changes[key])
+        for key in _FLOATS:
+            if key in changes:
+                try:
+                    changes[key] = float(changes[key])
+                except (TypeError, ValueError):
+                    raise NSTError(f"{key} must be a number, not {changes[key]!r}.") from None
+        if "steps" in changes and isinstance(changes["steps"], float) and changes["steps"].is_integer():
+            changes["steps"] = int(changes["steps"])
         new = dataclasses.replace(self, **changes)
         new.validate()
         return new

@@ -37,10 +37,10 @@ def default_max_side():
 
 
 def _describe(source, name):
+    if isinstance(source, (str, os.PathLike)):
+        return f"{name} '{os.fspath(source)}'" if name else os.fspath(source)
     if name:
         return name
-    if isinstance(source, (str, os.PathLike)):
-        return os.fspath(source)
     if isinstance(source, (bytes, bytearray, memoryview)):
         return "uploaded data"
     return "image"

@@ -1,0 +1,167 @@
+"""The ``nst`` command: style transfer from the shell.
+
+    nst stylize CONTENT STYLE -o OUT.png [options]
+    nst demo [-o OUT.png]
+
+CONTENT and STYLE are image files or the names of bundled samples (``nst stylize chelsea swirls``).
+Bad input or options end with a one-line message and a non-zero exit status, never a traceback.
+Existing files are never overwritten without ``--force``. Ctrl-C saves the best image so far.
+"""
+
+import argparse
+import json
+import os
+import pathlib
+import sys
+
+from .errors import NSTError
+
+EXIT_BAD_INPUT = 2
+EXIT_DIVERGED = 3
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _positive_int(text):
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
+    return value
+
+
+def _nonneg_float(text):
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value >= 0 or value == float("inf"):
+        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    return value
+
+
+def _add_run_options(p):
+    p.add_argument("-o", "--output", required=True, help="where to write the result (PNG)")
+    p.add_argument("--preset", default="fast", choices=("fast", "seed", "gatys"),
+                   help="starting hyperparameters (default: fast)")
+    p.add_argument("--size", type=_positive_int, help="longest image side in pixels (default: 256 on CPU)")
+    p.add_argument("--steps", type=_positive_int, help="optimisation steps")
+    p.add_argument("--content-weight", type=_nonneg_float)
+    p.add_argument("--style-weight", type=_nonneg_float)
+    p.add_argument("--tv-weight", type=_nonneg_float, help="total-variation weight (smoothness)")
+    p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=_nonneg_float,
+                   help="Adam learning rate")
+    p.add_argument("--optimizer", choices=("adam", "lbfgs"))
+    p.add_argument("--init", choices=("content", "noise", "style"))
+    p.add_argument("--backbone", help="auto, vgg19, vgg16-hed, random[:SEED] or a weights file")
+    p.add_argument("--seed", type=int, help="random seed (noise init, random backbone)")
+    p.add_argument("--save-every", type=_positive_int, metavar="K",
+                   help="keep a frame every K steps (with --frames)")
+    p.add_argument("--frames", metavar="DIR", help="folder for the frames kept every K steps")
+    p.add_argument("--report", metavar="FILE.json", help="write a JSON report of the run")
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def build_parser():
+    parser = _Parser(prog="nst", description="Neural style transfer (Gatys et al. 2016).")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    st = sub.add_parser("stylize", help="stylise CONTENT with STYLE",
+                        description="Stylise CONTENT with the style of STYLE.")
+    st.add_argument("content", help="content image file, or a sample name (e.g. chelsea)")
+    st.add_argument("style", help="style image file, or a sample name (e.g. swirls)")
+    _add_run_options(st)
+    demo = sub.add_parser("demo", help="stylise a bundled sample, offline",
+                          description="Stylise a bundled photograph with a bundled style, offline.")
+    demo.add_argument("-o", "--output", default="nst-demo.png", help="default: nst-demo.png")
+    demo.add_argument("--steps", type=_positive_int)
+    demo.add_argument("--force", action="store_true")
+    demo.add_argument("-q", "--quiet", action="store_true")
+    return parser
+
+
+def _image_arg(text, role):
+    """A path, or the name of a bundled sample when no such file exists."""
+    if not isinstance(text, str):
+        return text
+    if os.path.exists(text) or os.sep in text or "." in pathlib.Path(text).name:
+        return text
+    from . import samples
+
+    names = set(samples.CONTENT_SAMPLES) | set(samples.STYLE_SAMPLES)
+    if text in names:
+        return samples.load_sample(text)
+    raise NSTError(f"{role} {text!r}: no such file, and not a sample name "
+                   f"({', '.join(sorted(names))}).")
+
+
+def _refuse_overwrite(paths, force):
+    for path in paths:
+        if path and os.path.exists(path) and not force:
+            raise NSTError(f"{path}: already exists; choose another name or add --force.")
+
+
+def _changes(args):
+    keys = {"size": "max_side", "steps": "steps", "content_weight": "content_weight",
+            "style_weight": "style_weight", "tv_weight": "tv_weight", "learning_rate": "learning_rate",
+            "optimizer": "optimizer", "init": "init", "backbone": "backbone", "seed": "seed"}
+    return {cfg: getattr(args, arg) for arg, cfg in keys.items()
+            if getattr(args, arg, None) is not None}
+
+
+def _run(content, style, args, preset, changes):
+    from .optimize import stylize
+
+    if getattr(args, "frames", None) and not getattr(args, "save_every", None):
+        raise NSTError("--frames needs --save-every K (keep a frame every K steps).")
+    _refuse_overwrite([args.output, getattr(args, "report", None)], args.force)
+    if not str(args.output).lower().endswith((".png", ".jpg", ".jpeg")):
+        raise NSTError(f"{args.output}: the output must end in .png or .jpg.")
+    content = _image_arg(content, "content image")
+    style = _image_arg(style, "style image")
+    result = stylize(content, style, preset, progress=not args.quiet,
+                     frames_every=getattr(args, "save_every", None),
+                     frames_dir=getattr(args, "frames", None), **changes)
+    path = result.save(args.output, force=args.force)
+    if getattr(args, "report", None):
+        report = pathlib.Path(args.report)
+        report.parent.mkdir(parents=True, exist_ok=True)
+        report.write_text(json.dumps(result.report(), indent=2) + "\n")
+    h, w = result.image.shape[:2]
+    print(f"Wrote {path.resolve()} ({w}x{h}, backbone {result.backbone}, {result.steps} steps, "
+          f"{result.seconds:.0f} s, best loss {result.best_loss:.4g}).")
+    if result.stop_reason == "interrupted":
+        print("Interrupted: the image saved is the best one found before Ctrl-C.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+    if result.stop_reason == "diverged":
+        print(f"nst: {result.message}", file=sys.stderr)
+        return EXIT_DIVERGED
+    return 0
+
+
+def main(argv=None):
+    args = build_parser().parse_args(argv)
+    try:
+        if args.command == "demo":
+            from . import samples
+
+            changes = {"steps": args.steps} if args.steps else {}
+            return _run(samples.load_sample("chelsea"), samples.load_sample("swirls"), args,
+                        "fast", changes)
+        return _run(args.content, args.style, args, args.preset, _changes(args))
+    except NSTError as err:
+        print(f"nst: error: {err}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt:
+        print("nst: interrupted before the optimisation started; nothing was written.", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,110 @@
+import h5py
+import numpy as np
+import pytest
+
+from nst_helpers import backbone as bb
+from nst_helpers.errors import NSTError
+from nst_helpers.images import to_vgg
+
+
+def test_vgg16_hed_weights_come_from_the_file():
+    b = bb.load_backbone("vgg16-hed")
+    assert b.name == "vgg16-hed" and b.depth == 16 and "HED" in b.description
+    with h5py.File(bb.hed_weights_path()) as f:
+        np.testing.assert_array_equal(b.weights["block3_conv3"][0], f["block3/layers/conv2d_2/vars/0"][()])
+        np.testing.assert_array_equal(b.weights["block1_conv1"][1], f["block1/layers/conv2d/vars/1"][()])
+    assert b.weights["block5_conv3"][0].shape == (3, 3, 512, 512)
+
+
+def test_wrong_layer_lists_valid_names():
+    b = bb.load_backbone("vgg16-hed")
+    with pytest.raises(NSTError) as err:
+        b.extractor(["block4_conv2", "block5_conv4"])
+    msg = str(err.value)
+    assert "'block5_conv4'" in msg and "block5_conv3" in msg and "vgg16-hed" in msg
+    assert "block5_conv4" in bb.load_backbone("random").layers
+
+
+def test_extractor_computes_only_what_it_needs(photo):
+    ex = bb.load_backbone("vgg16-hed").extractor(["block2_conv1", "block1_conv2"])
+    names = [layer.name for layer in ex.model.layers]
+    assert names[-1] == "block2_conv1" and not any(n.startswith("block3") for n in names)
+    out = ex(to_vgg(photo))
+    assert list(out) == ["block2_conv1", "block1_conv2"]
+    h, w = photo.shape[:2]
+    assert out["block1_conv2"].shape == (1, h, w, 64)
+    assert out["block2_conv1"].shape == (1, h // 2, w // 2, 128)
+    assert ex.name == "vgg16-hed"
+
+
+def test_avg_pooling_changes_deep_features(photo):
+    b = bb.load_backbone("vgg16-hed")
+    x = to_vgg(photo)
+    mx = b.extractor("block3_conv1")(x)["block3_conv1"].numpy()
+    av = b.extractor("block3_conv1", pooling="avg")(x)["block3_conv1"].numpy()
+    assert mx.shape == av.shape and not np.allclose(mx, av)
+
+
+def test_random_backbone_is_seeded():
+    a, b, c = bb.load_backbone("random:1"), bb._random(1), bb.load_backbone("random:2")
+    np.testing.assert_array_equal(a.weights["block2_conv1"][0], b.weights["block2_conv1"][0])
+    assert not np.array_equal(a.weights["block2_conv1"][0], c.weights["block2_conv1"][0])
+    assert a.name == "vgg19-random:1"
+    with pytest.raises(NSTError, match="whole number"):
+        bb.load_backbone("random:x")
+
+
+def test_env_var_replaces_auto(monkeypatch):
+    monkeypatch.setenv("NST_BACKBONE", "random:3")
+    assert bb.load_backbone().name == "vgg19-random:3"
+    assert bb.load_backbone("vgg16-hed").name == "vgg16-hed"  # an explicit choice wins
+
+
+def test_auto_falls_back_offline_with_one_line(monkeypatch, tmp_path, capsys):
+    monkeypatch.delenv("NST_BACKBONE")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(bb, "_online", lambda *a, **k: False)
+    bb._load.cache_clear()
+    assert bb.load_backbone().name == "vgg16-hed"
+    out = capsys.readouterr().out.strip().splitlines()
+    assert len(out) == 1 and "vgg16-hed" in out[0] and "could not be downloaded" in out[0]
+    with pytest.raises(NSTError, match="vgg16-hed"):
+        bb.load_backbone("vgg19")
+    bb._load.cache_clear()
+
+
+def test_auto_uses_cached_vgg19(monkeypatch, tmp_path):
+    """With the weights in the Keras cache, auto is VGG19 and needs no network."""
+    monkeypatch.delenv("NST_BACKBONE")
+    model = bb.build_vgg(19)
+    cached = tmp_path / "vgg19.weights.h5"
+    model.save_weights(str(cached))
+    monkeypatch.setattr(bb, "keras_cache_path", lambda: cached)
+    monkeypatch.setattr(bb, "_online", lambda *a, **k: pytest.fail("must not go online"))
+    bb._load.cache_clear()
+    b = bb.load_backbone()
+    assert b.name == "vgg19-imagenet" and b.depth == 19
+    np.testing.assert_array_equal(b.weights["block5_conv4"][0], model.get_layer("block5_conv4").get_weights()[0])
+    bb._load.cache_clear()
+
+
+def test_weights_file_and_bad_specs(tmp_path):
+    model = bb.build_vgg(19)
+    path = tmp_path / "mine.weights.h5"
+    model.save_weights(str(path))
+    b = bb.load_backbone(str(path))
+    assert b.name == "vgg19-file:mine.weights.h5"
+    bad = tmp_path / "bad.weights.h5"
+    bad.write_bytes(b"nope")
+    with pytest.raises(NSTError, match="not a Keras weights file"):
+        bb.load_backbone(str(bad))
+    with pytest.raises(NSTError, match="unknown backbone"):
+        bb.load_backbone("resnet")
+
+
+def test_pretrained_features_differ_from_random(photo):
+    """The offline backbone is really trained: its first filters respond to edges, not noise."""
+    x = to_vgg(photo)
+    hed = bb.load_backbone("vgg16-hed").extractor("block1_conv1")(x)["block1_conv1"].numpy()
+    rnd = bb.load_backbone("random").extractor("block1_conv1")(x)["block1_conv1"].numpy()
+    assert hed.shape == rnd.shape and not np.allclose(hed, rnd)

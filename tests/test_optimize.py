@@ -1,0 +1,137 @@
+import numpy as np
+import pytest
+
+from nst_helpers.config import StyleConfig, preset
+from nst_helpers.errors import NSTError
+from nst_helpers.images import to_vgg
+from nst_helpers.optimize import Problem, StopRun, stylize
+
+QUICK = dict(max_side=64, progress=False, verbose=False)
+
+
+@pytest.mark.parametrize("backbone", ["vgg16-hed", "random"])
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_short_run_lowers_the_loss(photo, texture, backbone, optimizer):
+    r = stylize(photo, texture, "seed", steps=12, backbone=backbone, optimizer=optimizer, **QUICK)
+    total = r.history["total"]
+    assert r.steps == 12 and len(total) == 12
+    # Adam with the seed's lr 2 and beta_1 0.99 starts slowly; L-BFGS drops fast.
+    assert total[-1] < (0.97 if optimizer == "adam" else 0.9) * total[0]
+    assert all(b <= a for a, b in zip(total[:6], total[1:6])) or optimizer == "lbfgs"
+    assert r.best_loss == pytest.approx(min(total))
+    assert r.backbone == ("vgg16-hed" if backbone == "vgg16-hed" else "vgg19-random:0")
+    assert r.image.dtype == np.uint8 and r.image.shape == photo.shape
+    assert r.stop_reason == "finished"
+
+
+def test_best_image_is_the_one_with_the_best_loss(photo, texture):
+    r = stylize(photo, texture, "seed", steps=15, learning_rate=8.0, **QUICK)
+    problem = Problem(photo, texture, r.config, verbose=False)
+    recomputed = float(problem.losses(to_vgg(r.image))[0])
+    assert recomputed == pytest.approx(r.best_loss, rel=0.02)  # uint8 rounding only
+    assert r.history["total"][r.best_step] == pytest.approx(r.best_loss)
+
+
+def test_history_parts_add_up(photo, texture):
+    r = stylize(photo, texture, "seed", steps=4, tv_weight=1e-3, **QUICK)
+    h = {k: np.array(v) for k, v in r.history.items()}
+    np.testing.assert_allclose(h["content"] + h["style"] + h["tv"], h["total"], rtol=1e-4)
+    assert h["tv"].min() > 0 and h["content"][0] == 0  # starts from the content image
+
+
+def test_ctrl_c_keeps_the_best_image(photo, texture):
+    def interrupt(progress):
+        if progress.step == 6:
+            raise KeyboardInterrupt
+
+    r = stylize(photo, texture, "seed", steps=50, callback=interrupt, callback_every=3, **QUICK)
+    assert r.stop_reason == "interrupted" and r.interrupted and r.steps == 6
+    assert r.best_loss == pytest.approx(min(r.history["total"]))
+    assert r.image.shape == photo.shape and "Interrupted" in r.message
+
+
+def test_ctrl_c_with_lbfgs(photo, texture):
+    def interrupt(progress):
+        if progress.step >= 4:
+            raise KeyboardInterrupt
+
+    r = stylize(photo, texture, "seed", optimizer="lbfgs", steps=40, callback=interrupt,
+                callback_every=2, **QUICK)
+    assert r.stop_reason == "interrupted" and r.steps == 4
+    assert r.best_loss == pytest.approx(min(r.history["total"]))
+
+
+def test_stop_requests(photo, texture):
+    r = stylize(photo, texture, "seed", steps=30, callback_every=5,
+                callback=lambda p: (_ for _ in ()).throw(StopRun) if p.step == 10 else None, **QUICK)
+    assert r.stop_reason == "stopped" and r.steps == 10
+    calls = []
+    r = stylize(photo, texture, "seed", steps=30, callback_every=4,
+                should_stop=lambda: calls.append(1) or len(calls) == 2, **QUICK)
+    assert r.stop_reason == "stopped" and r.steps == 8
+
+
+def test_seeded_runs_are_repeatable(photo, texture):
+    a = stylize(photo, texture, "seed", steps=5, init="noise", seed=3, **QUICK)
+    b = stylize(photo, texture, "seed", steps=5, init="noise", seed=3, **QUICK)
+    c = stylize(photo, texture, "seed", steps=5, init="noise", seed=4, **QUICK)
+    np.testing.assert_array_equal(a.image, b.image)
+    assert a.history["total"] == b.history["total"]
+    assert not np.array_equal(a.image, c.image)
+
+
+def test_trainable_cannot_matter(photo, texture):
+    a = stylize(photo, texture, "seed", steps=4, trainable=False, **QUICK)
+    b = stylize(photo, texture, "seed", steps=4, trainable=True, **QUICK)
+    np.testing.assert_array_equal(a.image, b.image)
+
+
+def test_exploding_loss_stops_with_advice(photo, texture):
+    r = stylize(photo, texture, "seed", steps=60, learning_rate=1e9, style_weight=1.0,
+                callback_every=5, **QUICK)
+    assert r.stop_reason == "diverged" and r.steps < 60
+    assert "learning_rate" in r.message and "too large" in r.message
+    assert r.best_loss == pytest.approx(min(x for x in r.history["total"] if np.isfinite(x)))
+
+
+def test_frames_every_k_steps_only(photo, texture, tmp_path):
+    seen = []
+    r = stylize(photo, texture, "seed", steps=20, frames_every=5, frames_dir=tmp_path / "f",
+                callback=lambda p: seen.append((p.step, p.image().shape)), callback_every=10, **QUICK)
+    assert [s for s, _ in r.frames] == [5, 10, 15, 20]
+    assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [
+        "frame_00005.png", "frame_00010.png", "frame_00015.png", "frame_00020.png"]
+    assert seen == [(10, photo.shape), (20, photo.shape)]
+
+
+def test_report_has_the_promised_fields(photo, texture):
+    r = stylize(photo, texture, "fast", steps=3, **QUICK)
+    rep = r.report()
+    for key in ("backbone", "size", "steps", "seconds", "loss_history", "best_loss"):
+        assert key in rep
+    assert rep["backbone"] == "vgg16-hed" and rep["size"] == [64, 43] and len(rep["loss_history"]) == 3
+
+
+def test_config_presets_and_validation():
+    seed = preset("seed")
+    assert seed == StyleConfig()
+    assert (seed.learning_rate, seed.beta_1, seed.epsilon, seed.steps) == (2.0, 0.99, 0.1, 7500)
+    assert (seed.content_weight, seed.style_weight) == (1e3, 1e-2)
+    assert seed.content_layers == ("block5_conv2",) and len(seed.style_layers) == 5
+    assert seed.layer_weights()["block3_conv1"] == pytest.approx(0.2)
+    gatys = preset("gatys")
+    assert gatys.content_layers == ("block4_conv2",) and gatys.optimizer == "lbfgs"
+    assert gatys.normalization == "paper"
+    for bad, match in [(dict(learning_rate=-1), "learning_rate"), (dict(optimizer="sgd"), "optimizer"),
+                       (dict(steps=2.5), "steps"), (dict(style_weigth=1), "unknown setting"),
+                       (dict(style_layer_weights=(1, 2)), "one weight per layer"),
+                       (dict(max_side=8), "max_side")]:
+        with pytest.raises(NSTError, match=match):
+            seed.replace(**bad)
+    with pytest.raises(NSTError, match="unknown preset"):
+        preset("picasso")
+
+
+def test_bad_layer_in_config_is_reported(photo, texture):
+    with pytest.raises(NSTError, match="valid names"):
+        stylize(photo, texture, "seed", steps=1, content_layers=("block5_conv4",), **QUICK)
