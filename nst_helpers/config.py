@@ -118,6 +118,8 @@ class StyleConfig:
 
     def layer_weights(self):
         """``{style layer: weight}``, equal weights ``1/L`` unless given."""
+        if not self.style_layers:
+            return {}
         w = self.style_layer_weights or (1.0 / len(self.style_layers),) * len(self.style_layers)
         return dict(zip(self.style_layers, (float(x) for x in w)))
 
@@ -133,7 +135,9 @@ PRESETS = {
         normalization="paper",
         optimizer="lbfgs",
         content_weight=1.0,
-        style_weight=1e3,
+        # The paper's alpha/beta = 1e-3 assumes its VGG19 whose filters were rescaled to mean
+        # activation 1; with Keras' (unscaled) VGG weights the balance lies near alpha/beta = 0.1.
+        style_weight=10.0,
         steps=300,
     ),
     "fast": dict(optimizer="lbfgs", steps=150, max_side=256, style_weight=1e-2, tv_weight=0.0),
