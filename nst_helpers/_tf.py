@@ -24,15 +24,19 @@ _TF = None
 def _filtered_import():
     import importlib
 
+    # TensorFlow's C++ logging writes to file descriptor 2 itself, also inside a Jupyter kernel
+    # (whose sys.stderr is another stream that ipykernel forwards to the notebook).
     try:
-        fd = sys.stderr.fileno()
-    except (AttributeError, OSError, ValueError):  # e.g. a Jupyter kernel's stream
+        os.fstat(2)
+        fd = 2
+    except OSError:
         fd = None
     if fd is None or os.environ.get("NST_VERBOSE_TF"):
         tf = importlib.import_module("tensorflow")
         tf.config.list_physical_devices("GPU")
         return tf
     sys.stderr.flush()
+    sys.__stderr__ and sys.__stderr__.flush()
     saved = os.dup(fd)
     with tempfile.TemporaryFile(mode="w+b") as tmp:
         os.dup2(tmp.fileno(), fd)

@@ -279,9 +279,12 @@ def show(*images, titles=None, size=3.5, cols=None):
             continue
         img = images[i]
         arr = np.asarray(img.numpy() if hasattr(img, "numpy") else img)
-        if arr.dtype != np.uint8 and arr.size and arr.min() < 0:
+        if arr.dtype != np.uint8 and arr.shape[-1:] == (3,) and arr.size and arr.min() < 0:
             arr = from_vgg(arr)
-        ax.imshow(as_uint8(arr))
+        if arr.ndim == 2 or (arr.ndim == 3 and arr.shape[-1] == 1):  # one channel: grey, own range
+            ax.imshow(arr.squeeze(), cmap="gray")
+        else:
+            ax.imshow(as_uint8(arr))
         if titles:
             ax.set_title(titles[i], fontsize=10)
     fig.tight_layout()

@@ -8,12 +8,15 @@
 Solved notebooks live in ``notebooks/NN_name.ipynb``; their student versions in
 ``notebooks/student/``. In a solved notebook, the lines of an exercise's answer sit between
 ``### BEGIN SOLUTION`` and ``### END SOLUTION`` (nbgrader's markers); the student version replaces
-them with ``raise NotImplementedError(...)`` and drops the outputs. Markdown between
-``<!-- BEGIN SOLUTION -->`` and ``<!-- END SOLUTION -->`` is removed likewise.
+them with ``raise NotImplementedError(...)`` and drops the outputs and nbval's ``# NBVAL_*`` marker
+lines (which only matter to the tests). Markdown between ``<!-- BEGIN SOLUTION -->`` and
+``<!-- END SOLUTION -->`` is removed likewise.
 
-Normalising sets the kernel to ``python3``, drops widget state and execution metadata, renumbers
-execution counts, replaces the code cell tagged ``setup`` by :data:`SETUP` and the markdown cell
-tagged ``nav`` by the Colab badge and previous/next links, so every notebook has the same anatomy.
+Normalising sets the kernel to ``python3``, drops widget state, execution metadata, progress-bar
+widgets (:data:`TQDM_TEXT`) and TensorFlow's start-up lines on standard error (:data:`TF_NOISE`),
+renumbers execution counts, replaces the code cell tagged ``setup`` by :data:`SETUP` and the
+markdown cell tagged ``nav`` by the Colab badge and previous/next links, so every notebook has the
+same anatomy. ``build`` fills in those two cells before it executes a notebook.
 """
 
 import copy
@@ -39,8 +42,22 @@ if "google.colab" in sys.modules:
                     "nst-helpers @ git+https://github.com/{REPO}@{BRANCH}"], check=True)
 CI = os.environ.get("CI", "").lower() == "true"  # CI mode: tiny images, few steps'''
 
+#: Start-up lines TensorFlow's C++ runtime writes to the process's standard error when a kernel
+#: imports it (oneDNN notices, "could not find cuda drivers", cuInit failures, CPU-feature hints).
+#: They say nothing about the notebook, differ from machine to machine, and are dropped from stored
+#: outputs; every other line of standard error is kept.
+TF_NOISE = re.compile(
+    r"^(I\d{4} |W\d{4} .*(TF-TRT|TensorRT|cuda_)|E\d{4} .*(cuInit|cuda_platform|cuda_dnn|cuda_fft|cuda_blas)"
+    r"|WARNING: All log messages before absl::InitializeLog\(\)"
+    r"|To enable the following instructions:)"
+)
+#: The plain-text stand-in of a tqdm progress-bar widget: frozen at the moment it was displayed
+#: ("0%| | 0/300"), so it is dropped with the widget; other widgets keep their text.
+TQDM_TEXT = re.compile(r"\d+%\|.*\|\s*[\d.]+[kMG]?/[\d.?]+[kMG]? \[")
 SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)",
                       re.S | re.M)
+#: nbval's markers; the student versions, which nbval does not run, go without them.
+NBVAL_MARKER = re.compile(r"^[ \t]*# NBVAL_[A-Z_]+[ \t]*(?:\n|\Z)", re.M)
 MD_SOLUTION = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->\n?", re.S)
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 
@@ -95,13 +112,17 @@ def _clean_outputs(outputs):
         data = o.get("data")
         if data is not None and WIDGET_MIME in data:
             data.pop(WIDGET_MIME)
-            if not data:
+            text = data.get("text/plain", "")
+            text = "".join(text) if isinstance(text, list) else text
+            if not data or (list(data) == ["text/plain"] and TQDM_TEXT.search(text)):
                 continue
         o.get("metadata", {}).pop("execution", None)
         if o.get("output_type") == "stream" and o.get("name") == "stderr":
             text = "".join(o["text"]) if isinstance(o["text"], list) else o["text"]
+            text = "".join(line for line in text.splitlines(keepends=True) if not TF_NOISE.match(line))
             if not text.strip():
                 continue
+            o["text"] = text
         out.append(o)
     return out
 
@@ -153,6 +174,7 @@ def to_student(nb, path):
             src = SOLUTION.sub(
                 lambda m: f'{m.group(1)}raise NotImplementedError("Write your solution here.")\n', src
             )
+            src = NBVAL_MARKER.sub("", src)
         else:
             src = MD_SOLUTION.sub("", src)
         cell["source"] = src.rstrip("\n") if src.strip() else src
@@ -181,7 +203,10 @@ def execute(path, timeout=1800):
 
 def write_all(paths, run=False):
     for path in paths:
-        nb = execute(path) if run else json.loads(path.read_text())
+        nb = json.loads(path.read_text())
+        if run:  # execute what will be stored: the setup and nav cells filled in first
+            path.write_text(dumps(normalise(nb, path)))
+            nb = execute(path)
         solved = normalise(nb, path)
         path.write_text(dumps(solved))
         STUDENT.mkdir(exist_ok=True)

@@ -1,0 +1,171 @@
+"""A film of the optimisation: the frames that :func:`~nst_helpers.optimize.stylize` kept, as a GIF
+or an MP4.
+
+Ask :func:`~nst_helpers.optimize.stylize` for frames with ``frames_every=K`` (``--save-every K`` in
+the ``nst`` command), then::
+
+    result = stylize(content, style, frames_every=5)
+    save_film(result, "film.gif", fps=8)
+
+GIFs are written with imageio (and Pillow), which the course depends on. MP4 needs the optional
+``imageio-ffmpeg`` package; without it :func:`save_film` says so and suggests a ``.gif``. Like every
+writer of the course, it never overwrites a file unless ``force=True``.
+"""
+
+import importlib.util
+import pathlib
+
+import numpy as np
+from PIL import Image
+
+from .errors import NSTError
+from .images import as_uint8
+
+GIF_SUFFIXES = (".gif",)
+VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
+
+
+def _frame_list(frames):
+    """``[(label or None, uint8 image)]`` from a StyleResult, ``(step, image)`` pairs or images."""
+    if hasattr(frames, "frames") and hasattr(frames, "image"):  # a StyleResult
+        frames = frames.frames
+    out = []
+    for item in list(frames):
+        if isinstance(item, tuple) and len(item) == 2 and np.ndim(item[0]) == 0:
+            step, image = item
+        else:
+            step, image = None, item
+        arr = np.asarray(image.numpy() if hasattr(image, "numpy") else image)
+        if arr.ndim == 4 and arr.shape[0] == 1:
+            arr = arr[0]
+        if arr.ndim != 3 or arr.shape[-1] != 3:
+            raise NSTError(f"film frame {len(out) + 1} has shape {arr.shape}; frames must be "
+                           "(height, width, 3) RGB images.")
+        out.append((step, as_uint8(arr)))
+    return out
+
+
+def ffmpeg_available():
+    """True when the optional ``imageio-ffmpeg`` package (needed for MP4) is installed."""
+    return importlib.util.find_spec("imageio_ffmpeg") is not None
+
+
+def check_film_path(path, force=False):
+    """Raise :class:`NSTError` now if :func:`save_film` could not write ``path`` later.
+
+    Call it before a long run: a wrong suffix, a missing MP4 encoder or an existing file
+    (without ``force``) is reported before any time is spent.
+    """
+    path = pathlib.Path(path).expanduser()
+    suffix = path.suffix.lower()
+    if suffix not in GIF_SUFFIXES + VIDEO_SUFFIXES:
+        raise NSTError(f"{path}: unknown film type '{suffix}'; use .gif (or .mp4 with imageio-ffmpeg).")
+    if suffix in VIDEO_SUFFIXES and not ffmpeg_available():
+        raise NSTError(f"{path}: writing {suffix} needs the imageio-ffmpeg package "
+                       "(pip install imageio-ffmpeg); or save a .gif instead.")
+    if path.exists() and not force:
+        raise NSTError(f"{path}: already exists; choose another name or pass force=True (--force).")
+    if path.is_dir():
+        raise NSTError(f"{path}: is a folder; give a file name ending in .gif or .mp4.")
+    return path
+
+
+def _label(image, text):
+    from PIL import ImageDraw
+
+    img = Image.fromarray(image)
+    draw = ImageDraw.Draw(img)
+    box = draw.textbbox((0, 0), text)
+    draw.rectangle((0, 0, box[2] + 6, box[3] + 4), fill=(0, 0, 0))
+    draw.text((3, 1), text, fill=(255, 255, 255))
+    return np.asarray(img)
+
+
+def save_film(frames, path, fps=8, force=False, max_side=None, label=True, hold_last=1.0):
+    """Write ``frames`` as an animated GIF (or MP4) and return the path.
+
+    Args:
+        frames: a :class:`~nst_helpers.optimize.StyleResult` (its ``frames``), a list of
+            ``(step, image)`` pairs or a list of ``uint8`` RGB images.
+        path: ``*.gif``, or ``*.mp4`` when ``imageio-ffmpeg`` is installed.
+        fps: frames per second (a positive number).
+        force: overwrite an existing file.
+        max_side: shrink the frames to at most this many pixels on their longest side (smaller
+            files). Frames of different sizes (a coarse-to-fine run) are all brought to the size
+            of the largest.
+        label: write "step N" in the corner of each frame that has a step number.
+        hold_last: show the last frame this many seconds longer, so the result can be seen.
+
+    Raises:
+        NSTError: no frames, a bad ``fps``, an unknown suffix, MP4 without ``imageio-ffmpeg``, or
+            an existing file without ``force``.
+    """
+    path = check_film_path(path, force=force)
+    try:
+        fps = float(fps)
+    except (TypeError, ValueError):
+        raise NSTError(f"fps must be a positive number, not {fps!r}.") from None
+    if not 0 < fps < 1000:
+        raise NSTError(f"fps must be a positive number below 1000, not {fps:g}.")
+    if not hold_last >= 0:
+        raise NSTError(f"hold_last must be zero or positive seconds, not {hold_last!r}.")
+    items = _frame_list(frames)
+    if not items:
+        raise NSTError("no frames to film; run stylize with frames_every=K (--save-every K) "
+                       "to keep a frame every K steps.")
+    h, w = max((img.shape[:2] for _, img in items), key=lambda s: s[0] * s[1])
+    if max_side is not None and max(h, w) > max_side:
+        scale = max_side / max(h, w)
+        h, w = max(1, round(h * scale)), max(1, round(w * scale))
+    suffix = path.suffix.lower()
+    if suffix in VIDEO_SUFFIXES:  # H.264 in yuv420p wants even sides
+        h, w = h - h % 2, w - w % 2
+    images = []
+    for step, img in items:
+        if img.shape[:2] != (h, w):
+            img = np.asarray(Image.fromarray(img).resize((w, h), Image.Resampling.LANCZOS))
+        if label and step is not None:
+            img = _label(img, f"step {step}")
+        images.append(img)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if suffix in GIF_SUFFIXES:
+        import imageio.v3 as iio
+
+        # Pillow merges identical consecutive frames; each step's image differs in practice.
+        durations = [1000.0 / fps] * len(images)
+        durations[-1] += 1000.0 * hold_last
+        data = iio.imwrite("<bytes>", np.stack(images), extension=".gif", plugin="pillow",
+                           duration=durations, loop=0)
+        with open(path, "wb" if force else "xb") as f:
+            f.write(data)
+    else:
+        import imageio.v2 as iio2
+
+        images += [images[-1]] * int(round(hold_last * fps))
+        if path.exists():  # force was given: replace it
+            path.unlink()
+        iio2.mimwrite(str(path), images, format="FFMPEG", fps=fps, macro_block_size=1,
+                      codec="libx264", pixelformat="yuv420p")
+    return path
+
+
+def read_film(path):
+    """The frames of a GIF or MP4 as a ``(frames, H, W, 3)`` ``uint8`` array (to check a film)."""
+    import imageio.v3 as iio
+
+    path = pathlib.Path(path)
+    if not path.exists():
+        raise NSTError(f"{path}: no such file; check the path.")
+    kwargs = {"plugin": "pillow", "mode": "RGB"} if path.suffix.lower() in GIF_SUFFIXES else {}
+    frames = iio.imread(path, index=None, **kwargs)
+    return np.asarray(frames)[..., :3]
+
+
+def show_film(path):
+    """Show a GIF in a notebook (an MP4 as a video element)."""
+    from IPython.display import Image, Video
+
+    path = pathlib.Path(path)
+    if path.suffix.lower() in GIF_SUFFIXES:
+        return Image(data=path.read_bytes(), format="gif")
+    return Video(str(path), embed=True)
