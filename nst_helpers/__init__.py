@@ -8,7 +8,11 @@ Modules, in the order the course teaches them (lower layers never import higher 
 - :mod:`nst_helpers.losses`    content, Gram/style and total-variation losses
 - :mod:`nst_helpers.config`    hyperparameters and presets
 - :mod:`nst_helpers.optimize`  the optimisation loop (Adam compiled, L-BFGS)
+- :mod:`nst_helpers.color`     colour preservation (luminance-only transfer, histogram matching)
+- :mod:`nst_helpers.multiscale` coarse-to-fine: optimise small, upsample, refine
+- :mod:`nst_helpers.film`      GIF/MP4 films of the optimisation from kept frames
 - :mod:`nst_helpers.checks`    self-checking exercises for the notebooks
+- :mod:`nst_helpers.explorer`  the ipywidgets hyperparameter lab
 - :mod:`nst_helpers.cli`       the ``nst`` command
 
 Import the modules you need; importing this package alone does not start TensorFlow.

@@ -1,6 +1,10 @@
 """The ``nst`` command: style transfer from the shell.
 
     nst stylize CONTENT STYLE -o OUT.png [options]
+    nst stylize CONTENT STYLE --style STYLE2 --blend 3 1 -o OUT.png          # two styles, blended
+    nst stylize CONTENT STYLE --style STYLE2 --mask L.png --mask R.png ...  # each in its region
+    nst stylize CONTENT STYLE --sizes 256,512,1024 -o OUT.png                # coarse-to-fine
+    nst stylize CONTENT STYLE --save-every 5 --film OUT.gif -o OUT.png       # a film of the run
     nst demo [-o OUT.png]
 
 CONTENT and STYLE are image files or the names of bundled samples (``nst stylize chelsea swirls``).
@@ -46,6 +50,15 @@ def _nonneg_float(text):
     return value
 
 
+def _sizes(text):
+    from .multiscale import parse_sizes
+
+    try:
+        return parse_sizes(text)
+    except NSTError as err:
+        raise argparse.ArgumentTypeError(str(err).rstrip(".")) from None
+
+
 def _add_run_options(p):
     p.add_argument("-o", "--output", required=True, help="where to write the result (PNG)")
     p.add_argument("--preset", default="fast", choices=("fast", "seed", "gatys"),
@@ -62,9 +75,27 @@ def _add_run_options(p):
     p.add_argument("--backbone", help="auto, vgg19, vgg16-hed, random[:SEED] or a weights file")
     p.add_argument("--seed", type=int, help="random seed (noise init, random backbone)")
     p.add_argument("--save-every", type=_positive_int, metavar="K",
-                   help="keep a frame every K steps (with --frames)")
+                   help="keep a frame every K steps (with --frames or --film)")
     p.add_argument("--frames", metavar="DIR", help="folder for the frames kept every K steps")
     p.add_argument("--report", metavar="FILE.json", help="write a JSON report of the run")
+    c = p.add_argument_group("controls (Gatys et al. 2017)")
+    c.add_argument("--style", dest="more_styles", action="append", metavar="STYLE2",
+                   help="another style image (repeat for more); blend with --blend or place with --mask")
+    c.add_argument("--blend", nargs="+", type=_nonneg_float, metavar="W",
+                   help="one weight per style image, as shares (default equal), e.g. --blend 3 1")
+    c.add_argument("--mask", action="append", metavar="FILE",
+                   help="where a style applies (white = here): one mask image per style, in order; "
+                        "'all' for everywhere")
+    c.add_argument("--preserve-color", choices=("luminance", "histogram"),
+                   help="keep the content's colours: luminance-only transfer, or the style "
+                        "recoloured by histogram matching")
+    c.add_argument("--pooling", choices=("max", "avg"), help="VGG's pooling (default: max)")
+    c.add_argument("--sizes", type=_sizes, metavar="S1,S2,...",
+                   help="coarse-to-fine: optimise at each longest side in turn, e.g. 256,512,1024 "
+                        "(instead of --size; --steps then counts per stage)")
+    c.add_argument("--film", metavar="OUT.gif",
+                   help="a GIF (or MP4, with imageio-ffmpeg) of the frames kept every K steps "
+                        "(needs --save-every)")
     p.add_argument("--force", action="store_true", help="overwrite existing output files")
     p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
@@ -110,9 +141,41 @@ def _refuse_overwrite(paths, force):
 def _changes(args):
     keys = {"size": "max_side", "steps": "steps", "content_weight": "content_weight",
             "style_weight": "style_weight", "tv_weight": "tv_weight", "learning_rate": "learning_rate",
-            "optimizer": "optimizer", "init": "init", "backbone": "backbone", "seed": "seed"}
+            "optimizer": "optimizer", "init": "init", "backbone": "backbone", "seed": "seed",
+            "pooling": "pooling", "preserve_color": "preserve_color"}
     return {cfg: getattr(args, arg) for arg, cfg in keys.items()
             if getattr(args, arg, None) is not None}
+
+
+def _controls(args, n_styles):
+    """Check the options of several styles, masks, sizes and films; return stylize's arguments."""
+    blend, masks = getattr(args, "blend", None), getattr(args, "mask", None)
+    if blend is not None:
+        if len(blend) != n_styles:
+            raise NSTError(f"--blend has {len(blend)} weight{'s' if len(blend) != 1 else ''} for "
+                           f"{n_styles} style image{'s' if n_styles != 1 else ''}; give one per style.")
+        if not sum(blend) > 0:
+            raise NSTError("--blend weights are all zero; give at least one positive weight.")
+    if masks is not None:
+        if len(masks) != n_styles:
+            raise NSTError(f"--mask was given {len(masks)} time{'s' if len(masks) != 1 else ''} for "
+                           f"{n_styles} style image{'s' if n_styles != 1 else ''}; give one mask per "
+                           "style, in order ('all' for everywhere).")
+        masks = [None if m == "all" else m for m in masks]
+        for i, m in enumerate(masks):
+            if m is not None and not os.path.exists(m):
+                raise NSTError(f"--mask {m}: no such file (mask {i + 1}); check the path, or give "
+                               "'all' for everywhere.")
+    if getattr(args, "sizes", None) and getattr(args, "size", None):
+        raise NSTError("--sizes sets the size of every stage; drop --size.")
+    film = getattr(args, "film", None)
+    if film:
+        from .film import check_film_path
+
+        if not getattr(args, "save_every", None):
+            raise NSTError("--film needs --save-every K (keep a frame every K steps).")
+        check_film_path(film, force=args.force)
+    return {"style_blend": blend, "style_masks": masks}
 
 
 def _run(content, style, args, preset, changes):
@@ -123,16 +186,34 @@ def _run(content, style, args, preset, changes):
     _refuse_overwrite([args.output, getattr(args, "report", None)], args.force)
     if not str(args.output).lower().endswith((".png", ".jpg", ".jpeg")):
         raise NSTError(f"{args.output}: the output must end in .png or .jpg.")
+    styles = [style] + list(getattr(args, "more_styles", None) or [])
+    controls = _controls(args, len(styles))
     content = _image_arg(content, "content image")
-    style = _image_arg(style, "style image")
-    result = stylize(content, style, preset, progress=not args.quiet,
-                     frames_every=getattr(args, "save_every", None),
-                     frames_dir=getattr(args, "frames", None), **changes)
+    styles = [_image_arg(s, "style image") for s in styles]
+    style = styles if len(styles) > 1 else styles[0]
+    options = dict(progress=not args.quiet, frames_every=getattr(args, "save_every", None),
+                   frames_dir=getattr(args, "frames", None), **controls)
+    if getattr(args, "sizes", None):
+        from .multiscale import stylize_coarse_to_fine
+
+        steps = changes.pop("steps", None)
+        result = stylize_coarse_to_fine(content, style, args.sizes, preset, steps, **options,
+                                        **changes)
+    else:
+        result = stylize(content, style, preset, **options, **changes)
     path = result.save(args.output, force=args.force)
     if getattr(args, "report", None):
         report = pathlib.Path(args.report)
         report.parent.mkdir(parents=True, exist_ok=True)
-        report.write_text(json.dumps(result.report(), indent=2) + "\n")
+        data = result.report()
+        if getattr(result, "stages", None):
+            data["stages"] = result.stages
+        report.write_text(json.dumps(data, indent=2) + "\n")
+    if getattr(args, "film", None):
+        from .film import save_film
+
+        film = save_film(result, args.film, force=args.force)
+        print(f"Wrote {film.resolve()} ({len(result.frames)} frames).")
     h, w = result.image.shape[:2]
     print(f"Wrote {path.resolve()} ({w}x{h}, backbone {result.backbone}, {result.steps} steps, "
           f"{result.seconds:.0f} s, best loss {result.best_loss:.4g}).")

@@ -126,15 +126,25 @@ class Problem:
         styles = _as_list(style)
         if not styles:
             raise NSTError("give at least one style image.")
+        # Cheap checks first, so bad values fail before the network is loaded.
+        self.blend = self._blend(style_blend, len(styles), masked=style_masks is not None)
+        full_masks = self._masks(style_masks, len(styles))
         self.styles = [
             load_image(s, max_side=side, name=f"style image {i + 1}" if len(styles) > 1 else "style image")
             for i, s in enumerate(styles)
         ]
+        #: The content image in colour; ``self.content`` is what the network sees (grey with
+        #: ``preserve_color="luminance"``).
+        self.color_content = self.content
         if config.preserve_color == "histogram":  # recolour the styles with the content's colours
             from .color import match_histogram
 
             self.styles = [match_histogram(s, self.content) for s in self.styles]
-        self.blend = self._blend(style_blend, len(self.styles))
+        elif config.preserve_color == "luminance":  # transfer on luminance only (Gatys et al. 2017)
+            from .color import luminance_image
+
+            self.styles = [luminance_image(s, like=self.content) for s in self.styles]
+            self.content = luminance_image(self.content)
         self.backbone = load_backbone(config.backbone, verbose=verbose)
         layers = list(config.content_layers) + list(config.style_layers)
         self.backbone.check_layers(layers)
@@ -149,52 +159,90 @@ class Problem:
             self.style_grams.append(
                 {l: tf.constant(losses.gram_matrix(feats[l])) for l in config.style_layers}
             )
-        self.masks = self._masks(style_masks, content_feats)
+        #: Per style: None (everywhere) or ``{style layer: (h, w) mask at that layer's resolution}``.
+        self.masks = [
+            None if m is None else {
+                l: tf.constant(tf.image.resize(m[..., None], content_feats[l].shape[1:3],
+                                               method="area")[..., 0])
+                for l in config.style_layers
+            }
+            for m in full_masks
+        ]
 
     @staticmethod
-    def _blend(blend, n):
+    def _blend(blend, n, masked=False):
+        """One weight per style. Without masks they are shares, scaled to sum to 1 (default equal);
+        with masks each style rules its own region, so the weights are used as given (default 1)."""
         if blend is None:
-            return [1.0 / n] * n
-        blend = [float(b) for b in _as_list(blend)]
+            return [1.0] * n if masked else [1.0 / n] * n
+        try:
+            blend = [float(b) for b in _as_list(blend)]
+        except (TypeError, ValueError):
+            raise NSTError(f"style_blend must be numbers, one per style image, not {blend!r}.") from None
         if len(blend) != n:
-            raise NSTError(f"style_blend has {len(blend)} weights for {n} style images; give one per style.")
+            raise NSTError(f"style_blend has {len(blend)} weight{'s' if len(blend) != 1 else ''} "
+                           f"for {n} style image{'s' if n != 1 else ''}; give one per style.")
         if any(not math.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
-            raise NSTError("style_blend weights must be zero or positive, and not all zero.")
-        return blend
+            raise NSTError(f"style_blend weights must be zero or positive, and not all zero, not {blend}.")
+        if masked:
+            return blend
+        total = sum(blend)
+        return [b / total for b in blend]
 
-    def _masks(self, masks, content_feats):
+    def _masks(self, masks, n):
+        """Check the style masks and bring them to the content image's size.
+
+        Returns one ``(H, W)`` float32 array in [0, 1] (or None, for everywhere) per style. A mask
+        may be an array, a PIL image or an image file (white = this style, black = not); one with
+        the content image's aspect ratio but another size is resized.
+        """
         if masks is None:
-            return [None] * len(self.styles)
-        masks = _as_list(masks)
-        if len(masks) != len(self.styles):
-            raise NSTError(f"style_masks has {len(masks)} masks for {len(self.styles)} style images; "
-                           "give one per style (None for everywhere).")
+            return [None] * n
+        if not isinstance(masks, (list, tuple)):  # one mask, for a single style
+            masks = [masks]
+        masks = list(masks)
+        if len(masks) != n:
+            raise NSTError(f"style_masks has {len(masks)} mask{'s' if len(masks) != 1 else ''} for "
+                           f"{n} style image{'s' if n != 1 else ''}; give one per style "
+                           "(None for everywhere).")
         h, w = self.content.shape[:2]
         out = []
         for i, m in enumerate(masks):
+            name = f"style mask {i + 1}"
             if m is None:
                 out.append(None)
                 continue
-            m = np.asarray(m, dtype=np.float32)
-            if m.ndim == 3:
-                m = m.mean(axis=-1)
+            if not isinstance(m, np.ndarray) and not hasattr(m, "numpy"):
+                if isinstance(m, (list, tuple)):
+                    m = np.asarray(m)
+                else:  # a path, a PIL image or bytes: any image load_image reads
+                    m = load_image(m, max_side=None, name=name).astype(np.float32) / 255.0
+            m = np.asarray(m.numpy() if hasattr(m, "numpy") else m)
+            if m.dtype == np.bool_:
+                m = m.astype(np.float32)
+            if not np.issubdtype(m.dtype, np.number):
+                raise NSTError(f"{name}: a {m.dtype} array is not a mask; give numbers in [0, 1].")
+            m = m.astype(np.float32)
+            if m.ndim == 3 and m.shape[-1] in (1, 3, 4):
+                m = m[..., :3].mean(axis=-1)
             if m.ndim != 2:
-                raise NSTError(f"style mask {i + 1} has shape {m.shape}; give a 2-D (height, width) mask.")
+                raise NSTError(f"{name} has shape {m.shape}; give a 2-D (height, width) mask.")
+            if not np.isfinite(m).all():
+                raise NSTError(f"{name} holds NaN or infinite values.")
+            if m.min() < 0:
+                raise NSTError(f"{name} has negative values; give values in [0, 1] (or 0 to 255).")
             if m.max() > 1.0:
-                m = m / 255.0
+                m = m / 255.0 if m.max() <= 255.0 else m / m.max()
             if m.shape != (h, w):
-                if abs(m.shape[0] / m.shape[1] - h / w) > 0.02:
+                if min(m.shape) < 2 or abs(m.shape[0] / m.shape[1] - h / w) > 0.02 * (h / w):
                     raise NSTError(
-                        f"style mask {i + 1} is {m.shape[1]}x{m.shape[0]} px but the content image is "
+                        f"{name} is {m.shape[1]}x{m.shape[0]} px but the content image is "
                         f"{w}x{h} px; give a mask with the content image's size or aspect ratio."
                     )
                 m = tf.image.resize(m[..., None], (h, w), method="area").numpy()[..., 0]
-            per_layer = {}
-            for l in self.config.style_layers:
-                fh, fw = content_feats[l].shape[1:3]
-                per_layer[l] = tf.constant(
-                    tf.image.resize(m[..., None], (fh, fw), method="area")[..., 0])
-            out.append(per_layer)
+            if not m.max() > 0:
+                raise NSTError(f"{name} is empty (all zero): that style would apply nowhere.")
+            out.append(np.clip(m, 0.0, 1.0).astype(np.float32))
         return out
 
     def losses(self, x):
@@ -217,21 +265,34 @@ class Problem:
         return content + style + tv, content, style, tv
 
     def initial_image(self, init_image=None):
-        """The starting image in VGG space: content, seeded noise, style statistics or a given one."""
+        """The starting image in VGG space: content, seeded noise, style statistics or a given one.
+
+        ``"noise"`` is uniform noise and ``"style"`` Gaussian noise with the style images' colour
+        mean and spread (blend-weighted); both are drawn from ``config.seed``, so the same seed gives
+        the same start. With ``preserve_color="luminance"`` the start is turned grey like the rest.
+        """
         h, w = self.content.shape[:2]
+        rng = np.random.default_rng(self.config.seed)
         if init_image is not None:
             img = load_image(init_image, max_side=None, name="init image")
             if img.shape[:2] != (h, w):
                 img = resize(img, size=(h, w))
-            return to_vgg(img)
-        rng = np.random.default_rng(self.config.seed)
-        if self.config.init == "content":
-            return to_vgg(self.content)
-        if self.config.init == "noise":
-            return to_vgg(rng.uniform(0, 255, size=(h, w, 3)).astype(np.uint8))
-        style = self.styles[0].reshape(-1, 3).astype(np.float32)  # "style": its colour statistics
-        noise = rng.normal(style.mean(0), style.std(0) + 1e-3, size=(h, w, 3))
-        return to_vgg(np.clip(noise, 0, 255).astype(np.uint8))
+        elif self.config.init == "content":
+            img = self.content
+        elif self.config.init == "noise":
+            img = rng.uniform(0, 255, size=(h, w, 3)).round().astype(np.uint8)
+        else:  # "style": noise with the styles' colour statistics
+            weights = np.asarray(self.blend, np.float64) / sum(self.blend)
+            pixels = [s.reshape(-1, 3).astype(np.float64) for s in self.styles]
+            mean = sum(wt * p.mean(0) for wt, p in zip(weights, pixels))
+            second = sum(wt * (p.var(0) + p.mean(0) ** 2) for wt, p in zip(weights, pixels))
+            std = np.sqrt(np.maximum(second - mean ** 2, 0.0)) + 1e-3
+            img = np.clip(rng.normal(mean, std, size=(h, w, 3)), 0, 255).round().astype(np.uint8)
+        if self.config.preserve_color == "luminance" and img is not self.content:
+            from .color import luminance_image
+
+            img = luminance_image(img)
+        return to_vgg(img)
 
 
 def _progress_bar(total, desc, enabled):
@@ -247,13 +308,19 @@ def _next_stop(step, steps, *everies):
     return min(stops)
 
 
+EXPLODE = 20.0
+
+
 def _diverged(values, first):
-    last = values[-1]
-    return not math.isfinite(last) or (first > 0 and last > 1e4 * first)
+    recent = values[-10:]
+    last = max(recent) if all(math.isfinite(v) for v in recent) else float("nan")
+    # The image is clipped to real pixels, so the loss stays bounded: at a sane learning rate it
+    # never climbs far above where it started, while a far too large one sends it 20x up or to NaN.
+    return not math.isfinite(last) or (first > 0 and last > EXPLODE * first)
 
 
 def _divergence_message(step, cfg):
-    return (f"The loss exploded at step {step} (NaN or 10,000 times its start); "
+    return (f"The loss exploded at step {step} (NaN or 20 times its start); "
             f"learning_rate={cfg.learning_rate:g} is too large: try {cfg.learning_rate / 4:g}.")
 
 
@@ -367,6 +434,8 @@ class _Converged(Exception):
 
 
 def _run_lbfgs(problem, x0, loop):
+    import contextlib
+
     from scipy.optimize import Bounds, minimize
 
     shape = tuple(x0.shape)
@@ -396,7 +465,7 @@ def _run_lbfgs(problem, x0, loop):
             best.update(loss=total, x=flat.reshape(shape).astype(np.float32), step=loop.step)
         loop.step += 1
         loop.record(values)
-        if _diverged(loop.history["total"], loop.history["total"][0]):
+        if not math.isfinite(total):  # line-search probes may rise; only NaN means trouble
             state["reason"] = "diverged"
             raise _Converged
         if loop.step % (loop.callback_every or loop.steps) == 0 or (
@@ -410,18 +479,28 @@ def _run_lbfgs(problem, x0, loop):
 
     lo = np.broadcast_to(VGG_MIN, shape).ravel().astype(np.float64)
     hi = np.broadcast_to(VGG_MAX, shape).ravel().astype(np.float64)
+    # scipy's L-BFGS-B does its vector algebra with BLAS. Between evaluations BLAS's worker threads
+    # spin and take the cores TensorFlow needs, which made each evaluation 30 % slower on two
+    # cores; one BLAS thread is as fast for these vector operations.
+    try:
+        from threadpoolctl import threadpool_limits
+    except ImportError:  # optional: without it BLAS keeps its default threads
+        threadpool_limits = None
     reason, message = "finished", ""
     loop.start = time.perf_counter()
     try:
-        out = minimize(fun, np.asarray(x0, np.float64).ravel(), jac=True, method="L-BFGS-B",
-                       bounds=Bounds(lo, hi),
-                       options={"maxiter": loop.steps, "maxfun": loop.steps, "maxcor": 20})
+        one_blas_thread = (threadpool_limits(limits=1, user_api="blas") if threadpool_limits
+                           else contextlib.nullcontext())
+        with one_blas_thread:
+            out = minimize(fun, np.asarray(x0, np.float64).ravel(), jac=True, method="L-BFGS-B",
+                           bounds=Bounds(lo, hi),
+                           options={"maxiter": loop.steps, "maxfun": loop.steps, "maxcor": 20})
         if loop.step < loop.steps and out.status == 0:
             reason = "converged"
     except _Converged:
         reason = state["reason"] or "finished"
         if reason == "diverged":
-            message = (f"The loss exploded at step {loop.step} (NaN or 10,000 times its start); "
+            message = (f"The loss became NaN at step {loop.step}; "
                        "lower the style or content weight, or use optimizer='adam'.")
     except KeyboardInterrupt:
         reason, message = "interrupted", f"Interrupted at step {loop.step}; kept the best image so far."
@@ -438,9 +517,14 @@ def stylize(content, style, config="fast", *, style_blend=None, style_masks=None
         content, style: anything :func:`nst_helpers.images.load_image` reads. ``style`` may be a
             list of images, blended with ``style_blend`` weights or placed with ``style_masks``.
         config: a :class:`StyleConfig` or a preset name (``"fast"``, ``"seed"``, ``"gatys"``).
-        style_blend: one weight per style image (default equal); ``(1, 0)`` is the first style alone.
-        style_masks: one ``(H, W)`` mask in [0, 1] per style image (or ``None`` for everywhere):
-            where on the content image each style applies (Gatys et al. 2017).
+        style_blend: one weight per style image, zero or positive. Without masks they are shares
+            of the style loss, scaled to sum to 1 (default equal): ``(3, 1)`` is 75 % and 25 %,
+            ``(1, 0)`` exactly the first style alone. With masks they are used as given (default 1
+            each), since each style rules its own region.
+        style_masks: one mask per style image (or ``None`` for everywhere): an ``(H, W)`` array in
+            [0, 1] (or 0 to 255), a PIL image or an image file, white where that style applies
+            (Gatys et al. 2017). A mask with the content's aspect ratio is resized to it. Where no
+            mask is white, only the content loss acts, so that part stays a photograph.
         init_image: start from this image instead of ``config.init``.
         callback: called with a :class:`Progress` every ``callback_every`` steps; raise
             :class:`StopRun` in it to stop.
@@ -448,7 +532,9 @@ def stylize(content, style, config="fast", *, style_blend=None, style_masks=None
             it in ``frames_dir``); never every step, so memory stays flat.
         progress: show a tqdm progress bar.
         should_stop: a function checked every ``callback_every`` steps; return True to stop.
-        **changes: settings that replace the config's, e.g. ``steps=100, style_weight=1e-3``.
+        **changes: settings that replace the config's, e.g. ``steps=100, style_weight=1e-3``,
+            ``preserve_color="luminance"`` (or ``"histogram"``, see :mod:`nst_helpers.color`),
+            ``init="noise"``, ``pooling="avg"``, ``tv_weight=...``, ``backbone="random:0"``.
 
     Returns:
         A :class:`StyleResult`. Ctrl-C (KeyboardInterrupt) ends the run and still returns the best
@@ -479,13 +565,18 @@ def stylize(content, style, config="fast", *, style_blend=None, style_masks=None
     if message and verbose:
         print(message)
     image = from_vgg(best_x)
-    if cfg.preserve_color == "luminance":
+    frames = loop.frames
+    if cfg.preserve_color == "luminance":  # the grey result's luminance, the content's colours
         from .color import transfer_luminance
 
-        image = transfer_luminance(image, problem.content)
+        image = transfer_luminance(image, problem.color_content)
+        frames = [(step, transfer_luminance(f, problem.color_content)) for step, f in frames]
+        if frames_dir is not None:
+            for step, f in frames:
+                save_image(f, f"{frames_dir}/frame_{step:05d}.png", force=True)
     return StyleResult(
         image=image, best_loss=best_loss, best_step=best_step, history=loop.history,
         steps=loop.step, seconds=seconds, setup_seconds=setup_seconds, compile_seconds=compile_s,
         backbone=problem.backbone.name, config=cfg, stop_reason=reason, message=message,
-        frames=loop.frames,
+        frames=frames,
     )

@@ -1,0 +1,177 @@
+"""Coarse-to-fine: optimise a small image, enlarge it, refine it at the next size, and so on.
+
+A step costs about as much as the image has pixels, and a large image needs many steps to settle its
+large shapes, because each step moves them only a little. Settling them on a small image first
+(256 px), then enlarging the result and refining only its details at 512 px and 1024 px, gives a
+large output in a fraction of the time of a direct run at the final size (the trick of Gatys et al.
+2017, and of the multi-resolution scripts of the popular implementations).
+
+:func:`stylize_coarse_to_fine` runs :func:`~nst_helpers.optimize.stylize` once per size, each stage
+starting from the previous stage's result enlarged, and returns one
+:class:`~nst_helpers.optimize.StyleResult` for the whole run.
+"""
+
+import math
+import pathlib
+
+import numpy as np
+
+from .config import preset
+from .errors import NSTError
+from .images import MIN_SIDE, load_image, resize
+
+#: Share of the first stage's steps that each later stage gets by default.
+REFINE_SHARE = 1 / 3
+
+
+def parse_sizes(sizes):
+    if isinstance(sizes, str):
+        parts = [p.strip() for p in sizes.replace(",", " ").split()]
+    elif isinstance(sizes, (list, tuple)):
+        parts = list(sizes)
+    else:
+        parts = [sizes]
+    out = []
+    for p in parts:
+        try:
+            ok = float(p) == int(p) and not isinstance(p, bool)
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise NSTError(f"sizes must be whole numbers of pixels, such as 256, 512; not {p!r}.")
+        out.append(int(p))
+    if not out:
+        raise NSTError("sizes is empty; give at least one size, such as (256, 512).")
+    if min(out) < MIN_SIDE:
+        raise NSTError(f"sizes must be at least {MIN_SIDE} px, not {min(out)}.")
+    if any(b <= a for a, b in zip(out, out[1:])):
+        raise NSTError(f"sizes must grow from stage to stage, such as 256, 512, 1024; not "
+                       f"{', '.join(map(str, out))}.")
+    return out
+
+
+def _check_steps(steps, n, default):
+    if steps is None:
+        first = int(default)
+        return [first] + [max(1, math.ceil(first * REFINE_SHARE))] * (n - 1)
+    values = list(steps) if isinstance(steps, (list, tuple)) else [steps] * n
+    if len(values) != n:
+        raise NSTError(f"steps has {len(values)} values for {n} sizes; give one per size, "
+                       "or one number for every stage.")
+    out = []
+    for v in values:
+        try:
+            ok = not isinstance(v, bool) and float(v) == int(v) and int(v) >= 0
+        except (TypeError, ValueError):
+            ok = False
+        if not ok:
+            raise NSTError(f"steps must be whole numbers >= 0, not {v!r}.")
+        out.append(int(v))
+    return out
+
+
+def _shape_for(shape, side):
+    """``(height, width)`` with longest side ``side`` and the aspect ratio of ``shape``."""
+    h, w = shape[:2]
+    scale = side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast", steps=None, *,
+                           style_blend=None, style_masks=None, init_image=None, callback=None,
+                           callback_every=10, frames_every=None, frames_dir=None, progress=True,
+                           should_stop=None, verbose=True, **changes):
+    """Style transfer at ``sizes[-1]`` px, optimised coarse to fine over ``sizes``.
+
+    Args:
+        content, style: as for :func:`~nst_helpers.optimize.stylize` (``style`` may be a list).
+        sizes: longest side of the image at each stage, growing, e.g. ``(256, 512, 1024)``; the
+            result has the content's aspect ratio and longest side ``sizes[-1]``, enlarging the
+            content image if it is smaller.
+        config: a :class:`~nst_helpers.config.StyleConfig` or a preset name.
+        steps: steps per stage: one number for every stage, or one per size. Default: the
+            config's ``steps`` for the first stage and a third of them for each later one, which
+            only refines details.
+        style_blend, style_masks, init_image, callback, callback_every, frames_every, progress,
+            should_stop, verbose: as for :func:`~nst_helpers.optimize.stylize`, for every stage
+            (``init_image`` for the first). Callbacks count steps within each stage.
+        frames_dir: frames go to one sub-folder per stage, named by its size (``256px``, ...).
+        **changes: settings that replace the config's, except ``max_side`` (``sizes`` sets it).
+
+    Each style image is scaled with the stages, so its texture keeps the size relative to the
+    picture that a direct run at the final size would give it.
+
+    Returns:
+        One :class:`~nst_helpers.optimize.StyleResult`: the final image at the requested size; the
+        stages' loss histories one after the other; their steps and seconds added up; the backbone
+        that made it; ``result.stages``, one summary dict per stage. If a stage is stopped or
+        diverges, later stages are skipped and its image is enlarged to the requested size.
+    """
+    from .optimize import _as_list, stylize
+
+    if "max_side" in changes:
+        raise NSTError("coarse-to-fine sets the image size of each stage from sizes; "
+                       "drop max_side.")
+    sizes = parse_sizes(sizes)
+    cfg = preset(config, **changes)
+    stage_steps = _check_steps(steps, len(sizes), cfg.steps)
+
+    content_full = load_image(content, max_side=None, name="content image")
+    styles = _as_list(style)
+    if not styles:
+        raise NSTError("give at least one style image.")
+    named = len(styles) > 1
+    styles_full = [load_image(s, max_side=None, name=f"style image {i + 1}" if named else "style image")
+                   for i, s in enumerate(styles)]
+    final = sizes[-1]
+    # Each style as large, relative to the picture, as a direct run at the final size makes it.
+    style_share = [min(max(s.shape[:2]), final) / final for s in styles_full]
+
+    results, stages = [], []
+    image = None
+    for k, (side, n) in enumerate(zip(sizes, stage_steps)):
+        shape = _shape_for(content_full.shape, side)
+        content_k = resize(content_full, size=shape, label="content image")
+        styles_k = []
+        for s, share in zip(styles_full, style_share):
+            target = _shape_for(s.shape, max(MIN_SIDE, round(share * side)))
+            styles_k.append(s if s.shape[:2] == target else resize(s, size=target, label="style image"))
+        start = init_image if k == 0 else resize(image, size=shape, label="enlarged result")
+        stage_dir = None if frames_dir is None else pathlib.Path(frames_dir) / f"{side}px"
+        r = stylize(content_k, styles_k if named else styles_k[0], cfg,
+                    style_blend=style_blend, style_masks=style_masks, init_image=start,
+                    callback=callback, callback_every=callback_every, frames_every=frames_every,
+                    frames_dir=stage_dir, progress=progress, should_stop=should_stop,
+                    verbose=verbose and k == 0, max_side=side, steps=n)
+        results.append(r)
+        image = r.image
+        h, w = r.image.shape[:2]
+        stages.append({"size": [w, h], "steps": r.steps, "seconds": r.seconds,
+                       "best_loss": r.best_loss, "stop_reason": r.stop_reason})
+        if r.stop_reason not in ("finished", "converged"):
+            break
+
+    last = results[-1]
+    offsets = np.cumsum([0] + [r.steps for r in results])
+    history = {key: [v for r in results for v in r.history[key]] for key in last.history}
+    frames = [(int(off) + step, f) for r, off in zip(results, offsets) for step, f in r.frames]
+    reason, message = last.stop_reason, last.message
+    if len(results) < len(sizes) or reason not in ("finished", "converged"):
+        h, w = image.shape[:2]
+        message = (f"{message} " if message else "") + (
+            f"Coarse-to-fine ended at the {max(h, w)} px stage ({reason}); "
+            f"its image was enlarged to {final} px.")
+        image = resize(image, size=_shape_for(content_full.shape, final), label="result")
+    else:
+        reason = "finished" if all(r.stop_reason == "finished" for r in results) else last.stop_reason
+    result = type(last)(
+        image=image, best_loss=last.best_loss, best_step=int(offsets[-2]) + last.best_step,
+        history=history, steps=sum(r.steps for r in results),
+        seconds=sum(r.seconds for r in results),
+        setup_seconds=sum(r.setup_seconds for r in results),
+        compile_seconds=sum(r.compile_seconds for r in results),
+        backbone=last.backbone, config=last.config, stop_reason=reason, message=message,
+        frames=frames,
+    )
+    result.stages = stages
+    return result
