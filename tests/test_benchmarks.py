@@ -1,0 +1,210 @@
+"""The benchmarks' pieces, on tiny images: they must produce numbers and a well-formed report.
+
+Nothing here checks a speed; the benchmarks print their figures and docs/performance.md holds them.
+"""
+
+import json
+import math
+import pathlib
+import re
+import sys
+
+import numpy as np
+import pytest
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from benchmarks import common, pieces, report, run_all  # noqa: E402
+
+TINY = run_all.TINY
+SIZE = TINY["size"]
+
+
+def _finite(x):
+    return isinstance(x, (int, float)) and math.isfinite(x)
+
+
+@pytest.fixture(scope="module")
+def results(tmp_path_factory):
+    """Every benchmark once, at 64 px and a few steps, assembled as run_all assembles them."""
+    out_dir = tmp_path_factory.mktemp("bench")
+    res = {"params": {k: list(v) if isinstance(v, tuple) else v for k, v in TINY.items()},
+           "command": "python -m benchmarks.run_all --quick", "started": "now"}
+    res["machine"] = common.machine_info()
+    res["seed_run"] = pieces.seed_run(SIZE, steps=TINY["long_steps"], memory_at=TINY["memory_at"])
+    res["library_run"] = pieces.library_run(SIZE, steps=TINY["long_steps"],
+                                            memory_at=TINY["memory_at"])
+    q = TINY["quality_step"]
+    target = res["seed_run"]["loss"][q]
+    res["target"] = {"quality_step": q, "loss": target}
+    for key in ("seed_run", "library_run"):
+        res[key]["time_to_target"] = pieces.time_to_target(res[key], target)
+    res["step_time"] = pieces.step_time(SIZE, chunks=TINY["step_chunks"],
+                                        chunk_steps=TINY["chunk_steps"],
+                                        layer_seconds=TINY["layer_seconds"])
+    res["lbfgs_run"] = pieces.lbfgs_run(SIZE, steps=TINY["lbfgs_steps"], target=target)
+    res["coarse_to_fine_run"] = pieces.coarse_to_fine_run(SIZE, steps=TINY["c2f_steps"],
+                                                          target=target)
+    res["precision"] = pieces.precision(SIZE, steps=TINY["precision_steps"],
+                                        lbfgs_steps=TINY["precision_lbfgs_steps"],
+                                        image_dir=str(out_dir))
+    res["total_seconds"] = 1.0
+    return res, out_dir
+
+
+def test_seed_loop_is_the_seeds_algorithm(results):
+    """Same start and settings: the seed's eager loop and the library give the same losses."""
+    res, _ = results
+    st = res["step_time"]
+    assert st["compared_steps"] >= TINY["step_chunks"] * TINY["chunk_steps"] - 1
+    assert st["max_relative_loss_difference"] < 1e-4
+    seed, lib = res["seed_run"]["loss"], res["library_run"]["loss"]
+    np.testing.assert_allclose(seed, lib, rtol=1e-4)
+
+
+def test_seed_loop_keeps_a_frame_every_step(results):
+    res, _ = results
+    seed = res["seed_run"]
+    assert len(seed["loss"]) == len(seed["seconds"]) == TINY["long_steps"]
+    assert seed["frames_kept"] == TINY["long_steps"]
+    assert seed["frame_bytes"] == seed["size"][0] * seed["size"][1] * 3
+    assert all(b >= a for a, b in zip(seed["seconds"], seed["seconds"][1:]))
+
+
+def test_step_time_and_roofline_give_numbers(results):
+    st = results[0]["step_time"]
+    for key in ("seed_ms", "library_ms", "ratio", "gflop_per_step", "matmul_gflops_fp32",
+                "library_gflops", "fraction_of_matmul", "seed_gflops", "conv_alone_ms",
+                "conv_alone_gflops"):
+        assert _finite(st[key]) and st[key] > 0, key
+    assert len(st["seed_ms_chunks"]) == TINY["step_chunks"]
+    assert st["gflop_per_step"] == pytest.approx(st["gflop_forward"] + st["gflop_backward"])
+
+
+def test_flop_count_from_layer_shapes():
+    problem = common.make_problem(SIZE)
+    flops = common.conv_flops(problem)
+    h, w = problem.content.shape[:2]
+    first = flops["layers"][0]
+    assert first["layer"] == "block1_conv1" and first["size"] == [w, h]
+    assert first["gflop_forward"] * 1e9 == pytest.approx(2 * h * w * 9 * 3 * 64)
+    # cut after the deepest requested layer (block5_conv2): 12 convolutions in VGG16
+    assert [l["layer"] for l in flops["layers"]][-1] == "block5_conv2"
+    assert len(flops["layers"]) == 12
+    assert flops["backward"] > flops["forward"] > 0
+
+
+def test_long_runs_record_memory_and_time(results):
+    res, _ = results
+    for key in ("seed_run", "library_run"):
+        run = res[key]
+        for step in TINY["memory_at"]:
+            assert run["peak_rss_mb"][str(step)] > 0
+        g, mb = report.growth(run, TINY["memory_at"])
+        assert _finite(g) and _finite(mb)
+    lib = res["library_run"]
+    assert lib["marks"][-1][0] == TINY["long_steps"]
+    assert _finite(lib["compile_seconds"])
+
+
+def test_time_to_quality(results):
+    res, _ = results
+    target = res["target"]["loss"]
+    # the seed's loop reaches its own loss after quality_step steps by construction
+    assert res["seed_run"]["time_to_target"] > 0
+    lbfgs = res["lbfgs_run"]
+    assert len(lbfgs["loss"]) <= TINY["lbfgs_steps"]
+    if common.first_below(lbfgs["loss"], target) is not None:
+        assert lbfgs["time_to_target"] > 0
+    c2f = res["coarse_to_fine_run"]
+    if c2f.get("available"):
+        assert c2f["sizes"][0] < c2f["sizes"][1] == SIZE
+        assert len(c2f["loss"]) == c2f["steps"][-1]
+
+
+def test_helpers():
+    marks = [(10, 1.0), (20, 3.0)]
+    assert common.time_at_step(marks, 5) == pytest.approx(0.5)
+    assert common.time_at_step(marks, 15) == pytest.approx(2.0)
+    assert math.isnan(common.time_at_step(marks, 30))
+    assert common.first_below([5, 4, 3, 2], 3) == 3
+    assert common.first_below([5, 4], 1) is None
+    same = np.full((8, 8, 3), 100, np.uint8)
+    d = pieces.image_difference(same, same)
+    assert d["psnr_db"] == float("inf") and d["ssim"] == pytest.approx(1.0)
+
+
+def test_precision_gives_numbers(results):
+    res, out_dir = results
+    prec = res["precision"]
+    for r in (prec, prec["lbfgs"]):
+        for key in ("float32_ms", "bfloat16_ms", "speedup", "psnr_db", "ssim", "mean_abs_diff",
+                    "float32_image_loss", "bfloat16_image_loss_in_float32"):
+            assert key in r and (r[key] == float("inf") or _finite(r[key])), key
+        assert "psnr_db" in r["float32_vs_perturbed_float32"]
+        assert (out_dir / r["comparison_image"]).exists()
+
+
+def _tables(md):
+    """Every markdown table as a list of rows (lists of cells)."""
+    tables, current = [], []
+    for line in md.splitlines() + [""]:
+        if line.startswith("|"):
+            current.append([c.strip() for c in line.strip().strip("|").split("|")])
+        elif current:
+            tables.append(current)
+            current = []
+    return tables
+
+
+def test_report_is_well_formed(results, tmp_path):
+    res, out_dir = results
+    (tmp_path / "performance.json").write_text(json.dumps(res))
+    assert run_all.main(["--report-only", "--out", str(tmp_path)]) == 0
+    md = (tmp_path / "performance.md").read_text()
+    for heading in ("# Performance", "## Targets", "## Machine", "## 1. Step time",
+                    "## 2. Roofline", "## 3. Time to quality", "## 4. Memory", "## 5. Precision",
+                    "## 6. The notebooks in CI mode"):
+        assert re.search(rf"^{re.escape(heading)}$", md, re.M), heading
+    assert "python -m benchmarks.run_all" in md
+    assert res["machine"]["cpu"] in md and res["machine"]["tensorflow"] in md
+    tables = _tables(md)
+    assert tables
+    for table in tables:
+        assert set("".join(table[1])) <= set("-:"), table[:2]
+        assert len({len(row) for row in table}) == 1, table
+    targets = tables[0]
+    assert targets[0] == ["Target", "Goal", "Measured", "Result"]
+    assert len(targets) == 2 + len(report.TARGETS)
+    assert all(row[3] in ("pass", "**missed**", "—") for row in targets[2:])
+    # every image the report shows exists beside it, and the plot stays small
+    plot = tmp_path / report.PLOT
+    assert plot.exists() and plot.stat().st_size < 200_000
+    assert plot.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in re.findall(r"!\[[^\]]*\]\(([^)]+)\)", md):
+        assert (tmp_path / name).exists() or (out_dir / name).exists(), name
+
+
+def test_evaluate_judges_targets():
+    fake = {
+        "step_time": {"ratio": 2.0, "seed_ms": 600, "library_ms": 300, "fraction_of_matmul": 0.7,
+                      "library_gflops": 100, "matmul_gflops_fp32": 143},
+        "params": {"memory_at": [50, 500]},
+        "seed_run": {"time_to_target": 200.0, "loss": [3, 2, 1], "peak_rss_mb": {"50": 1000, "500": 1100}},
+        "lbfgs_run": {"time_to_target": 10.0, "loss": [3, 1]},
+        "library_run": {"peak_rss_mb": {"50": 1000, "500": 1010}},
+        "precision": {"speedup": 3.0, "float32_ms": 300, "bfloat16_ms": 100, "psnr_db": 50.0,
+                      "ssim": 0.999},
+    }
+    ev = report.evaluate(fake)
+    assert ev["step_ratio"]["pass"] and not ev["roofline"]["pass"]
+    assert ev["lbfgs_ratio"]["value"] == pytest.approx(20.0) and ev["lbfgs_ratio"]["pass"]
+    assert ev["memory_growth"]["value"] == pytest.approx(0.01) and ev["memory_growth"]["pass"]
+    assert ev["bf16"]["pass"]
+    fake["precision"]["psnr_db"] = 20.0
+    assert not report.evaluate(fake)["bf16"]["pass"]
+    assert "notebooks" not in ev
+    lines = report.summary_lines(fake)
+    assert len(lines) == len(report.TARGETS) and lines[1].startswith("MISS")
