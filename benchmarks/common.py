@@ -41,11 +41,31 @@ def seed_config(size, **changes):
     return preset("seed", backbone=BACKBONE, max_side=int(size), **changes)
 
 
+def library_has_precision():
+    """Whether the library's config has a ``precision`` setting of its own; if so the benchmarks
+    use it, else they build the network under a Keras dtype policy themselves
+    (:func:`dtype_policy`), which is what such a setting does."""
+    import dataclasses
+
+    from nst_helpers.config import StyleConfig
+
+    return "precision" in {f.name for f in dataclasses.fields(StyleConfig)}
+
+
+def _precision_scope(precision, changes):
+    """The context to build the network in, and ``changes`` with the precision setting if the
+    library has one."""
+    if precision in (None, "float32") or not library_has_precision():
+        return dtype_policy(precision), changes
+    return contextlib.nullcontext(), {**changes, "precision": precision}
+
+
 def make_problem(size, precision="float32", **changes):
     from nst_helpers.optimize import Problem
 
     content, style = images()
-    with dtype_policy(precision):
+    scope, changes = _precision_scope(precision, changes)
+    with scope:
         return Problem(content, style, seed_config(size, **changes), verbose=False)
 
 
@@ -85,7 +105,8 @@ def stylize(size, precision="float32", **kwargs):
     content, style = images()
     kwargs.setdefault("progress", False)
     kwargs.setdefault("verbose", False)
-    with dtype_policy(precision):
+    scope, kwargs = _precision_scope(precision, kwargs)
+    with scope:
         return _stylize(content, style, "seed", backbone=BACKBONE, max_side=int(size), **kwargs)
 
 
@@ -317,15 +338,18 @@ def matmul_gflops(dtype="float32", n=None, repeats=5, min_seconds=0.5):
     return max(probe.measure(min_seconds) for _ in range(repeats))
 
 
-def conv_layer_ms(layers, min_seconds=0.25, repeats=2):
+def conv_layer_ms(layers, min_seconds=0.25, repeats=2, probe=None):
     """Each convolution of ``layers`` (from :func:`conv_flops`) alone, at its shape: ms of its
     forward pass (with ReLU) and of its input gradient, the best of ``repeats`` batches.
 
     Their sum is what the step would cost if nothing but convolutions ran, at the speed TensorFlow
-    reaches for each shape in isolation.
+    reaches for each shape in isolation. With a :class:`MatmulProbe`, the matmul rate is measured
+    before each layer and after the last (``matmul_gflops``: the mean of the two around a layer), so
+    that the convolutions can be compared with the matmul under the same load.
     """
     t = tf()
     out = []
+    before = probe.measure(min(min_seconds, 0.15)) if probe else None
     for entry in layers:
         (w, h), cin, cout = entry["size"], entry["in"], entry["out"]
         x = t.random.stateless_normal((1, h, w, cin), seed=(1, 2))
@@ -365,5 +389,9 @@ def conv_layer_ms(layers, min_seconds=0.25, repeats=2):
                 fn(t.constant(n)).numpy()
                 best = min(best, (time.perf_counter() - t0) / n)
             row[name] = best * 1000
+        if probe is not None:
+            after = probe.measure(min(min_seconds, 0.15))
+            row["matmul_gflops"] = (before + after) / 2
+            before = after
         out.append(row)
     return out

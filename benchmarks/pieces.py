@@ -112,15 +112,21 @@ def roofline(size, library_ms, seed_ms=None, pairs=None, layer_seconds=0.25):
         "matmul_gflops_fp32_best": common.matmul_gflops("float32"),
         "library_gflops": gflop / (library_ms / 1000),
         "fraction_of_matmul": fraction,
+        # the step's time as if the machine ran at the reference matmul rate ``limit``
+        "library_ms_at_limit": gflop / (fraction * limit) * 1000,
     }
     if seed_ms:
         out["seed_gflops"] = gflop / (seed_ms / 1000)
     if layer_seconds:
-        layers = common.conv_layer_ms(flops["layers"], min_seconds=layer_seconds)
+        layers = common.conv_layer_ms(flops["layers"], min_seconds=layer_seconds,
+                                      probe=common.MatmulProbe("float32"))
         for entry, times in zip(out["layers"], layers):
             entry.update(times)
-        conv_ms = sum(t["forward_ms"] + t["backward_ms"] for t in layers)
-        conv_gflop = 2 * sum(e["gflop_forward"] for e in flops["layers"])
+        # Each layer's time counted as if the machine ran at the reference matmul rate ``limit``:
+        # time * (matmul rate measured around that layer) / limit, so load affects neither side.
+        conv_gflop = sum(2 * e["gflop_forward"] for e in flops["layers"])
+        conv_ms = sum((t["forward_ms"] + t["backward_ms"]) * t["matmul_gflops"] / limit
+                      for t in layers)
         out["conv_alone_ms"] = conv_ms
         out["conv_alone_gflops"] = conv_gflop / (conv_ms / 1000)
     try:
@@ -327,6 +333,8 @@ def precision_run(size, steps=200, optimizer="adam", callback_every=10, image_di
         "optimizer": optimizer,
         "steps": steps,
         "size": list(a.image.shape[1::-1]),
+        "switch": ("the library's precision setting" if common.library_has_precision()
+                   else "a Keras dtype policy around the run"),
         "float32_ms": ta.steady_ms_per_step(),
         "bfloat16_ms": tb.steady_ms_per_step(),
         "float32_final_loss": a.history["total"][-1],

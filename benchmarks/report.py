@@ -12,9 +12,9 @@ TARGETS = (
     ("step_ratio", "Compiled step against the seed's eager step", ">= 1.7x faster",
      lambda v: v >= 1.7),
     ("roofline", "Share of this machine's fp32 matmul rate", ">= 80 %", lambda v: v >= 0.8),
-    ("lbfgs_ratio", "L-BFGS to the seed's 400-step loss, against the seed's loop",
+    ("lbfgs_ratio", "L-BFGS to the seed's {q}-step loss, against the seed's loop",
      ">= 10x sooner", lambda v: v >= 10),
-    ("memory_growth", "Library's peak memory growth, 50 to 500 steps", "< 5 %",
+    ("memory_growth", "Library's peak memory growth, {m0} to {m1} steps", "< 5 %",
      lambda v: v < 0.05),
     ("bf16", "bfloat16 step against float32 (images visibly equal)",
      ">= 1.4x faster", lambda v: v >= 1.4),
@@ -24,6 +24,13 @@ TARGETS = (
 #: When the bfloat16 image counts as visibly equal to the float32 one (fixed before measuring):
 #: PSNR at least 35 dB and SSIM at least 0.97.
 PSNR_EQUAL_DB, SSIM_EQUAL = 35.0, 0.97
+
+
+def _what(what, results):
+    """A target's description with this run's step counts."""
+    p = results.get("params", {})
+    m = p.get("memory_at", (50, 500))
+    return what.format(q=p.get("quality_step", 400), m0=m[0], m1=m[1])
 
 
 def _ok(r):
@@ -108,6 +115,7 @@ def summary_lines(results):
     ev = evaluate(results)
     lines = []
     for key, what, goal, _ in TARGETS:
+        what = _what(what, results)
         if key in ev:
             e = ev[key]
             lines.append(f"{'PASS' if e['pass'] else 'MISS'}  {what}: {e['measured']} (target {goal})")
@@ -197,10 +205,14 @@ def markdown(results, gpu=None):
           f"machine's limit. Every figure below was measured in one run of the benchmarks on "
           f"{results.get('started', '?')}, at {size} px (content `chelsea`, style `swirls`, "
           f"longest side {size} px), with the seed's preset and the offline backbone `vgg16-hed`.", ""]
+    if p.get("long_steps", 500) < 500 or size != 256:
+        L += ["**A shortened run** (smaller image or fewer steps): the targets below are set for "
+              "the full run at 256 px and are only indicative here.", ""]
     L += ["Regenerate it (writes this file, the plot and `performance.json` beside it):", "",
           "```bash", results.get("command", "python -m benchmarks.run_all"), "```", ""]
     L += ["## Targets", "", "| Target | Goal | Measured | Result |", "|---|---|---|---|"]
     for key, what, goal, _ in TARGETS:
+        what = _what(what, results)
         if key in ev:
             e = ev[key]
             L.append(f"| {what} | {goal} | {e['measured']} | {'pass' if e['pass'] else '**missed**'} |")
@@ -252,8 +264,9 @@ def markdown(results, gpu=None):
             L.append(f"| seed's loop | {st['seed_gflops']:.0f} | "
                      f"{st['seed_gflops'] / st['matmul_gflops_fp32'] * 100:.0f} % |")
         if st.get("conv_alone_ms"):
-            L.append(f"| the step's convolutions, each timed alone at its shape "
-                     f"({st['conv_alone_ms']:.0f} ms in all) | {st['conv_alone_gflops']:.0f} | "
+            L.append(f"| the step's convolutions, each timed alone at its shape and scaled to "
+                     f"that matmul rate ({st['conv_alone_ms']:.0f} ms in all) | "
+                     f"{st['conv_alone_gflops']:.0f} | "
                      f"{st['conv_alone_gflops'] / st['matmul_gflops_fp32'] * 100:.0f} % |")
         if st.get("matmul_gflops_fp32_best"):
             L.append(f"| fp32 matmul, best of five batches on its own | "
@@ -325,7 +338,8 @@ def markdown(results, gpu=None):
     L += ["## 5. Precision", ""]
     if _ok(prec) and "speedup" in prec:
         L += ["The same run in float32 and in bfloat16 (Keras' `mixed_bfloat16` policy: the network "
-              "computes in bfloat16; the image, the optimiser and the losses stay in float32), with "
+              "computes in bfloat16; the image, the optimiser and the losses stay in float32; "
+              f"switched on by {prec.get('switch', 'a Keras dtype policy around the run')}), with "
               "the seed's Adam and with L-BFGS. A third run, in float32 with the content weight "
               "changed by one part in a million, shows how far float32 drifts from itself: style "
               "transfer turns tiny differences into other brush strokes. The \"float32 loss\" "
@@ -409,7 +423,9 @@ def _notes(results, ev):
             "large matmul. "
             + (f"Its convolutions alone, each at its own shape, reach "
                f"{st['conv_alone_gflops'] / st['matmul_gflops_fp32'] * 100:.0f} % of the matmul "
-               f"rate and take {st['conv_alone_ms']:.0f} of the step's {st['library_ms']:.0f} ms; "
+               f"rate and take {st['conv_alone_ms']:.0f} of the step's "
+               f"{st.get('library_ms_at_limit', st['library_ms']):.0f} ms (both scaled to that "
+               "rate); "
                if st.get("conv_alone_ms") else "")
             + "oneDNN's convolutions fall short of its matmul on the first layer (3 input "
             "channels) and on the deep layers, which see only 1/16 to 1/256 of the pixels. The rest of the step runs outside the convolutions: pooling, ReLU and their "
@@ -508,7 +524,7 @@ def _gpu_section(gpu):
     ev = evaluate(gpu)
     for key, what, _, _ in TARGETS:
         if key in ev:
-            L.append(f"| {what} | {ev[key]['measured']} |")
+            L.append(f"| {_what(what, gpu)} | {ev[key]['measured']} |")
     t = gpu.get("target", {}).get("loss")
     for key, label in (("seed_run", "seed's loop"), ("library_run", "library Adam"),
                        ("lbfgs_run", "L-BFGS"), ("coarse_to_fine_run", "coarse-to-fine")):
