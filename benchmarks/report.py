@@ -446,8 +446,9 @@ def _notes(results, ev):
                 "- **Why bfloat16 is so much faster here.** This CPU has AMX "
                 f"({', '.join(results.get('machine', {}).get('cpu_flags', []))}): oneDNN runs "
                 "bfloat16 convolutions on its matrix tiles, while float32 runs on AVX-512 FMA. "
-                "L-BFGS gains less per evaluation than Adam per step, because scipy's own work "
-                "between evaluations (in float64, on the CPU) does not get faster.")
+                "Only the network gets faster: the rest of a step (for L-BFGS, also scipy's own "
+                "work between evaluations, in float64) does not, and with other work on the "
+                "machine the gain shrinks, as both precisions wait for the same cores.")
         else:
             out.append(
                 f"- **bfloat16 missed its speed target ({ev['bf16']['value']:.2f}x).** The "
@@ -496,7 +497,7 @@ def _notes(results, ev):
         "not by this command): `jit_compile=True` (XLA) made the step about 5 times slower, as XLA's "
         "CPU convolutions do not use oneDNN; tracking the best image inside the graph and the "
         "Adam update cost under 1 % of a step; the forward pass is about 55 % of a step and the "
-        "backward pass 45 %, all of it convolutions; other intra-/inter-op thread counts made no "
+        "backward pass 45 %; other intra-/inter-op thread counts made no "
         "difference beyond the noise, so TensorFlow's defaults stay; TensorFlow without oneDNN "
         "(`TF_ENABLE_ONEDNN_OPTS=0`) was about 20 % slower. For L-BFGS, scipy's "
         "L-BFGS-B does its vector algebra with multi-threaded BLAS between evaluations, whose "
