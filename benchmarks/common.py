@@ -1,10 +1,9 @@
 """What every benchmark shares: the machine's description, the images, the problem, FLOP counts,
-the matmul rate, resident memory and the bfloat16 switch.
+the matmul rate and resident memory.
 
 Nothing here imports TensorFlow at import time, so the report can be written without it.
 """
 
-import contextlib
 import os
 import platform
 import resource
@@ -41,61 +40,11 @@ def seed_config(size, **changes):
     return preset("seed", backbone=BACKBONE, max_side=int(size), **changes)
 
 
-def library_has_precision():
-    """Whether the library's config has a ``precision`` setting of its own; if so the benchmarks
-    use it, else they build the network under a Keras dtype policy themselves
-    (:func:`dtype_policy`), which is what such a setting does."""
-    import dataclasses
-
-    from nst_helpers.config import StyleConfig
-
-    return "precision" in {f.name for f in dataclasses.fields(StyleConfig)}
-
-
-def _precision_scope(precision, changes):
-    """The context to build the network in, and ``changes`` with the precision setting if the
-    library has one."""
-    if precision in (None, "float32") or not library_has_precision():
-        return dtype_policy(precision), changes
-    return contextlib.nullcontext(), {**changes, "precision": precision}
-
-
 def make_problem(size, precision="float32", **changes):
     from nst_helpers.optimize import Problem
 
     content, style = images()
-    scope, changes = _precision_scope(precision, changes)
-    with scope:
-        return Problem(content, style, seed_config(size, **changes), verbose=False)
-
-
-def policy_name(precision):
-    """The Keras dtype policy for a precision name: ``"float32"``, or ``"bfloat16"`` (mixed:
-    bfloat16 compute, float32 variables and losses; on a GPU too)."""
-    if precision in (None, "float32"):
-        return "float32"
-    if precision == "bfloat16":
-        return "mixed_bfloat16"
-    raise ValueError(f"precision must be 'float32' or 'bfloat16', not {precision!r}")
-
-
-@contextlib.contextmanager
-def dtype_policy(precision):
-    """Build networks under a Keras dtype policy; the previous policy is restored after.
-
-    The library builds its feature extractor when a :class:`~nst_helpers.optimize.Problem` is
-    made, so a run started inside this block computes VGG in that precision, while the image,
-    the optimiser and the losses (which cast features to float32) stay in float32.
-    """
-    import keras
-
-    tf()
-    previous = keras.config.dtype_policy()
-    keras.config.set_dtype_policy(policy_name(precision))
-    try:
-        yield
-    finally:
-        keras.config.set_dtype_policy(previous)
+    return Problem(content, style, seed_config(size, precision=precision, **changes), verbose=False)
 
 
 def stylize(size, precision="float32", **kwargs):
@@ -105,9 +54,8 @@ def stylize(size, precision="float32", **kwargs):
     content, style = images()
     kwargs.setdefault("progress", False)
     kwargs.setdefault("verbose", False)
-    scope, kwargs = _precision_scope(precision, kwargs)
-    with scope:
-        return _stylize(content, style, "seed", backbone=BACKBONE, max_side=int(size), **kwargs)
+    return _stylize(content, style, "seed", backbone=BACKBONE, max_side=int(size),
+                    precision=precision, **kwargs)
 
 
 class Timeline:
@@ -262,7 +210,8 @@ def conv_flops(problem):
     layer's resolution for this image. Backward: the gradient with respect to the layer's input
     costs as much again; gradients of the weights are not needed (only the image changes), and
     the first layer's input gradient is the image's gradient, so it is counted too. Gram matrices
-    of the style layers: ``2 * M * C * C`` forward and twice that backward. Pooling, ReLU and the
+    of the style layers: ``2 * M * C * C`` forward and as much again backward (``G = FᵀF`` is
+    symmetric, so its gradient ``F (dG + dGᵀ)`` is one matmul; the library computes it so). Pooling, ReLU and the
     element-wise losses are memory-bound and left out (well under 1 %).
 
     Returns ``{"forward": ..., "backward": ..., "total": ..., "layers": [...]}``.
@@ -292,7 +241,7 @@ def conv_flops(problem):
         c = entry["out"]
         g = 2.0 * m * c * c
         forward += g
-        backward += 2 * g
+        backward += g
     return {"forward": forward, "backward": backward, "total": forward + backward,
             "layers": layers}
 
@@ -338,16 +287,23 @@ def matmul_gflops(dtype="float32", n=None, repeats=5, min_seconds=0.5):
     return max(probe.measure(min_seconds) for _ in range(repeats))
 
 
-def conv_layer_ms(layers, min_seconds=0.25, repeats=2, probe=None):
+def conv_layer_ms(layers, min_seconds=0.25, repeats=2, probe=None, fast_conv=None):
     """Each convolution of ``layers`` (from :func:`conv_flops`) alone, at its shape: ms of its
     forward pass (with ReLU) and of its input gradient, the best of ``repeats`` batches.
 
-    Their sum is what the step would cost if nothing but convolutions ran, at the speed TensorFlow
-    reaches for each shape in isolation. With a :class:`MatmulProbe`, the matmul rate is measured
-    before each layer and after the last (``matmul_gflops``: the mean of the two around a layer), so
-    that the convolutions can be compared with the matmul under the same load.
+    The forward pass runs as the library runs it (``fast_conv``, default: the library's default,
+    see :func:`nst_helpers.backbone.fast_conv_default`): where that is the transposed convolution
+    of the flipped kernel, ``forward_plain_ms`` also gives TensorFlow's plain ``conv2d`` for
+    comparison. Their sum is what the step would cost if nothing but convolutions ran, at the
+    speed TensorFlow reaches for each shape in isolation. With a :class:`MatmulProbe`, the matmul
+    rate is measured before each layer and after the last (``matmul_gflops``: the mean of the two
+    around a layer), so that the convolutions can be compared with the matmul under the same load.
     """
+    from nst_helpers.backbone import _frozen_conv, fast_conv_default
+
     t = tf()
+    if fast_conv is None:
+        fast_conv = fast_conv_default()
     out = []
     before = probe.measure(min(min_seconds, 0.15)) if probe else None
     for entry in layers:
@@ -355,13 +311,17 @@ def conv_layer_ms(layers, min_seconds=0.25, repeats=2, probe=None):
         x = t.random.stateless_normal((1, h, w, cin), seed=(1, 2))
         k = t.random.stateless_normal((3, 3, cin, cout), seed=(3, 4)) * 0.01
         dy = t.random.stateless_normal((1, h, w, cout), seed=(5, 6))
+        library_conv = _frozen_conv(k.numpy()) if fast_conv and cin > 3 else None
 
-        @t.function
-        def forward(n):
-            acc = t.zeros(())
-            for _ in t.range(n):
-                acc += t.nn.relu(t.nn.conv2d(x + acc, k, 1, "SAME"))[0, 0, 0, 0]
-            return acc
+        def timed(conv):
+            @t.function
+            def forward(n):
+                acc = t.zeros(())
+                for _ in t.range(n):
+                    acc += t.nn.relu(conv(x + acc, k))[0, 0, 0, 0]
+                return acc
+
+            return forward
 
         @t.function
         def backward(n):
@@ -372,8 +332,13 @@ def conv_layer_ms(layers, min_seconds=0.25, repeats=2, probe=None):
                     strides=[1, 1, 1, 1], padding="SAME")[0, 0, 0, 0]
             return acc
 
-        row = {"layer": entry["layer"]}
-        for name, fn in (("forward_ms", forward), ("backward_ms", backward)):
+        plain = timed(lambda a, b: t.nn.conv2d(a, b, 1, "SAME"))
+        fns = [("forward_ms", timed(library_conv) if library_conv else plain),
+               ("backward_ms", backward)]
+        if library_conv:
+            fns.append(("forward_plain_ms", plain))
+        row = {"layer": entry["layer"], "fast_conv": bool(library_conv)}
+        for name, fn in fns:
             fn(t.constant(1)).numpy()  # compile and first run
             n = 2
             while True:

@@ -20,7 +20,8 @@ def _losses(values):
 
 # --- 1. the seed's loop against the library's compiled step ----------------------------------
 
-def step_time(size, chunks=6, chunk_steps=10, warmup=2, with_roofline=True, layer_seconds=0.25):
+def step_time(size, chunks=6, chunk_steps=10, warmup=2, with_roofline=True, layer_seconds=0.25,
+              ablation_rounds=6):
     """ms per step of the seed's eager loop and of the library's compiled Adam, interleaved.
 
     One process, same images, size and backbone. The library runs ``chunks * chunk_steps``
@@ -78,6 +79,55 @@ def step_time(size, chunks=6, chunk_steps=10, warmup=2, with_roofline=True, laye
         pairs = list(zip(lib_ms, matmul)) or [(out["library_ms"], matmul[-1])]
         out.update(roofline(size, out["library_ms"], out["seed_ms"], pairs=pairs,
                             layer_seconds=layer_seconds))
+    if ablation_rounds:
+        out["ablation"] = conv_ablation(size, rounds=ablation_rounds)
+    return out
+
+
+def conv_ablation(size, rounds=6, evaluations=5):
+    """ms per loss-and-gradient evaluation with the library's convolutions and with Keras' plain
+    ones (``fast_conv=False``), alternating ``rounds`` times; medians. Same problem, same targets:
+    only the extractor differs, so the two must give the same loss."""
+    import copy
+
+    t = common.tf()
+    problem = common.make_problem(size)
+    plain = copy.copy(problem)
+    plain.extractor = problem.backbone.extractor(problem.extractor.layers,
+                                                 pooling=problem.config.pooling, fast_conv=False)
+    x = t.constant(problem.initial_image())
+    fns = {}
+    for name, p in (("library", problem), ("plain", plain)):
+        @t.function
+        def evaluate(x, p=p):
+            with t.GradientTape() as tape:
+                tape.watch(x)
+                total = p.losses(x)[0]
+            return total, tape.gradient(total, x)
+
+        fns[name] = evaluate
+    first = {name: fn(x) for name, fn in fns.items()}  # trace and warm up
+    ms = {name: [] for name in fns}
+    for _ in range(rounds):
+        for name, fn in fns.items():
+            t0 = time.perf_counter()
+            for _ in range(evaluations):
+                value = fn(x)[0]
+            value.numpy()
+            ms[name].append((time.perf_counter() - t0) / evaluations * 1000)
+    g_lib, g_plain = first["library"][1].numpy(), first["plain"][1].numpy()
+    out = {
+        "library_fast_conv": bool(problem.extractor.fast_conv),
+        "library_ms": statistics.median(ms["library"]),
+        "plain_ms": statistics.median(ms["plain"]),
+        "library_ms_rounds": ms["library"],
+        "plain_ms_rounds": ms["plain"],
+        "loss_relative_difference": abs(float(first["library"][0]) - float(first["plain"][0]))
+        / max(abs(float(first["plain"][0])), 1e-12),
+        "gradient_relative_difference": float(np.abs(g_lib - g_plain).max()
+                                              / max(np.abs(g_plain).max(), 1e-30)),
+    }
+    out["speedup"] = out["plain_ms"] / out["library_ms"]
     return out
 
 
@@ -95,6 +145,7 @@ def roofline(size, library_ms, seed_ms=None, pairs=None, layer_seconds=0.25):
     problem = common.make_problem(size)
     flops = common.conv_flops(problem)
     gflop = flops["total"] / 1e9
+    fractions = None
     if pairs:
         fractions = [gflop / (ms / 1000) / mm for ms, mm in pairs]
         limit = statistics.median(mm for _, mm in pairs)
@@ -112,6 +163,7 @@ def roofline(size, library_ms, seed_ms=None, pairs=None, layer_seconds=0.25):
         "matmul_gflops_fp32_best": common.matmul_gflops("float32"),
         "library_gflops": gflop / (library_ms / 1000),
         "fraction_of_matmul": fraction,
+        "fraction_of_matmul_chunks": fractions if pairs else None,
         # the step's time as if the machine ran at the reference matmul rate ``limit``
         "library_ms_at_limit": gflop / (fraction * limit) * 1000,
     }
@@ -301,8 +353,8 @@ def precision(size, steps=200, lbfgs_steps=80, image_dir=None, noise_floor=True)
 
 def precision_run(size, steps=200, optimizer="adam", callback_every=10, image_dir=None,
                   noise_floor=True):
-    """float32 against bfloat16 (Keras' mixed_bfloat16: VGG in bfloat16; the image, optimiser and
-    losses in float32): steady ms per step, how far the bfloat16 image is from float32's, and the
+    """float32 against bfloat16 (the library's ``precision="bfloat16"``, Keras' mixed_bfloat16: VGG
+    in bfloat16; the image, optimiser and losses in float32): steady ms per step, how far the bfloat16 image is from float32's, and the
     float32 loss of both images.
 
     With ``noise_floor``, a third run in float32 with the content weight changed by one part in a
@@ -333,8 +385,7 @@ def precision_run(size, steps=200, optimizer="adam", callback_every=10, image_di
         "optimizer": optimizer,
         "steps": steps,
         "size": list(a.image.shape[1::-1]),
-        "switch": ("the library's precision setting" if common.library_has_precision()
-                   else "a Keras dtype policy around the run"),
+        "switch": "the library's setting `precision=\"bfloat16\"`",
         "float32_ms": ta.steady_ms_per_step(),
         "bfloat16_ms": tb.steady_ms_per_step(),
         "float32_final_loss": a.history["total"][-1],

@@ -276,6 +276,7 @@ def markdown(results, gpu=None):
             L.append(f"| bf16 matmul, for reference | {st['matmul_gflops_bf16']:.0f} | "
                      f"{st['matmul_gflops_bf16'] / st['matmul_gflops_fp32'] * 100:.0f} % |")
         L += [""]
+        L += _convolution_lines(st)
     else:
         L += ["Not measured.", ""]
 
@@ -398,6 +399,45 @@ def markdown(results, gpu=None):
     return "\n".join(L).rstrip() + "\n"
 
 
+def _convolution_lines(st):
+    """Section 2's second half: the library's convolutions against Keras' plain ones."""
+    L = []
+    ab = st.get("ablation") or {}
+    layers = [l for l in st.get("layers", []) if "forward_ms" in l]
+    if not (_ok(ab) and "speedup" in ab) and not layers:
+        return L
+    L += ["### The library's convolutions", "",
+          "Only the image is optimised, so a step needs each convolution forward and its gradient "
+          "with respect to its input, never with respect to the weights. On this CPU oneDNN's "
+          "kernel for that input gradient (a transposed convolution) is much faster on the deep "
+          "layers than its forward kernel, which TensorFlow hands the weights in a layout it reads "
+          "slowly. A stride-1 convolution equals the transposed convolution of its kernel flipped "
+          "in space with input and output channels swapped, so the library's feature extractor "
+          "runs both passes on the fast kernel, with the flipped kernel computed once "
+          "(`nst_helpers.backbone._frozen_conv`; on by default on CPUs, `fast_conv=False` or "
+          "`NST_FAST_CONV=0` turns it off). The numbers are the same. The Gram matrix's gradient "
+          "also takes one matmul instead of the two that automatic differentiation spends: "
+          "`G = FᵀF` is symmetric, so the gradient is `F (dG + dGᵀ)`.", ""]
+    if _ok(ab) and "speedup" in ab:
+        L += [f"One evaluation (loss and gradient) of the same problem, the two extractors "
+              f"alternating {len(ab.get('library_ms_rounds', []))} times: "
+              f"**{ab['library_ms']:.0f} ms** with the library's convolutions against "
+              f"{ab['plain_ms']:.0f} ms with Keras' plain ones (**{ab['speedup']:.2f}x**); "
+              f"the loss differs by {ab['loss_relative_difference']:.1e} and the gradient by "
+              f"{ab['gradient_relative_difference']:.1e} (relative).", ""]
+    if layers:
+        L += ["Each convolution alone at its shape (best of two batches; ms):", "",
+              "| layer | pixels | channels in, out | forward, as the library runs it | forward, "
+              "Keras' plain `conv2d` | input gradient |", "|---|---|---|---|---|---|"]
+        for l in layers:
+            w, h = l.get("size", ["?", "?"])
+            plain = f"{l['forward_plain_ms']:.1f}" if "forward_plain_ms" in l else "same"
+            L.append(f"| `{l['layer']}` | {w}x{h} | {l.get('in', '?')}, {l.get('out', '?')} | "
+                     f"{l['forward_ms']:.1f} | {plain} | {l['backward_ms']:.1f} |")
+        L += [""]
+    return L
+
+
 def _notes(results, ev):
     """Plain explanations for the figures, and for every missed target."""
     out = []
@@ -417,22 +457,35 @@ def _notes(results, ev):
             "their time in the same convolutions, so the ratio cannot exceed about 1.5x from the "
             "weight gradients plus the eager loop's per-operation overhead; while other processes "
             "share the two cores, both loops wait for the same cores and the ratio moves towards 1.")
-    if "roofline" in ev and not ev["roofline"]["pass"]:
-        out.append(
-            f"- **Roofline missed ({ev['roofline']['value'] * 100:.0f} %).** A step is not one "
-            "large matmul. "
-            + (f"Its convolutions alone, each at its own shape, reach "
-               f"{st['conv_alone_gflops'] / st['matmul_gflops_fp32'] * 100:.0f} % of the matmul "
-               f"rate and take {st['conv_alone_ms']:.0f} of the step's "
-               f"{st.get('library_ms_at_limit', st['library_ms']):.0f} ms (both scaled to that "
-               "rate); "
-               if st.get("conv_alone_ms") else "")
-            + "oneDNN's convolutions fall short of its matmul on the first layer (3 input "
-            "channels) and on the deep layers, which see only 1/16 to 1/256 of the pixels. The rest of the step runs outside the convolutions: pooling, ReLU and their "
-            "gradients, the Gram matrices and oneDNN's layout conversions between layers, all "
-            "limited by memory, not arithmetic. XLA, other thread counts and TensorFlow without "
-            "oneDNN were all slower (see below). The bfloat16 path (section 5) is the way past "
-            "this limit on this CPU.")
+    if "roofline" in ev:
+        value = ev["roofline"]["value"] * 100
+        chunks = [f * 100 for f in st.get("fraction_of_matmul_chunks") or []]
+        spread = (f" Chunk by chunk the share ranged from {min(chunks):.0f} to {max(chunks):.0f} %, "
+                  "as other work on this shared machine slowed the step and the matmul unevenly."
+                  if len(chunks) > 1 else "")
+        conv = (f"The step's convolutions alone, each at its own shape, reach "
+                f"{st['conv_alone_gflops'] / st['matmul_gflops_fp32'] * 100:.0f} % of the matmul "
+                f"rate and take {st['conv_alone_ms']:.0f} of the step's "
+                f"{st.get('library_ms_at_limit', st['library_ms']):.0f} ms (both scaled to that "
+                "rate). " if st.get("conv_alone_ms") else "")
+        rest = ("The rest of the step runs outside the convolutions: pooling, ReLU and their "
+                "gradients, the Gram matrices, the element-wise losses and oneDNN's reordering of "
+                "each kernel into its blocked layout (twice per layer and step, as TensorFlow keeps "
+                "no reordered copy), all limited by memory, not arithmetic.")
+        ab = st.get("ablation") or {}
+        how = (f"Two changes got it there (section 2): the convolutions' forward pass runs on "
+               f"oneDNN's faster transposed-convolution kernel ({ab['speedup']:.2f}x per "
+               "evaluation against Keras' plain convolutions, same numbers), and the Gram "
+               "matrix's gradient takes one matmul instead of two. " if _ok(ab) and "speedup" in ab
+               else "")
+        if ev["roofline"]["pass"]:
+            out.append(f"- **How the step reaches {value:.0f} % of the matmul rate.** " + how + conv
+                       + rest + spread)
+        else:
+            out.append(f"- **Roofline missed ({value:.0f} %).** A step is not one large matmul. "
+                       + how + conv + rest + " XLA, other thread counts and TensorFlow without "
+                       "oneDNN were all slower (see below). The bfloat16 path (section 5) is the "
+                       "way past this limit on this CPU." + spread)
     if "lbfgs_ratio" in ev and not ev["lbfgs_ratio"]["pass"]:
         out.append("- **L-BFGS target missed.** See the table of section 3 for the evaluations "
                    "it needed.")

@@ -31,14 +31,14 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 #: the quality every optimiser must reach.
 FULL = dict(size=256, long_steps=500, memory_at=(50, 500), quality_step=400, step_chunks=6,
             chunk_steps=10, lbfgs_steps=60, c2f_steps=(40, 40), precision_steps=200,
-            precision_lbfgs_steps=80, layer_seconds=0.25, notebooks=True)
+            precision_lbfgs_steps=80, layer_seconds=0.25, ablation_rounds=6, notebooks=True)
 QUICK = dict(size=128, long_steps=60, memory_at=(10, 60), quality_step=40, step_chunks=3,
              chunk_steps=3, lbfgs_steps=20, c2f_steps=(10, 10), precision_steps=30,
-             precision_lbfgs_steps=10, layer_seconds=0.1, notebooks=False)
+             precision_lbfgs_steps=10, layer_seconds=0.1, ablation_rounds=3, notebooks=False)
 #: Even tinier, for the tests.
 TINY = dict(size=64, long_steps=12, memory_at=(4, 12), quality_step=8, step_chunks=2,
             chunk_steps=2, lbfgs_steps=8, c2f_steps=(3, 4), precision_steps=6,
-            precision_lbfgs_steps=4, layer_seconds=0.02, notebooks=False)
+            precision_lbfgs_steps=4, layer_seconds=0.02, ablation_rounds=2, notebooks=False)
 
 
 def _worker(piece, kwargs, json_path, intra, inter):
@@ -155,7 +155,8 @@ def run(params, out_dir, args, command):
         results["target"] = {"quality_step": q, "loss": target}
         results["step_time"] = spawn("step_time", size=size, chunks=params["step_chunks"],
                                      chunk_steps=params["chunk_steps"],
-                                     layer_seconds=params["layer_seconds"])
+                                     layer_seconds=params["layer_seconds"],
+                                     ablation_rounds=params["ablation_rounds"])
         results["lbfgs_run"] = spawn("lbfgs_run", size=size, steps=params["lbfgs_steps"],
                                      target=target)
         results["coarse_to_fine_run"] = spawn("coarse_to_fine_run", size=size,

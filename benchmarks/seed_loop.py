@@ -11,8 +11,9 @@ weaknesses kept ON PURPOSE, because the benchmarks measure what they cost:
 - the best image is converted after the update, so it lags the best loss by one step.
 
 Only two things differ from the paper, so that only the loop differs from the library's run: the
-network is the library's feature extractor (same backbone, same layers, same weights as the
-library's run), and the images are the ones the library loaded (same size).
+network is a library feature extractor (same backbone, same layers, same weights as the library's
+run, with Keras' own convolutions, as in the seed's Keras model), and the images are the ones the
+library loaded (same size).
 
 Never use this in the course; :func:`nst_helpers.optimize.stylize` is the fast replacement.
 """
@@ -77,7 +78,9 @@ class SeedLoop:
         self.style_layers = list(cfg.style_layers)
         self.num_content_layers = len(self.content_layers)
         self.num_style_layers = len(self.style_layers)
-        extractor = problem.extractor
+        # The seed's Keras model: plain Keras convolutions, not the library's faster ones.
+        extractor = problem.backbone.extractor(self.style_layers + self.content_layers,
+                                               pooling=cfg.pooling, fast_conv=False)
 
         def model(x):  # the seed's Model(vgg.input, style_outputs + content_outputs)
             feats = extractor(x)

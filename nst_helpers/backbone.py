@@ -61,22 +61,31 @@ def layer_names(depth=19, pools=False):
     return names
 
 
-def build_vgg(depth=19, pooling="max", last_layer=None):
+#: Keras dtype policy for each precision: bfloat16 arithmetic with float32 weights.
+PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+
+
+def build_vgg(depth=19, pooling="max", last_layer=None, precision="float32"):
     """VGG's convolutional part as a Keras model, cut after ``last_layer``.
 
     Layer names are Keras' (``block4_conv2`` …), so weights load by name. ``pooling="avg"``
     replaces max pooling by average pooling, which Gatys et al. found gives smoother results.
+    ``precision="bfloat16"`` makes the layers compute in bfloat16 (Keras' ``mixed_bfloat16``).
     """
     if pooling not in ("max", "avg"):
         raise NSTError(f"pooling must be 'max' or 'avg', not {pooling!r}.")
+    if precision not in PRECISIONS:
+        raise NSTError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}.")
+    dtype = PRECISIONS[precision]
     Pool = keras.layers.MaxPooling2D if pooling == "max" else keras.layers.AveragePooling2D
     x = inputs = keras.Input(shape=(None, None, 3), name="vgg_input")
     for name in layer_names(depth, pools=True):
         b = int(name[5])
         if name.endswith("pool"):
-            x = Pool(2, strides=2, name=name)(x)
+            x = Pool(2, strides=2, name=name, dtype=dtype)(x)
         else:
-            x = keras.layers.Conv2D(_FILTERS[b - 1], 3, padding="same", activation="relu", name=name)(x)
+            x = keras.layers.Conv2D(_FILTERS[b - 1], 3, padding="same", activation="relu", name=name,
+                                    dtype=dtype)(x)
         if name == last_layer:
             break
     return keras.Model(inputs, x, name=f"vgg{depth}")
@@ -105,18 +114,91 @@ class Backbone:
                 f"for backbone {self.name}; valid names: {', '.join(self.layers)}."
             )
 
-    def extractor(self, layers, pooling="max", trainable=False):
+    def extractor(self, layers, pooling="max", trainable=False, fast_conv=None,
+                  precision="float32"):
         """A :class:`FeatureExtractor` computing only ``layers`` (and what lies beneath them)."""
-        return FeatureExtractor(self, layers, pooling=pooling, trainable=trainable)
+        return FeatureExtractor(self, layers, pooling=pooling, trainable=trainable,
+                                fast_conv=fast_conv, precision=precision)
+
+
+def _frozen_conv(kernel):
+    """A ``convolution_op`` for a Keras ``Conv2D`` (3x3, stride 1, ``"same"``) with a fixed kernel.
+
+    Only the image is optimised, so a step needs each convolution forward and its gradient with
+    respect to the input, never with respect to the weights. On a CPU, oneDNN's kernel for that
+    input gradient (a transposed convolution) is up to twice as fast as its forward kernel for
+    the deep layers: TensorFlow hands the forward kernel its weights in a layout that kernel
+    reads slowly. A stride-1 convolution with ``kernel`` equals the transposed convolution with
+    the kernel flipped in space and its channels swapped, so both passes can use the fast kernel.
+    The results are the same numbers; the flipped kernel is computed once, here.
+    """
+    flipped = tf.constant(np.ascontiguousarray(np.transpose(kernel[::-1, ::-1], (0, 1, 3, 2))))
+    out_channels = int(kernel.shape[-1])
+    strides = [1, 1, 1, 1]
+
+    def convolution_op(inputs, kernel_value):
+        x = tf.convert_to_tensor(inputs)
+        k = tf.cast(tf.convert_to_tensor(kernel_value), x.dtype)
+        kt = tf.cast(flipped, x.dtype)
+
+        @tf.custom_gradient
+        def conv(x, k):
+            size = tf.concat([tf.shape(x)[:3], [out_channels]], 0)
+            y = tf.raw_ops.Conv2DBackpropInput(input_sizes=size, filter=kt, out_backprop=x,
+                                               strides=strides, padding="SAME")
+
+            def grad(dy):  # the input's gradient; the fixed kernel gets none
+                dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=k,
+                                                    out_backprop=dy, strides=strides,
+                                                    padding="SAME")
+                return dx, None
+
+            return y, grad
+
+        return conv(x, k)
+
+    return convolution_op
+
+
+def bfloat16_hardware():
+    """Whether this machine computes bfloat16 natively: a GPU, or a CPU with AMX or AVX512-BF16.
+
+    Elsewhere TensorFlow emulates bfloat16 and ``precision="bfloat16"`` is slower than float32.
+    Unknown CPUs (no ``/proc/cpuinfo``) count as capable, so no false warning is printed.
+    """
+    if tf.config.list_physical_devices("GPU"):
+        return True
+    try:
+        flags = pathlib.Path("/proc/cpuinfo").read_text()
+    except OSError:
+        return True
+    return any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
+
+
+def fast_conv_default():
+    """Whether extractors use :func:`_frozen_conv` by default: on CPUs (measured faster there).
+
+    ``NST_FAST_CONV=0`` or ``=1`` overrides the choice.
+    """
+    env = os.environ.get("NST_FAST_CONV", "").strip()
+    if env in ("0", "1"):
+        return env == "1"
+    return not tf.config.list_physical_devices("GPU")
 
 
 class FeatureExtractor:
     """Maps a VGG-space batch ``(N, H, W, 3)`` to ``{layer name: activations (N, h, w, c)}``.
 
     The network is cut after the deepest requested layer, so nothing above it is computed.
+    With ``fast_conv`` (default: on a CPU, see :func:`fast_conv_default`) and frozen weights
+    (``trainable=False``), the convolutions run as transposed convolutions of their flipped
+    kernels (:func:`_frozen_conv`): the same numbers, about 10 % faster per optimisation step.
+    With ``precision="bfloat16"`` the network computes in bfloat16 and returns bfloat16
+    activations (the losses cast them to float32).
     """
 
-    def __init__(self, backbone, layers, pooling="max", trainable=False):
+    def __init__(self, backbone, layers, pooling="max", trainable=False, fast_conv=None,
+                 precision="float32"):
         if isinstance(layers, str):
             layers = [layers]
         layers = list(dict.fromkeys(layers))
@@ -125,17 +207,26 @@ class FeatureExtractor:
         backbone.check_layers(layers)
         order = backbone.layers
         last = max(layers, key=order.index)
-        full = build_vgg(backbone.depth, pooling=pooling, last_layer=last)
+        full = build_vgg(backbone.depth, pooling=pooling, last_layer=last, precision=precision)
         for layer in full.layers:
             if layer.name in backbone.weights:
                 layer.set_weights(list(backbone.weights[layer.name]))
         # The seed set vgg.trainable; it cannot change anything, since only the image is optimised.
         full.trainable = trainable
+        if fast_conv is None:
+            fast_conv = fast_conv_default()
+        self.fast_conv = bool(fast_conv and not trainable)
+        if self.fast_conv:
+            for layer in full.layers:
+                # The first layer (3 input channels) is as fast either way.
+                if isinstance(layer, keras.layers.Conv2D) and layer.kernel.shape[2] > 3:
+                    layer.convolution_op = _frozen_conv(np.asarray(layer.kernel.numpy()))
         self.model = keras.Model(full.input, [full.get_layer(n).output for n in layers])
         self.layers = layers
         self.backbone = backbone
         self.name = backbone.name
         self.pooling = pooling
+        self.precision = precision
 
     def __call__(self, x):
         outs = self.model(x, training=False)
@@ -144,7 +235,9 @@ class FeatureExtractor:
         return dict(zip(self.layers, outs))
 
     def __repr__(self):
-        return f"FeatureExtractor({self.name}, layers={self.layers}, pooling={self.pooling!r})"
+        extra = f", precision={self.precision!r}" if self.precision != "float32" else ""
+        return (f"FeatureExtractor({self.name}, layers={self.layers}, pooling={self.pooling!r}"
+                f"{extra})")
 
 
 def _weights_from_model(model):

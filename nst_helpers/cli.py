@@ -74,6 +74,9 @@ def _add_run_options(p):
     p.add_argument("--init", choices=("content", "noise", "style"))
     p.add_argument("--backbone", help="auto, vgg19, vgg16-hed, random[:SEED] or a weights file")
     p.add_argument("--seed", type=int, help="random seed (noise init, random backbone)")
+    p.add_argument("--precision", choices=("float32", "bfloat16"),
+                   help="the network's arithmetic (bfloat16: about 2x faster on CPUs with AMX or "
+                        "AVX512-BF16 and on recent GPUs)")
     p.add_argument("--save-every", type=_positive_int, metavar="K",
                    help="keep a frame every K steps (with --frames or --film)")
     p.add_argument("--frames", metavar="DIR", help="folder for the frames kept every K steps")
@@ -142,7 +145,7 @@ def _changes(args):
     keys = {"size": "max_side", "steps": "steps", "content_weight": "content_weight",
             "style_weight": "style_weight", "tv_weight": "tv_weight", "learning_rate": "learning_rate",
             "optimizer": "optimizer", "init": "init", "backbone": "backbone", "seed": "seed",
-            "pooling": "pooling", "preserve_color": "preserve_color"}
+            "pooling": "pooling", "preserve_color": "preserve_color", "precision": "precision"}
     return {cfg: getattr(args, arg) for arg, cfg in keys.items()
             if getattr(args, arg, None) is not None}
 

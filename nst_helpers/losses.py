@@ -40,6 +40,20 @@ def content_loss(generated, target, normalization="seed"):
     return tf.reduce_mean(sq) if normalization == "seed" else 0.5 * tf.reduce_sum(sq)
 
 
+@tf.custom_gradient
+def _self_gram(f):
+    """``FᵀF`` of a ``(positions, channels)`` matrix, with a cheaper gradient.
+
+    ``G = FᵀF`` is symmetric, so the gradient of a loss with respect to ``F`` is ``F (dG + dGᵀ)``:
+    one matmul, where automatic differentiation of ``matmul(F, F)`` spends two (one per operand).
+    """
+
+    def grad(dg):
+        return tf.matmul(f, dg + tf.transpose(dg))
+
+    return tf.matmul(f, f, transpose_a=True), grad
+
+
 def gram_matrix(features, mask=None, normalize=True):
     """Gram matrix ``G_ij = Σ_p F_ip F_jp`` of a feature map ``(1, H, W, C)`` or ``(H, W, C)``.
 
@@ -53,7 +67,7 @@ def gram_matrix(features, mask=None, normalize=True):
     channels = tf.shape(f)[-1]
     f = tf.reshape(f, [-1, channels])
     if mask is None:
-        gram = tf.matmul(f, f, transpose_a=True)
+        gram = _self_gram(f)
         count = tf.cast(tf.shape(f)[0], tf.float32)
     else:
         m = tf.reshape(tf.cast(mask, tf.float32), [-1, 1])

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._tf import tf as _tf
-from .backbone import load_backbone
+from .backbone import bfloat16_hardware, load_backbone
 from .config import StyleConfig, preset
 from .errors import NSTError
 from .images import VGG_MAX, VGG_MIN, from_vgg, load_image, resize, save_image, to_vgg
@@ -149,7 +149,11 @@ class Problem:
         layers = list(config.content_layers) + list(config.style_layers)
         self.backbone.check_layers(layers)
         self.extractor = self.backbone.extractor(layers, pooling=config.pooling,
-                                                 trainable=config.trainable)
+                                                 trainable=config.trainable,
+                                                 precision=config.precision)
+        if verbose and config.precision == "bfloat16" and not bfloat16_hardware():
+            print("Note: this CPU has no bfloat16 instructions (AMX or AVX512-BF16), so "
+                  "precision='bfloat16' will be slower than float32 here.")
         content_feats = self.extractor(to_vgg(self.content))
         self.content_targets = {l: tf.constant(content_feats[l]) for l in config.content_layers}
         self.layer_weights = config.layer_weights()

@@ -108,3 +108,48 @@ def test_pretrained_features_differ_from_random(photo):
     hed = bb.load_backbone("vgg16-hed").extractor("block1_conv1")(x)["block1_conv1"].numpy()
     rnd = bb.load_backbone("random").extractor("block1_conv1")(x)["block1_conv1"].numpy()
     assert hed.shape == rnd.shape and not np.allclose(hed, rnd)
+
+
+@pytest.mark.parametrize("pooling", ["max", "avg"])
+def test_fast_convolutions_give_the_same_features_and_gradients(photo, pooling):
+    import keras
+    import tensorflow as tf
+
+    b = bb.load_backbone("vgg16-hed")
+    layers = ["block1_conv2", "block3_conv1", "block5_conv1"]
+    fast = b.extractor(layers, pooling=pooling, fast_conv=True)
+    plain = b.extractor(layers, pooling=pooling, fast_conv=False)
+    assert fast.fast_conv and not plain.fast_conv
+    replaced = [l.name for l in fast.model.layers if "convolution_op" in vars(l)]
+    assert replaced and "block1_conv1" not in replaced  # 3 input channels: left as it is
+    x = tf.Variable(to_vgg(photo))
+    results = []
+    for ex in (fast, plain):
+        with tf.GradientTape() as tape:
+            feats = ex(x)
+            loss = sum(tf.reduce_sum(tf.sin(f / 100.0)) for f in feats.values())
+        results.append((feats, tape.gradient(loss, x).numpy()))
+    (f_fast, g_fast), (f_plain, g_plain) = results
+    for name in layers:
+        np.testing.assert_allclose(f_fast[name].numpy(), f_plain[name].numpy(), rtol=1e-4, atol=1e-3)
+    assert np.abs(g_plain).max() > 0
+    np.testing.assert_allclose(g_fast, g_plain, rtol=1e-4, atol=1e-5 * np.abs(g_plain).max())
+    # The weights never get a gradient either way, so nothing trains them by accident.
+    assert len(fast.model.trainable_weights) == 0
+
+
+def test_fast_convolutions_follow_trainable_env_and_precision(monkeypatch, photo):
+    b = bb.load_backbone("vgg16-hed")
+    assert not b.extractor("block2_conv1", trainable=True, fast_conv=True).fast_conv
+    monkeypatch.setenv("NST_FAST_CONV", "0")
+    assert not bb.fast_conv_default() and not b.extractor("block2_conv1").fast_conv
+    monkeypatch.setenv("NST_FAST_CONV", "1")
+    assert bb.fast_conv_default() and b.extractor("block2_conv1").fast_conv
+    # In bfloat16 the convolutions compute in bfloat16 and stay close to float32.
+    low = b.extractor("block2_conv1", fast_conv=True, precision="bfloat16")(to_vgg(photo))["block2_conv1"]
+    full = b.extractor("block2_conv1", fast_conv=False)(to_vgg(photo))["block2_conv1"].numpy()
+    assert low.dtype.name == "bfloat16"
+    err = np.abs(np.asarray(low, np.float32) - full).mean() / np.abs(full).mean()
+    assert err < 0.02
+    with pytest.raises(NSTError, match="precision must be one of float32, bfloat16"):
+        b.extractor("block2_conv1", precision="float16")

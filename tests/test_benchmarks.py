@@ -43,7 +43,8 @@ def results(tmp_path_factory):
         res[key]["time_to_target"] = pieces.time_to_target(res[key], target)
     res["step_time"] = pieces.step_time(SIZE, chunks=TINY["step_chunks"],
                                         chunk_steps=TINY["chunk_steps"],
-                                        layer_seconds=TINY["layer_seconds"])
+                                        layer_seconds=TINY["layer_seconds"],
+                                        ablation_rounds=TINY["ablation_rounds"])
     res["lbfgs_run"] = pieces.lbfgs_run(SIZE, steps=TINY["lbfgs_steps"], target=target)
     res["coarse_to_fine_run"] = pieces.coarse_to_fine_run(SIZE, steps=TINY["c2f_steps"],
                                                           target=target)
@@ -81,6 +82,14 @@ def test_step_time_and_roofline_give_numbers(results):
         assert _finite(st[key]) and st[key] > 0, key
     assert len(st["seed_ms_chunks"]) == TINY["step_chunks"]
     assert st["gflop_per_step"] == pytest.approx(st["gflop_forward"] + st["gflop_backward"])
+    # The library's convolutions against Keras' plain ones: same loss and gradient, both timed.
+    ab = st["ablation"]
+    assert ab["library_fast_conv"] and _finite(ab["speedup"]) and ab["plain_ms"] > 0
+    assert ab["loss_relative_difference"] < 1e-5 and ab["gradient_relative_difference"] < 1e-4
+    assert len(ab["library_ms_rounds"]) == TINY["ablation_rounds"]
+    fast_layers = [l for l in st["layers"] if l["fast_conv"]]
+    assert fast_layers and all(l["forward_plain_ms"] > 0 for l in fast_layers)
+    assert not st["layers"][0]["fast_conv"]  # block1_conv1: 3 input channels, left plain
 
 
 def test_flop_count_from_layer_shapes():
@@ -93,7 +102,10 @@ def test_flop_count_from_layer_shapes():
     # cut after the deepest requested layer (block5_conv2): 12 convolutions in VGG16
     assert [l["layer"] for l in flops["layers"]][-1] == "block5_conv2"
     assert len(flops["layers"]) == 12
-    assert flops["backward"] > flops["forward"] > 0
+    convs = sum(l["gflop_forward"] for l in flops["layers"]) * 1e9
+    assert flops["forward"] > convs > 0  # the Gram matrices come on top
+    # Input gradients cost what the convolutions cost; a Gram gradient is one matmul like its Gram.
+    assert flops["backward"] == pytest.approx(flops["forward"])
 
 
 def test_long_runs_record_memory_and_time(results):

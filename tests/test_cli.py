@@ -66,6 +66,7 @@ def test_never_overwrites_without_force(tmp_path, pictures, capsys):
         (["CONTENT", "STYLE", "-o", "o.gif"], "must end in .png or .jpg"),
         (["CONTENT", "STYLE", "-o", "o.png", "--frames", "F"], "--save-every"),
         (["picasso", "STYLE", "-o", "o.png"], "not a sample name"),
+        (["CONTENT", "STYLE", "-o", "o.png", "--precision", "float16"], "invalid choice"),
     ],
 )
 def test_bad_input_is_one_line_and_nonzero(tmp_path, pictures, capsys, args, message):

@@ -68,3 +68,18 @@ def test_total_variation(rng):
     expected = (np.diff(x, axis=1) ** 2).mean() + (np.diff(x, axis=2) ** 2).mean()
     np.testing.assert_allclose(losses.total_variation_loss(x).numpy(), expected, rtol=1e-5)
     assert losses.total_variation_loss(np.ones((1, 7, 9, 3), np.float32)).numpy() == 0
+
+
+def test_gram_gradient_matches_autodiff_for_any_upstream_gradient(rng):
+    import tensorflow as tf
+
+    f = tf.constant(rng.normal(size=(1, 5, 7, 6)).astype(np.float32))
+    upstream = tf.constant(rng.normal(size=(6, 6)).astype(np.float32))  # not symmetric
+    with tf.GradientTape(persistent=True) as tape:
+        tape.watch(f)
+        library = tf.reduce_sum(losses.gram_matrix(f) * upstream)
+        flat = tf.reshape(f, [-1, 6])
+        reference = tf.reduce_sum(tf.matmul(flat, flat, transpose_a=True) / 35.0 * upstream)
+    np.testing.assert_allclose(float(library), float(reference), rtol=1e-5)
+    np.testing.assert_allclose(tape.gradient(library, f).numpy(), tape.gradient(reference, f).numpy(),
+                               rtol=1e-4, atol=1e-5)

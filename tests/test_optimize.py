@@ -125,7 +125,7 @@ def test_config_presets_and_validation():
     for bad, match in [(dict(learning_rate=-1), "learning_rate"), (dict(optimizer="sgd"), "optimizer"),
                        (dict(steps=2.5), "steps"), (dict(style_weigth=1), "unknown setting"),
                        (dict(style_layer_weights=(1, 2)), "one weight per layer"),
-                       (dict(max_side=8), "max_side")]:
+                       (dict(max_side=8), "max_side"), (dict(precision="fp16"), "precision")]:
         with pytest.raises(NSTError, match=match):
             seed.replace(**bad)
     with pytest.raises(NSTError, match="unknown preset"):
@@ -135,3 +135,27 @@ def test_config_presets_and_validation():
 def test_bad_layer_in_config_is_reported(photo, texture):
     with pytest.raises(NSTError, match="valid names"):
         stylize(photo, texture, "seed", steps=1, content_layers=("block5_conv4",), **QUICK)
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_bfloat16_runs_close_to_float32(photo, texture, optimizer):
+    runs = {p: stylize(photo, texture, "seed", steps=8, optimizer=optimizer, precision=p, **QUICK)
+            for p in ("float32", "bfloat16")}
+    lo, hi = runs["bfloat16"], runs["float32"]
+    assert lo.config.precision == "bfloat16" and lo.report()["config"]["precision"] == "bfloat16"
+    assert lo.history["total"][-1] < lo.history["total"][0]
+    # The same start: the first loss differs only by bfloat16's rounding of the network.
+    assert lo.history["total"][0] == pytest.approx(hi.history["total"][0], rel=0.05)
+    assert lo.history["total"][0] != hi.history["total"][0]  # it did compute in bfloat16
+    assert lo.image.dtype == np.uint8 and lo.image.shape == hi.image.shape
+
+
+def test_bfloat16_without_hardware_says_it_will_be_slower(photo, texture, monkeypatch, capsys):
+    from nst_helpers import optimize
+
+    monkeypatch.setattr(optimize, "bfloat16_hardware", lambda: False)
+    Problem(photo, texture, preset("seed", max_side=64, backbone="vgg16-hed", precision="bfloat16"))
+    out = capsys.readouterr().out
+    assert "no bfloat16 instructions" in out and "slower" in out
+    Problem(photo, texture, preset("seed", max_side=64, backbone="vgg16-hed"))
+    assert "bfloat16" not in capsys.readouterr().out
