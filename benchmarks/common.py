@@ -287,6 +287,68 @@ def matmul_gflops(dtype="float32", n=None, repeats=5, min_seconds=0.5):
     return max(probe.measure(min_seconds) for _ in range(repeats))
 
 
+def _loop_ms(fn, min_seconds, repeats):
+    """ms per iteration of ``fn(n)`` (a compiled loop of ``n`` iterations): ``n`` doubles until a
+    call lasts ``min_seconds``; the best of ``repeats`` calls."""
+    t = tf()
+    fn(t.constant(1)).numpy()  # compile and first run
+    n = 2
+    while True:
+        t0 = time.perf_counter()
+        fn(t.constant(n)).numpy()
+        dt = time.perf_counter() - t0
+        if dt >= min_seconds or n >= 4096:
+            break
+        n *= 2
+    best = dt / n
+    for _ in range(repeats - 1):
+        t0 = time.perf_counter()
+        fn(t.constant(n)).numpy()
+        best = min(best, (time.perf_counter() - t0) / n)
+    return best * 1000
+
+
+def gram_layer_ms(layers, style_layers, min_seconds=0.25, repeats=2, probe=None):
+    """Each style layer's Gram matrix alone, at its shape: ms of ``FᵀF`` and of its gradient
+    ``F (dG + dGᵀ)``, as the library computes them (:func:`nst_helpers.losses.gram_matrix`), the
+    best of ``repeats`` batches; with a :class:`MatmulProbe`, the matmul rate around each."""
+    t = tf()
+    out = []
+    before = probe.measure(min(min_seconds, 0.15)) if probe else None
+    for entry in layers:
+        if entry["layer"] not in style_layers:
+            continue
+        (w, h), c = entry["size"], entry["out"]
+        f = t.random.stateless_normal((h * w, c), seed=(1, 2))
+        dg = t.random.stateless_normal((c, c), seed=(3, 4))
+
+        @t.function
+        def forward(n):
+            acc = t.zeros(())
+            for _ in t.range(n):
+                acc += t.matmul(f + acc, f, transpose_a=True)[0, 0]
+            return acc
+
+        @t.function
+        def backward(n):
+            acc = t.zeros(())
+            for _ in t.range(n):
+                d = dg + acc
+                acc += t.matmul(f, d + t.transpose(d))[0, 0]
+            return acc
+
+        row = {"layer": entry["layer"], "positions": h * w, "channels": c,
+               "gflop": 2.0 * h * w * c * c / 1e9,
+               "forward_ms": _loop_ms(forward, min_seconds, repeats),
+               "backward_ms": _loop_ms(backward, min_seconds, repeats)}
+        if probe is not None:
+            after = probe.measure(min(min_seconds, 0.15))
+            row["matmul_gflops"] = (before + after) / 2
+            before = after
+        out.append(row)
+    return out
+
+
 def conv_layer_ms(layers, min_seconds=0.25, repeats=2, probe=None, fast_conv=None):
     """Each convolution of ``layers`` (from :func:`conv_flops`) alone, at its shape: ms of its
     forward pass (with ReLU) and of its input gradient, the best of ``repeats`` batches.
@@ -339,21 +401,7 @@ def conv_layer_ms(layers, min_seconds=0.25, repeats=2, probe=None, fast_conv=Non
             fns.append(("forward_plain_ms", plain))
         row = {"layer": entry["layer"], "fast_conv": bool(library_conv)}
         for name, fn in fns:
-            fn(t.constant(1)).numpy()  # compile and first run
-            n = 2
-            while True:
-                t0 = time.perf_counter()
-                fn(t.constant(n)).numpy()
-                dt = time.perf_counter() - t0
-                if dt >= min_seconds or n >= 4096:
-                    break
-                n *= 2
-            best = dt / n
-            for _ in range(repeats - 1):
-                t0 = time.perf_counter()
-                fn(t.constant(n)).numpy()
-                best = min(best, (time.perf_counter() - t0) / n)
-            row[name] = best * 1000
+            row[name] = _loop_ms(fn, min_seconds, repeats)
         if probe is not None:
             after = probe.measure(min(min_seconds, 0.15))
             row["matmul_gflops"] = (before + after) / 2

@@ -181,6 +181,13 @@ def roofline(size, library_ms, seed_ms=None, pairs=None, layer_seconds=0.25):
                       for t in layers)
         out["conv_alone_ms"] = conv_ms
         out["conv_alone_gflops"] = conv_gflop / (conv_ms / 1000)
+        grams = common.gram_layer_ms(flops["layers"], problem.config.style_layers,
+                                     min_seconds=layer_seconds, probe=common.MatmulProbe("float32"))
+        out["grams"] = grams
+        gram_ms = sum((g["forward_ms"] + g["backward_ms"]) * g["matmul_gflops"] / limit
+                      for g in grams)
+        out["gram_alone_ms"] = gram_ms
+        out["gram_alone_gflops"] = sum(2 * g["gflop"] for g in grams) / (gram_ms / 1000)
     try:
         out["matmul_gflops_bf16"] = common.matmul_gflops("bfloat16")
     except Exception as err:  # not every build has a bfloat16 matmul kernel

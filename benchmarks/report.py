@@ -268,6 +268,10 @@ def markdown(results, gpu=None):
                      f"that matmul rate ({st['conv_alone_ms']:.0f} ms in all) | "
                      f"{st['conv_alone_gflops']:.0f} | "
                      f"{st['conv_alone_gflops'] / st['matmul_gflops_fp32'] * 100:.0f} % |")
+        if st.get("gram_alone_ms"):
+            L.append(f"| the Gram matrices and their gradients, each timed alone and scaled alike "
+                     f"({st['gram_alone_ms']:.0f} ms in all) | {st['gram_alone_gflops']:.0f} | "
+                     f"{st['gram_alone_gflops'] / st['matmul_gflops_fp32'] * 100:.0f} % |")
         if st.get("matmul_gflops_fp32_best"):
             L.append(f"| fp32 matmul, best of five batches on its own | "
                      f"{st['matmul_gflops_fp32_best']:.0f} | "
@@ -468,12 +472,19 @@ def _notes(results, ev):
                 f"rate and take {st['conv_alone_ms']:.0f} of the step's "
                 f"{st.get('library_ms_at_limit', st['library_ms']):.0f} ms (both scaled to that "
                 "rate). " if st.get("conv_alone_ms") else "")
-        rest = ("The rest of the step runs outside the convolutions: pooling, ReLU and their "
-                "gradients, the Gram matrices, the element-wise losses and oneDNN's reordering of "
-                "each kernel into its blocked layout (twice per layer and step, as TensorFlow keeps "
-                "no reordered copy), all limited by memory, not arithmetic.")
+        if st.get("gram_alone_ms"):
+            conv += (f"The Gram matrices are tall, thin matmuls (tens of thousands of positions "
+                     f"by 64 to 512 channels) that reach only "
+                     f"{st['gram_alone_gflops'] / st['matmul_gflops_fp32'] * 100:.0f} % of the "
+                     f"rate: {st['gram_alone_ms']:.0f} ms for "
+                     f"{100 * sum(2 * g['gflop'] for g in st['grams']) / st['gflop_per_step']:.0f}"
+                     " % of the FLOPs. ")
+        rest = ("The rest runs outside both: pooling, ReLU and their gradients, the element-wise "
+                "losses and oneDNN's reordering of each kernel into its blocked layout (twice per "
+                "layer and step, as TensorFlow keeps no reordered copy), all limited by memory, "
+                "not arithmetic.")
         ab = st.get("ablation") or {}
-        how = (f"Two changes got it there (section 2): the convolutions' forward pass runs on "
+        how = (f"Two changes made the step faster (section 2): the convolutions' forward pass runs on "
                f"oneDNN's faster transposed-convolution kernel ({ab['speedup']:.2f}x per "
                "evaluation against Keras' plain convolutions, same numbers), and the Gram "
                "matrix's gradient takes one matmul instead of two. " if _ok(ab) and "speedup" in ab
@@ -551,8 +562,16 @@ def _notes(results, ev):
         "CPU convolutions do not use oneDNN; tracking the best image inside the graph and the "
         "Adam update cost under 1 % of a step; the forward pass is about 55 % of a step and the "
         "backward pass 45 %; other intra-/inter-op thread counts made no "
-        "difference beyond the noise, so TensorFlow's defaults stay; TensorFlow without oneDNN "
-        "(`TF_ENABLE_ONEDNN_OPTS=0`) was about 20 % slower. For L-BFGS, scipy's "
+        "difference beyond the noise (one inter-op thread: 81 % of the matmul rate against 78 % "
+        "with the default, means over five alternating processes each, whose single figures "
+        "ranged from 77 to 86 % and 77 to 80 %), so TensorFlow's defaults stay; TensorFlow "
+        "without oneDNN (`TF_ENABLE_ONEDNN_OPTS=0`) was about 20 % slower. Giving the "
+        "convolutions constant kernels did not make TensorFlow keep oneDNN's reordered copy "
+        "(the forward kernel still read the plain layout), and computing the image's gradient "
+        "through the first layer (64 to 3 channels) as a forward convolution was no faster "
+        "(5.2 against 4.7 ms). oneDNN's verbose log of a step showed where the rest goes: about "
+        "7 % of it reorders kernels into oneDNN's blocked layout, twice per layer and step. "
+        "For L-BFGS, scipy's "
         "L-BFGS-B does its vector algebra with multi-threaded BLAS between evaluations, whose "
         "spinning threads took the cores from TensorFlow: the library now limits BLAS to one "
         "thread during the run (with `threadpoolctl`), which made an evaluation about 30 % "

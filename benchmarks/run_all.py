@@ -29,7 +29,7 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 #: Sizes and step counts. ``quality_step``: the seed preset's loss after this many Adam steps is
 #: the quality every optimiser must reach.
-FULL = dict(size=256, long_steps=500, memory_at=(50, 500), quality_step=400, step_chunks=6,
+FULL = dict(size=256, long_steps=500, memory_at=(50, 500), quality_step=400, step_chunks=10,
             chunk_steps=10, lbfgs_steps=60, c2f_steps=(40, 40), precision_steps=200,
             precision_lbfgs_steps=80, layer_seconds=0.25, ablation_rounds=6, notebooks=True)
 QUICK = dict(size=128, long_steps=60, memory_at=(10, 60), quality_step=40, step_chunks=3,

@@ -78,7 +78,7 @@ def test_step_time_and_roofline_give_numbers(results):
     st = results[0]["step_time"]
     for key in ("seed_ms", "library_ms", "ratio", "gflop_per_step", "matmul_gflops_fp32",
                 "library_gflops", "fraction_of_matmul", "seed_gflops", "conv_alone_ms",
-                "conv_alone_gflops"):
+                "conv_alone_gflops", "gram_alone_ms", "gram_alone_gflops"):
         assert _finite(st[key]) and st[key] > 0, key
     assert len(st["seed_ms_chunks"]) == TINY["step_chunks"]
     assert st["gflop_per_step"] == pytest.approx(st["gflop_forward"] + st["gflop_backward"])
@@ -90,6 +90,9 @@ def test_step_time_and_roofline_give_numbers(results):
     fast_layers = [l for l in st["layers"] if l["fast_conv"]]
     assert fast_layers and all(l["forward_plain_ms"] > 0 for l in fast_layers)
     assert not st["layers"][0]["fast_conv"]  # block1_conv1: 3 input channels, left plain
+    grams = st["grams"]  # one per style layer of the seed's preset
+    assert [g["layer"] for g in grams] == list(common.seed_config(SIZE).style_layers)
+    assert all(g["forward_ms"] > 0 and g["backward_ms"] > 0 for g in grams)
 
 
 def test_flop_count_from_layer_shapes():
