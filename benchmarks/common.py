@@ -287,6 +287,23 @@ def matmul_gflops(dtype="float32", n=None, repeats=5, min_seconds=0.5):
     return max(probe.measure(min_seconds) for _ in range(repeats))
 
 
+class _RateAround:
+    """The matmul rate measured before the first timed item and after each one: :meth:`around`
+    gives an item ``matmul_gflops``, the mean of the two measurements around it (with no probe,
+    nothing)."""
+
+    def __init__(self, probe, seconds):
+        self.probe, self.seconds = probe, seconds
+        self.before = probe.measure(seconds) if probe else None
+
+    def around(self, row):
+        if self.probe is not None:
+            after = self.probe.measure(self.seconds)
+            row["matmul_gflops"] = (self.before + after) / 2
+            self.before = after
+        return row
+
+
 def _loop_ms(fn, min_seconds, repeats):
     """ms per iteration of ``fn(n)`` (a compiled loop of ``n`` iterations): ``n`` doubles until a
     call lasts ``min_seconds``; the best of ``repeats`` calls."""
@@ -314,7 +331,7 @@ def gram_layer_ms(layers, style_layers, min_seconds=0.25, repeats=2, probe=None)
     best of ``repeats`` batches; with a :class:`MatmulProbe`, the matmul rate around each."""
     t = tf()
     out = []
-    before = probe.measure(min(min_seconds, 0.15)) if probe else None
+    rate = _RateAround(probe, min(min_seconds, 0.15))
     for entry in layers:
         if entry["layer"] not in style_layers:
             continue
@@ -341,11 +358,7 @@ def gram_layer_ms(layers, style_layers, min_seconds=0.25, repeats=2, probe=None)
                "gflop": 2.0 * h * w * c * c / 1e9,
                "forward_ms": _loop_ms(forward, min_seconds, repeats),
                "backward_ms": _loop_ms(backward, min_seconds, repeats)}
-        if probe is not None:
-            after = probe.measure(min(min_seconds, 0.15))
-            row["matmul_gflops"] = (before + after) / 2
-            before = after
-        out.append(row)
+        out.append(rate.around(row))
     return out
 
 
@@ -367,7 +380,7 @@ def conv_layer_ms(layers, min_seconds=0.25, repeats=2, probe=None, fast_conv=Non
     if fast_conv is None:
         fast_conv = fast_conv_default()
     out = []
-    before = probe.measure(min(min_seconds, 0.15)) if probe else None
+    rate = _RateAround(probe, min(min_seconds, 0.15))
     for entry in layers:
         (w, h), cin, cout = entry["size"], entry["in"], entry["out"]
         x = t.random.stateless_normal((1, h, w, cin), seed=(1, 2))
@@ -402,9 +415,5 @@ def conv_layer_ms(layers, min_seconds=0.25, repeats=2, probe=None, fast_conv=Non
         row = {"layer": entry["layer"], "fast_conv": bool(library_conv)}
         for name, fn in fns:
             row[name] = _loop_ms(fn, min_seconds, repeats)
-        if probe is not None:
-            after = probe.measure(min(min_seconds, 0.15))
-            row["matmul_gflops"] = (before + after) / 2
-            before = after
-        out.append(row)
+        out.append(rate.around(row))
     return out
