@@ -271,6 +271,8 @@ class Entry:
             parts.append(f"{c.pooling} pooling")
         if c.preserve_color:
             parts.append(f"colour: {c.preserve_color}")
+        if c.precision != "float32":
+            parts.append(c.precision)
         return " · ".join(parts)
 
     def summary(self):
@@ -364,6 +366,9 @@ _HELP = {
     "init": "Where the optimisation starts: the content image, random noise, or noise with the "
             "style image's colours.",
     "seed": "Random seed of the noise start; the same seed gives the same picture.",
+    "precision": "The network's arithmetic. bfloat16 is about twice as fast on CPUs with AMX or "
+                 "AVX512-BF16 and on recent GPUs (slower elsewhere); L-BFGS then paints slightly "
+                 "different strokes.",
     "preview_every": "Update the preview, the loss curve and the progress bar every this many steps.",
     "content_layer": "Where the content is compared. Deeper layers keep the layout but let details "
                      "change.",
@@ -468,6 +473,8 @@ class Explorer:
                                     style=desc, layout=wide, continuous_update=False)
         c["init"] = w.ToggleButtons(options=["content", "noise", "style"], value="content",
                                     description="start from", style=toggles)
+        c["precision"] = w.ToggleButtons(options=["float32", "bfloat16"], value="float32",
+                                         description="precision", style=toggles)
         c["seed"] = w.BoundedIntText(value=0, min=0, max=2**31 - 1, description="seed", style=desc,
                                      layout=w.Layout(width="200px"))
         c["preview_every"] = w.BoundedIntText(value=10, min=1, max=10000, description="preview every",
@@ -580,7 +587,7 @@ class Explorer:
             w.VBox([c["preset"], c["content_weight"], c["style_weight"], c["tv"], c["tv_weight"],
                     c["preserve_color"]]),
             w.VBox([c["optimizer"], c["learning_rate"], c["steps"], c["max_side"], c["init"],
-                    w.HBox([c["seed"], c["preview_every"]])]),
+                    w.HBox([c["seed"], c["preview_every"]]), c["precision"]]),
             w.VBox([c["content_layer"], w.HTML("<b>Style layers</b> (tick to use; numbers are "
                                                "relative weights)")] + rows
                    + [c["normalization"], c["pooling"]]),
@@ -770,6 +777,7 @@ class Explorer:
             seed=int(c["seed"].value),
             max_side=int(c["max_side"].value),
             pooling=c["pooling"].value,
+            precision=c["precision"].value,
             preserve_color=None if c["preserve_color"].value == "off" else c["preserve_color"].value,
             backbone=self.backbone_spec,
         )
@@ -830,7 +838,7 @@ class Explorer:
             c["tv"].value = tv > 0
             if tv > 0:
                 c["tv_weight"].value = tv
-        for key in ("normalization", "optimizer", "init", "pooling"):
+        for key in ("normalization", "optimizer", "init", "pooling", "precision"):
             if key in settings:
                 c[key].value = settings[key]
         if "preserve_color" in settings:

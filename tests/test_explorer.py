@@ -177,6 +177,17 @@ def test_presets_fill_the_controls(ex):
     assert ex.config().max_side == 64  # presets keep the image size unless they set one
 
 
+def test_precision_control(ex):
+    assert ex.config().precision == "float32"
+    ex.set(precision="bfloat16")
+    assert ex.controls["precision"].value == "bfloat16" and ex.config().precision == "bfloat16"
+    ex.set(preset="fast")  # presets are float32
+    assert ex.config().precision == "float32"
+    ex.controls["precision"].value = "bfloat16"
+    entry = ex.run(block=True, steps=2)
+    assert entry.result.config.precision == "bfloat16" and "bfloat16" in entry.settings_line()
+
+
 def test_tv_checkbox_and_colour(ex):
     assert ex.config().tv_weight == 0.0
     ex.controls["tv"].value = True
