@@ -97,6 +97,12 @@ def _fname(fn):
     return getattr(fn, "__name__", None) or type(fn).__name__
 
 
+def _off_by(got, want):
+    """``expected …, got … (… times too large).`` for a scalar answer that matched no known mistake."""
+    ratio = float(got) / float(want) if float(want) else float("nan")
+    return f"expected {float(want):.6g}, got {float(got):.6g} ({ratio:.4g} times too large)."
+
+
 def _fail(fn, case_text, hint):
     raise AssertionError(f"{_fname(fn)} is not right yet ({case_text}).\nHint: {hint}") from None
 
@@ -356,9 +362,7 @@ def check_content_loss(content_loss, normalization="seed"):
         hint = _first_mistake(got, mistakes, _CONTENT_HINTS, 1e-4)
         if hint:
             _fail(content_loss, text, hint)
-        ratio = float(got) / float(want) if float(want) else float("nan")
-        _fail(content_loss, text, f"expected {float(want):.6g}, got {float(got):.6g} ({ratio:.4g} times "
-                                  "too large).")
+        _fail(content_loss, text, _off_by(got, want))
     _success(content_loss, len(cases), f", {normalization} normalisation")
 
 
@@ -469,9 +473,7 @@ def check_style_loss(style_loss, normalization="seed"):
         hint = _first_mistake(got, mistakes, _STYLE_HINTS, 1e-4)
         if hint:
             _fail(style_loss, text, hint)
-        ratio = float(got) / float(want) if float(want) else float("nan")
-        _fail(style_loss, text, f"expected {float(want):.6g}, got {float(got):.6g} ({ratio:.4g} times too "
-                                "large). Is your gram_matrix right (check_gram_matrix)?")
+        _fail(style_loss, text, _off_by(got, want) + " Is your gram_matrix right (check_gram_matrix)?")
     _success(style_loss, len(cases), f", {normalization} normalisation")
 
 
