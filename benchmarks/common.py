@@ -374,7 +374,7 @@ def conv_layer_ms(layers, min_seconds=0.25, repeats=2, probe=None, fast_conv=Non
     rate is measured before each layer and after the last (``matmul_gflops``: the mean of the two
     around a layer), so that the convolutions can be compared with the matmul under the same load.
     """
-    from nst_helpers.backbone import _frozen_conv, fast_conv_default
+    from nst_helpers.backbone import _frozen_conv, fast_conv_default, uses_fast_conv
 
     t = tf()
     if fast_conv is None:
@@ -386,7 +386,7 @@ def conv_layer_ms(layers, min_seconds=0.25, repeats=2, probe=None, fast_conv=Non
         x = t.random.stateless_normal((1, h, w, cin), seed=(1, 2))
         k = t.random.stateless_normal((3, 3, cin, cout), seed=(3, 4)) * 0.01
         dy = t.random.stateless_normal((1, h, w, cout), seed=(5, 6))
-        library_conv = _frozen_conv(k.numpy()) if fast_conv and cin > 3 else None
+        library_conv = _frozen_conv(k.numpy()) if fast_conv and uses_fast_conv(k.shape) else None
 
         def timed(conv):
             @t.function

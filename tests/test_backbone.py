@@ -121,7 +121,9 @@ def test_fast_convolutions_give_the_same_features_and_gradients(photo, pooling):
     plain = b.extractor(layers, pooling=pooling, fast_conv=False)
     assert fast.fast_conv and not plain.fast_conv
     replaced = [l.name for l in fast.model.layers if "convolution_op" in vars(l)]
-    assert replaced and "block1_conv1" not in replaced  # 3 input channels: left as it is
+    # Few input channels (blocks 1 and 2, block3_conv1): Keras' fused forward kernel is kept.
+    assert replaced == ["block3_conv2", "block3_conv3", "block4_conv1", "block4_conv2",
+                        "block4_conv3", "block5_conv1"]
     x = tf.Variable(to_vgg(photo))
     results = []
     for ex in (fast, plain):
@@ -138,6 +140,12 @@ def test_fast_convolutions_give_the_same_features_and_gradients(photo, pooling):
     assert len(fast.model.trainable_weights) == 0
 
 
+def test_fast_convolutions_only_where_many_input_channels():
+    assert not bb.uses_fast_conv((3, 3, 3, 64)) and not bb.uses_fast_conv((3, 3, 128, 256))
+    assert bb.uses_fast_conv((3, 3, 256, 256)) and bb.uses_fast_conv((3, 3, 512, 512))
+    assert bb.uses_fast_conv((3, 3, bb.FAST_CONV_MIN_CHANNELS, 8))
+
+
 def test_fast_convolutions_follow_trainable_env_and_precision(monkeypatch, photo):
     b = bb.load_backbone("vgg16-hed")
     assert not b.extractor("block2_conv1", trainable=True, fast_conv=True).fast_conv
@@ -146,8 +154,8 @@ def test_fast_convolutions_follow_trainable_env_and_precision(monkeypatch, photo
     monkeypatch.setenv("NST_FAST_CONV", "1")
     assert bb.fast_conv_default() and b.extractor("block2_conv1").fast_conv
     # In bfloat16 the convolutions compute in bfloat16 and stay close to float32.
-    low = b.extractor("block2_conv1", fast_conv=True, precision="bfloat16")(to_vgg(photo))["block2_conv1"]
-    full = b.extractor("block2_conv1", fast_conv=False)(to_vgg(photo))["block2_conv1"].numpy()
+    low = b.extractor("block4_conv1", fast_conv=True, precision="bfloat16")(to_vgg(photo))["block4_conv1"]
+    full = b.extractor("block4_conv1", fast_conv=False)(to_vgg(photo))["block4_conv1"].numpy()
     assert low.dtype.name == "bfloat16"
     err = np.abs(np.asarray(low, np.float32) - full).mean() / np.abs(full).mean()
     assert err < 0.02
