@@ -90,7 +90,10 @@ def test_step_time_and_roofline_give_numbers(results):
     fast_layers = [l for l in st["layers"] if l["fast_conv"]]
     assert fast_layers and all(l["forward_plain_ms"] > 0 for l in fast_layers)
     # as the library runs them: few input channels stay on Keras' plain kernel
-    assert [l["fast_conv"] for l in st["layers"]] == [l["in"] >= 256 for l in st["layers"]]
+    from nst_helpers.backbone import FAST_CONV_MIN_CHANNELS
+
+    assert [l["fast_conv"] for l in st["layers"]] == [
+        l["in"] >= FAST_CONV_MIN_CHANNELS for l in st["layers"]]
     grams = st["grams"]  # one per style layer of the seed's preset
     assert [g["layer"] for g in grams] == list(common.seed_config(SIZE).style_layers)
     assert all(g["forward_ms"] > 0 and g["backward_ms"] > 0 for g in grams)
