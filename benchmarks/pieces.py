@@ -361,8 +361,8 @@ def precision(size, steps=200, lbfgs_steps=80, image_dir=None, noise_floor=True)
 def precision_run(size, steps=200, optimizer="adam", callback_every=10, image_dir=None,
                   noise_floor=True):
     """float32 against bfloat16 (the library's ``precision="bfloat16"``, Keras' mixed_bfloat16: VGG
-    in bfloat16; the image, optimiser and losses in float32): steady ms per step, how far the bfloat16 image is from float32's, and the
-    float32 loss of both images.
+    in bfloat16; the image, optimiser and losses in float32): steady ms per step, how far the
+    bfloat16 image is from float32's, and the float32 loss of both images.
 
     With ``noise_floor``, a third run in float32 with the content weight changed by one part in a
     million shows how far float32 drifts from itself: style transfer amplifies tiny differences
