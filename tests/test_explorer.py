@@ -161,7 +161,7 @@ def test_controls_and_quick_defaults(ex):
     assert cfg.style_layers == ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
                                 "block5_conv1")
     assert cfg.style_layer_weights is None and cfg.content_layers == ("block5_conv2",)
-    assert cfg.backbone == "vgg16-hed"
+    assert cfg.backbone == "vgg19"
 
 
 def test_presets_fill_the_controls(ex):
@@ -214,7 +214,8 @@ def test_style_layer_weights_are_relative(ex):
     assert cfg.style_weight == pytest.approx(0.02)
 
 
-def test_layers_the_backbone_lacks_give_a_warning(ex):
+def test_layers_the_backbone_lacks_give_a_warning(tmp_path):
+    ex = Explorer(quick=True, folder=tmp_path / "saved", backbone="vgg16-hed")
     warnings = ex.set(style_layers=("block1_conv1", "block5_conv4"))
     assert warnings and "block5_conv4" in ex.message
     assert ex.config().style_layers == ("block1_conv1",)
@@ -238,7 +239,7 @@ def test_unknown_setting_is_refused(ex):
 # --------------------------------------------------------------------------------------------------
 
 
-def test_run_blocking_fills_preview_curve_and_gallery(ex):
+def test_run_blocking_fills_preview_curve_and_gallery(ex, vgg19_name):
     ex.controls["style_weight"].value = 1e-3
     ex.controls["optimizer"].value = "adam"
     ex.controls["learning_rate"].value = 4.0
@@ -248,7 +249,7 @@ def test_run_blocking_fills_preview_curve_and_gallery(ex):
     assert r.image.shape == (43, 64, 3) and r.image.dtype == np.uint8
     assert r.steps == 5 and r.stop_reason == "finished"
     assert r.config.style_weight == pytest.approx(1e-3) and r.config.learning_rate == 4.0
-    assert r.backbone == "vgg16-hed"
+    assert r.backbone == vgg19_name
     # The interface shows it.
     assert ex.preview.layout.display is None
     assert Image.open(io.BytesIO(ex.preview.value)).size == (64, 43)
@@ -364,7 +365,7 @@ def test_clear_gallery(ex):
 # --------------------------------------------------------------------------------------------------
 
 
-def test_save_never_overwrites_and_load_restores(ex, tmp_path):
+def test_save_never_overwrites_and_load_restores(ex, tmp_path, vgg19_name):
     ex.set(optimizer="adam", learning_rate=4.0, style_weight=1e-3, tv_weight=2.0, init="noise",
            seed=7)
     ex.controls["content_layer"].value = "block4_conv2"
@@ -378,11 +379,11 @@ def test_save_never_overwrites_and_load_restores(ex, tmp_path):
     assert ex.save()[0].name == "nst_004.png"
 
     record = json.loads(js.read_text())
-    assert record["image"] == "nst_002.png" and record["backbone"] == "vgg16-hed"
+    assert record["image"] == "nst_002.png" and record["backbone"] == vgg19_name
     assert record["steps"] == 2 and record["content"] == "sample:chelsea"
     assert record["settings"]["style_weight"] == pytest.approx(1e-3)
     info = Image.open(png).info
-    assert info["backbone"] == "vgg16-hed"
+    assert info["backbone"] == vgg19_name
     assert json.loads(info["nst_config"])["learning_rate"] == 4.0
     assert Image.open(png).size == (64, 43)
 
@@ -440,7 +441,7 @@ def test_save_with_an_empty_gallery(ex):
 # --------------------------------------------------------------------------------------------------
 
 
-def test_display_bundle_has_the_widget_and_a_short_text(ex, monkeypatch):
+def test_display_bundle_has_the_widget_and_a_short_text(ex, monkeypatch, vgg19_name):
     import IPython.display
 
     shown = []
@@ -448,7 +449,7 @@ def test_display_bundle_has_the_widget_and_a_short_text(ex, monkeypatch):
     ex._ipython_display_()
     (bundle, raw), = shown
     assert raw and bundle[WIDGET_MIME]["model_id"] == ex.widget.model_id
-    assert bundle["text/plain"].startswith("<Explorer: backbone vgg16-hed")
+    assert bundle["text/plain"].startswith(f"<Explorer: backbone {vgg19_name}")
     assert "nst-explorer" in ex.widget._dom_classes
 
 

@@ -104,12 +104,12 @@ def test_frames_every_k_steps_only(photo, texture, tmp_path):
     assert seen == [(10, photo.shape), (20, photo.shape)]
 
 
-def test_report_has_the_promised_fields(photo, texture):
+def test_report_has_the_promised_fields(photo, texture, vgg19_name):
     r = stylize(photo, texture, "fast", steps=3, **QUICK)
     rep = r.report()
     for key in ("backbone", "size", "steps", "seconds", "loss_history", "best_loss"):
         assert key in rep
-    assert rep["backbone"] == "vgg16-hed" and rep["size"] == [64, 43] and len(rep["loss_history"]) == 3
+    assert rep["backbone"] == vgg19_name and rep["size"] == [64, 43] and len(rep["loss_history"]) == 3
 
 
 def test_config_presets_and_validation():

