@@ -1,7 +1,7 @@
 """A JupyterLab server and a headless Chromium for the real-browser tests.
 
 The server runs from this Python environment on a free localhost port, without a token, with
-``CI=true`` (tiny images, few steps) and the offline backbone, on a temporary copy of the notebooks,
+``CI=true`` (tiny images, few steps) and the course's VGG19, on a temporary copy of the notebooks,
 so the repository's files are never touched. Its JupyterLab settings, workspaces and runtime files
 live in the same temporary folder. Chromium is Debian's (``/usr/bin/chromium``); Playwright drives it
 without downloading a browser of its own.
@@ -102,19 +102,24 @@ class LabServer:
         self.proc.wait(timeout=10)
 
 
-@pytest.fixture(scope="module")
-def lab(tmp_path_factory):
-    """JupyterLab serving a temporary copy of notebooks/06 (and nothing else of the repository)."""
-    _require_browser()
-    base = tmp_path_factory.mktemp("lab")
+#: The notebook that :func:`full_lab` serves: the explorer alone, in full mode, for the screenshot.
+FULL_MODE_NOTEBOOK = {
+    "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
+               "source": "from nst_helpers.explorer import Explorer\n"
+                         "explorer = Explorer(content=\"chelsea\", style=\"starry_night\")\n"
+                         "explorer"}],
+    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
+                                "name": "python3"}},
+    "nbformat": 4, "nbformat_minor": 5,
+}
+
+
+def _start_lab(base, notebooks, ci=True):
+    """A :class:`LabServer` on ``notebooks`` ({file name: notebook dict}) in the folder ``base``."""
     root = base / "notebooks"
     root.mkdir()
-    for path in ROOT.glob("notebooks/06_*.ipynb"):  # copied without outputs, as a reader gets it
-        notebook = json.loads(path.read_text())
-        for cell in notebook["cells"]:
-            if cell["cell_type"] == "code":
-                cell["outputs"], cell["execution_count"] = [], None
-        (root / path.name).write_text(json.dumps(notebook))
+    for name, notebook in notebooks.items():
+        (root / name).write_text(json.dumps(notebook))
     settings = base / "settings"
     for name, values in LAB_SETTINGS.items():
         target = settings / name
@@ -122,8 +127,7 @@ def lab(tmp_path_factory):
         target.write_text(json.dumps(values))
     env = dict(
         os.environ,
-        CI="true",
-        NST_BACKBONE="vgg16-hed",
+        NST_BACKBONE="vgg19",
         JUPYTER_CONFIG_DIR=str(base / "config"),
         JUPYTER_RUNTIME_DIR=str(base / "runtime"),
         JUPYTERLAB_SETTINGS_DIR=str(settings),
@@ -131,6 +135,9 @@ def lab(tmp_path_factory):
         IPYTHONDIR=str(base / "ipython"),
         MPLBACKEND="Agg",
     )
+    env.pop("CI", None)
+    if ci:
+        env["CI"] = "true"
     port = _free_port()
     log = base / "jupyter.log"
     cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1",
@@ -154,6 +161,37 @@ def lab(tmp_path_factory):
             if time.monotonic() > deadline:
                 pytest.fail(f"jupyter lab did not start within 60 s:\n{server.log_tail()}")
             time.sleep(0.3)
+    except BaseException:
+        server.stop()
+        raise
+    return server
+
+
+@pytest.fixture(scope="module")
+def lab(tmp_path_factory):
+    """JupyterLab (CI mode) serving a temporary copy of notebooks/06, nothing else of the repository."""
+    _require_browser()
+    notebooks = {}
+    for path in ROOT.glob("notebooks/06_*.ipynb"):  # copied without outputs, as a reader gets it
+        notebook = json.loads(path.read_text())
+        for cell in notebook["cells"]:
+            if cell["cell_type"] == "code":
+                cell["outputs"], cell["execution_count"] = [], None
+        notebooks[path.name] = notebook
+    server = _start_lab(tmp_path_factory.mktemp("lab"), notebooks)
+    try:
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="module")
+def full_lab(tmp_path_factory):
+    """JupyterLab in full mode (no ``CI``) serving only the explorer, for the README's screenshot."""
+    _require_browser()
+    server = _start_lab(tmp_path_factory.mktemp("full-lab"), {"explorer.ipynb": FULL_MODE_NOTEBOOK},
+                        ci=False)
+    try:
         yield server
     finally:
         server.stop()
