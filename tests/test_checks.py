@@ -33,7 +33,10 @@ def test_stored_reference_values_are_up_to_date(name):
     fresh = checks.reference_arrays(name)
     assert sorted(stored) == sorted(fresh), "run: python -m nst_helpers.checks --regenerate"
     for key in fresh:
-        np.testing.assert_allclose(stored[key], fresh[key], rtol=1e-5, atol=1e-6, err_msg=key)
+        if np.issubdtype(fresh[key].dtype, np.number):
+            np.testing.assert_allclose(stored[key], fresh[key], rtol=1e-5, atol=1e-6, err_msg=key)
+        else:
+            assert np.array_equal(stored[key], fresh[key]), key
 
 
 def test_data_dir_holds_every_reference_file():
@@ -93,7 +96,8 @@ def make_conv2d(mistake=None):
         out = np.zeros((oh, ow))
         for i in range(oh):
             for j in range(ow):
-                patch = x[i * stride:i * stride + kh, j * stride:j * stride + kw]
+                r, c = (i, j) if mistake == "window_start" else (i * stride, j * stride)
+                patch = x[r:r + kh, c:c + kw]
                 out[i, j] = np.mean(patch * kernel) if mistake == "mean" else np.sum(patch * kernel)
         if mistake == "in_place":
             image_arg[0][...] = 0
@@ -139,6 +143,7 @@ def test_conv2d_matches_tf_nn_conv2d_as_the_notebook_claims():
     ("off_by_one", "(H + 2*padding - kh) // stride + 1"),
     ("in_place", "changed the image or kernel"),
     ("none", "forget the `return`"),
+    ("window_start", "(i*stride, j*stride)"),
 ])
 def test_conv2d_mistakes_are_named(mistake, hint):
     message = run(checks.check_conv2d, make_conv2d(mistake))
@@ -164,6 +169,12 @@ def make_deprocess(mistake=None):
         x = np.array(x, dtype=np.float32)
         if x.ndim == 4 and mistake != "batch":
             x = x[0]
+        if mistake in ("clip_first", "clip_first_saturate"):
+            x = np.clip(x, 0, 255) + VGG_MEAN_BGR
+            x = x[..., ::-1]
+            if mistake == "clip_first_saturate":
+                return np.clip(x, 0, 255).astype(np.uint8)
+            return x.astype(np.int64).astype(np.uint8)
         if mistake == "mean_order":
             x = x[..., ::-1] + VGG_MEAN_BGR
         elif mistake == "subtract_mean":
@@ -205,6 +216,8 @@ def test_deprocess_right_answers_pass(variant, capsys):
     ("float", "the type is float32"),
     ("unit", "not floats in [0, 1]"),
     ("in_place", "changed the array it was given"),
+    ("clip_first", "you clipped before adding the means back"),
+    ("clip_first_saturate", "you clipped before adding the means back"),
 ])
 def test_deprocess_mistakes_are_named(mistake, hint):
     message = run(checks.check_deprocess, make_deprocess(mistake))
@@ -233,6 +246,8 @@ def make_content_loss(mistake=None):
             "none": lambda: None,
             "nan": lambda: tf.reduce_mean(tf.square(d)) * float("nan"),
             "numpy": lambda: float(np.mean((generated.numpy() - target.numpy()) ** 2)),
+            "np_mean": lambda: np.mean(np.square(d)),
+            "tf_of_numpy": lambda: tf.constant(np.mean((generated.numpy() - target.numpy()) ** 2)),
         }[mistake]()
 
     content_loss.__name__ = "content_loss"
@@ -241,7 +256,6 @@ def make_content_loss(mistake=None):
 
 def test_content_loss_right_answers_pass(capsys):
     assert run(checks.check_content_loss, make_content_loss()) is None
-    assert run(checks.check_content_loss, make_content_loss("numpy")) is None
     assert run(checks.check_content_loss, make_content_loss("paper_right"), normalization="paper") is None
     out = capsys.readouterr().out
     assert "✔ content_loss is right (3 test cases, seed normalisation)." in out
@@ -276,6 +290,13 @@ def test_content_loss_paper_mistakes_are_named(mistake, hint):
     assert message is not None and hint in message
 
 
+@pytest.mark.parametrize("mistake", ["numpy", "np_mean", "tf_of_numpy"])
+def test_content_loss_that_breaks_the_gradient_fails(mistake):
+    message = run(checks.check_content_loss, make_content_loss(mistake))
+    assert message is not None, f"{mistake} was accepted"
+    assert "use TensorFlow ops so that gradients can flow" in message
+
+
 def test_unknown_normalization_is_a_clear_error():
     with pytest.raises(ValueError, match="'seed' or 'paper'"):
         checks.check_content_loss(make_content_loss(), normalization="gatys")
@@ -302,12 +323,17 @@ def make_gram(mistake=None):
             return tf.matmul(f, f, transpose_b=True) / m
         if mistake == "not_symmetric":
             return tf.matmul(f[:-1], f[1:], transpose_a=True) / m
+        if mistake == "numpy":
+            flat = features.numpy().reshape(-1, c)
+            return flat.T @ flat / flat.shape[0]
         g = tf.matmul(f, f, transpose_a=True)
         return {
             "unnormalised": g,
             "wrong_reshape_unnormalised": g,
             "by_hwc": g / (m * c),
             "by_c": g / c,
+            "by_m2": g / (m * m),
+            "by_h": g / features.shape[1],
         }.get(mistake, g / m)
 
     gram_matrix.__name__ = "gram_matrix"
@@ -329,6 +355,9 @@ def test_gram_right_answers_pass(variant, capsys):
     ("wrong_reshape_unnormalised", "wrong axis"),
     ("centered", "do not subtract the mean"),
     ("not_symmetric", "symmetric"),
+    ("by_m2", "not by M**2"),
+    ("by_h", "not by the height H alone"),
+    ("numpy", "use TensorFlow ops so that gradients can flow"),
 ])
 def test_gram_mistakes_are_named(mistake, hint):
     message = run(checks.check_gram_matrix, make_gram(mistake))
@@ -365,6 +394,7 @@ def make_style_loss(mistake=None):
             "double_m": lambda: paper / (m * m),
             "features_m": lambda: tf.reduce_sum(tf.square(d)) / (4 * m * m),
             "axis": lambda: tf.reduce_mean(tf.square(d), axis=0),
+            "numpy": lambda: np.mean((g.numpy() - target_gram.numpy()) ** 2),
         }[mistake]()
 
     style_loss.__name__ = "style_loss"
@@ -387,6 +417,7 @@ def test_style_loss_right_answers_pass(capsys):
     ("abs", "absolute value"),
     ("sqrt", "square root"),
     ("axis", "reduce over all axes"),
+    ("numpy", "use TensorFlow ops so that gradients can flow"),
 ])
 def test_style_loss_mistakes_are_named(mistake, hint):
     message = run(checks.check_style_loss, make_style_loss(mistake))
@@ -407,3 +438,325 @@ def test_style_loss_paper_mistakes_are_named(mistake, hint):
     message = run(checks.check_style_loss, make_style_loss(mistake), normalization="paper")
     assert message is not None, f"{mistake} was accepted"
     assert hint in message
+
+
+# --------------------------------------------------------------------------------------------------
+# the Adam loop
+# --------------------------------------------------------------------------------------------------
+
+
+def make_total_loss(mistake=None):
+    def total_loss(features, content_targets, style_targets, content_weight, style_weight):
+        def content_of(layer):
+            if mistake == "numpy":
+                return float(np.mean((features[layer].numpy() - content_targets[layer].numpy()) ** 2))
+            return tf.reduce_mean(tf.square(features[layer] - content_targets[layer]))
+
+        def style_of(layer):
+            f = tf.reshape(features[layer], [-1, features[layer].shape[-1]])
+            g = tf.matmul(f, f, transpose_a=True) / tf.cast(tf.shape(f)[0], tf.float32)
+            target = style_targets[layer]
+            if mistake == "gram_of_target":
+                target = tf.matmul(target, target, transpose_a=True) / tf.cast(tf.shape(target)[0], tf.float32)
+            return tf.reduce_mean(tf.square(g - target))
+
+        content = tf.add_n([content_of(l) for l in content_targets]) if mistake != "numpy" else \
+            sum(content_of(l) for l in content_targets)
+        style = tf.add_n([style_of(l) for l in style_targets])
+        if mistake not in ("content_sum", "both_sum"):
+            content = content / len(content_targets)
+        if mistake not in ("style_sum", "both_sum"):
+            style = style / len(style_targets)
+        if mistake == "swapped":
+            content_weight, style_weight = style_weight, content_weight
+        if mistake == "no_weights":
+            content_weight = style_weight = 1.0
+        if mistake == "content_only":
+            return content_weight * content
+        if mistake == "style_only":
+            return style_weight * style
+        if mistake == "numpy":
+            return content_weight * content + style_weight * style.numpy()
+        return content_weight * content + style_weight * style
+
+    total_loss.__name__ = "total_loss"
+    return total_loss
+
+
+def make_run_adam(mistake=None):
+    import keras
+
+    from nst_helpers.images import VGG_MAX, VGG_MIN
+
+    total_loss = make_total_loss("numpy" if mistake == "numpy_loss" else None)
+
+    def adam():
+        if mistake == "adam_defaults":
+            return keras.optimizers.Adam(learning_rate=2.0)
+        return keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, epsilon=0.1)
+
+    def train_step(image, optimizer, problem, best):
+        if mistake == "fresh_optimizer":
+            optimizer = adam()
+        cw, sw = problem.content_weight, problem.style_weight
+        if mistake == "swapped":
+            cw, sw = sw, cw
+        with tf.GradientTape() as tape:
+            source = problem.x0 if mistake == "wrong_variable" else image
+            loss = total_loss(problem.extractor(source), problem.content_targets,
+                              problem.style_targets, cw, sw)
+        grad = tape.gradient(loss, image)
+        if mistake != "after_update" and float(loss) < best["loss"]:
+            best["loss"] = float(loss)
+            best["image"] = image if mistake == "aliased_best" else tf.identity(image)
+        optimizer.apply_gradients([(grad, image)])
+        if mistake == "frozen":  # clips the start instead of the image: back to the start each step
+            image.assign(tf.clip_by_value(problem.x0, VGG_MIN, VGG_MAX))
+        elif mistake == "rgb_clip":
+            image.assign(tf.clip_by_value(image, 0.0, 255.0))
+        elif mistake != "no_clip":
+            image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX))
+        if mistake == "after_update" and float(loss) < best["loss"]:
+            best["loss"], best["image"] = float(loss), tf.identity(image)
+        return loss
+
+    def run_adam(problem, steps):
+        if mistake == "not_written":
+            raise NotImplementedError("Write your solution here.")
+        image = tf.Variable(problem.x0)
+        optimizer = adam()
+        best = {"loss": float("inf"), "image": problem.x0}
+        losses = []
+        for _ in range(steps):
+            if mistake == "fresh_image":
+                image = tf.Variable(problem.x0)
+            losses.append(float(train_step(image, optimizer, problem, best)))
+        if mistake == "last_image":
+            return image, losses
+        if mistake == "no_losses":
+            return best["image"]
+        return best["image"], losses
+
+    run_adam.__name__ = "run_adam"
+    return run_adam
+
+
+def test_the_check_s_own_reference_loop_follows_the_library_s():
+    state = checks._adam_setup()
+    losses, images, _ = checks._adam_variant(state, "right")
+    np.testing.assert_allclose(losses, state["losses"], rtol=1e-5)
+    assert state["result"].backbone == state["backbone"]
+
+
+def test_adam_loop_right_answer_passes(capsys):
+    assert run(checks.check_adam_loop, make_run_adam()) is None
+    assert "✔ run_adam is right" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("no_clip", "the pixels are never clipped"),
+    ("rgb_clip", "clip to [VGG_MIN, VGG_MAX]"),
+    ("wrong_variable", "the optimiser got no gradient"),
+    ("frozen", "the loss never changes"),
+    ("fresh_image", "make the image a tf.Variable once"),
+    ("swapped", "the weights are swapped"),
+    ("last_image", "not the best one"),
+    ("aliased_best", "not the best one"),
+    ("after_update", "before the update"),
+    ("fresh_optimizer", "the optimiser is made anew at every step"),
+    ("adam_defaults", "beta_1=0.99, epsilon=0.1"),
+    ("numpy_loss", "use TensorFlow ops so that gradients can flow"),
+    ("no_losses", "return best_image, losses"),
+])
+def test_adam_loop_mistakes_are_named(mistake, hint):
+    message = run(checks.check_adam_loop, make_run_adam(mistake))
+    assert message is not None, f"{mistake} was accepted"
+    assert hint in message
+    assert message.startswith("run_adam is not right yet (5 Adam steps at 48x32 px, ")
+
+
+def test_total_loss_right_answer_passes(capsys):
+    assert run(checks.check_total_loss, make_total_loss()) is None
+    assert "✔ total_loss is right (2 test cases" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("swapped", "the weights are swapped"),
+    ("no_weights", "multiply by the weights"),
+    ("style_sum", "average the style losses"),
+    ("content_sum", "average the content losses"),
+    ("both_sum", "average over the layers"),
+    ("content_only", "the style loss is missing"),
+    ("style_only", "the content loss is missing"),
+    ("gram_of_target", "already hold the style image's Gram matrices"),
+    ("numpy", "use TensorFlow ops so that gradients can flow"),
+])
+def test_total_loss_mistakes_are_named(mistake, hint):
+    message = run(checks.check_total_loss, make_total_loss(mistake))
+    assert message is not None, f"{mistake} was accepted"
+    assert hint in message
+
+
+# --------------------------------------------------------------------------------------------------
+# unwritten exercises, messages
+# --------------------------------------------------------------------------------------------------
+
+
+def _unwritten(*args, **kwargs):
+    raise NotImplementedError("Write your solution here.")
+
+
+@pytest.mark.parametrize("check", [checks.check_conv2d, checks.check_deprocess, checks.check_content_loss,
+                                   checks.check_gram_matrix, checks.check_style_loss,
+                                   checks.check_total_loss, checks.check_high_frequency_energy])
+def test_unwritten_exercise_is_one_line(check):
+    def exercise(*args, **kwargs):
+        raise NotImplementedError("Write your solution here.")
+
+    with pytest.raises(checks.CheckFailed) as info:
+        check(exercise)
+    message = str(info.value)
+    assert message == ("exercise is not written yet: replace `raise NotImplementedError(...)` in its "
+                       "cell with your code, run that cell, then this check again.")
+    assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_unwritten_helper_is_named():
+    def style_loss(features, target_gram):
+        return tf.reduce_mean(tf.square(gram_matrix(features) - target_gram))
+
+    def gram_matrix(features):
+        raise NotImplementedError("Write your solution here.")
+
+    message = run(checks.check_style_loss, style_loss)
+    assert message.startswith("gram_matrix, which style_loss calls, is not written yet")
+
+
+def test_failures_show_without_a_traceback_in_jupyter():
+    err = checks.CheckFailed("gram_matrix is not right yet (x).\nHint: y")
+    lines = err._render_traceback_()
+    assert len(lines) == 2 and "gram_matrix is not right yet" in lines[0] and lines[1] == "Hint: y"
+    assert isinstance(err, AssertionError)
+
+
+@pytest.mark.parametrize("got, want, text", [
+    (0.5, 1.0, "half the expected value"),
+    (2.0, 1.0, "twice the expected value"),
+    (-2.0, 1.0, "the sign is wrong, and in size it is twice the expected value"),
+    (-1.0, 1.0, "the sign is wrong: minus the expected value"),
+    (1.003, 1.0, "close, but 0.3 % too large"),
+    (0.1, 1.0, "10 times too small"),
+    (7.5, 1.0, "7.5 times too large"),
+    (0.0, 1.0, "yours is zero"),
+    (3.0, 0.0, "it should be exactly zero"),
+])
+def test_ratio_messages_read_right(got, want, text):
+    message = checks._off_by(got, want)
+    assert text in message
+    assert "1 times" not in message and "0.5 times" not in message and "-2 times" not in message
+
+
+# --------------------------------------------------------------------------------------------------
+# notebooks 06-08
+# --------------------------------------------------------------------------------------------------
+
+RIGHT_GRID = [{"preset": "seed", "style_weight": 1e-3, "tv_weight": tv} for tv in (0.0, 1.0, 10.0)]
+
+
+def test_sweep_grid_right_answers_pass(capsys):
+    assert run(checks.check_sweep_grid, RIGHT_GRID) is None
+    reordered = [dict(e, steps=5, max_side=64) for e in reversed(RIGHT_GRID)]
+    assert run(checks.check_sweep_grid, reordered) is None
+    assert "✔ my_grid is right (3 runs from the seed preset" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("grid, hint", [
+    (RIGHT_GRID[0], "should be a list of dicts"),
+    (RIGHT_GRID[:2], "has 2 entries; the sweep needs 3"),
+    ([{"style_weight": 1e-3, "tv_weight": tv} for tv in (0, 1, 10)], 'has no "preset"'),
+    ([dict(e, preset="fast") for e in RIGHT_GRID], "starts from the preset 'fast'"),
+    ([dict(e, style_weight=1e-2) for e in RIGHT_GRID], "has style weight 0.01"),
+    ([dict(e, tv_weight=t) for e, t in zip(RIGHT_GRID, (0, 0.1, 1))], "the TV weights are 0, 0.1, 1"),
+    ([dict(e, learning_rate=4.0) for e in RIGHT_GRID], "also changes learning_rate"),
+    ([dict(e, tv_wieght=1.0) for e in RIGHT_GRID], "unknown setting tv_wieght"),
+])
+def test_sweep_grid_mistakes_are_named(grid, hint):
+    message = run(checks.check_sweep_grid, grid)
+    assert message is not None and hint in message, message
+
+
+def make_energy(mistake=None):
+    def high_frequency_energy(image):
+        x = np.asarray(image) if mistake == "uint8" else np.asarray(image, dtype=np.float64)
+        dv, dh = np.diff(x, axis=0), np.diff(x, axis=1)
+        return {
+            None: lambda: float(np.mean(dv ** 2) + np.mean(dh ** 2)),
+            "uint8": lambda: float(np.mean(dv ** 2) + np.mean(dh ** 2)),
+            "vertical_only": lambda: float(np.mean(dv ** 2)),
+            "sum": lambda: float(np.sum(dv ** 2) + np.sum(dh ** 2)),
+            "average": lambda: float((np.mean(dv ** 2) + np.mean(dh ** 2)) / 2),
+            "abs": lambda: float(np.mean(np.abs(dv)) + np.mean(np.abs(dh))),
+            "per_channel": lambda: np.mean(dv ** 2, axis=(0, 1)) + np.mean(dh ** 2, axis=(0, 1)),
+            "negative": lambda: -float(np.mean(dv ** 2) + np.mean(dh ** 2)),
+        }[mistake]()
+
+    return high_frequency_energy
+
+
+def test_high_frequency_energy_right_answer_passes(capsys):
+    assert run(checks.check_high_frequency_energy, make_energy()) is None
+    assert "✔ high_frequency_energy is right (4 test cases" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("mistake, hint", [
+    ("uint8", "convert the image to floats first"),
+    ("vertical_only", "add the neighbour to the right too"),
+    ("sum", "take the means"),
+    ("average", "do not average them"),
+    ("abs", "square the differences"),
+    ("per_channel", "return one number"),
+    ("negative", "the sign is wrong"),
+])
+def test_high_frequency_energy_mistakes_are_named(mistake, hint):
+    message = run(checks.check_high_frequency_energy, make_energy(mistake))
+    assert message is not None and hint in message, message
+
+
+@pytest.fixture(scope="module")
+def coarse_to_fine(photo, texture):
+    from nst_helpers.images import resize
+    from nst_helpers.optimize import stylize
+
+    small, large = resize(photo, max_side=48), resize(photo, max_side=96)
+    quiet = dict(progress=False, verbose=False)
+    coarse = stylize(small, texture, "fast", max_side=48, steps=3, **quiet)
+
+    def refine(**changes):
+        kwargs = dict(max_side=96, steps=2, init_image=coarse.image, **quiet)
+        kwargs.update(changes)
+        photo_ = kwargs.pop("photo", large)
+        return stylize(photo_, texture, "fast", **{k: v for k, v in kwargs.items() if v is not None})
+
+    return coarse, large, texture, refine
+
+
+def test_refined_right_answer_passes(coarse_to_fine, capsys):
+    coarse, large, texture, refine = coarse_to_fine
+    assert run(lambda r: checks.check_refined(r, coarse, large, texture), refine()) is None
+    assert "✔ refined is right (96 px, 2 steps" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("changes, hint", [
+    ({"init_image": None}, "started from the photograph"),
+    ({"steps": 3}, "give it steps=2"),
+    ({"optimizer": "adam"}, "refined changes optimizer"),
+    ({"max_side": 64}, "a 96 px run of large_photo is 96x64"),
+    ({"image_only": True}, "not its image"),
+])
+def test_refined_mistakes_are_named(coarse_to_fine, changes, hint):
+    coarse, large, texture, refine = coarse_to_fine
+    image_only = changes.pop("image_only", False)
+    result = refine(**changes)
+    message = run(lambda r: checks.check_refined(r, coarse, large, texture),
+                  result.image if image_only else result)
+    assert message is not None and hint in message, message
