@@ -103,8 +103,12 @@ class StyleConfig:
             bad("beta_1 and beta_2 must lie in [0, 1).")
         if not self.epsilon > 0:
             bad("epsilon must be positive.")
-        if int(self.steps) != self.steps or self.steps < 0:
-            bad(f"steps must be a whole number >= 0, not {self.steps}.")
+        for key in ("steps", "seed"):  # whole numbers; None, text, NaN and True are refused
+            value = getattr(self, key)
+            if isinstance(value, bool) or not hasattr(value, "__index__") and not isinstance(
+                    value, float) or not (
+                    value >= 0 and value == value // 1 and value != float("inf")):
+                bad(f"{key} must be a whole number >= 0, not {value!r}.")
         choices = {
             "normalization": ("seed", "paper"),
             "optimizer": ("adam", "lbfgs"),

@@ -20,13 +20,66 @@ from ._tf import tf as _tf
 from .backbone import bfloat16_hardware, load_backbone
 from .config import StyleConfig, preset
 from .errors import NSTError
-from .images import VGG_MAX, VGG_MIN, from_vgg, load_image, resize, save_image, to_vgg
+from .images import (VGG_MAX, VGG_MIN, check_folder, from_vgg, load_image, resize, save_image,
+                     to_vgg)
 from . import losses
 
 tf = _tf()
 import keras  # noqa: E402
 
 LOSS_NAMES = ("total", "content", "style", "tv")
+
+
+def _forget_custom_gradients(graph):
+    """Drop the gradient functions that tracing ``graph`` left in TensorFlow's global registry.
+
+    The backbone's fast convolutions use ``tf.custom_gradient``. Traced into a graph, each use
+    registers its gradient function process-wide under a new name, and TensorFlow never removes
+    it: the entry holds the traced graph and every tensor it captured, about 110 MB per
+    :func:`stylize` call with VGG19. The gradients were built into ``graph`` while it was traced,
+    so its entries serve nothing afterwards. Only entries whose tensors belong to ``graph`` (or to
+    a graph nested in it, such as a loop's body) are dropped, so other threads' traces are left
+    alone. This reads TensorFlow internals; where they differ, nothing is dropped.
+
+    Args:
+        graph: the ``FuncGraph`` of a traced concrete function.
+
+    Returns:
+        How many entries were dropped.
+    """
+    try:
+        from tensorflow.python.framework import ops as tf_ops, registry
+
+        table, tag = tf_ops._gradient_registry._registry, registry._TYPE_TAG
+    except (ImportError, AttributeError):
+        return 0
+    dropped = 0
+    for key in [k for k in list(table) if str(k).startswith("CustomGradient-")]:
+        try:
+            tape_grad_fn = table[key][tag].__closure__[0].cell_contents
+            cells = dict(zip(tape_grad_fn.__code__.co_freevars, tape_grad_fn.__closure__))
+            result = cells["result"].cell_contents
+            owner = (result[0] if isinstance(result, (list, tuple)) else result).graph
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
+            continue
+        while owner is not None and owner is not graph:
+            owner = getattr(owner, "outer_graph", None)
+        if owner is graph:
+            table.pop(key, None)
+            dropped += 1
+    return dropped
+
+
+def _trace(function, *specs):
+    """Trace ``function`` for ``specs`` once; return its concrete function and the seconds taken.
+
+    The run calls the concrete function itself, so nothing is traced again, and the global
+    entries the trace left behind are dropped (:func:`_forget_custom_gradients`).
+    """
+    t = time.perf_counter()
+    concrete = function.get_concrete_function(*specs)
+    _forget_custom_gradients(concrete.graph)
+    return concrete, time.perf_counter() - t
 
 
 class StopRun(Exception):
@@ -80,9 +133,14 @@ class StyleResult:
         return self.seconds / self.steps if self.steps else float("nan")
 
     def report(self):
-        """A JSON-ready summary of the run."""
+        """A JSON-ready summary of the run, standard JSON: no ``NaN`` or ``Infinity``.
+
+        A loss that overflowed or became NaN is written as ``null``; ``"not_finite"`` then says
+        which values were what (for example ``{"best_loss": "infinite"}``). A coarse-to-fine
+        result adds its ``"stages"``.
+        """
         h, w = self.image.shape[:2]
-        return {
+        return _finite_json({
             "backbone": self.backbone,
             "size": [w, h],
             "steps": self.steps,
@@ -97,7 +155,8 @@ class StyleResult:
             "stop_reason": self.stop_reason,
             "message": self.message,
             "config": self.config.to_dict(),
-        }
+            **({"stages": list(self.stages)} if getattr(self, "stages", None) else {}),
+        })
 
     def save(self, path, force=False):
         """Save the best image as PNG with the backbone and settings stored in it."""
@@ -110,6 +169,36 @@ class StyleResult:
         return (f"StyleResult({w}x{h}, backbone={self.backbone}, steps={self.steps}, "
                 f"best_loss={self.best_loss:.4g}, seconds={self.seconds:.1f}, "
                 f"stop_reason={self.stop_reason!r})")
+
+
+def _finite_json(data):
+    """``data`` with every NaN or infinite float replaced by ``None``, and the reason recorded.
+
+    JSON has no NaN or Infinity (Python writes them, but ``jq`` and JavaScript reject the file), so
+    each such value becomes ``null`` and ``data["not_finite"]`` maps its key to ``"NaN"`` or
+    ``"infinite"`` (for a list, how many of its values were not finite).
+    """
+    reasons = {}
+
+    def clean(value, key):
+        if isinstance(value, float) and _not_finite(value):
+            reasons[key] = _not_finite(value)
+            return None
+        if isinstance(value, dict):
+            return {k: clean(v, f"{key}.{k}" if key else k) for k, v in value.items()}
+        if isinstance(value, (list, tuple)):
+            bad = sum(isinstance(v, float) and _not_finite(v) is not None for v in value)
+            out = [None if isinstance(v, float) and _not_finite(v) else clean(v, key)
+                   for v in value]
+            if bad:
+                reasons[key] = f"{bad} of {len(value)} values NaN or infinite"
+            return out
+        return value
+
+    out = clean(data, "")
+    if reasons:
+        out["not_finite"] = reasons
+    return out
 
 
 def _as_list(x):
@@ -276,7 +365,6 @@ class Problem:
         the same start. With ``preserve_color="luminance"`` the start is turned grey like the rest.
         """
         h, w = self.content.shape[:2]
-        rng = np.random.default_rng(self.config.seed)
         if init_image is not None:
             img = load_image(init_image, max_side=None, name="init image")
             if img.shape[:2] != (h, w):
@@ -284,6 +372,7 @@ class Problem:
         elif self.config.init == "content":
             img = self.content
         elif self.config.init == "noise":
+            rng = np.random.default_rng(int(self.config.seed))
             img = rng.uniform(0, 255, size=(h, w, 3)).round().astype(np.uint8)
         else:  # "style": noise with the styles' colour statistics
             weights = np.asarray(self.blend, np.float64) / sum(self.blend)
@@ -291,6 +380,7 @@ class Problem:
             mean = sum(wt * p.mean(0) for wt, p in zip(weights, pixels))
             second = sum(wt * (p.var(0) + p.mean(0) ** 2) for wt, p in zip(weights, pixels))
             std = np.sqrt(np.maximum(second - mean ** 2, 0.0)) + 1e-3
+            rng = np.random.default_rng(int(self.config.seed))
             img = np.clip(rng.normal(mean, std, size=(h, w, 3)), 0, 255).round().astype(np.uint8)
         if self.config.preserve_color == "luminance" and img is not self.content:
             from .color import luminance_image
@@ -323,22 +413,97 @@ def _diverged(values, first):
     return not math.isfinite(last) or (first > 0 and last > EXPLODE * first)
 
 
-def _divergence_message(step, cfg):
-    return (f"The loss exploded at step {step} (NaN or 20 times its start); "
-            f"learning_rate={cfg.learning_rate:g} is too large: try {cfg.learning_rate / 4:g}.")
+def _not_finite(value):
+    """``"NaN"`` or ``"infinite"`` for a non-finite number, else ``None``."""
+    return "NaN" if math.isnan(value) else None if math.isfinite(value) else "infinite"
+
+
+#: Which setting weights each loss term, to name it in messages.
+_WEIGHTS = {"content": "content_weight", "style": "style_weight", "tv": "tv_weight"}
+
+
+def _start_cause(history, cfg):
+    """Why the loss of the starting image is NaN or infinite, from its terms; None when it is finite.
+
+    No step has been taken yet, so the learning rate cannot be the cause: an infinite term means
+    its weight lifts it past float32's range (3.4e38); a NaN term with no infinite one means an
+    input (an image or a mask) gives NaN.
+    """
+    if not history["total"] or _not_finite(history["total"][0]) is None:
+        return None
+    terms = {k: history[k][0] for k in _WEIGHTS if history[k]}
+    infinite = [k for k, v in terms.items() if _not_finite(v) == "infinite"]
+    if infinite:
+        names = " and ".join(f"{_WEIGHTS[k]}={getattr(cfg, _WEIGHTS[k]):g}" for k in infinite)
+        return (f"the {' and '.join(infinite)} loss of the starting image is already infinite "
+                f"(beyond float32's 3.4e38): {names} is too large; lower it by several "
+                "orders of magnitude.")
+    nan = [k for k, v in terms.items() if _not_finite(v) == "NaN"] or ["total"]
+    return (f"the {' and '.join(nan)} loss of the starting image is already NaN with finite "
+            "weights: an input gives NaN; check the images and masks (and the weights' values).")
+
+
+def _divergence_message(step, cfg, history):
+    """What ended a diverged Adam run, and what to change, from the numbers in ``history``."""
+    cause = _start_cause(history, cfg)
+    if cause is not None:
+        return f"The loss was {_not_finite(history['total'][0])} before the first step: {cause}"
+    kind = next((_not_finite(v) for v in history["total"] if _not_finite(v)), None)
+    what = f"became {kind}" if kind else "grew to 20 times its start"
+    return (f"The loss {what} at step {step}; learning_rate={cfg.learning_rate:g} is too large: "
+            f"try {cfg.learning_rate / 4:g}.")
+
+
+def frame_path(frames_dir, step):
+    """Where the frame of ``step`` goes in ``frames_dir``: ``frame_00050.png``."""
+    import pathlib
+
+    return pathlib.Path(frames_dir).expanduser() / f"frame_{int(step):05d}.png"
+
+
+def check_frames_dir(frames_dir, frames_every, steps, force=False):
+    """Raise :class:`NSTError` now if the run's frames could not go to ``frames_dir`` later.
+
+    Refused, in one line: a path that is a file (or lies under one), a folder that cannot be
+    written, and, without ``force``, a folder already holding a frame this run would write
+    (``frame_00005.png`` …), so that no earlier run's frames are replaced.
+
+    Args:
+        frames_dir: the folder for the frames (made if missing).
+        frames_every: a frame every this many steps (None: no frames will be written).
+        steps: the run's steps.
+        force: replace existing frames of the same names.
+    """
+    import pathlib
+
+    folder = pathlib.Path(frames_dir).expanduser()
+    if folder.exists() and not folder.is_dir():
+        raise NSTError(f"{folder}: is a file, not a folder for the frames; give a folder.")
+    check_folder(folder)
+    if force or not frames_every or not folder.is_dir():
+        return folder
+    taken = [p.name for p in (frame_path(folder, k) for k in range(frames_every, int(steps) + 1,
+                                                                   frames_every)) if p.exists()]
+    if taken:
+        more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
+        raise NSTError(f"{folder}: already holds {taken[0]}{more}, which this run would write; "
+                       "choose another folder or pass force=True (--force).")
+    return folder
 
 
 class _Loop:
     """Shared bookkeeping of both optimisers: history, callbacks, frames, stopping."""
 
     def __init__(self, problem, steps, callback, callback_every, frames_every, frames_dir,
-                 should_stop, progress, desc):
+                 should_stop, progress, desc, force=False):
         self.problem = problem
         self.steps = steps
         self.callback = callback
         self.callback_every = callback_every
         self.frames_every = frames_every
         self.frames_dir = frames_dir
+        self.force = force
+        self.frame_error = ""  # why frames stopped being written, if they did
         self.should_stop = should_stop
         self.history = {k: [] for k in LOSS_NAMES}
         self.frames = []
@@ -360,7 +525,7 @@ class _Loop:
             frame = from_vgg(x)
             self.frames.append((self.step, frame))
             if self.frames_dir is not None:
-                save_image(frame, f"{self.frames_dir}/frame_{self.step:05d}.png", force=True)
+                self.write_frame(self.step, frame, self.force)
         if self.callback is not None and (
             self.step % self.callback_every == 0 or self.step == self.steps
         ):
@@ -374,6 +539,14 @@ class _Loop:
         if self.should_stop is not None and self.should_stop():
             return "stopped"
         return None
+
+    def write_frame(self, step, frame, force):
+        """Save a frame; if that fails (the disk, another program), go on without saving more."""
+        try:
+            save_image(frame, frame_path(self.frames_dir, step), force=force)
+        except NSTError as err:
+            self.frame_error = f"Frames were no longer saved from step {step}: {err}"
+            self.frames_dir = None
 
     def close(self):
         if self.bar is not None:
@@ -407,9 +580,7 @@ def _run_adam(problem, x0, loop):
             rows = rows.write(i, tf.stack([total, content, style, tv]))
         return rows.stack()
 
-    t = time.perf_counter()
-    run.get_concrete_function(tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32))
-    compile_seconds = time.perf_counter() - t
+    run, compile_seconds = _trace(run, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32))
 
     reason, message = "finished", ""
     loop.start = time.perf_counter()
@@ -420,7 +591,7 @@ def _run_adam(problem, x0, loop):
             loop.step = stop
             loop.record(rows)
             if _diverged(loop.history["total"], loop.history["total"][0]):
-                reason, message = "diverged", _divergence_message(loop.step, cfg)
+                reason, message = "diverged", _divergence_message(loop.step, cfg, loop.history)
                 break
             reason = loop.boundary(x, float(best_loss.numpy())) or reason
             if reason != "finished":
@@ -451,9 +622,7 @@ def _run_lbfgs(problem, x0, loop):
             total, content, style, tv = problem.losses(x)
         return tf.stack([total, content, style, tv]), tape.gradient(total, x)
 
-    t = time.perf_counter()
-    value_and_grad.get_concrete_function(tf.TensorSpec(shape, tf.float32))
-    compile_seconds = time.perf_counter() - t
+    value_and_grad, compile_seconds = _trace(value_and_grad, tf.TensorSpec(shape, tf.float32))
 
     best = {"loss": np.inf, "x": np.asarray(x0), "step": 0}
     state = {"reason": None}
@@ -504,8 +673,11 @@ def _run_lbfgs(problem, x0, loop):
     except _Converged:
         reason = state["reason"] or "finished"
         if reason == "diverged":
-            message = (f"The loss became NaN at step {loop.step}; "
-                       "lower the style or content weight, or use optimizer='adam'.")
+            cause = _start_cause(loop.history, problem.config)
+            kind = _not_finite(loop.history["total"][-1])
+            message = (f"The loss was {kind} at the start: {cause}" if cause else
+                       f"The loss became {kind} at step {loop.step}; lower the style or content "
+                       "weight, or use optimizer='adam'.")
     except KeyboardInterrupt:
         reason, message = "interrupted", f"Interrupted at step {loop.step}; kept the best image so far."
     seconds = time.perf_counter() - loop.start
@@ -514,7 +686,7 @@ def _run_lbfgs(problem, x0, loop):
 
 def stylize(content, style, config="fast", *, style_blend=None, style_masks=None, init_image=None,
             callback=None, callback_every=10, frames_every=None, frames_dir=None, progress=True,
-            should_stop=None, verbose=True, **changes):
+            should_stop=None, verbose=True, force=False, **changes):
     """Transfer the style of ``style`` onto ``content`` (Gatys et al. 2016).
 
     Args:
@@ -534,8 +706,12 @@ def stylize(content, style, config="fast", *, style_blend=None, style_masks=None
             :class:`StopRun` in it to stop.
         frames_every: keep the current image every this many steps in ``result.frames`` (and save
             it in ``frames_dir``); never every step, so memory stays flat.
+        frames_dir: a folder for those frames (``frame_00005.png`` …), made if missing. One that
+            already holds a frame this run would write is refused before the run unless ``force``
+            (:func:`check_frames_dir`).
         progress: show a tqdm progress bar.
         should_stop: a function checked every ``callback_every`` steps; return True to stop.
+        force: replace existing frames in ``frames_dir``.
         **changes: settings that replace the config's, e.g. ``steps=100, style_weight=1e-3``,
             ``preserve_color="luminance"`` (or ``"histogram"``, see :mod:`nst_helpers.color`),
             ``init="noise"``, ``pooling="avg"``, ``tv_weight=...``, ``backbone="random:0"``.
@@ -549,18 +725,16 @@ def stylize(content, style, config="fast", *, style_blend=None, style_masks=None
         raise NSTError(f"callback_every must be a whole number >= 1, not {callback_every}.")
     if frames_every is not None and (int(frames_every) != frames_every or frames_every < 1):
         raise NSTError(f"frames_every must be a whole number >= 1, not {frames_every}.")
+    if frames_dir is not None:
+        check_frames_dir(frames_dir, frames_every, cfg.steps, force=force)
     t0 = time.perf_counter()
     problem = Problem(content, style, cfg, style_blend, style_masks, verbose=verbose)
     x0 = problem.initial_image(init_image)
-    if frames_dir is not None:
-        import pathlib
-
-        pathlib.Path(frames_dir).mkdir(parents=True, exist_ok=True)
     setup_seconds = time.perf_counter() - t0
 
     desc = "L-BFGS" if cfg.optimizer == "lbfgs" else "Adam"
     loop = _Loop(problem, int(cfg.steps), callback, callback_every, frames_every, frames_dir,
-                 should_stop, progress, f"{desc} [{problem.backbone.name}]")
+                 should_stop, progress, f"{desc} [{problem.backbone.name}]", force=force)
     runner = _run_lbfgs if cfg.optimizer == "lbfgs" else _run_adam
     try:
         best_x, best_loss, best_step, seconds, compile_s, reason, message = runner(problem, x0, loop)
@@ -575,9 +749,13 @@ def stylize(content, style, config="fast", *, style_blend=None, style_masks=None
 
         image = transfer_luminance(image, problem.color_content)
         frames = [(step, transfer_luminance(f, problem.color_content)) for step, f in frames]
-        if frames_dir is not None:
-            for step, f in frames:
-                save_image(f, f"{frames_dir}/frame_{step:05d}.png", force=True)
+        for step, f in frames:  # replace the run's own grey frames
+            if loop.frames_dir is not None:
+                loop.write_frame(step, f, force=True)
+    if loop.frame_error:
+        message = f"{message} {loop.frame_error}".strip()
+        if verbose:
+            print(loop.frame_error)
     return StyleResult(
         image=image, best_loss=best_loss, best_step=best_step, history=loop.history,
         steps=loop.step, seconds=seconds, setup_seconds=setup_seconds, compile_seconds=compile_s,
