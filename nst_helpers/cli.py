@@ -1,6 +1,6 @@
 """The ``nst`` command: style transfer from the shell.
 
-    nst stylize CONTENT STYLE -o OUT.png [options]
+    nst stylize CONTENT STYLE [-o OUT.png] [options]                         # see nst stylize --help
     nst stylize CONTENT STYLE --style STYLE2 --blend 3 1 -o OUT.png          # two styles, blended
     nst stylize CONTENT STYLE --style STYLE2 --mask L.png --mask R.png ...  # each in its region
     nst stylize CONTENT STYLE --sizes 256,512,1024 -o OUT.png                # coarse-to-fine
@@ -9,22 +9,91 @@
     nst weights                                                              # fetch VGG19 once
 
 CONTENT and STYLE are image files or the names of bundled samples (``nst stylize chelsea
-starry_night``).
-Bad input or options end with a one-line message and a non-zero exit status, never a traceback.
-Existing files are never overwritten without ``--force``. Ctrl-C saves the best image so far.
+starry_night``). Without ``-o`` the result goes to ``CONTENT_STYLE.png`` in the current folder
+(``CONTENT_STYLE-2.png`` … if taken).
+Bad input or options end with a one-line message and a non-zero exit status, never a traceback;
+every file the run will write is checked before it starts. Existing files are never overwritten
+without ``--force``. Ctrl-C, and SIGTERM (``kill``, ``timeout``, job schedulers), save the best
+image so far and the report.
+
+Exit status: 0 done; 2 bad input or options; 3 the loss diverged (the best image is saved);
+4 a result could not be written where asked (it was saved in the temporary folder, and the message
+says where); 130 Ctrl-C and 143 SIGTERM (the best image so far is saved).
 """
 
 import argparse
+import contextlib
 import json
 import os
 import pathlib
+import re
+import signal
 import sys
+import threading
 
 from .errors import NSTError
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
+EXIT_NOT_WRITTEN = 4
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143  # 128 + SIGTERM, what shells report for a process ended by it
+
+#: What each preset is, for ``--help``.
+PRESET_HELP = {
+    "fast": "Good results in a minute or two on a laptop CPU",
+    "seed": "The 2021 course paper's algorithm exactly; its 7500 Adam steps take over an hour on "
+            "a CPU",
+    "gatys": "Gatys et al. (2016): the paper's content layer and normalisation",
+}
+#: Steps from which a run on a CPU earns a warning (the seed preset's 7500 take over an hour).
+LONG_CPU_STEPS = 2000
+
+
+class Terminated(KeyboardInterrupt):
+    """Raised in the main thread on SIGTERM, so that a run ends as after Ctrl-C: best image kept."""
+
+
+@contextlib.contextmanager
+def _sigterm_as_interrupt():
+    """Treat SIGTERM like Ctrl-C while the block runs; yields a dict whose ``"signalled"`` says
+    whether it came. Only the first SIGTERM interrupts, so the saving that follows is not cut
+    short. The previous handler is restored after. Outside the main thread nothing changes."""
+    state = {"signalled": False}
+    if threading.current_thread() is not threading.main_thread():
+        yield state
+        return
+
+    def handler(signum, frame):
+        if not state["signalled"]:
+            state["signalled"] = True
+            raise Terminated
+
+    previous = signal.signal(signal.SIGTERM, handler)
+    try:
+        yield state
+    finally:
+        signal.signal(signal.SIGTERM, previous if previous is not None else signal.SIG_DFL)
+
+
+#: Python's spelling of settings in library messages, and the option that sets each.
+_OPTIONS = {"learning_rate": "--lr", "max_side": "--size", "frames_dir": "--frames",
+            "frames_every": "--save-every"}
+
+
+def _cli_words(text):
+    """A library message in the command line's words: ``backbone='vgg16-hed'`` becomes
+    ``--backbone vgg16-hed``, ``pass force=True (--force)`` becomes ``add --force``."""
+    text = text.replace("pass force=True (--force)", "add --force")
+
+    def option(match):
+        name, value = match.group(1), match.group(3)
+        flag = _OPTIONS.get(name, "--" + name.replace("_", "-"))
+        return flag if value == "True" else f"{flag} {value}"
+
+    names = "backbone|optimizer|learning_rate|content_weight|style_weight|tv_weight|steps|seed|" \
+            "init|pooling|precision|max_side|frames_dir|frames_every|force"
+    return re.sub(rf"\b({names})=(['\"]?)([^\s'\",;:)]+)\2", option, text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -61,21 +130,64 @@ def _sizes(text):
         raise argparse.ArgumentTypeError(str(err).rstrip(".")) from None
 
 
-def _add_run_options(p):
-    p.add_argument("-o", "--output", required=True, help="where to write the result (PNG)")
+def _per_preset(key, show=None):
+    """``fast 150, seed 7500, gatys 300`` (or ``2 in every preset``): a setting's defaults."""
+    from .config import preset
+
+    show = show or (lambda v: f"{v:g}" if isinstance(v, float) else str(v))
+    values = {name: show(getattr(preset(name), key)) for name in PRESET_HELP}
+    if len(set(values.values())) == 1:
+        return f"{next(iter(values.values()))} in every preset"
+    return ", ".join(f"{name} {v}" for name, v in values.items())
+
+
+def _presets_epilog():
+    import textwrap
+
+    from .config import preset
+
+    lines = ["presets (the defaults of every setting not given):"]
+    for name, what in PRESET_HELP.items():
+        cfg = preset(name)
+        side = cfg.max_side if isinstance(cfg.max_side, int) else "256 (512 with a GPU)"
+        optimiser = ("L-BFGS" if cfg.optimizer == "lbfgs"
+                     else f"Adam with learning rate {cfg.learning_rate:g}")
+        text = (f"{what}. {optimiser}, {cfg.steps} steps, {side} px, content weight "
+                f"{cfg.content_weight:g} at {', '.join(cfg.content_layers)}, style weight "
+                f"{cfg.style_weight:g}, tv weight {cfg.tv_weight:g}.")
+        lines += textwrap.wrap(text, 78, initial_indent=f"  {name:7}", subsequent_indent=" " * 9)
+    return "\n".join(lines)
+
+
+def _add_run_options(p, default_output=None):
+    p.add_argument("-o", "--output", default=default_output,
+                   help="where to write the result, .png or .jpg (default: "
+                        + (default_output or "CONTENT_STYLE.png in the current folder, never "
+                                             "replacing a file") + ")")
     p.add_argument("--preset", default="fast", choices=("fast", "seed", "gatys"),
-                   help="starting hyperparameters (default: fast)")
-    p.add_argument("--size", type=_positive_int, help="longest image side in pixels (default: 256 on CPU)")
-    p.add_argument("--steps", type=_positive_int, help="optimisation steps")
-    p.add_argument("--content-weight", type=_nonneg_float)
-    p.add_argument("--style-weight", type=_nonneg_float)
-    p.add_argument("--tv-weight", type=_nonneg_float, help="total-variation weight (smoothness)")
+                   help="starting hyperparameters, see below (default: fast; seed means 7500 "
+                        "Adam steps, over an hour on a CPU)")
+    p.add_argument("--size", type=_positive_int, help="longest image side in pixels (default: "
+                   "256; seed and gatys take 512 with a GPU)")
+    p.add_argument("--steps", type=_positive_int,
+                   help=f"optimisation steps (default: {_per_preset('steps')})")
+    p.add_argument("--content-weight", type=_nonneg_float,
+                   help=f"default: {_per_preset('content_weight')}")
+    p.add_argument("--style-weight", type=_nonneg_float,
+                   help=f"default: {_per_preset('style_weight')}")
+    p.add_argument("--tv-weight", type=_nonneg_float, help="total-variation weight (smoothness; "
+                   f"default: {_per_preset('tv_weight')})")
     p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=_nonneg_float,
-                   help="Adam learning rate")
-    p.add_argument("--optimizer", choices=("adam", "lbfgs"))
-    p.add_argument("--init", choices=("content", "noise", "style"))
-    p.add_argument("--backbone", help="auto, vgg19, vgg16-hed, random[:SEED] or a weights file")
-    p.add_argument("--seed", type=int, help="random seed (noise init, random backbone)")
+                   help=f"Adam's learning rate (default: {_per_preset('learning_rate')}; "
+                        "L-BFGS needs none)")
+    p.add_argument("--optimizer", choices=("adam", "lbfgs"),
+                   help=f"default: {_per_preset('optimizer')}")
+    p.add_argument("--init", choices=("content", "noise", "style"),
+                   help=f"the starting image (default: {_per_preset('init')})")
+    p.add_argument("--backbone", help="auto, vgg19, vgg16-hed, random[:SEED] or a weights file "
+                                      "(default: auto, VGG19)")
+    p.add_argument("--seed", type=int, help="random seed, a whole number >= 0 (noise and style "
+                                            "init; default 0)")
     p.add_argument("--precision", choices=("float32", "bfloat16"),
                    help="the network's arithmetic (bfloat16: about 2x faster on CPUs with AMX or "
                         "AVX512-BF16 and on recent GPUs)")
@@ -111,7 +223,8 @@ def build_parser():
     parser = _Parser(prog="nst", description="Neural style transfer (Gatys et al. 2016).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     st = sub.add_parser("stylize", help="stylise CONTENT with STYLE",
-                        description="Stylise CONTENT with the style of STYLE.")
+                        description="Stylise CONTENT with the style of STYLE.",
+                        epilog=_presets_epilog(), formatter_class=argparse.RawDescriptionHelpFormatter)
     st.add_argument("content", help="content image file, or a sample photograph: "
                     + ", ".join(samples.CONTENT_SAMPLES))
     st.add_argument("style", help="style image file, or a sample painting: "
@@ -121,7 +234,8 @@ def build_parser():
     demo = sub.add_parser("demo", help="stylise a bundled photograph with The Starry Night",
                           description="Stylise Chelsea the cat with Van Gogh's The Starry Night, "
                                       "on VGG19 (fetched once if needed).")
-    demo.add_argument("-o", "--output", default="nst-demo.png", help="default: nst-demo.png")
+    demo.add_argument("-o", "--output", default="nst-demo.png",
+                      help="where to write the result (default: nst-demo.png)")
     demo.add_argument("--steps", type=_positive_int)
     demo.add_argument("--force", action="store_true")
     demo.add_argument("-q", "--quiet", action="store_true")
@@ -148,10 +262,54 @@ def _image_arg(text, role):
     raise NSTError(f"{role} {text!r}: no such file, and not a sample name ({offer}).")
 
 
-def _refuse_overwrite(paths, force):
-    for path in paths:
-        if path and os.path.exists(path) and not force:
-            raise NSTError(f"{path}: already exists; choose another name or add --force.")
+def _stem(source):
+    """The name part of an image argument, for a default file name: ``photos/cat.jpg`` → ``cat``."""
+    stem = pathlib.Path(str(source)).stem if isinstance(source, (str, os.PathLike)) else "image"
+    return re.sub(r"[^\w.-]+", "-", stem).strip("-.") or "image"
+
+
+def _free_name(stem, suffix=".png"):
+    """``stem.png`` in the current folder, or ``stem-2.png``, ``stem-3.png`` … if it is taken."""
+    path, n = pathlib.Path(stem + suffix), 1
+    while path.exists():
+        n += 1
+        path = pathlib.Path(f"{stem}-{n}{suffix}")
+    return path
+
+
+def _check_outputs(args, output):
+    """Check every file the run will write, before it starts; raise NSTError naming a bad one.
+
+    Two outputs naming one file are refused (``-o x --report x`` would replace the image by the
+    report), and each path must be writable: not an existing file (without --force), not a folder,
+    not under a regular file, not in a read-only folder.
+    """
+    from .images import check_folder, check_writable
+
+    named = [("-o/--output", output), ("--report", getattr(args, "report", None)),
+             ("--film", getattr(args, "film", None)), ("--frames", getattr(args, "frames", None))]
+    named = [(option, path) for option, path in named if path]
+    seen = {}
+    for option, path in named:
+        key = os.path.realpath(os.path.expanduser(str(path)))
+        if key in seen:
+            raise NSTError(f"{seen[key]} and {option} both name {path}; give each output its own "
+                           "file.")
+        seen[key] = option
+    frames = getattr(args, "frames", None)
+    for option, path in named:
+        if option == "--frames":
+            continue
+        path = pathlib.Path(path).expanduser()
+        if frames and re.fullmatch(r"frame_\d{5}\.png", path.name) and os.path.realpath(
+                path.parent).startswith(os.path.realpath(os.path.expanduser(frames))):
+            raise NSTError(f"{option} {path}: the frames go there; choose another name.")
+        if option == "--film":
+            continue  # checked with its type by film.check_film_path
+        if option == "-o/--output" and not args.output:
+            check_folder(path.parent)
+        else:
+            check_writable(path, force=args.force)
 
 
 def _changes(args):
@@ -194,50 +352,121 @@ def _controls(args, n_styles):
     return {"style_blend": blend, "style_masks": masks}
 
 
-def _run(content, style, args, preset, changes):
-    from .optimize import stylize
+def _warn_if_long(cfg):
+    """One line on stderr when a run of this many steps will take long on this machine's CPU."""
+    if int(cfg.steps) < LONG_CPU_STEPS:
+        return
+    from ._tf import tf
+
+    if tf().config.list_physical_devices("GPU"):
+        return
+    optimiser = "Adam" if cfg.optimizer == "adam" else "L-BFGS"
+    print(f"nst: note: {cfg.steps} {optimiser} steps on a CPU take long (the seed preset's 7500 "
+          "take over an hour at 256 px); for a first look add --steps 300, or use --preset fast.",
+          file=sys.stderr, flush=True)
+
+
+def _rescue(write, path, what):
+    """Call ``write(path)``; if that fails, write to a new file in the temporary folder instead.
+
+    Returns ``(path written, None)`` or ``(rescued path or None, one-line error)``.
+    """
+    import tempfile
+
+    try:
+        return write(path), None
+    except NSTError as err:
+        problem = str(err).rstrip(".")
+    suffix = pathlib.Path(path).suffix or ".png"
+    try:
+        fd, spare = tempfile.mkstemp(prefix=f"nst-{_stem(path)}-", suffix=suffix)
+        os.close(fd)
+        write(pathlib.Path(spare), force=True)
+    except (NSTError, OSError) as err:
+        return None, f"{problem}; and the {what} could not be saved anywhere else either ({err})."
+    return pathlib.Path(spare), f"{problem}; the {what} was saved to {spare} instead."
+
+
+def _save_results(result, args, output, default_stem=None):
+    """Write the image, the report and the film; a write that fails is rescued and said.
+
+    With ``default_stem`` (no ``-o``) the image takes the first free name at the end of the run,
+    so it never replaces a file, even one made during the run. Returns True if a write failed.
+    """
+    from .images import write_new
+
+    errors = []
+
+    def image(path, force=args.force):
+        if default_stem and path == output:
+            path, force = _free_name(default_stem), False
+        return result.save(path, force=force)
+
+    path, error = _rescue(image, output, "image")
+    errors.append(error)
+    if getattr(args, "report", None):
+        data = (json.dumps(result.report(), indent=2, allow_nan=False) + "\n").encode()
+        report, error = _rescue(lambda p, force=args.force: write_new(p, data, force=force),
+                                pathlib.Path(args.report).expanduser(), "report")
+        errors.append(error)
+        if report is not None and error is None:
+            print(f"Wrote {report.resolve()} (the report).")
+    if getattr(args, "film", None):
+        from .film import save_film
+
+        film, error = _rescue(lambda p, force=args.force: save_film(result, p, force=force),
+                              pathlib.Path(args.film).expanduser(), "film")
+        errors.append(error)
+        if film is not None and error is None:
+            print(f"Wrote {film.resolve()} ({len(result.frames)} frames).")
+    if path is not None:
+        h, w = result.image.shape[:2]
+        print(f"Wrote {path.resolve()} ({w}x{h}, backbone {result.backbone}, {result.steps} steps, "
+              f"{result.seconds:.0f} s, best loss {result.best_loss:.4g}).")
+    for error in filter(None, errors):
+        print(f"nst: error: {_cli_words(error)}", file=sys.stderr)
+    return any(errors)
+
+
+def _run(content, style, args, preset_name, changes, term):
+    from .config import preset
 
     if getattr(args, "frames", None) and not getattr(args, "save_every", None):
         raise NSTError("--frames needs --save-every K (keep a frame every K steps).")
-    _refuse_overwrite([args.output, getattr(args, "report", None)], args.force)
-    if not str(args.output).lower().endswith((".png", ".jpg", ".jpeg")):
-        raise NSTError(f"{args.output}: the output must end in .png or .jpg.")
+    cfg = preset(preset_name, **changes)  # every setting is checked before anything runs
+    default_stem = None if args.output else f"{_stem(content)}_{_stem(style)}"
+    output = pathlib.Path(args.output).expanduser() if args.output else _free_name(default_stem)
+    if not str(output).lower().endswith((".png", ".jpg", ".jpeg")):
+        raise NSTError(f"{output}: the output must end in .png or .jpg.")
+    _check_outputs(args, output)
     styles = [style] + list(getattr(args, "more_styles", None) or [])
     controls = _controls(args, len(styles))
     content = _image_arg(content, "content image")
     styles = [_image_arg(s, "style image") for s in styles]
     style = styles if len(styles) > 1 else styles[0]
     options = dict(progress=not args.quiet, frames_every=getattr(args, "save_every", None),
-                   frames_dir=getattr(args, "frames", None), **controls)
+                   frames_dir=getattr(args, "frames", None), force=args.force, **controls)
+    _warn_if_long(cfg)
     if getattr(args, "sizes", None):
         from .multiscale import stylize_coarse_to_fine
 
         steps = changes.pop("steps", None)
-        result = stylize_coarse_to_fine(content, style, args.sizes, preset, steps, **options,
+        result = stylize_coarse_to_fine(content, style, args.sizes, preset_name, steps, **options,
                                         **changes)
     else:
-        result = stylize(content, style, preset, **options, **changes)
-    path = result.save(args.output, force=args.force)
-    if getattr(args, "report", None):
-        report = pathlib.Path(args.report)
-        report.parent.mkdir(parents=True, exist_ok=True)
-        data = result.report()
-        if getattr(result, "stages", None):
-            data["stages"] = result.stages
-        report.write_text(json.dumps(data, indent=2) + "\n")
-    if getattr(args, "film", None):
-        from .film import save_film
+        from .optimize import stylize
 
-        film = save_film(result, args.film, force=args.force)
-        print(f"Wrote {film.resolve()} ({len(result.frames)} frames).")
-    h, w = result.image.shape[:2]
-    print(f"Wrote {path.resolve()} ({w}x{h}, backbone {result.backbone}, {result.steps} steps, "
-          f"{result.seconds:.0f} s, best loss {result.best_loss:.4g}).")
+        result = stylize(content, style, preset_name, **options, **changes)
+    failed = _save_results(result, args, output, default_stem)
     if result.stop_reason == "interrupted":
-        print("Interrupted: the image saved is the best one found before Ctrl-C.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        signal_name = "SIGTERM" if term["signalled"] else "Ctrl-C"
+        print(f"Interrupted: the image saved is the best one found before {signal_name}.",
+              file=sys.stderr)
+        return EXIT_TERMINATED if term["signalled"] else EXIT_INTERRUPTED
+    if failed:
+        return EXIT_NOT_WRITTEN
     if result.stop_reason == "diverged":
-        print(f"nst: {result.message}", file=sys.stderr)
+        print(f"nst: {_cli_words(result.message)}", file=sys.stderr)
         return EXIT_DIVERGED
     return 0
 
@@ -253,21 +482,24 @@ def _weights():
 
 def main(argv=None):
     args = build_parser().parse_args(argv)
-    try:
-        if args.command == "weights":
-            return _weights()
-        if args.command == "demo":
-            changes = {"steps": args.steps} if args.steps else {}
-            print("Stylising chelsea (Stefan van der Walt, CC0) with The Starry Night (Vincent van "
-                  "Gogh, 1889) …", flush=True)
-            return _run("chelsea", "starry_night", args, "fast", changes)
-        return _run(args.content, args.style, args, args.preset, _changes(args))
-    except NSTError as err:
-        print(f"nst: error: {err}", file=sys.stderr)
-        return EXIT_BAD_INPUT
-    except KeyboardInterrupt:
-        print("nst: interrupted before the optimisation started; nothing was written.", file=sys.stderr)
-        return EXIT_INTERRUPTED
+    with _sigterm_as_interrupt() as term:
+        try:
+            if args.command == "weights":
+                return _weights()
+            if args.command == "demo":
+                changes = {"steps": args.steps} if args.steps else {}
+                print("Stylising chelsea (Stefan van der Walt, CC0) with The Starry Night (Vincent "
+                      "van Gogh, 1889) …", flush=True)
+                return _run("chelsea", "starry_night", args, "fast", changes, term)
+            return _run(args.content, args.style, args, args.preset, _changes(args), term)
+        except NSTError as err:
+            print(f"nst: error: {_cli_words(str(err))}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+        except KeyboardInterrupt:
+            what = "terminated (SIGTERM)" if term["signalled"] else "interrupted"
+            print(f"nst: {what} before the optimisation started; nothing was written.",
+                  file=sys.stderr)
+            return EXIT_TERMINATED if term["signalled"] else EXIT_INTERRUPTED
 
 
 if __name__ == "__main__":

@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import NSTError
-from .images import as_uint8
+from .images import as_uint8, check_writable, write_new
 
 GIF_SUFFIXES = (".gif",)
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
@@ -53,8 +53,9 @@ def ffmpeg_available():
 def check_film_path(path, force=False):
     """Raise :class:`NSTError` now if :func:`save_film` could not write ``path`` later.
 
-    Call it before a long run: a wrong suffix, a missing MP4 encoder or an existing file
-    (without ``force``) is reported before any time is spent.
+    Call it before a long run: a wrong suffix, a missing MP4 encoder, an existing file (without
+    ``force``), a folder of that name, or a path under a regular file or in a read-only folder is
+    reported before any time is spent.
     """
     path = pathlib.Path(path).expanduser()
     suffix = path.suffix.lower()
@@ -63,11 +64,9 @@ def check_film_path(path, force=False):
     if suffix in VIDEO_SUFFIXES and not ffmpeg_available():
         raise NSTError(f"{path}: writing {suffix} needs the imageio-ffmpeg package "
                        "(pip install imageio-ffmpeg); or save a .gif instead.")
-    if path.exists() and not force:
-        raise NSTError(f"{path}: already exists; choose another name or pass force=True (--force).")
     if path.is_dir():
         raise NSTError(f"{path}: is a folder; give a file name ending in .gif or .mp4.")
-    return path
+    return check_writable(path, force=force)
 
 
 def _label(image, text):
@@ -136,8 +135,7 @@ def save_film(frames, path, fps=8, force=False, max_side=None, label=True, hold_
         durations[-1] += 1000.0 * hold_last
         data = iio.imwrite("<bytes>", np.stack(images), extension=".gif", plugin="pillow",
                            duration=durations, loop=0)
-        with open(path, "wb" if force else "xb") as f:
-            f.write(data)
+        write_new(path, data, force=force)
     else:
         import imageio.v2 as iio2
 

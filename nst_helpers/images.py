@@ -12,6 +12,7 @@ This module does not import TensorFlow until a function needs it.
 
 import io
 import json
+import math
 import os
 import pathlib
 
@@ -46,23 +47,53 @@ def _describe(source, name):
     return "image"
 
 
-def _open(source, label):
-    """Return a PIL image with its pixels loaded, or raise NSTError naming ``label``."""
-    if isinstance(source, (str, os.PathLike)):
-        path = pathlib.Path(source).expanduser()
-        if not path.exists():
-            raise NSTError(f"{label}: no such file; check the path.")
-        if path.is_dir():
-            raise NSTError(f"{label}: is a folder, not an image file.")
+def _read(path, label):
+    """The bytes of the file at ``path``, or NSTError naming ``label`` and what stopped it."""
+    path = pathlib.Path(path).expanduser()
+    if not path.exists():
+        raise NSTError(f"{label}: no such file; check the path.")
+    if path.is_dir():
+        raise NSTError(f"{label}: is a folder, not an image file.")
+    try:
         if path.stat().st_size == 0:
             raise NSTError(f"{label}: the file is empty (0 bytes); re-save or re-download it.")
-        data = path.read_bytes()
+        return path.read_bytes()
+    except PermissionError:
+        raise NSTError(f"{label}: no permission to read this file; check its permissions "
+                       "(chmod u+r) or copy it somewhere readable.") from None
+    except OSError as err:
+        raise NSTError(f"{label}: the file cannot be read ({err.strerror or err}).") from None
+
+
+def _draft(img, max_side):
+    """Let a JPEG decode at a reduced scale (1/2, 1/4 or 1/8) that still covers ``max_side``.
+
+    Decoding an 8000x6000 photo in full takes 144 MB and most of a second; at 1/8 it takes 1/64 of
+    both, and the result is resized to ``max_side`` anyway (no smaller than asked, so nothing is
+    lost; neither side drops below :data:`MIN_SIDE`). Other formats, and ``max_side=None``,
+    decode in full.
+    """
+    w, h = img.size
+    if max_side is None or img.format != "JPEG" or max(w, h) <= max_side:
+        return
+    scale = max_side / max(w, h)
+    img.draft(img.mode, (max(MIN_SIDE, math.ceil(w * scale)), max(MIN_SIDE, math.ceil(h * scale))))
+
+
+def _open(source, label, max_side=None):
+    """Return a PIL image with its pixels loaded, or raise NSTError naming ``label``.
+
+    A JPEG larger than ``max_side`` is decoded at a reduced scale (:func:`_draft`).
+    """
+    if isinstance(source, (str, os.PathLike)):
+        data = _read(source, label)
     else:
         data = bytes(source)
         if not data:
             raise NSTError(f"{label}: no data (0 bytes); upload the image again.")
     try:
         img = Image.open(io.BytesIO(data))
+        _draft(img, max_side)
         img.load()
     except UnidentifiedImageError:
         raise NSTError(f"{label}: not an image file PIL can read; use a PNG or JPEG.") from None
@@ -141,7 +172,9 @@ def load_image(source, max_side="auto", name=None):
     elif isinstance(source, np.ndarray):
         img = _array_to_pil(source, label)
     elif isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
-        img = _open(source, label)
+        if max_side == "auto":
+            max_side = default_max_side()
+        img = _open(source, label, max_side)
     else:
         raise NSTError(
             f"{label}: cannot read a {type(source).__name__}; "
@@ -235,18 +268,107 @@ def to_png_bytes(image, metadata=None):
     return buf.getvalue()
 
 
+def _exists_message(path):
+    return f"{path}: already exists; choose another name or pass force=True (--force)."
+
+
+def check_folder(folder):
+    """Raise :class:`NSTError` now if files could not be created in ``folder`` later.
+
+    A folder that does not exist yet passes if it could be created: its nearest existing parent
+    must be a folder this process can write in (tried by creating and removing a hidden file, so a
+    read-only mount or permissions count, whoever runs it).
+
+    Args:
+        folder: a path to a folder, existing or to be made.
+
+    Raises:
+        NSTError: naming the part of the path that is a file, or the folder that is read-only.
+    """
+    folder = pathlib.Path(folder).expanduser().absolute()
+    existing = folder
+    while not existing.exists() and existing != existing.parent:
+        existing = existing.parent
+    if not existing.is_dir():
+        raise NSTError(f"{folder}: cannot be a folder, since {existing} is a file; "
+                       "choose another path.")
+    try:
+        import tempfile
+
+        with tempfile.TemporaryFile(dir=existing, prefix=".nst-check-"):
+            pass
+    except OSError as err:
+        raise NSTError(f"{existing}: cannot write in this folder ({err.strerror or err}); choose "
+                       "another one or change its permissions.") from None
+    return folder
+
+
+def check_writable(path, force=False):
+    """Raise :class:`NSTError` now if a file could not be written at ``path`` later.
+
+    Call it before a long run, for every file the run will write: an existing file (without
+    ``force``), a folder of that name, a path under a regular file or a read-only folder is
+    reported in one line before any time is spent.
+
+    Args:
+        path: the file to be written.
+        force: whether an existing file may be replaced.
+
+    Returns:
+        The path, with ``~`` expanded.
+    """
+    path = pathlib.Path(path).expanduser()
+    if path.is_dir():
+        raise NSTError(f"{path}: is a folder; give a file name.")
+    if path.exists() and not force:
+        raise NSTError(_exists_message(path))
+    check_folder(path.parent)
+    return path
+
+
+def write_new(path, data, force=False):
+    """Write ``data`` (bytes) to ``path``; without ``force`` only if no file is there.
+
+    The existence check and the creation are one step (``open(path, "xb")``), so of two writers
+    racing for one name the second gets the one-line refusal. Missing parent folders are made.
+
+    Raises:
+        NSTError: the file exists (without ``force``), or the folder or file cannot be written.
+    """
+    path = pathlib.Path(path).expanduser()
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with open(path, "wb" if force else "xb") as f:
+            f.write(data)
+    except FileExistsError:
+        if path.parent.is_dir():
+            raise NSTError(_exists_message(path)) from None
+        raise NSTError(f"{path}: cannot be written, since a part of the path is a file, not a "
+                       "folder.") from None
+    except NotADirectoryError:
+        raise NSTError(f"{path}: cannot be written, since a part of the path is a file, not a "
+                       "folder.") from None
+    except IsADirectoryError:
+        raise NSTError(f"{path}: is a folder; give a file name.") from None
+    except OSError as err:
+        raise NSTError(f"{path}: cannot be written ({err.strerror or err}).") from None
+    return path
+
+
 def save_image(image, path, force=False, metadata=None):
     """Save an image as PNG (or JPEG by extension) and return the path.
 
-    Never overwrites an existing file unless ``force=True``. ``metadata`` (for example
+    Never overwrites an existing file unless ``force=True``, even when another program creates it
+    while the image is encoded (:func:`write_new`). ``metadata`` (for example
     ``{"backbone": "vgg16-hed"}``) is written into PNG files as text chunks, so every saved result
     says what made it.
+
+    Raises:
+        NSTError: the file exists (without ``force``), the type is unknown, or it cannot be written.
     """
     path = pathlib.Path(path).expanduser()
     if path.exists() and not force:
-        raise NSTError(f"{path}: already exists; choose another name or pass force=True (--force).")
-    if path.parent and not path.parent.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
+        raise NSTError(_exists_message(path))
     suffix = path.suffix.lower()
     if suffix in ("", ".png"):
         data = to_png_bytes(image, metadata)
@@ -256,9 +378,7 @@ def save_image(image, path, force=False, metadata=None):
         data = buf.getvalue()
     else:
         raise NSTError(f"{path}: unknown image type '{suffix}'; use .png or .jpg.")
-    with open(path, "wb" if force else "xb") as f:
-        f.write(data)
-    return path
+    return write_new(path, data, force=force)
 
 
 def show(*images, titles=None, size=3.5, cols=None):

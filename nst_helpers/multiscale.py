@@ -80,7 +80,7 @@ def _shape_for(shape, side):
 def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast", steps=None, *,
                            style_blend=None, style_masks=None, init_image=None, callback=None,
                            callback_every=10, frames_every=None, frames_dir=None, progress=True,
-                           should_stop=None, verbose=True, **changes):
+                           should_stop=None, verbose=True, force=False, **changes):
     """Style transfer at ``sizes[-1]`` px, optimised coarse to fine over ``sizes``.
 
     Args:
@@ -95,7 +95,9 @@ def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast"
         style_blend, style_masks, init_image, callback, callback_every, frames_every, progress,
             should_stop, verbose: as for :func:`~nst_helpers.optimize.stylize`, for every stage
             (``init_image`` for the first). Callbacks count steps within each stage.
-        frames_dir: frames go to one sub-folder per stage, named by its size (``256px``, ...).
+        frames_dir: frames go to one sub-folder per stage, named by its size (``256px``, ...);
+            every stage's folder is checked before the first stage starts.
+        force: replace existing frames in those folders.
         **changes: settings that replace the config's, except ``max_side`` (``sizes`` sets it).
 
     Each style image is scaled with the stages, so its texture keeps the size relative to the
@@ -106,8 +108,11 @@ def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast"
         stages' loss histories one after the other; their steps and seconds added up; the backbone
         that made it; ``result.stages``, one summary dict per stage. If a stage is stopped or
         diverges, later stages are skipped and its image is enlarged to the requested size.
+        Ctrl-C (KeyboardInterrupt) while a later stage is set up or compiled ends the run the same
+        way, with the finished stages' image; only before the first stage has anything to show is
+        it raised.
     """
-    from .optimize import _as_list, stylize
+    from .optimize import _as_list, check_frames_dir, stylize
 
     if "max_side" in changes:
         raise NSTError("coarse-to-fine sets the image size of each stage from sizes; "
@@ -116,33 +121,46 @@ def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast"
     cfg = preset(config, **changes)
     stage_steps = _check_steps(steps, len(sizes), cfg.steps)
 
-    content_full = load_image(content, max_side=None, name="content image")
+    final = sizes[-1]
+    if frames_dir is not None:  # every stage's folder, before any time is spent
+        for side, n in zip(sizes, stage_steps):
+            check_frames_dir(pathlib.Path(frames_dir) / f"{side}px", frames_every, n, force=force)
+    # Nothing larger than the final size is needed (a large JPEG then decodes at a reduced scale).
+    content_full = load_image(content, max_side=final, name="content image")
     styles = _as_list(style)
     if not styles:
         raise NSTError("give at least one style image.")
     named = len(styles) > 1
-    styles_full = [load_image(s, max_side=None, name=f"style image {i + 1}" if named else "style image")
+    styles_full = [load_image(s, max_side=final, name=f"style image {i + 1}" if named else "style image")
                    for i, s in enumerate(styles)]
-    final = sizes[-1]
     # Each style as large, relative to the picture, as a direct run at the final size makes it.
     style_share = [min(max(s.shape[:2]), final) / final for s in styles_full]
 
     results, stages = [], []
     image = None
+    interrupted = False
     for k, (side, n) in enumerate(zip(sizes, stage_steps)):
-        shape = _shape_for(content_full.shape, side)
-        content_k = resize(content_full, size=shape, label="content image")
-        styles_k = []
-        for s, share in zip(styles_full, style_share):
-            target = _shape_for(s.shape, max(MIN_SIDE, round(share * side)))
-            styles_k.append(s if s.shape[:2] == target else resize(s, size=target, label="style image"))
-        start = init_image if k == 0 else resize(image, size=shape, label="enlarged result")
-        stage_dir = None if frames_dir is None else pathlib.Path(frames_dir) / f"{side}px"
-        r = stylize(content_k, styles_k if named else styles_k[0], cfg,
-                    style_blend=style_blend, style_masks=style_masks, init_image=start,
-                    callback=callback, callback_every=callback_every, frames_every=frames_every,
-                    frames_dir=stage_dir, progress=progress, should_stop=should_stop,
-                    verbose=verbose and k == 0, max_side=side, steps=n)
+        try:  # a stage's set-up and compilation too: Ctrl-C there keeps the stages before it
+            shape = _shape_for(content_full.shape, side)
+            content_k = resize(content_full, size=shape, label="content image")
+            styles_k = []
+            for s, share in zip(styles_full, style_share):
+                target = _shape_for(s.shape, max(MIN_SIDE, round(share * side)))
+                styles_k.append(s if s.shape[:2] == target else
+                                resize(s, size=target, label="style image"))
+            start = init_image if k == 0 else resize(image, size=shape, label="enlarged result")
+            stage_dir = None if frames_dir is None else pathlib.Path(frames_dir) / f"{side}px"
+            r = stylize(content_k, styles_k if named else styles_k[0], cfg,
+                        style_blend=style_blend, style_masks=style_masks, init_image=start,
+                        callback=callback, callback_every=callback_every,
+                        frames_every=frames_every, frames_dir=stage_dir, progress=progress,
+                        should_stop=should_stop, verbose=verbose and k == 0, force=force,
+                        max_side=side, steps=n)
+        except KeyboardInterrupt:
+            if not results:
+                raise
+            interrupted = True
+            break
         results.append(r)
         image = r.image
         h, w = r.image.shape[:2]
@@ -156,6 +174,9 @@ def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast"
     history = {key: [v for r in results for v in r.history[key]] for key in last.history}
     frames = [(int(off) + step, f) for r, off in zip(results, offsets) for step, f in r.frames]
     reason, message = last.stop_reason, last.message
+    if interrupted:
+        reason, message = "interrupted", (f"Interrupted while the {sizes[len(results)]} px stage "
+                                          "was being set up; kept the best image so far.")
     if len(results) < len(sizes) or reason not in ("finished", "converged"):
         h, w = image.shape[:2]
         message = (f"{message} " if message else "") + (
