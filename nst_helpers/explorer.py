@@ -40,7 +40,7 @@ import numpy as np
 
 from .config import PRESETS, StyleConfig, preset as make_preset
 from .errors import NSTError
-from .images import as_uint8, load_image, to_png_bytes
+from .images import as_uint8, load_image, to_png_bytes, write_new
 from . import samples
 
 #: The original paper's study (style weight x learning rate), the default sweep. Each entry starts
@@ -517,12 +517,15 @@ class Explorer:
                                           justify_content="center"))
             pickers.append(w.VBox([frame, c[which], c[which + "_upload"]],
                                   layout=w.Layout(width="200px", align_items="center")))
-            c[which].observe(self._on_source(which), names="value")
-            c[which + "_upload"].observe(self._on_upload(which), names="value")
+            c[which].observe(self._guarded(self._on_source(which), f"Choosing the {which}"),
+                             names="value")
+            c[which + "_upload"].observe(
+                self._guarded(self._on_upload(which), f"The {which} upload"), names="value")
         c["load_upload"] = w.FileUpload(accept=".json,.png", multiple=False,
                                         description="Load settings", layout=w.Layout(width="190px"))
         _tooltip(c["load_upload"], "Load a saved run's JSON (or its PNG) back into the controls.")
-        c["load_upload"].observe(self._on_load_upload, names="value")
+        c["load_upload"].observe(self._guarded(self._on_load_upload, "Loading the settings"),
+                                 names="value")
         self.controls = c
 
         # Style layers: one row per block, a checkbox and a relative weight per layer.
@@ -560,11 +563,11 @@ class Explorer:
         ):
             b.add_class(cls)
             _tooltip(b, text)
-        self.run_button.on_click(lambda _: self.run())
-        self.stop_button.on_click(lambda _: self.stop())
-        self.sweep_button.on_click(lambda _: self.sweep())
-        self.save_button.on_click(lambda _: self.save())
-        self.clear_button.on_click(lambda _: self.clear_gallery())
+        self.run_button.on_click(self._guarded(lambda _: self.run(), "Run"))
+        self.stop_button.on_click(self._guarded(lambda _: self.stop(), "Stop"))
+        self.sweep_button.on_click(self._guarded(lambda _: self.sweep(), "Sweep"))
+        self.save_button.on_click(self._guarded(lambda _: self.save(), "Saving"))
+        self.clear_button.on_click(self._guarded(lambda _: self.clear_gallery(), "Clearing"))
         self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="300px"))
         self.status = w.HTML("")
         self.message_html = w.HTML("")
@@ -578,7 +581,8 @@ class Explorer:
         self.gallery_box = w.HBox([], layout=w.Layout(flex_flow="row wrap", width="100%"))
         self.gallery_box.add_class("nst-gallery")
 
-        c["preset"].observe(lambda ch: self.set(preset=ch["new"]), names="value")
+        c["preset"].observe(self._guarded(lambda ch: self.set(preset=ch["new"]), "The preset"),
+                            names="value")
         c["tv"].observe(lambda ch: setattr(c["tv_weight"], "disabled", not ch["new"]), names="value")
         c["optimizer"].observe(
             lambda ch: setattr(c["learning_rate"], "disabled", ch["new"] != "adam"), names="value")
@@ -655,6 +659,20 @@ class Explorer:
     def message(self):
         """The latest message shown in the interface, as plain text."""
         return self.messages[-1][1] if self.messages else ""
+
+    def _guarded(self, action, what):
+        """``action`` as a widget handler: whatever it raises ends in a message in the widget
+        (``what`` failed: the error), with the traceback kept in ``last_error``, never escaping
+        into the browser's log where nobody sees it."""
+        def handler(*args):
+            try:
+                return action(*args)
+            except Exception as err:  # a handler must never fail silently
+                self.last_error = traceback.format_exc()
+                text = str(err) if isinstance(err, NSTError) else f"{type(err).__name__}: {err}"
+                self._say("error", f"{what} failed: {text}")
+                return None
+        return handler
 
     def _say(self, kind, text):
         self.messages.append((kind, text))
@@ -1097,8 +1115,8 @@ class Explorer:
         save = w.Button(description="Save", icon="save", layout=w.Layout(width="90px"))
         _tooltip(load, "Put this run's settings back on the controls.")
         _tooltip(save, "Save this run as PNG + JSON settings.")
-        load.on_click(lambda _: self.load(entry))
-        save.on_click(lambda _: self.save(entry))
+        load.on_click(self._guarded(lambda _: self.load(entry), "Loading the run"))
+        save.on_click(self._guarded(lambda _: self.save(entry), "Saving the run"))
         card = w.VBox([image, text, w.HBox([load, save])],
                       layout=w.Layout(border="1px solid #ccc", padding="4px", margin="4px",
                                       width="204px", align_items="center"))
@@ -1141,9 +1159,10 @@ class Explorer:
             record = entry.to_json()
             record["image"] = png.name
             js = stem.with_suffix(".json")
-            with open(js, "x", encoding="utf-8") as f:
-                json.dump(record, f, indent=2)
-                f.write("\n")
+            from .optimize import _finite_json  # (a run was made, so TensorFlow is loaded)
+
+            write_new(js, (json.dumps(_finite_json(record), indent=2, allow_nan=False)
+                           + "\n").encode("utf-8"))
         except (NSTError, OSError) as err:
             self._say("error", f"Not saved: {err}")
             return None
@@ -1159,7 +1178,12 @@ class Explorer:
         """
         try:
             record = self._read_record(source, name)
-            settings = dict(record.get("settings", record))
+            settings = record.get("settings", record)
+            if not isinstance(settings, dict):
+                raise NSTError(f"{name or 'the file'}: \"settings\" holds a "
+                               f"{type(settings).__name__}, not an object of settings "
+                               '(such as {"steps": 100}).')
+            settings = dict(settings)
             settings.pop("backbone", None)
             for key in ("content", "style"):
                 src = record.get(key)
@@ -1171,6 +1195,11 @@ class Explorer:
             warnings = self.set(**settings)
         except NSTError as err:
             self._say("error", f"Not loaded: {err}")
+            return False
+        except Exception as err:  # whatever the file holds, the widget says so
+            self.last_error = traceback.format_exc()
+            self._say("error", f"Not loaded: {name or 'the settings'} could not be used "
+                               f"({type(err).__name__}: {err}).")
             return False
         what = f"run #{record['run']}" if "run" in record else "the settings"
         extra = f" (backbone of that run: {record['backbone']})" if record.get("backbone") not in (
@@ -1196,12 +1225,19 @@ class Explorer:
             raise NSTError(f"cannot load settings from a {type(source).__name__}.")
         label = name or "the file"
         if data[:8] == b"\x89PNG\r\n\x1a\n":
-            from PIL import Image
+            from PIL import Image, UnidentifiedImageError
 
-            info = Image.open(io.BytesIO(data)).info
+            try:
+                info = Image.open(io.BytesIO(data)).info
+            except (OSError, SyntaxError, ValueError, UnidentifiedImageError):
+                raise NSTError(f"{label}: the PNG is damaged or truncated; save the run "
+                               "again.") from None
             if "nst_config" not in info:
                 raise NSTError(f"{label}: this PNG holds no style-transfer settings.")
-            record = {"settings": json.loads(info["nst_config"])}
+            try:
+                record = {"settings": json.loads(info["nst_config"])}
+            except (TypeError, json.JSONDecodeError):
+                raise NSTError(f"{label}: the settings stored in this PNG are damaged.") from None
             if "backbone" in info:
                 record["backbone"] = info["backbone"]
             return record

@@ -6,6 +6,7 @@ them. Runs use the offline backbone, 64 px images and a few steps.
 """
 
 import datetime
+import html
 import io
 import json
 import subprocess
@@ -103,7 +104,7 @@ def test_upload_becomes_the_image(ex, make):
     assert ex.controls["content"].value == "upload:toy.png"
     assert Image.open(io.BytesIO(ex.thumbs["content"].value)).size == (80, 60)  # never enlarged
     assert "toy.png" in ex.message and "80x60" in ex.message
-    assert ex.sources["style"] == "sample:swirls"  # the other image is untouched
+    assert ex.sources["style"] == "sample:starry_night"  # the other image is untouched
 
 
 def test_upload_through_the_widget(ex):
@@ -260,7 +261,7 @@ def test_run_blocking_fills_preview_curve_and_gallery(ex, vgg19_name):
     card = ex.gallery_box.children[0]
     assert "nst-card" in card._dom_classes
     assert "style 0.001" in card.children[1].value and "Adam lr 4" in card.children[1].value
-    assert "#1 chelsea × swirls" in ex.table()
+    assert "#1 chelsea × starry_night" in ex.table()
 
 
 def test_changes_apply_to_one_run_only(ex):
@@ -429,6 +430,46 @@ def test_load_through_the_upload_widget(ex, tmp_path):
 def test_bad_settings_files_give_a_message(ex, data, expected):
     assert ex.load(data, name="mine.json") is False
     assert expected in ex.message and ex.messages[-1][0] == "error"
+
+
+def _damaged_png():
+    """A saved run's PNG cut short after its settings: the header says PNG, the data ends early."""
+    from nst_helpers.images import to_png_bytes
+
+    data = to_png_bytes(np.zeros((40, 40, 3), np.uint8), metadata={"nst_config": {"steps": 5}})
+    return data[:8] + b"\x00\x00\x00\x0dIHDR" + b"\xff" * 9
+
+
+@pytest.mark.parametrize("data, expected", [
+    (_damaged_png(), "damaged"),
+    (b'{"settings": {"steps": null}}', "steps must be a whole number >= 0, not None"),
+    (b'{"settings": {"seed": "abc"}}', "seed must be a whole number >= 0, not 'abc'"),
+    (b'{"settings": [1, 2]}', '"settings" holds a list'),
+    (b'{"settings": {"content_layers": 5}}', "could not be used"),
+])
+def test_every_load_upload_ends_in_a_message(ex, data, expected):
+    """The load-settings upload, whatever the file holds: a message in the widget, no exception."""
+    before = ex.config()
+    upload = ex.controls["load_upload"]
+    if IPYWIDGETS_7:
+        upload.set_trait("value", _v7("run.json", data, "application/json"))
+    else:
+        upload.value = _v8("run.json", data, "application/json")
+    assert ex.messages[-1][0] == "error" and expected in ex.message, ex.message
+    assert html.unescape(ex.message_html.value).count(expected) == 1
+    assert ex.config() == before  # nothing moved
+
+
+def test_a_failing_button_ends_in_a_message(ex, monkeypatch):
+    def broken(*args, **kwargs):
+        raise RuntimeError("the disk caught fire")
+
+    for button, method in ((ex.save_button, "save"), (ex.clear_button, "clear_gallery"),
+                           (ex.run_button, "run"), (ex.sweep_button, "sweep")):
+        monkeypatch.setattr(ex, method, broken)
+        button.click()
+        assert ex.messages[-1][0] == "error" and "the disk caught fire" in ex.message
+        assert "RuntimeError" in ex.last_error
 
 
 def test_save_with_an_empty_gallery(ex):
