@@ -1169,8 +1169,8 @@ def check_adam_loop(run_adam, backbone=None):
         return int(np.abs(a.astype(int) - b.astype(int)).max()) <= 1
 
     if same(got, state["result"].image):
-        _success(run_adam, steps, f" of {w}x{h} px: the same losses as the library's seed preset, "
-                                  "and its best image")
+        print(f"✔ {_fname(run_adam)} is right ({steps} steps at {w}x{h} px: the same losses as the "
+              "library's seed preset, step by step, and its best image).")
         return
     _, images, final = _adam_variant(state, "right")
     best = int(np.argmin(state["losses"]))
