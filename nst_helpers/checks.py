@@ -1408,8 +1408,7 @@ def check_refined(refined, coarse, large_photo, style):
                  "init_image=coarse.image, which stylize enlarges to the content's size.")
         fail(f"refined did not start from coarse.image (its first loss is {first:.6g}, coarse.image's "
              f"{start:.6g}): pass init_image=coarse.image.")
-    print(f"✔ refined is right ({side} px, {steps} steps, started from coarse.image enlarged: "
-          f"loss {start:.4g} → {refined.best_loss:.4g}).")
+    print(f"✔ refined is right ({side} px, {steps} steps, started from coarse.image enlarged).")
 
 
 # --------------------------------------------------------------------------------------------------
