@@ -272,7 +272,7 @@ def _exists_message(path):
     return f"{path}: already exists; choose another name or pass force=True (--force)."
 
 
-def check_folder(folder):
+def check_folder(folder, file=None):
     """Raise :class:`NSTError` now if files could not be created in ``folder`` later.
 
     A folder that does not exist yet passes if it could be created: its nearest existing parent
@@ -281,17 +281,18 @@ def check_folder(folder):
 
     Args:
         folder: a path to a folder, existing or to be made.
+        file: the file to be written there, to name in the message (default: the folder).
 
     Raises:
         NSTError: naming the part of the path that is a file, or the folder that is read-only.
     """
-    folder = pathlib.Path(folder).expanduser().absolute()
+    folder = pathlib.Path(folder).expanduser()
     existing = folder
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise NSTError(f"{folder}: cannot be a folder, since {existing} is a file; "
-                       "choose another path.")
+        raise NSTError(f"{file or folder}: cannot be {'written' if file else 'a folder'}, since "
+                       f"{existing} is a file, not a folder; choose another path.")
     try:
         import tempfile
 
@@ -322,7 +323,7 @@ def check_writable(path, force=False):
         raise NSTError(f"{path}: is a folder; give a file name.")
     if path.exists() and not force:
         raise NSTError(_exists_message(path))
-    check_folder(path.parent)
+    check_folder(path.parent, file=path)
     return path
 
 
@@ -340,14 +341,11 @@ def write_new(path, data, force=False):
         path.parent.mkdir(parents=True, exist_ok=True)
         with open(path, "wb" if force else "xb") as f:
             f.write(data)
-    except FileExistsError:
+    except (FileExistsError, NotADirectoryError):
         if path.parent.is_dir():
             raise NSTError(_exists_message(path)) from None
-        raise NSTError(f"{path}: cannot be written, since a part of the path is a file, not a "
-                       "folder.") from None
-    except NotADirectoryError:
-        raise NSTError(f"{path}: cannot be written, since a part of the path is a file, not a "
-                       "folder.") from None
+        check_folder(path.parent, file=path)  # names the part of the path that is a file
+        raise
     except IsADirectoryError:
         raise NSTError(f"{path}: is a folder; give a file name.") from None
     except OSError as err:

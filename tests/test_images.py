@@ -1,4 +1,6 @@
 import io
+import os
+import pathlib
 
 import numpy as np
 import pytest
@@ -141,3 +143,79 @@ def test_save_never_overwrites_without_force(tmp_path, photo):
     assert np.asarray(Image.open(path)).max() == 0
     with pytest.raises(NSTError, match="unknown image type"):
         images.save_image(photo, tmp_path / "x.txt")
+
+
+def test_a_second_writer_racing_for_the_name_gets_the_one_line_refusal(tmp_path, photo,
+                                                                        monkeypatch):
+    """The existence check and the creation are one step: a file made in between is not replaced."""
+    path = tmp_path / "x.png"
+    real = images.to_png_bytes
+
+    def encode_while_another_writer_creates_the_file(*args, **kwargs):
+        path.write_bytes(b"theirs")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(images, "to_png_bytes", encode_while_another_writer_creates_the_file)
+    with pytest.raises(NSTError, match="already exists") as err:
+        images.save_image(photo, path)
+    assert "\n" not in str(err.value) and path.read_bytes() == b"theirs"
+
+
+def test_paths_that_cannot_be_written_are_named_before_any_work(tmp_path, monkeypatch):
+    a_file = tmp_path / "notes.txt"
+    a_file.write_text("mine")
+    with pytest.raises(NSTError, match=r"notes.txt/out.png: cannot be written, since .*notes.txt is a file, not a folder"):
+        images.check_writable(a_file / "out.png")
+    with pytest.raises(NSTError, match="is a folder"):
+        images.check_writable(tmp_path)
+    with pytest.raises(NSTError, match="already exists"):
+        images.check_writable(a_file)
+    assert images.check_writable(a_file, force=True) == a_file
+    assert images.check_writable(tmp_path / "new" / "deeper" / "out.png")  # folders made later
+    with pytest.raises(NSTError, match=r"out.png: cannot be written, since .*notes.txt is a file"):
+        images.save_image(np.zeros((40, 40, 3), np.uint8), a_file / "out.png")
+
+    import tempfile
+
+    def read_only(*args, **kwargs):  # what a read-only folder answers (root can write anywhere)
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", read_only)
+    with pytest.raises(NSTError, match=r"cannot write in this folder \(Permission denied\)"):
+        images.check_writable(tmp_path / "out.png")
+
+
+def test_unreadable_file_is_one_line(tmp_path, photo, monkeypatch):
+    path = tmp_path / "secret.png"
+    Image.fromarray(photo).save(path)
+    if os.geteuid() != 0:  # root reads files whatever their permissions
+        path.chmod(0)
+        with pytest.raises(NSTError, match="secret.png.*no permission to read"):
+            images.load_image(path)
+        path.chmod(0o644)
+
+    def refuse(self):
+        raise PermissionError(13, "Permission denied", str(self))
+
+    monkeypatch.setattr(pathlib.Path, "read_bytes", refuse)
+    with pytest.raises(NSTError) as err:
+        images.load_image(path, name="content image")
+    assert f"content image '{path}': no permission to read this file" in str(err.value)
+
+
+def test_large_jpeg_decodes_at_a_reduced_scale(tmp_path, monkeypatch):
+    """A photo far larger than asked is decoded at 1/8 (Image.draft), never in full."""
+    path = tmp_path / "big.jpg"
+    small = np.random.default_rng(0).integers(0, 255, (30, 40, 3), dtype=np.uint8)
+    Image.fromarray(small).resize((2400, 1800)).save(path, quality=90)
+    decoded = []
+    real = images.resize
+    monkeypatch.setattr(images, "resize", lambda img, *a, **k: decoded.append(img.size)
+                        or real(img, *a, **k))
+    out = images.load_image(path, max_side=64)
+    assert out.shape == (48, 64, 3) and decoded == [(300, 225)]  # 2400 / 8, not 2400
+    full = images.load_image(path, max_side=None)
+    assert full.shape == (1800, 2400, 3)
+    reference = np.asarray(Image.fromarray(full).resize((64, 48), Image.Resampling.LANCZOS))
+    assert np.abs(out.astype(int) - reference).mean() < 3  # the same picture
+    assert images.load_image(path, max_side=2000).shape == (1500, 2000, 3)  # no draft below it

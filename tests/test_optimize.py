@@ -159,3 +159,69 @@ def test_bfloat16_without_hardware_says_it_will_be_slower(photo, texture, monkey
     assert "no bfloat16 instructions" in out and "slower" in out
     Problem(photo, texture, preset("seed", max_side=64, backbone="vgg16-hed"))
     assert "bfloat16" not in capsys.readouterr().out
+
+
+def test_frames_dir_never_replaces_earlier_frames(photo, texture, tmp_path):
+    folder = tmp_path / "f"
+    folder.mkdir()
+    (folder / "frame_00004.png").write_bytes(b"an earlier run's frame")
+    (folder / "frame_00003.png").write_bytes(b"not one this run writes")
+    with pytest.raises(NSTError, match=r"already holds frame_00004.png, which this run would "
+                                       r"write; .* force=True"):
+        stylize(photo, texture, "seed", steps=4, frames_every=2, frames_dir=folder, **QUICK)
+    assert (folder / "frame_00004.png").read_bytes() == b"an earlier run's frame"
+    r = stylize(photo, texture, "seed", steps=4, frames_every=2, frames_dir=folder, force=True,
+                **QUICK)
+    assert len(r.frames) == 2 and (folder / "frame_00004.png").read_bytes()[:4] == b"\x89PNG"
+    assert (folder / "frame_00003.png").read_bytes() == b"not one this run writes"
+    (tmp_path / "file").write_text("x")
+    with pytest.raises(NSTError, match="is a file, not a folder for the frames"):
+        stylize(photo, texture, "seed", steps=2, frames_every=1, frames_dir=tmp_path / "file",
+                **QUICK)
+
+
+def test_an_infinite_loss_before_the_first_step_names_the_weight(photo, texture):
+    """The learning rate cannot be the cause before the first step: the numbers say which weight."""
+    import json
+
+    r = stylize(photo, texture, "seed", steps=20, style_weight=1e36, **QUICK)
+    assert r.stop_reason == "diverged" and not np.isfinite(r.history["style"][0])
+    assert "infinite before the first step" in r.message and "style_weight=1e+36" in r.message
+    assert "too large" in r.message and "learning_rate" not in r.message
+    text = json.dumps(r.report(), allow_nan=False)  # standard JSON: null, with the reason
+    rep = json.loads(text)
+    assert rep["best_loss"] is None and rep["not_finite"]["best_loss"] == "infinite"
+    assert "values NaN or infinite" in rep["not_finite"]["loss_history"]
+    assert r.image.shape == photo.shape  # the start, kept
+
+    lb = stylize(photo, texture, "seed", optimizer="lbfgs", steps=20, style_weight=1e36, **QUICK)
+    assert lb.stop_reason == "diverged" and "infinite" in lb.message and "NaN" not in lb.message
+    assert "style_weight=1e+36" in lb.message
+
+
+def test_divergence_messages_follow_the_numbers():
+    from nst_helpers.optimize import _divergence_message
+
+    cfg = preset("seed")
+    nan_input = {"total": [float("nan")], "content": [float("nan")], "style": [1.0], "tv": [0.0]}
+    assert "an input gives NaN; check the images and masks" in _divergence_message(10, cfg,
+                                                                                     nan_input)
+    rising = {"total": [1.0, 5.0, float("nan")], "content": [0.5] * 3, "style": [0.5] * 3,
+              "tv": [0.0] * 3}
+    message = _divergence_message(3, cfg, rising)
+    assert message.startswith("The loss became NaN at step 3") and "try 0.5" in message
+    grown = {k: [1.0, 30.0] for k in ("total", "content", "style", "tv")}
+    assert "grew to 20 times its start" in _divergence_message(2, cfg, grown)
+
+
+def test_seed_is_validated_and_only_drawn_from_when_needed(photo, texture, monkeypatch):
+    for bad in (-1, "abc", 2.5, None):
+        with pytest.raises(NSTError, match=f"seed must be a whole number >= 0, not {bad!r}"):
+            preset("seed", seed=bad)
+
+    def no_generator(*args):
+        raise AssertionError("a random generator was built for init='content'")
+
+    problem = Problem(photo, texture, preset("seed", max_side=64), verbose=False)
+    monkeypatch.setattr(np.random, "default_rng", no_generator)
+    problem.initial_image()
