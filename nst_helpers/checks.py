@@ -1354,12 +1354,12 @@ def check_high_frequency_energy(high_frequency_energy):
 
 @_generator("refined")
 def _gen_refined(rng):
-    inputs = {"steps": np.int64(2), "side": np.int64(96)}
+    inputs = {"steps": np.int64(2), "side": np.int64(128)}
     return {0: (inputs, np.float64(np.nan), {})}
 
 
 def check_refined(refined, coarse, large_photo, style):
-    """Check notebook 08's coarse-to-fine by hand: ``refined`` is a run of 2 steps at 96 px on
+    """Check notebook 08's coarse-to-fine by hand: ``refined`` is a run of 2 steps at 128 px on
     ``large_photo``, with ``coarse``'s settings, started from ``coarse.image``.
 
     Args:

@@ -727,12 +727,12 @@ def coarse_to_fine(photo, texture):
     from nst_helpers.images import resize
     from nst_helpers.optimize import stylize
 
-    small, large = resize(photo, max_side=48), resize(photo, max_side=96)
+    small, large = resize(photo, max_side=64), resize(photo, max_side=128)
     quiet = dict(progress=False, verbose=False)
-    coarse = stylize(small, texture, "fast", max_side=48, steps=3, **quiet)
+    coarse = stylize(small, texture, "fast", max_side=64, steps=3, **quiet)
 
     def refine(**changes):
-        kwargs = dict(max_side=96, steps=2, init_image=coarse.image, **quiet)
+        kwargs = dict(max_side=128, steps=2, init_image=coarse.image, **quiet)
         kwargs.update(changes)
         photo_ = kwargs.pop("photo", large)
         return stylize(photo_, texture, "fast", **{k: v for k, v in kwargs.items() if v is not None})
@@ -743,14 +743,14 @@ def coarse_to_fine(photo, texture):
 def test_refined_right_answer_passes(coarse_to_fine, capsys):
     coarse, large, texture, refine = coarse_to_fine
     assert run(lambda r: checks.check_refined(r, coarse, large, texture), refine()) is None
-    assert "✔ refined is right (96 px, 2 steps" in capsys.readouterr().out
+    assert "✔ refined is right (128 px, 2 steps" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize("changes, hint", [
     ({"init_image": None}, "started from the photograph"),
     ({"steps": 3}, "give it steps=2"),
     ({"optimizer": "adam"}, "refined changes optimizer"),
-    ({"max_side": 64}, "a 96 px run of large_photo is 96x64"),
+    ({"max_side": 96}, "a 128 px run of large_photo is"),
     ({"image_only": True}, "not its image"),
 ])
 def test_refined_mistakes_are_named(coarse_to_fine, changes, hint):
