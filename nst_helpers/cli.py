@@ -301,8 +301,9 @@ def _check_outputs(args, output):
         if option == "--frames":
             continue
         path = pathlib.Path(path).expanduser()
-        if frames and re.fullmatch(r"frame_\d{5}\.png", path.name) and os.path.realpath(
-                path.parent).startswith(os.path.realpath(os.path.expanduser(frames))):
+        if frames and re.fullmatch(r"frame_\d{5}\.png", path.name) and pathlib.Path(
+                os.path.realpath(path.parent)).is_relative_to(os.path.realpath(
+                    os.path.expanduser(frames))):
             raise NSTError(f"{option} {path}: the frames go there; choose another name.")
         if option == "--film":
             continue  # checked with its type by film.check_film_path
