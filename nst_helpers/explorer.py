@@ -355,7 +355,8 @@ _HELP = {
     "style_weight": "How strongly the result must match the style image's textures (Gram "
                     "matrices). Only its ratio to the content weight matters.",
     "tv": "Add a total-variation loss, which smooths the image and removes speckle noise.",
-    "tv_weight": "Weight of the total-variation (smoothness) loss.",
+    "tv_weight": "Weight of the total-variation (smoothness) loss; with the presets' weights it takes "
+                 "about 1e3 to 1e4 to remove speckle.",
     "preserve_color": "Keep the content image's colours: luminance-only transfer or a histogram "
                       "match of the style image (Gatys et al. 2017).",
     "optimizer": "Adam takes small steps along the gradient; L-BFGS uses curvature and needs far "
@@ -456,7 +457,8 @@ class Explorer:
                                              continuous_update=False)
         c["tv"] = w.Checkbox(value=False, description="smooth (total variation)", indent=False,
                              layout=w.Layout(width="220px"))
-        c["tv_weight"] = w.FloatLogSlider(value=1.0, base=10, min=-4, max=3, step=0.1,
+        # On VGG19 with the presets' weights, TV starts to matter from about 1e3 (notebook 07).
+        c["tv_weight"] = w.FloatLogSlider(value=1e3, base=10, min=-4, max=6, step=0.1,
                                           description="TV weight", style=desc, layout=wide,
                                           continuous_update=False, disabled=True)
         c["preserve_color"] = w.ToggleButtons(options=[("off", "off"), ("luminance", "luminance"),
