@@ -97,6 +97,9 @@ def test_student_version_has_exercises_and_keeps_the_checks(path):
     assert "NBVAL_" not in student_src
     nav = source(student["cells"][1])
     assert f"notebooks/student/{path.name}" in nav and "Solved version" not in nav
+    solved_badge = re.search(r'<a href="([^"]+)"><img src="[^"]*colab-badge', source(load(path)["cells"][1]))
+    assert solved_badge.group(1).endswith(f"/notebooks/{path.name}")  # the solved one opens itself
+    assert student["metadata"]["accelerator"] == "GPU"
 
 
 @pytest.mark.parametrize("name", ["01", "02", "03", "04"])
@@ -142,3 +145,12 @@ def test_normalise_drops_frozen_progress_bars_but_keeps_other_widgets_text():
     out = nbtool._clean_outputs([bar, other, plain])
     assert [o["data"] for o in out] == [{"text/plain": "<Explorer: run the notebook to see the controls>"},
                                         {"text/plain": "50%|#| 1/2 [x]"}]
+
+
+@pytest.mark.parametrize("path", SOLVED, ids=lambda p: p.stem)
+def test_ends_with_questions_and_references(path):
+    """A finished frame: questions to think about, then references with links."""
+    cells = load(path)["cells"]
+    questions, references = source(cells[-2]), source(cells[-1])
+    assert questions.startswith("## Questions") and re.search(r"^1\. \S", questions, re.M)
+    assert references.startswith("## References") and "](https://" in references
