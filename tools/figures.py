@@ -31,7 +31,7 @@ def main(argv=None):
     shown = [load_image(content, max_side=args.size), load_image(style, max_side=args.size),
              result.image]
     titles = ["content: Chelsea the cat", "style: " + describe("starry_night").split(" (")[0],
-              f"result: {result.backbone}, {result.steps} L-BFGS steps, {result.seconds:.0f} s"]
+              f"result: {result.backbone}, {result.steps} L-BFGS steps"]
     widths = [im.shape[1] / im.shape[0] for im in shown]
     fig, axes = plt.subplots(1, 3, figsize=(3.2 * sum(widths), 3.6), dpi=110,
                              gridspec_kw={"width_ratios": widths})
