@@ -63,6 +63,16 @@ def _run_all_cells(page):
     pytest.fail("Run > Run All Cells did not start the notebook")
 
 
+def _open_and_run_all(page, url):
+    """Open the notebook at ``url`` in JupyterLab, wait for its kernel, then Run All Cells."""
+    page.goto(url, timeout=60_000)
+    page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
+    # The kernel must be up before Run All, or the cells queue behind a kernel dialog.
+    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
+                           state="attached", timeout=60_000)
+    _run_all_cells(page)
+
+
 def _save_screenshot(page, explorer, folder):
     """A PNG of the explorer (controls, preview, curve, first gallery rows), kept small."""
     from PIL import Image
@@ -88,12 +98,7 @@ def test_run_and_stop_in_jupyterlab(lab, browser, tmp_path):
     errors = []
     page.on("pageerror", lambda err: errors.append(str(err)))
     try:
-        page.goto(f"{lab.url}/lab/tree/{NOTEBOOK}", timeout=60_000)
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        # The kernel must be up before Run All, or the cells queue behind a kernel dialog.
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                               state="attached", timeout=60_000)
-        _run_all_cells(page)
+        _open_and_run_all(page, f"{lab.url}/lab/tree/{NOTEBOOK}")
         try:
             page.wait_for_function(ALL_CELLS_RAN, timeout=150_000, polling=500)
         except Exception:
@@ -151,11 +156,7 @@ def test_full_mode_screenshot(full_lab, browser):
     """The README's screenshot: one real full-mode run of the explorer (VGG19, 256 px, L-BFGS)."""
     page = browser.new_page(viewport={"width": 1500, "height": 2000})
     try:
-        page.goto(f"{full_lab.url}/lab/tree/explorer.ipynb", timeout=60_000)
-        page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
-        page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                               state="attached", timeout=60_000)
-        _run_all_cells(page)
+        _open_and_run_all(page, f"{full_lab.url}/lab/tree/explorer.ipynb")
         explorer = page.locator(".nst-explorer")
         explorer.wait_for(state="visible", timeout=120_000)
         explorer.locator("button.nst-run").click()
