@@ -71,3 +71,4 @@ def _release_memory_between_modules():
     backbone._load.cache_clear()
     keras.backend.clear_session()
     gc.collect()
+

@@ -225,3 +225,17 @@ def test_seed_is_validated_and_only_drawn_from_when_needed(photo, texture, monke
     problem = Problem(photo, texture, preset("seed", max_side=64), verbose=False)
     monkeypatch.setattr(np.random, "default_rng", no_generator)
     problem.initial_image()
+
+
+def test_earlier_runs_leave_no_networks_behind(photo, texture):
+    """Each run's Keras model sits in reference cycles; stylize collects them before the next
+    run, so a kernel driving many runs (the explorer, a sweep) holds one network, not one per run."""
+    import gc
+
+    import keras
+
+    live = []
+    for _ in range(5):
+        stylize(photo, texture, "fast", steps=2, **QUICK)
+        live.append(sum(isinstance(o, keras.Model) for o in gc.get_objects()))
+    assert max(live[1:]) <= 2, live
