@@ -292,7 +292,14 @@ def vgg19_weights_file(download=True, verbose=True):
             for layer in model.layers:
                 if layer.name in values:
                     layer.set_weights(list(values[layer.name]))
-            _save_weights_atomically(model, converted)
+            try:
+                _save_weights_atomically(model, converted)
+            except OSError as err:  # an unwritable cache folder: keep the copy in a temporary one
+                fallback = pathlib.Path(tempfile.gettempdir()) / "nst_helpers" / converted.name
+                print(f"Could not write {converted.parent} ({err.strerror or type(err).__name__}); "
+                      f"kept the converted weights in {fallback.parent} (set NST_CACHE_DIR to "
+                      "choose a folder).", flush=True)
+                converted = _save_weights_atomically(model, fallback)
             if verbose:
                 print(f"Converted them once to {converted}.", flush=True)
             return converted, weights.QUANTISED_NAME, weights.QUANTISED_DESCRIPTION
@@ -311,6 +318,7 @@ def _save_weights_atomically(model, path):
     finally:
         if os.path.exists(tmp):
             os.unlink(tmp)
+    return path
 
 
 def _vgg19(download=True, verbose=True):

