@@ -450,7 +450,7 @@ def _divergence_message(step, cfg, history):
     if cause is not None:
         return f"The loss was {_not_finite(history['total'][0])} before the first step: {cause}"
     kind = next((_not_finite(v) for v in history["total"] if _not_finite(v)), None)
-    what = f"became {kind}" if kind else "grew to 20 times its start"
+    what = f"became {kind}" if kind else f"grew to {EXPLODE:g} times its start"
     return (f"The loss {what} at step {step}; learning_rate={cfg.learning_rate:g} is too large: "
             f"try {cfg.learning_rate / 4:g}.")
 
