@@ -38,6 +38,7 @@ import numpy as np
 
 from ._tf import tf as _tf
 from . import weights
+from .choices import POOLINGS, PRECISIONS
 from .errors import NSTError
 
 tf = _tf()
@@ -58,8 +59,8 @@ def layer_names(depth=19, pools=False):
     return names
 
 
-#: Keras dtype policy for each precision: bfloat16 arithmetic with float32 weights.
-PRECISIONS = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+#: Keras dtype policy for each of :data:`PRECISIONS`: bfloat16 arithmetic with float32 weights.
+_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
 def build_vgg(depth=19, pooling="max", last_layer=None, precision="float32"):
@@ -69,11 +70,11 @@ def build_vgg(depth=19, pooling="max", last_layer=None, precision="float32"):
     replaces max pooling by average pooling, which Gatys et al. found gives smoother results.
     ``precision="bfloat16"`` makes the layers compute in bfloat16 (Keras' ``mixed_bfloat16``).
     """
-    if pooling not in ("max", "avg"):
-        raise NSTError(f"pooling must be 'max' or 'avg', not {pooling!r}.")
+    if pooling not in POOLINGS:
+        raise NSTError(f"pooling must be {' or '.join(map(repr, POOLINGS))}, not {pooling!r}.")
     if precision not in PRECISIONS:
         raise NSTError(f"precision must be one of {', '.join(PRECISIONS)}, not {precision!r}.")
-    dtype = PRECISIONS[precision]
+    dtype = _POLICIES[precision]
     Pool = keras.layers.MaxPooling2D if pooling == "max" else keras.layers.AveragePooling2D
     x = inputs = keras.Input(shape=(None, None, 3), name="vgg_input")
     for name in layer_names(depth, pools=True):

@@ -26,6 +26,7 @@ brightness, so the effect of either method can be checked in numbers.
 import numpy as np
 from skimage import color, exposure
 
+from .choices import PRESERVE_COLORS as PRESERVE_COLORS  # re-exported: the two methods below
 from .images import as_uint8
 
 

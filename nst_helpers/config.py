@@ -11,131 +11,309 @@ Presets (:func:`preset`):
 ``gatys``  Gatys et al. (2016): content ``block4_conv2``, the paper's normalisation and its ratio
            of content to style weight (1e-3), L-BFGS.
 ``fast``   good results in a minute or two on a laptop CPU: the seed's losses, L-BFGS, 256 px.
+
+The settings table
+------------------
+Every field of :class:`StyleConfig` is one row of a table: its name, its type (a ``Literal`` where
+it takes one of a few words), its default, and plain metadata given with
+``dataclasses.field(metadata=...)`` through :func:`row`:
+
+``help``     what it does, in a sentence or two (help texts of the explorer and the command line);
+``label``    its name on a control; ``short``, in one-line summaries (default: its name);
+``tab``      the explorer tab that shows it (none: no control);
+``choices``  the values it takes (the words come from :mod:`nst_helpers.choices`), or
+``check``    the :class:`Check` that a value must pass ("zero or positive", …);
+``span``     the lowest and highest value a slider offers, ``log`` for a logarithmic one, ``step``
+             its step (of the exponent, on a logarithmic slider), ``titles`` what a control shows
+             for each choice;
+``option``   the ``nst stylize`` option that sets it.
+
+:data:`SETTINGS` holds the rows as :class:`Setting` objects (:func:`setting` finds one by name);
+:meth:`StyleConfig.validate` checks every value against its row, so a new setting is one row here
+plus its use in the loop.
 """
 
 import dataclasses
-from dataclasses import dataclass
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable, Literal, Optional, Union, get_args, get_origin
 
+from .choices import INITS, NORMALIZATIONS, OPTIMIZERS, POOLINGS, PRECISIONS, PRESERVE_COLORS
 from .errors import NSTError
 
-_FLOATS = ("content_weight", "style_weight", "tv_weight", "learning_rate", "beta_1", "beta_2", "epsilon")
 SEED_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
+
+Normalization = Literal[NORMALIZATIONS]
+Optimizer = Literal[OPTIMIZERS]
+Init = Literal[INITS]
+Pooling = Literal[POOLINGS]
+Precision = Literal[PRECISIONS]
+PreserveColor = Optional[Literal[PRESERVE_COLORS]]
+MaxSide = Union[int, Literal["auto"], None]
+
+
+@dataclass(frozen=True)
+class Check:
+    """A rule that a setting's value must pass: ``test(value)`` is true, or the message says
+    ``NAME must be WORDS, not VALUE.``"""
+
+    test: Callable[[Any], bool]
+    words: str
+
+    def passes(self, value: Any) -> bool:
+        """Whether ``value`` passes (a value that cannot even be compared does not)."""
+        try:
+            return bool(self.test(value))
+        except TypeError:
+            return False
+
+
+def _whole(value: Any) -> bool:
+    """A whole number >= 0: an integer, or a float without a fraction; not a bool, NaN or inf."""
+    if isinstance(value, bool) or not (hasattr(value, "__index__") or isinstance(value, float)):
+        return False
+    return value >= 0 and value == value // 1 and value != math.inf
+
+
+ZERO_OR_POSITIVE = Check(lambda v: v >= 0, "zero or positive")
+POSITIVE = Check(lambda v: v > 0, "positive")
+BELOW_ONE = Check(lambda v: 0 <= v < 1, "in [0, 1)")
+WHOLE = Check(_whole, "a whole number >= 0")
+SIDE = Check(lambda v: v is None or v == "auto" or isinstance(v, int) and v >= 32,
+             "'auto', None or a whole number >= 32")
+
+
+def row(default: Any, help: str, *, label: Optional[str] = None, short: Optional[str] = None,
+        tab: Optional[str] = None, choices: Optional[tuple] = None, check: Optional[Check] = None,
+        span: Optional[tuple] = None, log: bool = False, step: Optional[float] = None,
+        titles: Optional[dict] = None, option: Optional[str] = None) -> Any:
+    """One row of the settings table: a dataclass field with its metadata (see the module's text).
+
+    Args:
+        default: the value of ``StyleConfig()`` (the seed's).
+        help: what the setting does, for help texts.
+        label, short, tab, choices, check, span, log, step, titles, option: the row's metadata.
+
+    Returns:
+        A :func:`dataclasses.field`, for the class body of :class:`StyleConfig`.
+    """
+    meta = dict(help=help, label=label, short=short, tab=tab, choices=choices, check=check,
+                span=span, log=log or None, step=step, titles=titles, option=option)
+    return field(default=default, metadata={k: v for k, v in meta.items() if v is not None})
 
 
 @dataclass(frozen=True)
 class StyleConfig:
-    """Hyperparameters of one run. Change them with :meth:`replace` (validated)."""
+    """Hyperparameters of one run, one row of the settings table each. Change them with
+    :meth:`replace` (validated)."""
 
-    content_layers: tuple = ("block5_conv2",)
-    style_layers: tuple = SEED_STYLE_LAYERS
-    #: Per-style-layer weights (same length as ``style_layers``); ``None`` means equal, 1/L each.
-    style_layer_weights: tuple = None
-    content_weight: float = 1e3
-    style_weight: float = 1e-2
-    tv_weight: float = 0.0
-    normalization: str = "seed"  # "seed" or "paper", see nst_helpers.losses
-    optimizer: str = "adam"  # "adam" or "lbfgs"
-    learning_rate: float = 2.0
-    beta_1: float = 0.99
-    beta_2: float = 0.999
-    epsilon: float = 0.1
-    steps: int = 7500
-    init: str = "content"  # "content", "noise" or "style"; or pass init_image= to stylize()
-    seed: int = 0
-    max_side: object = "auto"  # longest side in pixels, "auto" (256 on CPU, 512 on GPU) or None
-    pooling: str = "max"  # "max" or "avg"
-    backbone: str = "auto"
-    #: The seed's study toggled ``vgg.trainable``. Only the image is optimised, so it cannot matter.
-    trainable: bool = False
-    #: Colour preservation (Gatys et al. 2017): None, "luminance" or "histogram".
-    preserve_color: str = None
-    #: The network's arithmetic: "float32", or "bfloat16" (the network only; the image, the
-    #: optimiser and the losses stay float32). bfloat16 is about twice as fast on CPUs with AMX or
-    #: AVX512-BF16 and on recent GPUs; L-BFGS then paints slightly different strokes.
-    precision: str = "float32"
+    content_layers: tuple[str, ...] = row(
+        ("block5_conv2",), "Where the content is compared. Deeper layers keep the layout but let "
+        "details change.", label="content layer", tab="Layers")
+    style_layers: tuple[str, ...] = row(
+        SEED_STYLE_LAYERS, "Where the style's Gram matrices are compared: shallow layers carry "
+        "colour and grain, deep ones larger strokes.", tab="Layers")
+    style_layer_weights: Optional[tuple[float, ...]] = row(
+        None, "One weight per style layer; None means equal weights, 1/L each.",
+        short="layer weights", tab="Layers")
+    content_weight: float = row(
+        1e3, "How strongly the result must keep the content image's shapes.",
+        label="content weight", short="content", tab="Weights", check=ZERO_OR_POSITIVE,
+        span=(1e-3, 1e6), log=True, step=0.1, option="--content-weight")
+    style_weight: float = row(
+        1e-2, "How strongly the result must match the style image's textures (Gram matrices). "
+        "Only its ratio to the content weight matters.", label="style weight", short="style",
+        tab="Weights", check=ZERO_OR_POSITIVE, span=(1e-5, 1e5), log=True, step=0.1,
+        option="--style-weight")
+    tv_weight: float = row(
+        0.0, "Weight of the total-variation (smoothness) loss; with the presets' weights it takes "
+        "about 1e3 to 1e4 to remove speckle.", label="TV weight", short="TV", tab="Weights",
+        check=ZERO_OR_POSITIVE, span=(1e-4, 1e6), log=True, step=0.1, option="--tv-weight")
+    normalization: Normalization = row(
+        "seed", "How losses are scaled: 'seed' (means, as the original paper) or 'paper' (Gatys "
+        "et al. 2016). The weights that work differ by orders of magnitude.",
+        label="loss scaling", short="losses", tab="Layers", choices=NORMALIZATIONS)
+    optimizer: Optimizer = row(
+        "adam", "Adam takes small steps along the gradient; L-BFGS uses curvature and needs far "
+        "fewer steps.", tab="Optimiser", choices=OPTIMIZERS,
+        titles={"adam": "Adam", "lbfgs": "L-BFGS"}, option="--optimizer")
+    learning_rate: float = row(
+        2.0, "Adam's step size in pixel values (0..255). Too large and the loss explodes.",
+        label="learning rate", short="lr", tab="Optimiser", check=POSITIVE, span=(0.1, 100.0),
+        log=True, step=0.05, option="--lr")
+    beta_1: float = row(0.99, "Adam's decay of its mean gradient (the seed's 0.99).",
+                        check=BELOW_ONE)
+    beta_2: float = row(0.999, "Adam's decay of its mean squared gradient.", check=BELOW_ONE)
+    epsilon: float = row(0.1, "Adam's epsilon (the seed's 0.1: steps stay small where the "
+                         "gradient is tiny).", check=POSITIVE)
+    steps: int = row(7500, "How many optimisation steps (for L-BFGS, loss evaluations).",
+                     tab="Optimiser", check=WHOLE, span=(1, 10000), option="--steps")
+    init: Init = row(
+        "content", "Where the optimisation starts: the content image, random noise, or noise with "
+        "the style image's colours (or pass init_image= to stylize()).", label="start from",
+        tab="Optimiser", choices=INITS, option="--init")
+    seed: int = row(0, "Random seed of the noise start; the same seed gives the same picture.",
+                    tab="Optimiser", check=WHOLE, option="--seed")
+    max_side: MaxSide = row(
+        "auto", "Longest side of the images in pixels: 'auto' (256 on a CPU, 512 on a GPU), or "
+        "None to keep them. Time grows with the number of pixels.", label="image size",
+        short="px", tab="Optimiser", check=SIDE, span=(32, 1024), step=32, option="--size")
+    pooling: Pooling = row(
+        "max", "VGG's pooling: max (as trained) or average (Gatys et al. found it a little "
+        "smoother).", tab="Layers", choices=POOLINGS, option="--pooling")
+    backbone: str = row(
+        "auto", "The network: auto, vgg19, vgg16-hed, random[:SEED] or a weights file.",
+        option="--backbone")
+    trainable: bool = row(
+        False, "The seed's study toggled vgg.trainable. Only the image is optimised, so it cannot "
+        "matter.")
+    preserve_color: PreserveColor = row(
+        None, "Keep the content image's colours: luminance-only transfer or a histogram match of "
+        "the style image (Gatys et al. 2017).", label="keep colours", short="colour",
+        tab="Weights", choices=(None, *PRESERVE_COLORS), titles={None: "off"},
+        option="--preserve-color")
+    precision: Precision = row(
+        "float32", "The network's arithmetic. bfloat16 (the network only; the image, the "
+        "optimiser and the losses stay float32) is about twice as fast on CPUs with AMX or "
+        "AVX512-BF16 and on recent GPUs (slower elsewhere); L-BFGS then paints slightly "
+        "different strokes.", tab="Optimiser", choices=PRECISIONS, option="--precision")
 
-    def replace(self, **changes):
-        """A copy with ``changes`` applied; unknown names or bad values raise :class:`NSTError`."""
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - names)
+    def replace(self, **changes: Any) -> "StyleConfig":
+        """A copy with ``changes`` applied; unknown names or bad values raise :class:`NSTError`.
+
+        Numbers are converted to each setting's type (``"2"`` to 2.0 for a float, 5.0 to 5 for
+        ``steps``) and lists to tuples.
+        """
+        unknown = sorted(set(changes) - set(SETTINGS))
         if unknown:
             raise NSTError(
                 f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                f"valid: {', '.join(sorted(names))}."
+                f"valid: {', '.join(sorted(SETTINGS))}."
             )
-        for key in ("content_layers", "style_layers", "style_layer_weights"):
-            if isinstance(changes.get(key), str):
-                changes[key] = (changes[key],)
-            elif changes.get(key) is not None:
-                changes[key] = tuple(changes[key])
-        for key in _FLOATS:
-            if key in changes:
-                try:
-                    changes[key] = float(changes[key])
-                except (TypeError, ValueError):
-                    raise NSTError(f"{key} must be a number, not {changes[key]!r}.") from None
-        if "steps" in changes and isinstance(changes["steps"], float) and changes["steps"].is_integer():
-            changes["steps"] = int(changes["steps"])
+        changes = {key: SETTINGS[key].convert(value) for key, value in changes.items()}
         new = dataclasses.replace(self, **changes)
         new.validate()
         return new
 
-    def validate(self):
-        """Raise :class:`NSTError` with a one-line reason if a value is out of range."""
-        def bad(msg):
-            raise NSTError(msg)
+    def validate(self) -> "StyleConfig":
+        """Raise :class:`NSTError` with a one-line reason if a value is out of range.
 
+        Every value must pass its row of the table (its choices or its check); then the layers
+        must agree: at least one content or style layer, one weight per style layer, none negative.
+
+        Returns:
+            This config, unchanged.
+        """
+        for item in SETTINGS.values():
+            item.validate(getattr(self, item.name))
         if not self.style_layers and not self.content_layers:
-            bad("give at least one content or style layer.")
+            raise NSTError("give at least one content or style layer.")
         if self.style_layer_weights is not None:
             if len(self.style_layer_weights) != len(self.style_layers):
-                bad(
+                raise NSTError(
                     f"style_layer_weights has {len(self.style_layer_weights)} values for "
                     f"{len(self.style_layers)} style layers; give one weight per layer."
                 )
             if any(w < 0 for w in self.style_layer_weights):
-                bad("style_layer_weights must not be negative.")
-        for key in ("content_weight", "style_weight", "tv_weight"):
-            if not getattr(self, key) >= 0:
-                bad(f"{key} must be zero or positive, not {getattr(self, key)}.")
-        if not self.learning_rate > 0:
-            bad(f"learning_rate must be positive, not {self.learning_rate}.")
-        if not (0 <= self.beta_1 < 1 and 0 <= self.beta_2 < 1):
-            bad("beta_1 and beta_2 must lie in [0, 1).")
-        if not self.epsilon > 0:
-            bad("epsilon must be positive.")
-        for key in ("steps", "seed"):  # whole numbers; None, text, NaN and True are refused
-            value = getattr(self, key)
-            if isinstance(value, bool) or not hasattr(value, "__index__") and not isinstance(
-                    value, float) or not (
-                    value >= 0 and value == value // 1 and value != float("inf")):
-                bad(f"{key} must be a whole number >= 0, not {value!r}.")
-        choices = {
-            "normalization": ("seed", "paper"),
-            "optimizer": ("adam", "lbfgs"),
-            "init": ("content", "noise", "style"),
-            "pooling": ("max", "avg"),
-            "preserve_color": (None, "luminance", "histogram"),
-            "precision": ("float32", "bfloat16"),
-        }
-        for key, allowed in choices.items():
-            if getattr(self, key) not in allowed:
-                bad(f"{key} must be one of {', '.join(map(str, allowed))}, not {getattr(self, key)!r}.")
-        ms = self.max_side
-        if not (ms is None or ms == "auto" or (isinstance(ms, int) and ms >= 32)):
-            bad(f"max_side must be 'auto', None or a whole number >= 32, not {ms!r}.")
+                raise NSTError("style_layer_weights must not be negative.")
         return self
 
-    def layer_weights(self):
+    def layer_weights(self) -> dict:
         """``{style layer: weight}``, equal weights ``1/L`` unless given."""
         if not self.style_layers:
             return {}
         w = self.style_layer_weights or (1.0 / len(self.style_layers),) * len(self.style_layers)
         return dict(zip(self.style_layers, (float(x) for x in w)))
 
-    def to_dict(self):
+    def to_dict(self) -> dict:
         """Plain dict, for JSON reports."""
         return dataclasses.asdict(self)
+
+
+def _kinds(tp: Any) -> set:
+    """The plain classes an annotation allows: ``Optional[tuple[float, ...]]`` -> {tuple, NoneType}."""
+    origin = get_origin(tp)
+    if origin is Literal:
+        return {type(arg) for arg in get_args(tp)}
+    if origin is Union:
+        return set().union(*(_kinds(arg) for arg in get_args(tp)))
+    return {origin or tp}
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One row of the settings table, read back from :class:`StyleConfig` (see the module's text)."""
+
+    name: str
+    type: Any
+    default: Any
+    help: str
+    label: str
+    short: str
+    tab: Optional[str] = None
+    choices: Optional[tuple] = None
+    check: Optional[Check] = None
+    span: Optional[tuple] = None
+    log: bool = False
+    step: Optional[float] = None
+    titles: dict = field(default_factory=dict)
+    option: Optional[str] = None
+
+    def convert(self, value: Any) -> Any:
+        """``value`` in this setting's type where that is plain: a number for a float, a whole
+        float as an int for an int, a tuple for a list; anything else is left for :meth:`validate`.
+
+        Raises:
+            NSTError: a float setting given something that is not a number.
+        """
+        kinds = _kinds(self.type)
+        if kinds == {float}:
+            try:
+                return float(value)
+            except (TypeError, ValueError):
+                raise NSTError(f"{self.name} must be a number, not {value!r}.") from None
+        if kinds == {int} and isinstance(value, float) and value.is_integer():
+            return int(value)
+        if tuple in kinds and value is not None:
+            return (value,) if isinstance(value, str) else tuple(value)
+        return value
+
+    def validate(self, value: Any) -> None:
+        """Raise :class:`NSTError` unless ``value`` is one of the choices or passes the check."""
+        if self.choices is not None and value not in self.choices:
+            raise NSTError(f"{self.name} must be one of {', '.join(map(str, self.choices))}, "
+                           f"not {value!r}.")
+        if self.check is not None and not self.check.passes(value):
+            raise NSTError(f"{self.name} must be {self.check.words}, not {value!r}.")
+
+    def title(self, value: Any) -> str:
+        """What a control shows for the choice ``value``: ``"L-BFGS"`` for ``"lbfgs"``."""
+        return self.titles.get(value, str(value))
+
+
+#: The settings table: ``{name: Setting}``, in the order of :class:`StyleConfig`'s fields.
+SETTINGS = {
+    f.name: Setting(name=f.name, type=f.type, default=f.default,
+                    **{"label": f.name.replace("_", " "), "short": f.name, **f.metadata})
+    for f in dataclasses.fields(StyleConfig)
+}
+
+
+def setting(name: str) -> Setting:
+    """The row of the settings table called ``name``.
+
+    Raises:
+        NSTError: there is no such setting.
+    """
+    if name not in SETTINGS:
+        raise NSTError(f"unknown setting {name}; valid: {', '.join(sorted(SETTINGS))}.")
+    return SETTINGS[name]
+
+
+def tab_settings(tab: str) -> list:
+    """The rows shown on the explorer tab ``tab`` (``"Weights"``, ``"Optimiser"``, ``"Layers"``),
+    in the table's order."""
+    return [s for s in SETTINGS.values() if s.tab == tab]
 
 
 PRESETS = {
@@ -154,8 +332,16 @@ PRESETS = {
 }
 
 
-def preset(name="seed", **changes):
-    """The named preset (``seed``, ``gatys`` or ``fast``), with optional ``changes``."""
+def preset(name: Union[str, StyleConfig] = "seed", **changes: Any) -> StyleConfig:
+    """The named preset (``seed``, ``gatys`` or ``fast``), with optional ``changes``.
+
+    Args:
+        name: a preset's name, or a :class:`StyleConfig` to change.
+        **changes: settings that replace the preset's (validated).
+
+    Raises:
+        NSTError: an unknown preset, an unknown setting or a bad value.
+    """
     if isinstance(name, StyleConfig):
         return name.replace(**changes) if changes else name
     if name not in PRESETS:

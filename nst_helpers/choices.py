@@ -1,0 +1,20 @@
+"""The words that each setting with a fixed vocabulary accepts, written once.
+
+This module imports nothing, so every module can read it: the one that implements the choice
+(``losses``, ``backbone``, ``color``, ``optimize``) re-exports its own vocabulary, and
+:mod:`nst_helpers.config` builds the settings' types and checks from them without starting
+TensorFlow. To offer a new choice, add its word here and implement it where it is re-exported.
+"""
+
+#: How losses are scaled (:mod:`nst_helpers.losses`): the 2021 seed's means, or Gatys et al.'s sums.
+NORMALIZATIONS = ("seed", "paper")
+#: VGG's pooling (:mod:`nst_helpers.backbone`): as trained, or average (Gatys et al. 2016).
+POOLINGS = ("max", "avg")
+#: The network's arithmetic (:mod:`nst_helpers.backbone`); bfloat16 for the network only.
+PRECISIONS = ("float32", "bfloat16")
+#: Colour preservation (:mod:`nst_helpers.color`, Gatys et al. 2017); ``None`` means off.
+PRESERVE_COLORS = ("luminance", "histogram")
+#: The optimisers of :func:`nst_helpers.optimize.stylize`.
+OPTIMIZERS = ("adam", "lbfgs")
+#: Where the optimisation starts (:meth:`nst_helpers.optimize.Problem.initial_image`).
+INITS = ("content", "noise", "style")
