@@ -4,6 +4,7 @@
     python tools/notebooks.py normalise          # normalise only (no execution), write student versions
     python tools/notebooks.py check              # exit 1 if a notebook is not normalised or a student
                                                  # version is out of date (CI runs this through pytest)
+    python tools/notebooks.py nbgrader DIR       # write an nbgrader course folder (source/, config)
 
 Solved notebooks live in ``notebooks/NN_name.ipynb``; their student versions in
 ``notebooks/student/``. In a solved notebook, the lines of an exercise's answer sit between
@@ -17,6 +18,15 @@ widgets (:data:`TQDM_TEXT`) and TensorFlow's start-up lines on standard error (:
 renumbers execution counts, replaces the code cell tagged ``setup`` by :data:`SETUP` and the
 markdown cell tagged ``nav`` by the Colab badge and previous/next links, so every notebook has the
 same anatomy. ``build`` fills in those two cells before it executes a notebook.
+
+Normalising also writes nbgrader's cell metadata (:func:`nbgrader_metadata`), so that the solved
+notebooks are nbgrader sources: a code cell with a solution region is an autograded answer
+(``answer-NAME``), a code cell that calls ``checks.check_*`` without a solution region is a locked
+autograded test (``check-NAME``) worth one point per check it calls (points set in the cell's
+metadata are kept). The student versions are what ``nbgrader generate_assignment`` releases with the
+course's configuration (:data:`NBGRADER_CONFIG`, written by the ``nbgrader`` command): locked cells,
+checksums and all. A cell holding both a solution and its check is an answer without points, since
+nbgrader gives points only to test cells.
 """
 
 import copy
@@ -60,6 +70,11 @@ SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOL
 NBVAL_MARKER = re.compile(r"^[ \t]*# NBVAL_[A-Z_]+[ \t]*(?:\n|\Z)", re.M)
 MD_SOLUTION = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->\n?", re.S)
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
+#: A call of one of the exercise checks, and the name of what it checks (its first argument).
+CHECK_OF = re.compile(r"\bchecks\.check_\w+\(\s*([A-Za-z_]\w*)")
+NBGRADER_SCHEMA = 3
+#: The stub that replaces a solution; nbgrader's ``ClearSolutions.code_stub`` in the course's config.
+CODE_STUB = 'raise NotImplementedError("Write your solution here.")'
 
 
 def solved_notebooks():
@@ -128,6 +143,63 @@ def _clean_outputs(outputs):
     return out
 
 
+def _answer_names(src):
+    """What a solution cell defines: its top-level functions, else the names its solution assigns."""
+    names = re.findall(r"^def (\w+)", src, re.M)
+    if not names:
+        for m in SOLUTION.finditer(src):
+            names += re.findall(r"^[ \t]*([A-Za-z_]\w*)[ \t]*=[^=]", m.group(0), re.M)
+    return list(dict.fromkeys(names))
+
+
+def nbgrader_metadata(cell, taken):
+    """The nbgrader metadata of a solved notebook's cell, or None for a cell nbgrader leaves alone.
+
+    Args:
+        cell: the cell (a dict); points already in its ``nbgrader`` metadata are kept.
+        taken: the grade ids used so far in the notebook; the new one is added to it.
+
+    Returns:
+        A dict for ``cell["metadata"]["nbgrader"]``, or None.
+    """
+    if cell["cell_type"] != "code":
+        return None
+    src = _source(cell)
+    checked = list(dict.fromkeys(CHECK_OF.findall(src)))
+    if SOLUTION.search(src):
+        meta = {"grade": False, "locked": False, "solution": True}
+        stem = "answer-" + "-".join(_answer_names(src) or [cell.get("id") or "cell"])
+    elif checked:
+        old = cell.get("metadata", {}).get("nbgrader", {})
+        points = old["points"] if old.get("grade") and "points" in old else len(CHECK_OF.findall(src))
+        meta = {"grade": True, "locked": True, "solution": False, "points": points}
+        stem = "check-" + "-".join(checked)
+    else:
+        return None
+    stem = re.sub(r"[^A-Za-z0-9_-]", "-", stem)[:60]
+    grade_id, n = stem, 1
+    while grade_id in taken:
+        n += 1
+        grade_id = f"{stem}-{n}"
+    taken.add(grade_id)
+    return {**meta, "grade_id": grade_id, "schema_version": NBGRADER_SCHEMA, "task": False}
+
+
+def nbgrader_checksum(cell):
+    """nbgrader's checksum of a released cell (``nbgrader.utils.compute_checksum``)."""
+    import hashlib
+
+    meta = cell["metadata"]["nbgrader"]
+    m = hashlib.md5()
+    locked = not meta["solution"] and (meta["grade"] or meta["locked"])
+    for part in (_source(cell), cell["cell_type"], str(meta["grade"]), str(meta["solution"]),
+                 str(locked), meta["grade_id"]):
+        m.update(part.encode("utf-8"))
+    if meta["grade"]:
+        m.update(str(float(meta["points"])).encode("utf-8"))
+    return m.hexdigest()
+
+
 def normalise(nb, path, student=False):
     """Return a normalised copy of notebook ``nb`` (a dict) that lives at ``path``."""
     nb = copy.deepcopy(nb)
@@ -140,11 +212,19 @@ def normalise(nb, path, student=False):
     }
     nb["nbformat"], nb["nbformat_minor"] = 4, 5
     count = 0
+    grade_ids = set()
     for i, cell in enumerate(nb["cells"]):
         meta = cell.get("metadata", {})
         for key in ("execution", "collapsed", "scrolled", "jupyter", "ExecuteTime"):
             meta.pop(key, None)
         cell["metadata"] = meta
+        if not student:  # the student version keeps what to_student gave it
+            grading = nbgrader_metadata(cell, grade_ids)
+            meta.pop("nbgrader", None)
+            meta.pop("deletable", None)
+            meta.pop("editable", None)
+            if grading:
+                meta["nbgrader"] = grading
         cell["id"] = re.sub(r"[^A-Za-z0-9_-]", "-", cell.get("id") or f"cell-{i}")[:64]
         if "setup" in _tags(cell):
             cell["source"] = SETUP
@@ -170,19 +250,98 @@ def normalise(nb, path, student=False):
 
 
 def to_student(nb, path):
-    """The student version of a solved notebook: answers replaced, outputs dropped."""
-    nb = copy.deepcopy(nb)
+    """The student version of a solved notebook: answers replaced, outputs dropped.
+
+    It is what ``nbgrader generate_assignment`` makes of the normalised solved notebook with the
+    course's configuration (a test checks it): nbgrader's cells locked (a test cell can be neither
+    edited nor deleted, an answer cell not deleted) and their checksums computed.
+    """
+    nb = normalise(nb, path)  # the nbgrader source, metadata included
     for cell in nb["cells"]:
         src = _source(cell)
         if cell["cell_type"] == "code":
-            src = SOLUTION.sub(
-                lambda m: f'{m.group(1)}raise NotImplementedError("Write your solution here.")\n', src
-            )
+            src = SOLUTION.sub(lambda m: f"{m.group(1)}{CODE_STUB}\n", src)
             src = NBVAL_MARKER.sub("", src)
         else:
             src = MD_SOLUTION.sub("", src)
         cell["source"] = src.rstrip("\n") if src.strip() else src
+        grading = cell["metadata"].get("nbgrader")
+        if grading:
+            cell["metadata"]["deletable"] = False
+            if grading["grade"] and not grading["solution"]:
+                cell["metadata"]["editable"] = False
+            grading["checksum"] = nbgrader_checksum(cell)
+            grading["cell_type"] = cell["cell_type"]
     return normalise(nb, path, student=True)
+
+
+#: The course's ``nbgrader_config.py``: nbgrader's own pipeline with the course's stub, and two steps
+#: of its own, around ``ClearSolutions``: before it, drop nbval's marker lines and markdown answers
+#: (``<!-- BEGIN SOLUTION -->``); after it, drop the blank lines a cleared solution leaves at the
+#: end of its cell. ``generate_assignment`` then writes the notebooks of ``notebooks/student/``.
+NBGRADER_CONFIG = f'''\
+"""nbgrader's configuration for the course (written by `python tools/notebooks.py nbgrader`)."""
+import re
+
+from nbgrader.converters import GenerateAssignment
+from nbgrader.preprocessors import ClearSolutions, NbGraderPreprocessor
+
+c = get_config()  # noqa: F821 - defined by nbgrader when it reads this file
+c.CourseDirectory.course_id = "nst-course"
+c.ClearSolutions.code_stub = {{"python": {CODE_STUB!r}}}
+c.Execute.timeout = 600  # seconds a cell may run when autograding
+
+
+class CourseMarkers(NbGraderPreprocessor):
+    """Drop nbval's marker lines (they matter only to the course's tests) and markdown answers."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.cell_type == "code":
+            cell.source = re.sub({NBVAL_MARKER.pattern!r}, "", cell.source, flags=re.M)
+        else:
+            cell.source = re.sub({MD_SOLUTION.pattern!r}, "", cell.source, flags=re.S)
+        return cell, resources
+
+
+class TrimCells(NbGraderPreprocessor):
+    """Drop the line breaks that end a cell once its solution is cleared."""
+
+    def preprocess_cell(self, cell, resources, index):
+        if cell.source.strip():
+            cell.source = cell.source.rstrip("\\n")
+        return cell, resources
+
+
+steps = list(GenerateAssignment.class_traits()["preprocessors"].default())
+i = steps.index(ClearSolutions)
+c.GenerateAssignment.preprocessors = steps[:i] + [CourseMarkers, ClearSolutions, TrimCells] + steps[i + 1:]
+'''
+
+
+def write_nbgrader_course(folder, names=()):
+    """Write an nbgrader course folder: ``nbgrader_config.py`` and ``source/NN_name/NN_name.ipynb``.
+
+    Each notebook is an assignment of its own (release them week by week). The sources are the
+    normalised solved notebooks, metadata included.
+
+    Args:
+        folder: the course folder to write (created if missing; files in it are replaced).
+        names: parts of the notebooks' names to include; all when empty.
+
+    Returns:
+        The paths of the notebooks written.
+    """
+    folder = pathlib.Path(folder)
+    written = []
+    for path in solved_notebooks():
+        if names and not any(n in path.name for n in names):
+            continue
+        target = folder / "source" / path.stem / path.name
+        target.parent.mkdir(parents=True, exist_ok=True)
+        target.write_text(dumps(normalise(json.loads(path.read_text()), path)))
+        written.append(target)
+    (folder / "nbgrader_config.py").write_text(NBGRADER_CONFIG)
+    return written
 
 
 def dumps(nb):
@@ -245,6 +404,13 @@ def main(argv):
         write_all(paths, run=True)
     elif cmd == "normalise":
         write_all(paths, run=False)
+    elif cmd == "nbgrader":
+        if not names:
+            print("usage: python tools/notebooks.py nbgrader DIR [NAME ...]")
+            return 2
+        for target in write_nbgrader_course(names[0], names[1:]):
+            print(f"wrote {target}")
+        print(f"then: cd {names[0]} && nbgrader generate_assignment 01_convolutions  # and so on")
     elif cmd == "check":
         msgs = problems()
         print("\n".join(msgs) or f"{len(solved_notebooks())} notebooks normalised, student versions up to date.")
