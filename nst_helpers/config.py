@@ -109,10 +109,10 @@ class StyleConfig:
 
     content_layers: tuple[str, ...] = row(
         ("block5_conv2",), "Where the content is compared. Deeper layers keep the layout but let "
-        "details change.", label="content layer", tab="Layers")
+        "details change.", label="content layer", short="content layer", tab="Layers")
     style_layers: tuple[str, ...] = row(
         SEED_STYLE_LAYERS, "Where the style's Gram matrices are compared: shallow layers carry "
-        "colour and grain, deep ones larger strokes.", tab="Layers")
+        "colour and grain, deep ones larger strokes.", short="style layers", tab="Layers")
     style_layer_weights: Optional[tuple[float, ...]] = row(
         None, "One weight per style layer; None means equal weights, 1/L each.",
         short="layer weights", tab="Layers")
@@ -259,6 +259,11 @@ class Setting:
     titles: dict = field(default_factory=dict)
     option: Optional[str] = None
 
+    @property
+    def kinds(self) -> set:
+        """The plain classes its type allows: ``{float}``, ``{int, str, NoneType}`` …"""
+        return _kinds(self.type)
+
     def convert(self, value: Any) -> Any:
         """``value`` in this setting's type where that is plain: a number for a float, a whole
         float as an int for an int, a tuple for a list; anything else is left for :meth:`validate`.
@@ -266,7 +271,7 @@ class Setting:
         Raises:
             NSTError: a float setting given something that is not a number.
         """
-        kinds = _kinds(self.type)
+        kinds = self.kinds
         if kinds == {float}:
             try:
                 return float(value)

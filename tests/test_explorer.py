@@ -19,7 +19,8 @@ import pytest
 from PIL import Image
 
 from nst_helpers.errors import NSTError
-from nst_helpers.explorer import SEED_STUDY, Explorer, Upload, loss_curve_svg, normalize_upload
+from nst_helpers.explorer import (SEED_STUDY, Explorer, Upload, loss_curve_svg, normalize_upload,
+                                  parse_grid)
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 IPYWIDGETS_7 = ipywidgets.__version__.startswith("7.")
@@ -258,9 +259,9 @@ def test_run_blocking_fills_preview_curve_and_gallery(ex, vgg19_name):
     assert ex.progress.value == ex.progress.max == 5
     assert "Run #1 finished" in ex.message
     assert len(ex.gallery_box.children) == 1
-    card = ex.gallery_box.children[0]
-    assert "nst-card" in card._dom_classes
-    assert "style 0.001" in card.children[1].value and "Adam lr 4" in card.children[1].value
+    card = ex.view.cards[1]
+    assert ex.gallery_box.children == (card.box,) and "nst-card" in card.box._dom_classes
+    assert "style 0.001" in card.text.value and "Adam lr 4" in card.text.value
     assert "#1 chelsea × starry_night" in ex.table()
 
 
@@ -331,7 +332,7 @@ def test_sweep_runs_a_grid_into_the_gallery(ex):
 
 
 def test_default_sweep_is_the_seed_study(ex):
-    grid = ex._parse_grid(ex.controls["sweep_grid"].value)
+    grid = parse_grid(ex.controls["sweep_grid"].value)
     assert grid == [dict(g) for g in SEED_STUDY] and len(grid) == 6
     assert {(g["style_weight"], g["learning_rate"]) for g in grid} == {
         (sw, lr) for sw in (0.1, 0.01, 0.001) for lr in (2.0, 4.0)}
@@ -358,7 +359,7 @@ def test_sweep_can_be_stopped(ex):
 def test_clear_gallery(ex):
     ex.run(block=True, steps=1)
     ex.clear_button.click()
-    assert ex.gallery == [] and ex.gallery_box.children == ()
+    assert ex.gallery == [] and ex.gallery_box.children == () and ex.view.cards == {}
 
 
 # --------------------------------------------------------------------------------------------------
@@ -404,8 +405,7 @@ def test_save_never_overwrites_and_load_restores(ex, tmp_path, vgg19_name):
     ex.set(preset="fast")
     assert ex.load(png.read_bytes(), name=png.name) and ex.config().optimizer == "adam"
     ex.set(preset="fast")
-    load_button = entry.widget.children[2].children[0]
-    load_button.click()
+    ex.view.cards[entry.number].load.click()
     assert ex.config().learning_rate == 4.0
 
 
