@@ -320,7 +320,7 @@ def coarse_to_fine_run(size, steps=(40, 40), optimizer="lbfgs", target=None):
                                     callback=callback, callback_every=1, progress=False,
                                     verbose=False)
     wall = time.perf_counter() - t0
-    stages = getattr(result, "stages", [])
+    stages = result.stages
     final_steps = stages[-1]["steps"] if stages else len(result.history["total"])
     loss = _losses(result.history["total"][-final_steps:]) if final_steps else []
     earlier = sum(s["seconds"] for s in stages[:-1])

@@ -11,6 +11,7 @@ starting from the previous stage's result enlarged, and returns one
 :class:`~nst_helpers.optimize.StyleResult` for the whole run.
 """
 
+import dataclasses
 import math
 import pathlib
 
@@ -112,7 +113,7 @@ def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast"
         way, with the finished stages' image; only before the first stage has anything to show is
         it raised.
     """
-    from .optimize import _as_list, check_frames_dir, stylize
+    from .optimize import as_list, check_frames_dir, stylize
 
     if "max_side" in changes:
         raise NSTError("coarse-to-fine sets the image size of each stage from sizes; "
@@ -127,7 +128,7 @@ def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast"
             check_frames_dir(pathlib.Path(frames_dir) / f"{side}px", frames_every, n, force=force)
     # Nothing larger than the final size is needed (a large JPEG then decodes at a reduced scale).
     content_full = load_image(content, max_side=final, name="content image")
-    styles = _as_list(style)
+    styles = as_list(style)
     if not styles:
         raise NSTError("give at least one style image.")
     named = len(styles) > 1
@@ -185,14 +186,10 @@ def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast"
         image = resize(image, size=_shape_for(content_full.shape, final), label="result")
     else:
         reason = "finished" if all(r.stop_reason == "finished" for r in results) else last.stop_reason
-    result = type(last)(
-        image=image, best_loss=last.best_loss, best_step=int(offsets[-2]) + last.best_step,
-        history=history, steps=sum(r.steps for r in results),
-        seconds=sum(r.seconds for r in results),
+    return dataclasses.replace(
+        last, image=image, best_step=int(offsets[-2]) + last.best_step, history=history,
+        steps=sum(r.steps for r in results), seconds=sum(r.seconds for r in results),
         setup_seconds=sum(r.setup_seconds for r in results),
-        compile_seconds=sum(r.compile_seconds for r in results),
-        backbone=last.backbone, config=last.config, stop_reason=reason, message=message,
-        frames=frames,
+        compile_seconds=sum(r.compile_seconds for r in results), stop_reason=reason,
+        message=message, frames=frames, stages=stages,
     )
-    result.stages = stages
-    return result

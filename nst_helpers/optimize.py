@@ -124,6 +124,8 @@ class StyleResult:
     stop_reason: str = "finished"  # finished, converged, interrupted, stopped or diverged
     message: str = ""
     frames: list = field(default_factory=list, repr=False)  # [(step, uint8 image)]
+    #: Coarse-to-fine only: one summary dict per stage (size, steps, seconds, best loss, reason).
+    stages: list = field(default_factory=list, repr=False)
 
     @property
     def interrupted(self):
@@ -156,7 +158,7 @@ class StyleResult:
             "stop_reason": self.stop_reason,
             "message": self.message,
             "config": self.config.to_dict(),
-            **({"stages": list(self.stages)} if getattr(self, "stages", None) else {}),
+            **({"stages": list(self.stages)} if self.stages else {}),
         })
 
     def save(self, path, force=False):
@@ -202,7 +204,7 @@ def _finite_json(data):
     return out
 
 
-def _as_list(x):
+def as_list(x):
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
 
@@ -213,7 +215,7 @@ class Problem:
         self.config = config
         side = config.max_side
         self.content = load_image(content, max_side=side, name="content image")
-        styles = _as_list(style)
+        styles = as_list(style)
         if not styles:
             raise NSTError("give at least one style image.")
         # Cheap checks first, so bad values fail before the network is loaded.
@@ -270,7 +272,7 @@ class Problem:
         if blend is None:
             return [1.0] * n if masked else [1.0 / n] * n
         try:
-            blend = [float(b) for b in _as_list(blend)]
+            blend = [float(b) for b in as_list(blend)]
         except (TypeError, ValueError):
             raise NSTError(f"style_blend must be numbers, one per style image, not {blend!r}.") from None
         if len(blend) != n:
@@ -398,20 +400,23 @@ def _progress_bar(total, desc, enabled):
     return tqdm(total=total, desc=desc, unit="step", leave=True)
 
 
-def _next_stop(step, steps, *everies):
-    stops = [steps] + [(step // k + 1) * k for k in everies if k]
-    return min(stops)
-
-
+#: A run has diverged when its loss is NaN or infinite, or was above this many times its starting
+#: value at two or more of the last ``_PATIENCE`` evaluations. The image is clipped to real pixels,
+#: so at a sane learning rate the loss never climbs far above where it started, while a far too
+#: large one throws it that high again and again (or to NaN); one L-BFGS line-search probe that
+#: rises is not a divergence.
 EXPLODE = 20.0
+_PATIENCE = 5
 
 
-def _diverged(values, first):
-    recent = values[-10:]
-    last = max(recent) if all(math.isfinite(v) for v in recent) else float("nan")
-    # The image is clipped to real pixels, so the loss stays bounded: at a sane learning rate it
-    # never climbs far above where it started, while a far too large one sends it 20x up or to NaN.
-    return not math.isfinite(last) or (first > 0 and last > EXPLODE * first)
+def _diverged(values):
+    """The one divergence rule of both optimisers (see :data:`EXPLODE`)."""
+    if not values:
+        return False
+    if not math.isfinite(values[-1]):
+        return True
+    first = values[0]
+    return first > 0 and sum(v > EXPLODE * first for v in values[-_PATIENCE:]) >= 2
 
 
 def _not_finite(value):
@@ -445,14 +450,17 @@ def _start_cause(history, cfg):
 
 
 def _divergence_message(step, cfg, history):
-    """What ended a diverged Adam run, and what to change, from the numbers in ``history``."""
+    """What ended a diverged run, and what to change, from the numbers in ``history``."""
     cause = _start_cause(history, cfg)
     if cause is not None:
         return f"The loss was {_not_finite(history['total'][0])} before the first step: {cause}"
     kind = next((_not_finite(v) for v in history["total"] if _not_finite(v)), None)
     what = f"became {kind}" if kind else f"grew to {EXPLODE:g} times its start"
-    return (f"The loss {what} at step {step}; learning_rate={cfg.learning_rate:g} is too large: "
-            f"try {cfg.learning_rate / 4:g}.")
+    if cfg.optimizer == "lbfgs":
+        advice = "lower the style or content weight, or use optimizer='adam'."
+    else:
+        advice = f"learning_rate={cfg.learning_rate:g} is too large: try {cfg.learning_rate / 4:g}."
+    return f"The loss {what} at step {step}; {advice}"
 
 
 def frame_path(frames_dir, step):
@@ -492,11 +500,37 @@ def check_frames_dir(frames_dir, frames_every, steps, force=False):
     return folder
 
 
-class _Loop:
-    """Shared bookkeeping of both optimisers: history, callbacks, frames, stopping."""
+@dataclass
+class _Outcome:
+    """What an optimiser hands back to :func:`stylize`: the best image and why it stopped."""
 
-    def __init__(self, problem, steps, callback, callback_every, frames_every, frames_dir,
-                 should_stop, progress, desc, force=False):
+    x: object  # the best image, VGG space
+    loss: float
+    step: int
+    compile_seconds: float
+    reason: str = "finished"  # finished, converged, interrupted, stopped or diverged
+    message: str = ""
+
+
+class _Stop(Exception):
+    """Ends an optimisation from inside an evaluation, with the reason (stopped, diverged, ...)."""
+
+    def __init__(self, reason):
+        super().__init__(reason)
+        self.reason = reason
+
+
+class _Loop:
+    """The skeleton both optimisers share: history, boundaries, callbacks, frames, stopping.
+
+    A *boundary* is a step at which the run looks up from optimising: every ``callback_every``
+    steps (callback and ``should_stop``), every ``frames_every`` steps (a frame) and at the last
+    step. Adam runs compiled chunks from one boundary to the next; L-BFGS checks each evaluation.
+    """
+
+    def __init__(self, problem, steps, callback=None, callback_every=10, frames_every=None,
+                 frames_dir=None, should_stop=None, progress=False, desc="", force=False,
+                 frame_transform=None):
         self.problem = problem
         self.steps = steps
         self.callback = callback
@@ -504,13 +538,26 @@ class _Loop:
         self.frames_every = frames_every
         self.frames_dir = frames_dir
         self.force = force
+        #: Applied to each frame before it is kept and written (colour preservation's recolouring).
+        self.frame_transform = frame_transform
         self.frame_error = ""  # why frames stopped being written, if they did
         self.should_stop = should_stop
         self.history = {k: [] for k in LOSS_NAMES}
         self.frames = []
         self.step = 0
         self.start = None
+        self.seconds = 0.0  # optimisation time, set by run()
         self.bar = _progress_bar(steps, desc, progress)
+
+    def next_boundary(self, step):
+        """The first boundary after ``step``."""
+        stops = [self.steps] + [(step // k + 1) * k for k in (self.callback_every, self.frames_every)
+                                if k]
+        return min(stops)
+
+    def is_boundary(self, step):
+        return step == self.steps or any(k and step % k == 0 for k in (self.callback_every,
+                                                                       self.frames_every))
 
     def record(self, rows):
         for row in np.atleast_2d(rows):
@@ -520,15 +567,22 @@ class _Loop:
             self.bar.update(len(np.atleast_2d(rows)))
             self.bar.set_postfix(loss=f"{self.history['total'][-1]:.4g}", refresh=False)
 
+    def check(self):
+        """Raise :class:`_Stop` if the loss has diverged (:func:`_diverged`)."""
+        if _diverged(self.history["total"]):
+            raise _Stop("diverged")
+
     def boundary(self, x, best_loss):
-        """Called at chunk ends: frames, callback, stop request. Returns a stop reason or None."""
+        """Frames, callback and stop request at a boundary; raises :class:`_Stop` to stop."""
         if self.frames_every and self.step % self.frames_every == 0:
             frame = from_vgg(x)
+            if self.frame_transform is not None:
+                frame = self.frame_transform(frame)
             self.frames.append((self.step, frame))
             if self.frames_dir is not None:
-                self.write_frame(self.step, frame, self.force)
+                self.write_frame(self.step, frame)
         if self.callback is not None and (
-            self.step % self.callback_every == 0 or self.step == self.steps
+            self.step == self.steps or self.callback_every and self.step % self.callback_every == 0
         ):
             last = {k: v[-1] for k, v in self.history.items()}
             info = Progress(self.step, self.steps, last, time.perf_counter() - self.start,
@@ -536,18 +590,35 @@ class _Loop:
             try:
                 self.callback(info)
             except StopRun:
-                return "stopped"
+                raise _Stop("stopped") from None
         if self.should_stop is not None and self.should_stop():
-            return "stopped"
-        return None
+            raise _Stop("stopped")
 
-    def write_frame(self, step, frame, force):
+    def write_frame(self, step, frame):
         """Save a frame; if that fails (the disk, another program), go on without saving more."""
         try:
-            save_image(frame, frame_path(self.frames_dir, step), force=force)
+            save_image(frame, frame_path(self.frames_dir, step), force=self.force)
         except NSTError as err:
             self.frame_error = f"Frames were no longer saved from step {step}: {err}"
             self.frames_dir = None
+
+    def run(self, body):
+        """Run ``body()`` (which returns the reason it ended) and say how the run ended.
+
+        The one place where Ctrl-C and stop requests are caught, for both optimisers.
+        """
+        self.start = time.perf_counter()
+        try:
+            reason, message = body(), ""
+        except _Stop as stop:
+            reason, message = stop.reason, ""
+        except KeyboardInterrupt:
+            reason = "interrupted"
+            message = f"Interrupted at step {self.step}; kept the best image so far."
+        if reason == "diverged":
+            message = _divergence_message(self.step, self.problem.config, self.history)
+        self.seconds = time.perf_counter() - self.start
+        return reason, message
 
     def close(self):
         if self.bar is not None:
@@ -583,36 +654,26 @@ def _run_adam(problem, x0, loop):
 
     run, compile_seconds = _trace(run, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32))
 
-    reason, message = "finished", ""
-    loop.start = time.perf_counter()
-    try:
+    def body():
         while loop.step < loop.steps:
-            stop = _next_stop(loop.step, loop.steps, loop.callback_every, loop.frames_every)
+            stop = loop.next_boundary(loop.step)
             rows = run(tf.constant(stop - loop.step), tf.constant(loop.step)).numpy()
             loop.step = stop
             loop.record(rows)
-            if _diverged(loop.history["total"], loop.history["total"][0]):
-                reason, message = "diverged", _divergence_message(loop.step, cfg, loop.history)
-                break
-            reason = loop.boundary(x, float(best_loss.numpy())) or reason
-            if reason != "finished":
-                break
-    except KeyboardInterrupt:
-        reason, message = "interrupted", f"Interrupted at step {loop.step}; kept the best image so far."
-    seconds = time.perf_counter() - loop.start
+            loop.check()
+            loop.boundary(x, float(best_loss.numpy()))
+        return "finished"
+
+    reason, message = loop.run(body)
     if not np.isfinite(best_loss.numpy()):  # no step finished: the start is the best we have
         best_x.assign(x0)
-    return best_x, float(best_loss.numpy()), int(best_step.numpy()), seconds, compile_seconds, reason, message
-
-
-class _Converged(Exception):
-    pass
+    return _Outcome(best_x, float(best_loss.numpy()), int(best_step.numpy()), compile_seconds,
+                    reason, message)
 
 
 def _run_lbfgs(problem, x0, loop):
-    import contextlib
-
     from scipy.optimize import Bounds, minimize
+    from threadpoolctl import threadpool_limits
 
     shape = tuple(x0.shape)
 
@@ -624,13 +685,11 @@ def _run_lbfgs(problem, x0, loop):
         return tf.stack([total, content, style, tv]), tape.gradient(total, x)
 
     value_and_grad, compile_seconds = _trace(value_and_grad, tf.TensorSpec(shape, tf.float32))
-
     best = {"loss": np.inf, "x": np.asarray(x0), "step": 0}
-    state = {"reason": None}
 
     def fun(flat):
-        if loop.step >= loop.steps:
-            raise _Converged
+        if loop.step >= loop.steps:  # scipy may ask for one more evaluation than allowed
+            raise _Stop("finished")
         x = tf.constant(flat.reshape(shape), tf.float32)
         values, grad = value_and_grad(x)
         values = values.numpy()
@@ -639,50 +698,26 @@ def _run_lbfgs(problem, x0, loop):
             best.update(loss=total, x=flat.reshape(shape).astype(np.float32), step=loop.step)
         loop.step += 1
         loop.record(values)
-        if not math.isfinite(total):  # line-search probes may rise; only NaN means trouble
-            state["reason"] = "diverged"
-            raise _Converged
-        if loop.step % (loop.callback_every or loop.steps) == 0 or (
-            loop.frames_every and loop.step % loop.frames_every == 0
-        ) or loop.step == loop.steps:
-            reason = loop.boundary(x, best["loss"])
-            if reason:
-                state["reason"] = reason
-                raise _Converged
+        loop.check()
+        if loop.is_boundary(loop.step):
+            loop.boundary(x, best["loss"])
         return total, grad.numpy().astype(np.float64).ravel()
 
     lo = np.broadcast_to(VGG_MIN, shape).ravel().astype(np.float64)
     hi = np.broadcast_to(VGG_MAX, shape).ravel().astype(np.float64)
-    # scipy's L-BFGS-B does its vector algebra with BLAS. Between evaluations BLAS's worker threads
-    # spin and take the cores TensorFlow needs, which made each evaluation 30 % slower on two
-    # cores; one BLAS thread is as fast for these vector operations.
-    try:
-        from threadpoolctl import threadpool_limits
-    except ImportError:  # optional: without it BLAS keeps its default threads
-        threadpool_limits = None
-    reason, message = "finished", ""
-    loop.start = time.perf_counter()
-    try:
-        one_blas_thread = (threadpool_limits(limits=1, user_api="blas") if threadpool_limits
-                           else contextlib.nullcontext())
-        with one_blas_thread:
+
+    def body():
+        # scipy's L-BFGS-B does its vector algebra with BLAS. Between evaluations BLAS's worker
+        # threads spin and take the cores TensorFlow needs, which made each evaluation 30 %
+        # slower on two cores; one BLAS thread is as fast for these vector operations.
+        with threadpool_limits(limits=1, user_api="blas"):
             out = minimize(fun, np.asarray(x0, np.float64).ravel(), jac=True, method="L-BFGS-B",
                            bounds=Bounds(lo, hi),
                            options={"maxiter": loop.steps, "maxfun": loop.steps, "maxcor": 20})
-        if loop.step < loop.steps and out.status == 0:
-            reason = "converged"
-    except _Converged:
-        reason = state["reason"] or "finished"
-        if reason == "diverged":
-            cause = _start_cause(loop.history, problem.config)
-            kind = _not_finite(loop.history["total"][-1])
-            message = (f"The loss was {kind} at the start: {cause}" if cause else
-                       f"The loss became {kind} at step {loop.step}; lower the style or content "
-                       "weight, or use optimizer='adam'.")
-    except KeyboardInterrupt:
-        reason, message = "interrupted", f"Interrupted at step {loop.step}; kept the best image so far."
-    seconds = time.perf_counter() - loop.start
-    return best["x"], float(best["loss"]), best["step"], seconds, compile_seconds, reason, message
+        return "converged" if loop.step < loop.steps and out.status == 0 else "finished"
+
+    reason, message = loop.run(body)
+    return _Outcome(best["x"], float(best["loss"]), best["step"], compile_seconds, reason, message)
 
 
 def stylize(content, style, config="fast", *, style_blend=None, style_masks=None, init_image=None,
@@ -703,8 +738,8 @@ def stylize(content, style, config="fast", *, style_blend=None, style_masks=None
             (Gatys et al. 2017). A mask with the content's aspect ratio is resized to it. Where no
             mask is white, only the content loss acts, so that part stays a photograph.
         init_image: start from this image instead of ``config.init``.
-        callback: called with a :class:`Progress` every ``callback_every`` steps; raise
-            :class:`StopRun` in it to stop.
+        callback: called with a :class:`Progress` every ``callback_every`` steps (``None``:
+            at the last step only); raise :class:`StopRun` in it to stop.
         frames_every: keep the current image every this many steps in ``result.frames`` (and save
             it in ``frames_dir``); never every step, so memory stays flat.
         frames_dir: a folder for those frames (``frame_00005.png`` …), made if missing. One that
@@ -738,32 +773,34 @@ def stylize(content, style, config="fast", *, style_blend=None, style_masks=None
     setup_seconds = time.perf_counter() - t0
 
     desc = "L-BFGS" if cfg.optimizer == "lbfgs" else "Adam"
-    loop = _Loop(problem, int(cfg.steps), callback, callback_every, frames_every, frames_dir,
-                 should_stop, progress, f"{desc} [{problem.backbone.name}]", force=force)
-    runner = _run_lbfgs if cfg.optimizer == "lbfgs" else _run_adam
-    try:
-        best_x, best_loss, best_step, seconds, compile_s, reason, message = runner(problem, x0, loop)
-    finally:
-        loop.close()
-    if message and verbose:
-        print(message)
-    image = from_vgg(best_x)
-    frames = loop.frames
-    if cfg.preserve_color == "luminance":  # the grey result's luminance, the content's colours
+    frame_transform = None
+    if cfg.preserve_color == "luminance":  # the grey image's luminance, the content's colours
         from .color import transfer_luminance
 
-        image = transfer_luminance(image, problem.color_content)
-        frames = [(step, transfer_luminance(f, problem.color_content)) for step, f in frames]
-        for step, f in frames:  # replace the run's own grey frames
-            if loop.frames_dir is not None:
-                loop.write_frame(step, f, force=True)
+        def frame_transform(image):
+            return transfer_luminance(image, problem.color_content)
+
+    loop = _Loop(problem, int(cfg.steps), callback, callback_every, frames_every, frames_dir,
+                 should_stop, progress, f"{desc} [{problem.backbone.name}]", force=force,
+                 frame_transform=frame_transform)
+    runner = _run_lbfgs if cfg.optimizer == "lbfgs" else _run_adam
+    try:
+        out = runner(problem, x0, loop)
+    finally:
+        loop.close()
+    message = out.message
+    if message and verbose:
+        print(message)
+    image = from_vgg(out.x)
+    if frame_transform is not None:
+        image = frame_transform(image)
     if loop.frame_error:
         message = f"{message} {loop.frame_error}".strip()
         if verbose:
             print(loop.frame_error)
     return StyleResult(
-        image=image, best_loss=best_loss, best_step=best_step, history=loop.history,
-        steps=loop.step, seconds=seconds, setup_seconds=setup_seconds, compile_seconds=compile_s,
-        backbone=problem.backbone.name, config=cfg, stop_reason=reason, message=message,
-        frames=frames,
+        image=image, best_loss=out.loss, best_step=out.step, history=loop.history,
+        steps=loop.step, seconds=loop.seconds, setup_seconds=setup_seconds,
+        compile_seconds=out.compile_seconds, backbone=problem.backbone.name, config=cfg,
+        stop_reason=out.reason, message=message, frames=loop.frames,
     )

@@ -239,3 +239,35 @@ def test_earlier_runs_leave_no_networks_behind(photo, texture):
         stylize(photo, texture, "fast", steps=2, **QUICK)
         live.append(sum(isinstance(o, keras.Model) for o in gc.get_objects()))
     assert max(live[1:]) <= 2, live
+
+
+def test_callback_every_none_calls_back_at_the_end_only(photo, texture):
+    seen = []
+    r = stylize(photo, texture, "seed", steps=7, callback=lambda p: seen.append(p.step),
+                callback_every=None, **QUICK)
+    assert seen == [7] and r.steps == 7
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_luminance_frames_are_written_once_in_colour(photo, texture, tmp_path, monkeypatch,
+                                                     optimizer):
+    from nst_helpers import optimize
+
+    written = []
+    real = optimize.save_image
+    monkeypatch.setattr(optimize, "save_image",
+                        lambda img, path, **kw: written.append(path.name) or real(img, path, **kw))
+    r = stylize(photo, texture, "seed", optimizer=optimizer, steps=6, frames_every=3,
+                frames_dir=tmp_path, preserve_color="luminance", **QUICK)
+    assert written == ["frame_00003.png", "frame_00006.png"]
+    for _, frame in r.frames:  # recoloured: not grey
+        assert np.abs(frame[..., 0].astype(int) - frame[..., 2].astype(int)).max() > 10
+
+
+def test_one_divergence_rule_for_both_optimisers():
+    from nst_helpers.optimize import _PATIENCE, EXPLODE, _diverged
+
+    high = EXPLODE * 1.5
+    assert _diverged([1.0, high, 0.9, high]) and not _diverged([1.0, high, 0.9])
+    assert not _diverged([1.0, high, 0.5, 0.4, 0.3, 0.2, high])  # probes 5 apart: no divergence
+    assert _diverged([1.0, 0.5, float("nan")]) and _diverged([float("inf")])
