@@ -150,7 +150,8 @@ class Controls:
         self._quiet = 0
         self.widgets = self._settings_tabs()
         self.widgets.update(self._own_controls(folder, SEED_STUDY if sweep is None else sweep))
-        self.widgets.update(self._image_controls())
+        images, self.thumbs = self._image_controls()
+        self.widgets.update(images)
         for key, text in HELP.items():
             tooltip(self.widgets[key], text)
         self.layer_boxes, self.layer_rows = self._layer_grid()
@@ -204,9 +205,11 @@ class Controls:
                              layout=wide),
         }
 
-    def _image_controls(self) -> dict:
+    @staticmethod
+    def _image_controls() -> tuple:
+        """The choosers and uploads of the two images, and the pictures above them."""
         w = _w()
-        made, self.thumbs = {}, {}
+        made, thumbs = {}, {}
         for which in ("content", "style"):
             made[which] = w.Dropdown(options=[], description=which, layout=w.Layout(width="190px"),
                                      style={"description_width": "50px"})
@@ -215,13 +218,13 @@ class Controls:
                                                    layout=w.Layout(width="190px"))
             tooltip(made[which], f"A bundled sample as the {which} image, or one you uploaded.")
             tooltip(made[which + "_upload"], f"Upload a PNG or JPEG as the {which} image.")
-            self.thumbs[which] = w.Image(format="png")
-            self.thumbs[which].add_class(f"nst-{which}-thumb")
+            thumbs[which] = w.Image(format="png")
+            thumbs[which].add_class(f"nst-{which}-thumb")
         made["load_upload"] = w.FileUpload(accept=".json,.png", multiple=False,
                                            description="Load settings",
                                            layout=w.Layout(width="190px"))
         tooltip(made["load_upload"], "Load a saved run's JSON (or its PNG) back into the controls.")
-        return made
+        return made, thumbs
 
     def _layer_grid(self) -> tuple:
         """One row per block: its name, then a checkbox and a relative weight per layer."""

@@ -15,7 +15,6 @@ other into the gallery; each job is a whole :class:`StyleConfig`, so the same li
 :func:`nst_helpers.sweep.run_sweep` as its runs' settings.
 """
 
-import json
 import pathlib
 import threading
 import traceback
@@ -27,8 +26,8 @@ from ..config import StyleConfig, preset as make_preset
 from ..errors import NSTError
 from ..images import load_image
 from .listener import Listener, outcome
-from .records import (Entry, figure, fmt, normalize_upload, read_record, record_settings, sheet,
-                      write_entry)
+from .records import (Entry, figure, fmt, normalize_upload, parse_grid, read_record,
+                      record_settings, sheet, write_entry)
 
 #: The original paper's study (style weight x learning rate), the default sweep. Each entry starts
 #: from the ``seed`` preset; the sweep's own size and step count apply unless an entry sets them.
@@ -42,24 +41,6 @@ MAX_KEEP = 1024
 #: One run of a sweep (or the single run of *Run*): its settings, and what it is for messages.
 Job = namedtuple("Job", "config note")
 IMAGES = ("content", "style")
-
-
-def parse_grid(text: str) -> list:
-    """A sweep grid from text: one JSON object per line, or one JSON list.
-
-    Raises:
-        NSTError: the text is not valid JSON, with where and how to write it.
-    """
-    text = text.strip()
-    if not text:
-        return []
-    try:
-        if text.startswith("["):
-            return json.loads(text)
-        return [json.loads(line) for line in text.splitlines() if line.strip()]
-    except json.JSONDecodeError as err:
-        raise NSTError(f"the grid is not valid JSON ({err.msg} at line {err.lineno}); write one "
-                       '{"setting": value, …} per line.') from None
 
 
 class Lab:

@@ -3,7 +3,8 @@
 An upload arrives as ipywidgets 7 or 8 shapes it (:func:`normalize_upload`); a finished run
 becomes an :class:`Entry`, which describes itself in one line, in a plain-text summary and as a
 JSON record; :func:`write_entry` saves it as a PNG and a JSON file under a new number, and
-:func:`read_record` reads any of those back (a path, bytes, a dict).
+:func:`read_record` reads any of those back (a path, bytes, a dict). :func:`parse_grid` reads a
+sweep's grid from text; :func:`figure` and :func:`sheet` show gallery entries side by side.
 """
 
 import io
@@ -299,6 +300,28 @@ def record_settings(record: dict, name: Optional[str] = None) -> dict:
         raise NSTError(f"{name or 'the file'}: \"settings\" holds a {type(settings).__name__}, "
                        'not an object of settings (such as {"steps": 100}).')
     return {k: v for k, v in settings.items() if k in SETTINGS and k != "backbone"}
+
+
+def parse_grid(text: str) -> list:
+    """A sweep grid from text: one JSON object per line, or one JSON list.
+
+    Raises:
+        NSTError: the text is not valid JSON, with the line and how to write it.
+    """
+    text = text.strip()
+    if text.startswith("["):
+        return _json(text)
+    return [_json(line, number) for number, line in enumerate(text.splitlines(), start=1)
+            if line.strip()]
+
+
+def _json(text: str, line: int = 0) -> Any:
+    """``text`` read as JSON; ``line``, the grid's line it stands on (0: it is the whole grid)."""
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as err:
+        raise NSTError(f"the grid is not valid JSON ({err.msg} at line {line or err.lineno}); "
+                       'write one {"setting": value, …} per line.') from None
 
 
 def figure(entries: list, cols: Optional[int] = None, size: float = 2.6) -> Any:
