@@ -78,8 +78,12 @@ def _sigterm_as_interrupt():
 
 
 #: Python's spelling of settings in library messages, and the option that sets each.
-_OPTIONS = {"learning_rate": "--lr", "max_side": "--size", "frames_dir": "--frames",
-            "frames_every": "--save-every"}
+def _option_names():
+    """``{setting or argument: its option}``: every setting's option comes from the settings table."""
+    from .config import SETTINGS
+
+    names = {s.name: s.option for s in SETTINGS.values() if s.option}
+    return {**names, "frames_dir": "--frames", "frames_every": "--save-every", "force": "--force"}
 
 
 def _cli_words(text):
@@ -87,13 +91,13 @@ def _cli_words(text):
     ``--backbone vgg16-hed``, ``pass force=True (--force)`` becomes ``add --force``."""
     text = text.replace("pass force=True (--force)", "add --force")
 
+    options = _option_names()
+
     def option(match):
         name, value = match.group(1), match.group(3)
-        flag = _OPTIONS.get(name, "--" + name.replace("_", "-"))
-        return flag if value == "True" else f"{flag} {value}"
+        return options[name] if value == "True" else f"{options[name]} {value}"
 
-    names = "backbone|optimizer|learning_rate|content_weight|style_weight|tv_weight|steps|seed|" \
-            "init|pooling|precision|max_side|frames_dir|frames_every|force"
+    names = "|".join(sorted(options, key=len, reverse=True))
     return re.sub(rf"\b({names})=(['\"]?)([^\s'\",;:)]+)\2", option, text)
 
 
@@ -171,6 +175,33 @@ def _presets_epilog():
     return "\n".join(lines)
 
 
+#: How the command line reads a setting's value, where the table's type alone does not say:
+#: counts start at 1; the seed is checked by the settings table.
+_ARG_TYPES = {"steps": _positive_int, "max_side": _positive_int, "seed": int}
+
+
+def add_setting_options(group, names=None):
+    """One option per row of the settings table that names one (``--style-weight`` …).
+
+    Each option's help text, choices and per-preset defaults come from the table
+    (:data:`nst_helpers.config.SETTINGS`); its value lands under the setting's own name, so
+    :func:`_changes` reads them all back. ``names`` limits the options to those settings.
+    """
+    from .config import SETTINGS
+
+    for s in SETTINGS.values():
+        if not s.option or (names is not None and s.name not in names):
+            continue
+        flags = [s.option] + ([f"--{s.name.replace('_', '-')}"]
+                              if s.option != f"--{s.name.replace('_', '-')}" else [])
+        kw = {"dest": s.name, "help": f"{s.help} (default: {_per_preset(s.name)})"}
+        if s.choices is not None:
+            kw["choices"] = [c for c in s.choices if c is not None]
+        else:
+            kw["type"] = _ARG_TYPES.get(s.name, _nonneg_float if float in s.kinds else str)
+        group.add_argument(*flags, **kw)
+
+
 def _add_run_options(p, default_output=None):
     p.add_argument("-o", "--output", default=default_output,
                    help="where to write the result, .png or .jpg (default: "
@@ -179,30 +210,7 @@ def _add_run_options(p, default_output=None):
     p.add_argument("--preset", default="fast", choices=("fast", "seed", "gatys"),
                    help="starting hyperparameters, see below (default: fast; seed means 7500 "
                         "Adam steps, over an hour on a CPU)")
-    p.add_argument("--size", type=_positive_int, help="longest image side in pixels (default: "
-                   "256; seed and gatys take 512 with a GPU)")
-    p.add_argument("--steps", type=_positive_int,
-                   help=f"optimisation steps (default: {_per_preset('steps')})")
-    p.add_argument("--content-weight", type=_nonneg_float,
-                   help=f"default: {_per_preset('content_weight')}")
-    p.add_argument("--style-weight", type=_nonneg_float,
-                   help=f"default: {_per_preset('style_weight')}")
-    p.add_argument("--tv-weight", type=_nonneg_float, help="total-variation weight (smoothness; "
-                   f"default: {_per_preset('tv_weight')})")
-    p.add_argument("--lr", "--learning-rate", dest="learning_rate", type=_nonneg_float,
-                   help=f"Adam's learning rate (default: {_per_preset('learning_rate')}; "
-                        "L-BFGS needs none)")
-    p.add_argument("--optimizer", choices=("adam", "lbfgs"),
-                   help=f"default: {_per_preset('optimizer')}")
-    p.add_argument("--init", choices=("content", "noise", "style"),
-                   help=f"the starting image (default: {_per_preset('init')})")
-    p.add_argument("--backbone", help="auto, vgg19, vgg16-hed, random[:SEED] or a weights file "
-                                      "(default: auto, VGG19)")
-    p.add_argument("--seed", type=int, help="random seed, a whole number >= 0 (noise and style "
-                                            "init; default 0)")
-    p.add_argument("--precision", choices=("float32", "bfloat16"),
-                   help="the network's arithmetic (bfloat16: about 2x faster on CPUs with AMX or "
-                        "AVX512-BF16 and on recent GPUs)")
+    add_setting_options(p.add_argument_group("settings (each replaces the preset's value)"))
     p.add_argument("--save-every", type=_positive_int, metavar="K",
                    help="keep a frame every K steps (with --frames or --film)")
     p.add_argument("--frames", metavar="DIR", help="folder for the frames kept every K steps")
@@ -215,10 +223,6 @@ def _add_run_options(p, default_output=None):
     c.add_argument("--mask", action="append", metavar="FILE",
                    help="where a style applies (white = here): one mask image per style, in order; "
                         "'all' for everywhere")
-    c.add_argument("--preserve-color", choices=("luminance", "histogram"),
-                   help="keep the content's colours: luminance-only transfer, or the style "
-                        "recoloured by histogram matching")
-    c.add_argument("--pooling", choices=("max", "avg"), help="VGG's pooling (default: max)")
     c.add_argument("--sizes", type=_sizes, metavar="S1,S2,...",
                    help="coarse-to-fine: optimise at each longest side in turn, e.g. 256,512,1024 "
                         "(instead of --size; --steps then counts per stage)")
@@ -274,10 +278,8 @@ def _add_sweep_parser(sub, samples):
                          "axes; every combination runs)")
     sw.add_argument("--preset", default="fast", choices=("fast", "seed", "gatys"),
                     help="the settings every run starts from (default: fast)")
-    sw.add_argument("--steps", type=_positive_int, help="steps per run (default: the preset's)")
-    sw.add_argument("--size", type=_positive_int, help="longest image side in pixels")
-    sw.add_argument("--backbone", help="auto, vgg19, vgg16-hed, random[:SEED] or a weights file")
-    sw.add_argument("--precision", choices=("float32", "bfloat16"), help="the network's arithmetic")
+    add_setting_options(sw.add_argument_group("settings of every run (each replaces the "
+                                               "preset's value)"))
     sw.add_argument("--snapshots", type=_step_list, metavar="S1,S2,...",
                     help="also keep each run's image at these steps, e.g. 1000")
     where = sw.add_mutually_exclusive_group()
@@ -292,9 +294,7 @@ def _add_sweep_parser(sub, samples):
 def _sweep(args):
     from . import sweep
 
-    changes = {k: v for k, v in (("steps", args.steps), ("max_side", args.size),
-                                 ("backbone", args.backbone), ("precision", args.precision))
-               if v is not None}
+    changes = _changes(args)
     runs = sweep.parse_grid(args.grid)
     content, style = _image_arg(args.content, "content"), _image_arg(args.style, "style")
     with sweep.executor_for(workers=args.workers, scheduler=args.scheduler) as executor:
@@ -376,12 +376,11 @@ def _check_outputs(args, output):
 
 
 def _changes(args):
-    keys = {"size": "max_side", "steps": "steps", "content_weight": "content_weight",
-            "style_weight": "style_weight", "tv_weight": "tv_weight", "learning_rate": "learning_rate",
-            "optimizer": "optimizer", "init": "init", "backbone": "backbone", "seed": "seed",
-            "pooling": "pooling", "preserve_color": "preserve_color", "precision": "precision"}
-    return {cfg: getattr(args, arg) for arg, cfg in keys.items()
-            if getattr(args, arg, None) is not None}
+    """The settings given on the command line: ``{setting: value}``."""
+    from .config import SETTINGS
+
+    return {name: getattr(args, name) for name, s in SETTINGS.items()
+            if s.option and getattr(args, name, None) is not None}
 
 
 def _controls(args, n_styles):
