@@ -1,0 +1,113 @@
+"""The seed paper's hyperparameter study, reproduced at its own step counts: the stored results.
+
+``tools/seed_study.py`` ran it (a sweep of :mod:`nst_helpers.sweep`: four runs of 7500 Adam steps
+with the ``seed`` preset on VGG19, Chelsea the cat and The Starry Night at 256 px) and exported
+the images, loss histories and timings to ``data/seed_study/``, shipped with the package as
+``nst_helpers.study_data``. This module reads them back and draws them, so that notebook 06 can
+show an hour of computing in a second.
+
+Reference:
+    The seed: a 2021 course paper (HSE University, MIEM), section 4, "Testing": seven
+    configurations, best ``num_iterations=7500, content_weight=1e3, style_weight=1e-3,
+    learning_rate=2, trainable=False``.
+"""
+
+from __future__ import annotations
+
+import functools
+import importlib.util
+import json
+import pathlib
+
+import numpy as np
+
+from .errors import NSTError
+from .images import load_image
+
+_ROOT = pathlib.Path(__file__).resolve().parents[1]
+
+
+def study_dir() -> pathlib.Path:
+    """The folder with the stored study: ``nst_helpers.study_data``, else the checkout's."""
+    try:
+        spec = importlib.util.find_spec("nst_helpers.study_data")
+    except (ImportError, ValueError):
+        spec = None
+    for folder in (spec.submodule_search_locations or []) if spec else []:
+        if (pathlib.Path(folder) / "study.json").exists():
+            return pathlib.Path(folder)
+    folder = _ROOT / "data" / "seed_study"
+    if not (folder / "study.json").exists():
+        raise NSTError("the stored seed study is missing; reinstall the package, or remake it "
+                       "with: python tools/seed_study.py")
+    return folder
+
+
+@functools.lru_cache(maxsize=1)
+def load_seed_study() -> dict:
+    """The study's summary: ``runs`` (settings, losses, timings), ``seven`` (the paper's seven
+    configurations as ``run`` and ``step``), the precision and ``trainable`` checks."""
+    folder = study_dir()
+    summary = json.loads((folder / "study.json").read_text())
+    with np.load(folder / "histories.npz", allow_pickle=False) as data:
+        summary["histories"] = {k: data[k] for k in data.files}
+    return summary
+
+
+def study_image(run: int, step: int) -> np.ndarray:
+    """The image of run ``run`` (0-3) at ``step`` 1000 or 7500 (its best image), uint8 RGB."""
+    path = study_dir() / f"run{int(run)}_step{int(step)}.jpg"
+    if not path.exists():
+        raise NSTError(f"the study has no image for run {run} at step {step}; steps: 1000, 7500.")
+    return load_image(path, max_side=None)
+
+
+def seven_table() -> list[dict]:
+    """One row per configuration of the paper: label, steps, settings and the losses at that step."""
+    study = load_seed_study()
+    rows = []
+    for item in study["seven"]:
+        run = study["runs"][item["run"]]
+        hist = study["histories"][f"run{item['run']}"]
+        upto = hist[: item["step"]]
+        rows.append({"label": item["label"], "steps": item["step"], "trainable": item["trainable"],
+                     **run["settings"], "loss": float(upto[-1]), "best_loss": float(upto.min())})
+    return rows
+
+
+def seed_study_figure(size: float = 2.6):
+    """The seven configurations' images, the photo and the painting, and the four loss curves."""
+    import matplotlib.pyplot as plt
+
+    from .samples import load_sample
+
+    study = load_seed_study()
+    fig, axes = plt.subplots(2, 5, figsize=(size * 5, size * 2 * 0.82))
+    photo, painting = load_sample(study["content"]), load_sample(study["style"])
+    cells = [(photo, f"content: {study['content']}"), (painting, f"style: {study['style']}")]
+    for item in study["seven"]:
+        run = study["runs"][item["run"]]
+        hist = study["histories"][f"run{item['run']}"][: item["step"]]
+        note = " (same image:\nthe image's gradient is the same)" if item["trainable"] else ""
+        cells.append((study_image(item["run"], item["step"]),
+                      f"{item['label']}\nloss {hist[-1]:.3g}{note}"))
+    for ax, (img, title) in zip(axes.flat, cells):
+        ax.imshow(img)
+        ax.set_title(title, fontsize=7)
+        ax.axis("off")
+    ax = axes.flat[-1]
+    for i, run in enumerate(study["runs"]):
+        s = run["settings"]
+        ax.plot(np.arange(1, len(study["histories"][f"run{i}"]) + 1), study["histories"][f"run{i}"],
+                lw=1, label=f"lr {s['learning_rate']:g}, sw {s['style_weight']:g}")
+    ax.axvline(1000, color="0.6", lw=0.8, ls="--")
+    ax.set_yscale("log")
+    ax.set_xlabel("Adam step", fontsize=7)
+    ax.set_title("total loss (weighted)", fontsize=7)
+    ax.tick_params(labelsize=6)
+    ax.legend(fontsize=6)
+    run0 = study["runs"][0]
+    fig.suptitle(f"The seed's study, {study['steps']} Adam steps at {study['size']} px; network: "
+                 f"{run0['backbone']}, {run0['config']['precision']}", fontsize=9)
+    fig.tight_layout()
+    return fig
