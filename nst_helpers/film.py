@@ -19,7 +19,7 @@ import numpy as np
 from PIL import Image
 
 from .errors import NSTError
-from .images import as_uint8, check_writable, write_new
+from .images import as_uint8, check_writable, fit_longest, resize, write_new
 
 GIF_SUFFIXES = (".gif",)
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
@@ -114,15 +114,14 @@ def save_film(frames, path, fps=8, force=False, max_side=None, label=True, hold_
                        "to keep a frame every K steps.")
     h, w = max((img.shape[:2] for _, img in items), key=lambda s: s[0] * s[1])
     if max_side is not None and max(h, w) > max_side:
-        scale = max_side / max(h, w)
-        h, w = max(1, round(h * scale)), max(1, round(w * scale))
+        h, w = fit_longest((h, w), max_side)
     suffix = path.suffix.lower()
     if suffix in VIDEO_SUFFIXES:  # H.264 in yuv420p wants even sides
         h, w = h - h % 2, w - w % 2
     images = []
     for step, img in items:
         if img.shape[:2] != (h, w):
-            img = np.asarray(Image.fromarray(img).resize((w, h), Image.Resampling.LANCZOS))
+            img = resize(img, size=(h, w), label=f"frame {step}", min_side=1)
         if label and step is not None:
             img = _label(img, f"step {step}")
         images.append(img)

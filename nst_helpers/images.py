@@ -193,8 +193,24 @@ def load_image(source, max_side="auto", name=None):
     return np.asarray(img, dtype=np.uint8).copy()
 
 
-def resize(image, max_side=None, size=None, label="image"):
+def fit_longest(shape, side):
+    """``(height, width)`` with longest side ``side`` and the aspect ratio of ``shape``.
+
+    Args:
+        shape: ``(height, width, ...)``, e.g. an image array's ``.shape``.
+        side: the longest side wanted, in pixels.
+    """
+    h, w = shape[:2]
+    scale = side / max(h, w)
+    return max(1, round(h * scale)), max(1, round(w * scale))
+
+
+def resize(image, max_side=None, size=None, label="image", min_side=MIN_SIDE):
     """Resize to a longest side of ``max_side`` or to an exact ``size=(height, width)``.
+
+    Args:
+        min_side: refuse a result whose short side is smaller (default :data:`MIN_SIDE`, what
+            VGG's five poolings need).
 
     Returns the same kind it was given: a PIL image for a PIL image, else a ``uint8`` array.
     """
@@ -202,12 +218,11 @@ def resize(image, max_side=None, size=None, label="image"):
     img = image if is_pil else Image.fromarray(as_uint8(image))
     w, h = img.size
     if size is None:
-        scale = max_side / max(w, h)
-        size = (max(1, round(h * scale)), max(1, round(w * scale)))
+        size = fit_longest((h, w), max_side)
     nh, nw = int(size[0]), int(size[1])
-    if min(nh, nw) < MIN_SIDE:
+    if min(nh, nw) < min_side:
         raise NSTError(
-            f"{label}: resizing {w}x{h} px to {nw}x{nh} px leaves a side under {MIN_SIDE} px; "
+            f"{label}: resizing {w}x{h} px to {nw}x{nh} px leaves a side under {min_side} px; "
             "use a larger size or a less elongated image."
         )
     out = img.resize((nw, nh), Image.Resampling.LANCZOS) if (nw, nh) != (w, h) else img

@@ -19,7 +19,7 @@ import numpy as np
 
 from .config import preset
 from .errors import NSTError
-from .images import MIN_SIDE, load_image, resize
+from .images import MIN_SIDE, fit_longest, load_image, resize
 
 #: Share of the first stage's steps that each later stage gets by default.
 REFINE_SHARE = 1 / 3
@@ -69,13 +69,6 @@ def _check_steps(steps, n, default):
             raise NSTError(f"steps must be whole numbers >= 0, not {v!r}.")
         out.append(int(v))
     return out
-
-
-def _shape_for(shape, side):
-    """``(height, width)`` with longest side ``side`` and the aspect ratio of ``shape``."""
-    h, w = shape[:2]
-    scale = side / max(h, w)
-    return max(1, round(h * scale)), max(1, round(w * scale))
 
 
 def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast", steps=None, *,
@@ -142,11 +135,11 @@ def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast"
     interrupted = False
     for k, (side, n) in enumerate(zip(sizes, stage_steps)):
         try:  # a stage's set-up and compilation too: Ctrl-C there keeps the stages before it
-            shape = _shape_for(content_full.shape, side)
+            shape = fit_longest(content_full.shape, side)
             content_k = resize(content_full, size=shape, label="content image")
             styles_k = []
             for s, share in zip(styles_full, style_share):
-                target = _shape_for(s.shape, max(MIN_SIDE, round(share * side)))
+                target = fit_longest(s.shape, max(MIN_SIDE, round(share * side)))
                 styles_k.append(s if s.shape[:2] == target else
                                 resize(s, size=target, label="style image"))
             start = init_image if k == 0 else resize(image, size=shape, label="enlarged result")
@@ -183,7 +176,7 @@ def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast"
         message = (f"{message} " if message else "") + (
             f"Coarse-to-fine ended at the {max(h, w)} px stage ({reason}); "
             f"its image was enlarged to {final} px.")
-        image = resize(image, size=_shape_for(content_full.shape, final), label="result")
+        image = resize(image, size=fit_longest(content_full.shape, final), label="result")
     else:
         reason = "finished" if all(r.stop_reason == "finished" for r in results) else last.stop_reason
     return dataclasses.replace(

@@ -27,6 +27,7 @@ import numpy as np
 from PIL import Image, ImageDraw, ImageFilter
 
 from .errors import NSTError
+from .images import load_image, resize
 
 #: Photographs from scikit-image, and the one this package ships.
 _SKIMAGE_PHOTOS = ("astronaut", "chelsea", "coffee", "rocket")
@@ -97,7 +98,7 @@ def load_sample(name, size=None):
     else:
         raise NSTError(f"Unknown sample {name!r}; choose one of: {_valid_names()}.")
     if size is not None:
-        image = _resize_longest(image, size)
+        image = resize(image, max_side=size, label=f"sample {key}", min_side=1)
     return image.copy()
 
 
@@ -446,7 +447,7 @@ def _content(name):
             f"Loading {name!r} needs scikit-image; install it with "
             "'pip install scikit-image'."
         ) from err
-    image = _to_rgb_uint8(getattr(skimage.data, name)())
+    image = load_image(getattr(skimage.data, name)(), max_side=None, name=f"sample {name}")
     image.setflags(write=False)
     return image
 
@@ -468,35 +469,10 @@ def _check_size(size):
     return int(size)
 
 
-def _to_rgb_uint8(image):
-    if isinstance(image, Image.Image):
-        return np.asarray(image.convert("RGB"), dtype=np.uint8).copy()
-    array = np.asarray(image)
-    if array.dtype != np.uint8:
-        if np.issubdtype(array.dtype, np.floating) and array.max(initial=0) <= 1.0:
-            array = array * 255.0
-        array = np.clip(np.round(array), 0, 255).astype(np.uint8)
-    if array.ndim == 2:
-        array = np.stack([array] * 3, axis=-1)
-    elif array.shape[-1] == 4:
-        array = array[..., :3]
-    return np.ascontiguousarray(array)
-
-
-def _resize_longest(image, size):
-    h, w = image.shape[:2]
-    scale = size / max(h, w)
-    new = (max(1, round(w * scale)), max(1, round(h * scale)))
-    if new == (w, h):
-        return image
-    return np.asarray(Image.fromarray(image).resize(new, Image.LANCZOS), dtype=np.uint8)
-
-
 @functools.lru_cache(maxsize=None)
 def _shipped(name):
-    with resources.files("nst_helpers.sample_data").joinpath(f"{name}.jpg").open("rb") as f:
-        with Image.open(f) as img:
-            image = _to_rgb_uint8(img)
+    data = resources.files("nst_helpers.sample_data").joinpath(f"{name}.jpg").read_bytes()
+    image = load_image(data, max_side=None, name=f"sample {name}")
     image.setflags(write=False)
     return image
 
