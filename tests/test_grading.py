@@ -1,0 +1,266 @@
+"""nst grade: a class's notebooks graded in fresh kernels, with the package's own checks.
+
+One class is graded once for the module (notebooks 01-04, two at a time): a solved set, an
+untouched student set, a classic mistake, two notebooks that tamper with the checks, one that
+crashes its kernel; an endless loop is graded on its own with a short time limit.
+"""
+
+import csv
+import hashlib
+import json
+import pathlib
+import time
+
+import pytest
+
+pytest.importorskip("nbclient")
+
+from nst_helpers import checks, grading  # noqa: E402
+from nst_helpers.cli import main  # noqa: E402
+from nst_helpers.errors import NSTError  # noqa: E402
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+NOTEBOOKS = ROOT / "notebooks"
+COURSE = ["01_convolutions", "02_vgg_features", "03_content_loss", "04_gram_matrices"]
+
+
+def _nb(stem, student=False):
+    return json.loads((NOTEBOOKS / ("student" if student else "") / f"{stem}.ipynb").read_text())
+
+
+def _answer(nb, grade_id, source):
+    """``nb`` with the source of its answer cell ``grade_id`` replaced."""
+    cells = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id]
+    assert len(cells) == 1, grade_id
+    cells[0]["source"] = source
+    return nb
+
+
+def _write(folder, name, nb):
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_text(json.dumps(nb))
+
+
+FLIPPED = '''\
+def conv2d(image, kernel, stride=1, padding=0):
+    x = np.pad(np.asarray(image, dtype=float), padding)
+    k = np.asarray(kernel)[::-1, ::-1]  # the classic mistake: a flipped kernel
+    kh, kw = k.shape
+    out = np.zeros(((x.shape[0] - kh) // stride + 1, (x.shape[1] - kw) // stride + 1))
+    for i in range(out.shape[0]):
+        for j in range(out.shape[1]):
+            out[i, j] = np.sum(x[i * stride:i * stride + kh, j * stride:j * stride + kw] * k)
+    return out
+'''
+
+# Forges conv2d's reference values so that the flipped kernel is "expected", in every file named
+# conv2d.npz it can reach, but never inside the course's checkout (should the grader's isolation
+# fail, the test fails on the marker instead of changing a tracked file).
+FORGE = '''
+import pathlib, numpy as np
+def forge(path):
+    path = pathlib.Path(path).resolve()
+    if path.is_relative_to({root!r}):
+        return
+    ref = dict(np.load(path))
+    for key in list(ref):
+        if key.endswith(".expected"):
+            ref[key] = ref[key[:-len("expected")] + "mistake.flipped"]
+    np.savez(path, **ref)
+'''
+
+
+def _eve(root, marker):
+    """Redefines the check, patches the checks module, forges the values it can see."""
+    return FLIPPED + FORGE.format(root=str(root)) + f'''
+pathlib.Path({str(marker)!r}).write_text(str(checks.data_dir()))
+forge(checks.data_dir() / "conv2d.npz")
+checks._CACHE.clear()
+checks.check_conv2d = lambda fn: print("✔ conv2d is right (6 test cases).")
+checks._close = lambda *args, **kwargs: True
+checks._fail = lambda *args, **kwargs: None
+'''
+
+
+def _frank(root):
+    """Finds every copy of the reference values in the grader's folder and forges them; deletes
+    its home and working folders."""
+    return FLIPPED + FORGE.format(root=str(root)) + '''
+import os, shutil
+for found in pathlib.Path.cwd().parent.rglob("conv2d.npz"):
+    forge(found)
+shutil.rmtree(os.path.expanduser("~"), ignore_errors=True)
+for f in pathlib.Path.cwd().iterdir():
+    shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink()
+'''
+
+
+def _reference_digests():
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in checks.data_dir().glob("*.npz")}
+
+
+@pytest.fixture(scope="module")
+def graded(tmp_path_factory):
+    root = tmp_path_factory.mktemp("class")
+    subs = root / "submitted"
+    for stem in COURSE:
+        _write(subs / "alice", f"{stem}.ipynb", _nb(stem))               # solved
+        _write(subs / "bob", f"{stem}.ipynb", _nb(stem, student=True))   # untouched
+    sum_loss = _answer(_nb("04_gram_matrices"), "answer-style_loss", (
+        "def style_loss(features, target_gram):\n"
+        "    return tf.reduce_sum(tf.square(gram_matrix(features) - target_gram))\n"))
+    _write(subs, "carol_04_gram_matrices.ipynb", sum_loss)
+    marker = root / "eve-saw.txt"
+    _write(subs / "eve", "01_convolutions.ipynb",
+           _answer(_nb("01_convolutions", student=True), "answer-conv2d", _eve(ROOT, marker)))
+    _write(subs / "frank", "01_convolutions.ipynb",
+           _answer(_nb("01_convolutions", student=True), "answer-conv2d", _frank(ROOT)))
+    crash = _answer(_nb("04_gram_matrices"), "answer-style_loss", "import os\nos._exit(1)\n")
+    _write(subs / "grace", "04_gram_matrices.ipynb", crash)
+    before = _reference_digests()
+    out = root / "grades.csv"
+    start = time.monotonic()
+    rows = grading.grade([subs], out, timeout=300, jobs=2, verbose=False)
+    seconds = time.monotonic() - start
+    with out.open(newline="") as f:
+        from_csv = list(csv.DictReader(f))
+    return {"rows": {r["student"]: r for r in rows}, "csv": from_csv, "seconds": seconds,
+            "before": before, "after": _reference_digests(), "marker": marker}
+
+
+def _columns(row, prefix=""):
+    return {k: v for k, v in row.items() if k[:2].isdigit() and k.startswith(prefix)}
+
+
+def test_a_solved_notebook_scores_full_marks(graded):
+    alice = graded["rows"]["alice"]
+    assert set(_columns(alice).values()) == {"passed"}
+    assert len(_columns(alice)) == 6  # conv2d, deprocess, content loss, Gram, two style losses
+    assert alice["points"] == alice["out of"] == "6" and alice["notes"] == ""
+
+
+def test_the_untouched_student_notebook_scores_zero_without_crashing_the_grader(graded):
+    bob = graded["rows"]["bob"]
+    assert set(_columns(bob).values()) == {"not attempted"}
+    assert bob["points"] == "0" and bob["notes"] == ""
+
+
+def test_one_classic_mistake_loses_exactly_that_exercise(graded):
+    carol = _columns(graded["rows"]["carol"], "04")
+    assert carol["04 gram_matrix (1 pt)"] == "passed"
+    assert carol["04 style_loss_paper (1 pt)"] == "passed"
+    assert carol["04 style_loss (1 pt)"].startswith("failed: style_loss is not right yet")
+    assert "you summed the squared differences" in carol["04 style_loss (1 pt)"]  # the check's hint
+    assert graded["rows"]["carol"]["points"] == "2"
+    assert "01_convolutions: not submitted" in graded["rows"]["carol"]["notes"]
+
+
+def test_redefining_the_checks_or_forging_their_values_gains_nothing(graded):
+    eve = graded["rows"]["eve"]
+    assert eve["01 conv2d (1 pt)"].startswith("failed: conv2d is not right yet")
+    assert "you flipped the kernel" in eve["01 conv2d (1 pt)"]  # judged by the package's values
+    assert eve["points"] == "0"
+    saw = pathlib.Path(graded["marker"].read_text())  # the kernel's package copy, not the checkout's
+    assert not saw.is_relative_to(ROOT) and saw.name == "check_data"
+    assert graded["after"] == graded["before"]
+
+
+def test_finding_the_graders_own_copy_and_deleting_files_gains_nothing(graded):
+    frank = graded["rows"]["frank"]
+    assert frank["01 conv2d (1 pt)"] == "failed: the notebook changed the checks' reference values"
+    assert frank["points"] == "0"
+    assert "changed the checks' reference values (data/conv2d.npz)" in frank["notes"]
+    assert graded["after"] == graded["before"]
+
+
+def test_a_crashed_kernel_keeps_what_was_earned_before_it(graded):
+    grace = graded["rows"]["grace"]
+    assert grace["04 gram_matrix (1 pt)"] == "passed"
+    assert grace["04 style_loss (1 pt)"].startswith("failed: its kernel died")
+    assert grace["04 style_loss_paper (1 pt)"].startswith("failed: its kernel died")
+    assert grace["points"] == "1" and "kernel died" in grace["notes"]
+
+
+def test_the_csv_holds_one_row_per_student_and_a_total(graded):
+    rows = graded["csv"]
+    assert [r["student"] for r in rows] == ["alice", "bob", "carol", "eve", "frank", "grace"]
+    assert list(rows[0])[0] == "student" and list(rows[0])[-3:] == ["points", "out of", "notes"]
+    assert len(_columns(rows[0])) == 6
+    assert {r["student"]: r["points"] for r in rows} == {
+        "alice": "6", "bob": "0", "carol": "2", "eve": "0", "frank": "0", "grace": "1"}
+    print(f"graded 10 notebooks in {graded['seconds']:.0f} s")
+
+
+def test_an_endless_loop_is_stopped_at_its_time_limit_and_reported(tmp_path):
+    loop = _answer(_nb("01_convolutions", student=True), "answer-conv2d",
+                   "def conv2d(image, kernel, stride=1, padding=0):\n    while True:\n        pass\n")
+    _write(tmp_path / "henry", "01_convolutions.ipynb", loop)
+    start = time.monotonic()
+    [henry] = grading.grade([tmp_path / "henry"], None, timeout=10, jobs=1, verbose=False)
+    assert time.monotonic() - start < 10 + 90  # the limit, plus starting and stopping a kernel
+    assert henry["01 conv2d (1 pt)"].startswith("failed: stopped at its 10 s time limit")
+    assert "stopped at its 10 s time limit" in henry["notes"] and henry["points"] == "0"
+
+
+# --------------------------------------------------------------------------------------------------
+# Without kernels
+# --------------------------------------------------------------------------------------------------
+
+
+def test_students_are_named_by_file_or_folder(tmp_path):
+    course = grading.load_course()
+    paths = [tmp_path / "alice" / "03_content_loss.ipynb",
+             tmp_path / "x" / "bob_03_content_loss.ipynb",
+             tmp_path / "submitted" / "carol" / "03_content_loss" / "03_content_loss.ipynb",
+             tmp_path / "mystery.ipynb"]
+    for p in paths[:3]:
+        _write(p.parent, p.name, _nb("03_content_loss", student=True))
+    renamed = _nb("02_vgg_features", student=True)  # recognised by its cells' nbgrader ids
+    _write(tmp_path, "mystery.ipynb", renamed)
+    subs = grading.find_submissions([tmp_path], course)
+    assert sorted((s.student, s.notebook) for s in subs) == [
+        ("alice", "03_content_loss"), ("bob", "03_content_loss"), ("carol", "03_content_loss"),
+        ("mystery", "02_vgg_features")]
+    _write(tmp_path / "alice", "alice_03_content_loss.ipynb", renamed)
+    with pytest.raises(NSTError, match="alice submitted 03_content_loss twice"):
+        grading.find_submissions([tmp_path], course)
+    with pytest.raises(NSTError, match="no such file"):
+        grading.find_submissions([tmp_path / "nope"], course)
+
+
+def test_the_graded_notebook_runs_the_courses_cells_with_the_submissions_answers():
+    course = _nb("04_gram_matrices", student=True)
+    sub = _answer(_nb("04_gram_matrices", student=True), "answer-gram_matrix", "def gram_matrix(f):\n    return 1")
+    for cell in sub["cells"]:  # a changed course cell and a changed check never run
+        if cell["cell_type"] == "code" and "import" in cell["source"]:
+            cell["source"] = "checks = None"
+        if "checks.check_gram_matrix" in cell["source"]:
+            cell["source"] = "print('✔')"
+    nb, verdicts, notes = grading.build_notebook(course, sub, "t0k", "/x/checks.py", "/x/data")
+    sources = [c["source"] for c in nb["cells"]]
+    assert "def gram_matrix(f):\n    return 1" in sources
+    assert "checks = None" not in sources and "print('✔')" not in sources
+    assert set(verdicts) == {"check-gram_matrix", "check-style_loss", "check-style_loss_paper"}
+    assert all("NST-GRADE-t0k" in sources[i] and "/x/checks.py" in sources[i] for i in verdicts.values())
+    assert max(verdicts.values()) == len(sources) - 1  # nothing after the last check runs
+    assert notes == []
+    compile(sources[verdicts["check-gram_matrix"]], "verdict", "exec")
+
+
+def test_cli_grades_into_a_csv_and_never_overwrites_it(tmp_path, capsys):
+    (tmp_path / "dan").mkdir()
+    (tmp_path / "dan" / "01_convolutions.ipynb").write_text("{not json")
+    out = tmp_path / "grades.csv"
+    assert main(["grade", str(tmp_path / "dan"), "--out", str(out), "-q"]) == 0
+    [row] = list(csv.DictReader(out.open(newline="")))
+    assert row["student"] == "dan" and row["01 conv2d (1 pt)"] == "not attempted"
+    assert "not a notebook" in row["notes"] and row["points"] == "0"
+    assert main(["grade", str(tmp_path / "dan"), "--out", str(out)]) == 2
+    assert "exists; pass --force" in capsys.readouterr().err
+    assert main(["grade", str(tmp_path / "dan"), "--out", str(out), "--force", "-q"]) == 0
+
+
+def test_csv_cells_are_never_formulas(tmp_path):
+    out = grading.write_csv([{"student": "=HYPERLINK(1)", "points": "1", "out of": "1", "notes": ""}],
+                            tmp_path / "g.csv")
+    assert list(csv.DictReader(out.open(newline="")))[0]["student"] == "'=HYPERLINK(1)"
