@@ -360,6 +360,25 @@ class Problem:
         style = tf.convert_to_tensor(style, tf.float32)
         return content + style + tv, content, style, tv
 
+    def style_layer_losses(self, image):
+        """Each style layer's share of the weighted style loss of ``image`` (uint8 RGB, or VGG space
+        ``(1, H, W, 3)``): ``{layer: style_weight * w_l * E_l}``, summed over the style images with
+        their blend weights. The values add up to the style term of :meth:`losses`.
+        """
+        x = to_vgg(image) if np.asarray(image).dtype == np.uint8 else image
+        cfg = self.config
+        feats = self.extractor(x)
+        out = {}
+        for layer in cfg.style_layers:
+            value = 0.0
+            for blend, grams, masks in zip(self.blend, self.style_grams, self.masks):
+                if blend:
+                    value += blend * self.layer_weights[layer] * float(losses.style_layer_loss(
+                        feats[layer], grams[layer], cfg.normalization,
+                        None if masks is None else masks[layer]))
+            out[layer] = cfg.style_weight * value
+        return out
+
     def initial_image(self, init_image=None):
         """The starting image in VGG space: content, seeded noise, style statistics or a given one.
 

@@ -63,11 +63,14 @@ def study_image(run: int, step: int) -> np.ndarray:
 
 
 def seven_table() -> list[dict]:
-    """One row per configuration of the paper: label, steps, settings and the losses at that step."""
+    """One row per configuration of the paper whose run is done: label, steps, settings and the
+    losses at that step."""
     study = load_seed_study()
     rows = []
     for item in study["seven"]:
         run = study["runs"][item["run"]]
+        if not run.get("done"):
+            continue
         hist = study["histories"][f"run{item['run']}"]
         upto = hist[: item["step"]]
         rows.append({"label": item["label"], "steps": item["step"], "trainable": item["trainable"],
@@ -87,16 +90,22 @@ def seed_study_figure(size: float = 2.6):
     cells = [(photo, f"content: {study['content']}"), (painting, f"style: {study['style']}")]
     for item in study["seven"]:
         run = study["runs"][item["run"]]
+        if not run.get("done"):
+            cells.append((None, f"{item['label']}\nnot run yet"))
+            continue
         hist = study["histories"][f"run{item['run']}"][: item["step"]]
         note = " (same image:\nthe image's gradient is the same)" if item["trainable"] else ""
         cells.append((study_image(item["run"], item["step"]),
                       f"{item['label']}\nloss {hist[-1]:.3g}{note}"))
     for ax, (img, title) in zip(axes.flat, cells):
-        ax.imshow(img)
+        if img is not None:
+            ax.imshow(img)
         ax.set_title(title, fontsize=7)
         ax.axis("off")
     ax = axes.flat[-1]
     for i, run in enumerate(study["runs"]):
+        if not run.get("done"):
+            continue
         s = run["settings"]
         ax.plot(np.arange(1, len(study["histories"][f"run{i}"]) + 1), study["histories"][f"run{i}"],
                 lw=1, label=f"lr {s['learning_rate']:g}, sw {s['style_weight']:g}")
@@ -106,8 +115,9 @@ def seed_study_figure(size: float = 2.6):
     ax.set_title("total loss (weighted)", fontsize=7)
     ax.tick_params(labelsize=6)
     ax.legend(fontsize=6)
-    run0 = study["runs"][0]
+    done = [r for r in study["runs"] if r.get("done")]
+    nets = sorted({f"{r['backbone']}, {r['config']['precision']}" for r in done})
     fig.suptitle(f"The seed's study, {study['steps']} Adam steps at {study['size']} px; network: "
-                 f"{run0['backbone']}, {run0['config']['precision']}", fontsize=9)
+                 f"{'; '.join(nets) or 'none yet'}", fontsize=9)
     fig.tight_layout()
     return fig

@@ -271,3 +271,15 @@ def test_one_divergence_rule_for_both_optimisers():
     assert _diverged([1.0, high, 0.9, high]) and not _diverged([1.0, high, 0.9])
     assert not _diverged([1.0, high, 0.5, 0.4, 0.3, 0.2, high])  # probes 5 apart: no divergence
     assert _diverged([1.0, 0.5, float("nan")]) and _diverged([float("inf")])
+
+
+def test_style_layer_losses_add_up_to_the_style_term(photo, texture):
+    from nst_helpers.images import to_vgg
+    from nst_helpers.optimize import Problem
+
+    problem = Problem(photo, texture, preset("seed", max_side=64), verbose=False)
+    per_layer = problem.style_layer_losses(photo)
+    assert list(per_layer) == list(problem.config.style_layers)
+    assert all(v > 0 for v in per_layer.values())
+    style = float(problem.losses(to_vgg(photo))[2])
+    assert sum(per_layer.values()) == pytest.approx(style, rel=1e-5)

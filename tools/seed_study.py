@@ -123,44 +123,78 @@ def trainable_check(content, style):
     }
 
 
+def _exported():
+    """The study exported so far (from an earlier session too): ``{run index: its summary}``."""
+    try:
+        summary = json.loads((EXPORT / "study.json").read_text())
+    except (OSError, ValueError):
+        return {}
+    return {i: r for i, r in enumerate(summary.get("runs", [])) if r and r.get("done")}
+
+
 def run(work, executor=None):
+    """Run the runs not yet exported; export each finished run (so a later session resumes)."""
     content = load_image(load_sample(CONTENT), max_side=SIZE)
     style = load_image(load_sample(STYLE), max_side=SIZE)
     work.mkdir(parents=True, exist_ok=True)
     check = precision_check(content, style, work)
     print(f"Precision: {check['use']} (float32 loss of bfloat16's picture / float32's: "
           f"{check['float32_loss_ratio']}; mean pixel difference {check['mean_abs_pixel_difference']})")
+    done = _exported()
+    todo = [r for i, r in enumerate(RUNS) if i not in done]
+    print(f"{len(done)} of {len(RUNS)} runs exported before; running {len(todo)}.")
     t0 = time.perf_counter()
-    result = sweep.run_sweep(content, style, RUNS, work / "runs", "seed", executor=executor,
+    result = sweep.run_sweep(content, style, todo, work / "runs", "seed", executor=executor,
                              snapshots=SNAPSHOTS, steps=STEPS, max_side=SIZE, backbone="vgg19",
-                             precision=check["use"])
+                             precision=check["use"], on_result=lambda rec: export(work, check))
     print(result, f"{time.perf_counter() - t0:.0f} s")
-    if result.failed or result.interrupted:
+    export(work, check, trainable_check(content, style))
+    if len(_exported()) < len(RUNS):
         sys.exit("Not all runs are done; run the script again to resume.")
-    export(result, check, trainable_check(content, style))
 
 
-def export(result, check, trainable):
-    """Write the compact study into data/seed_study (JPEGs, histories, a JSON summary)."""
+def export(work, check=None, trainable=None):
+    """Merge the finished runs of the sweep folder into data/seed_study (JPEGs, histories, JSON).
+
+    Runs exported earlier (another session, another machine) are kept; so are the checks.
+    """
     EXPORT.mkdir(parents=True, exist_ok=True)
-    runs, histories = [], {}
-    for i, rec in enumerate(result.runs):
+    try:
+        summary = json.loads((EXPORT / "study.json").read_text())
+    except (OSError, ValueError):
+        summary = {}
+    runs = summary.get("runs") or [{"settings": r, "done": False} for r in RUNS]
+    try:
+        with np.load(EXPORT / "histories.npz") as data:
+            histories = {k: data[k] for k in data.files}
+    except OSError:
+        histories = {}
+    by_name = {rec.name: rec for rec in sweep.load_sweep(work / "runs") if rec.done} \
+        if (work / "runs" / "sweep.json").exists() else {}
+    for i, settings in enumerate(RUNS):
+        rec = by_name.get(sweep.run_name(settings))
+        if rec is None or runs[i].get("done"):
+            continue
         r = rec.report
-        for step in (1000, 7500):
+        for step in (1000, STEPS):
             img = rec.image(None if step == STEPS else step)
             Image.fromarray(img).save(EXPORT / f"run{i}_step{step}.jpg", quality=90)
         hist = r["loss_history"]
         histories[f"run{i}"] = np.asarray(hist, np.float32)
-        runs.append({"settings": rec.settings, "best_loss": r["best_loss"], "best_step": r["best_step"],
-                     "loss_at_1000": hist[999], "best_loss_to_1000": float(np.min(hist[:1000])),
-                     "seconds_per_step": r["seconds_per_step"], "backbone": r["backbone"],
-                     "config": r["config"]})
+        runs[i] = {"settings": rec.settings, "done": True, "best_loss": r["best_loss"],
+                   "best_step": r["best_step"], "loss_at_1000": hist[999],
+                   "best_loss_to_1000": float(np.min(hist[:1000])),
+                   "seconds_per_step": r["seconds_per_step"], "seconds": r["seconds"],
+                   "host": r["host"], "backbone": r["backbone"], "config": r["config"]}
     np.savez_compressed(EXPORT / "histories.npz", **histories)
-    summary = {"content": CONTENT, "style": STYLE, "size": SIZE, "steps": STEPS, "runs": runs,
-               "seven": [{"label": l, "run": i, "step": s, "trainable": t} for l, i, s, t in SEVEN],
-               "precision_check": check, "trainable_check": trainable}
+    summary.update(content=CONTENT, style=STYLE, size=SIZE, steps=STEPS, runs=runs,
+                   seven=[{"label": l, "run": i, "step": s, "trainable": t} for l, i, s, t in SEVEN])
+    if check is not None:
+        summary["precision_check"] = check
+    if trainable is not None:
+        summary["trainable_check"] = trainable
     (EXPORT / "study.json").write_text(json.dumps(summary, indent=1))
-    print(f"Exported to {EXPORT}")
+    print(f"Exported {sum(bool(r.get('done')) for r in runs)} of {len(RUNS)} runs to {EXPORT}")
 
 
 def main(argv=None):
@@ -168,10 +202,18 @@ def main(argv=None):
     ap.add_argument("--work", type=pathlib.Path,
                     default=pathlib.Path.home() / ".cache" / "nst_helpers" / "seed_study")
     ap.add_argument("--figure-only", action="store_true", help="only redraw the figure")
+    ap.add_argument("--export-only", action="store_true",
+                    help="only export the runs finished so far in --work, and redraw")
     ap.add_argument("--workers", type=int, default=0,
                     help="run the four runs in this many spawned processes (0: in this one)")
     args = ap.parse_args(argv)
-    if not args.figure_only:
+    if args.export_only:
+        check_path = args.work / "precision_check.json"
+        content = load_image(load_sample(CONTENT), max_side=SIZE)
+        style = load_image(load_sample(STYLE), max_side=SIZE)
+        export(args.work, json.loads(check_path.read_text()) if check_path.exists() else None,
+               trainable_check(content, style))
+    elif not args.figure_only:
         executor = sweep.process_pool(args.workers) if args.workers else None
         run(args.work, executor)
     from nst_helpers.study import seed_study_figure
