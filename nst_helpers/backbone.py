@@ -36,8 +36,8 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._tf import tf as _tf
 from . import weights
+from ._tf import tf as _tf
 from .choices import POOLINGS, PRECISIONS
 from .errors import NSTError
 

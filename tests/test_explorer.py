@@ -19,8 +19,14 @@ import pytest
 from PIL import Image
 
 from nst_helpers.errors import NSTError
-from nst_helpers.explorer import (SEED_STUDY, Explorer, Upload, loss_curve_svg, normalize_upload,
-                                  parse_grid)
+from nst_helpers.explorer import (
+    SEED_STUDY,
+    Explorer,
+    Upload,
+    loss_curve_svg,
+    normalize_upload,
+    parse_grid,
+)
 
 WIDGET_MIME = "application/vnd.jupyter.widget-view+json"
 IPYWIDGETS_7 = ipywidgets.__version__.startswith("7.")

@@ -26,8 +26,17 @@ from ..config import StyleConfig, preset as make_preset
 from ..errors import NSTError
 from ..images import load_image
 from .listener import Listener, outcome
-from .records import (Entry, figure, fmt, normalize_upload, parse_grid, read_record,
-                      record_settings, sheet, write_entry)
+from .records import (
+    Entry,
+    figure,
+    fmt,
+    normalize_upload,
+    parse_grid,
+    read_record,
+    record_settings,
+    sheet,
+    write_entry,
+)
 
 #: The original paper's study (style weight x learning rate), the default sweep. Each entry starts
 #: from the ``seed`` preset; the sweep's own size and step count apply unless an entry sets them.
