@@ -10,8 +10,9 @@ TensorFlow. To offer a new choice, add its word here and implement it where it i
 NORMALIZATIONS = ("seed", "paper")
 #: VGG's pooling (:mod:`nst_helpers.backbone`): as trained, or average (Gatys et al. 2016).
 POOLINGS = ("max", "avg")
-#: The network's arithmetic (:mod:`nst_helpers.backbone`); bfloat16 for the network only.
-PRECISIONS = ("float32", "bfloat16")
+#: The network's arithmetic (:mod:`nst_helpers.backbone`); bfloat16 for the network only; auto:
+#: bfloat16 where the hardware computes it natively, else float32.
+PRECISIONS = ("float32", "bfloat16", "auto")
 #: Colour preservation (:mod:`nst_helpers.color`, Gatys et al. 2017); ``None`` means off.
 PRESERVE_COLORS = ("luminance", "histogram")
 #: The optimisers of :func:`nst_helpers.optimize.stylize`.

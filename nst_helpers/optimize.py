@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ._tf import tf as _tf
-from .backbone import bfloat16_hardware, load_backbone
+from .backbone import bfloat16_hardware, load_backbone, resolve_precision
 from .config import StyleConfig, preset
 from .errors import NSTError
 from .images import (VGG_MAX, VGG_MIN, check_folder, from_vgg, load_image, resize, save_image,
@@ -169,7 +169,8 @@ class StyleResult:
 
     def __repr__(self):
         h, w = self.image.shape[:2]
-        return (f"StyleResult({w}x{h}, backbone={self.backbone}, steps={self.steps}, "
+        return (f"StyleResult({w}x{h}, backbone={self.backbone}, {self.config.precision}, "
+                f"steps={self.steps}, "
                 f"best_loss={self.best_loss:.4g}, seconds={self.seconds:.1f}, "
                 f"stop_reason={self.stop_reason!r})")
 
@@ -212,6 +213,8 @@ class Problem:
     """The fixed part of a run: targets, masks and the loss function of an image in VGG space."""
 
     def __init__(self, content, style, config, style_blend=None, style_masks=None, verbose=True):
+        if config.precision == "auto":  # the result says which arithmetic made it
+            config = config.replace(precision=resolve_precision("auto"))
         self.config = config
         side = config.max_side
         self.content = load_image(content, max_side=side, name="content image")
@@ -820,6 +823,6 @@ def stylize(content, style, config="fast", *, style_blend=None, style_masks=None
     return StyleResult(
         image=image, best_loss=out.loss, best_step=out.step, history=loop.history,
         steps=loop.step, seconds=loop.seconds, setup_seconds=setup_seconds,
-        compile_seconds=out.compile_seconds, backbone=problem.backbone.name, config=cfg,
+        compile_seconds=out.compile_seconds, backbone=problem.backbone.name, config=problem.config,
         stop_reason=out.reason, message=message, frames=loop.frames,
     )

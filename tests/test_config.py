@@ -62,7 +62,7 @@ def test_lower_modules_export_the_same_vocabularies():
     ("max_side", 64.0, "max_side must be 'auto', None or a whole number >= 32, not 64.0."),
     ("optimizer", "sgd", "optimizer must be one of adam, lbfgs, not 'sgd'."),
     ("preserve_color", "all", "preserve_color must be one of None, luminance, histogram, not 'all'."),
-    ("precision", "fp16", "precision must be one of float32, bfloat16, not 'fp16'."),
+    ("precision", "fp16", "precision must be one of float32, bfloat16, auto, not 'fp16'."),
     ("style_weight", "lots", "style_weight must be a number, not 'lots'."),
 ])
 def test_each_check_of_the_table_says_what_is_wrong(name, value, message):

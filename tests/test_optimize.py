@@ -283,3 +283,14 @@ def test_style_layer_losses_add_up_to_the_style_term(photo, texture):
     assert all(v > 0 for v in per_layer.values())
     style = float(problem.losses(to_vgg(photo))[2])
     assert sum(per_layer.values()) == pytest.approx(style, rel=1e-5)
+
+
+def test_auto_precision_is_resolved_and_said(photo, texture, monkeypatch):
+    from nst_helpers import backbone
+
+    assert preset("fast").precision == "auto" and preset("seed").precision == "float32"
+    for hardware, expected in ((True, "bfloat16"), (False, "float32")):
+        monkeypatch.setattr(backbone, "bfloat16_hardware", lambda: hardware)
+        r = stylize(photo, texture, "fast", steps=2, **QUICK)
+        assert r.config.precision == expected and expected in repr(r)
+        assert r.report()["config"]["precision"] == expected
