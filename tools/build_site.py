@@ -1,0 +1,237 @@
+"""Build and check the course site (Jupyter Book 2, MyST).
+
+    python tools/build_site.py build [--out DIR] [--base-url /REPO]   # stage, build, check: DIR/_build/html
+    python tools/build_site.py check HTML_DIR                         # check a built site's links only
+
+The site's pages are those of ``site/myst.yml``: the README, every solved notebook with its stored
+outputs (nothing is executed), a page of the notebooks' references (gathered from their last
+cells), the sample images' credits (``data/README.md``) and the instructors' documents.
+
+``build`` copies them into a staging folder (default ``_site``) with ``site/myst.yml`` at its root,
+rewrites the links that point at repository files the site does not hold (the student notebooks,
+``LICENSE``, code) to the repository on GitHub, serves the Colab badge from the site itself, sends
+DOI links through the Handle resolver (``hdl.handle.net``; MyST would otherwise fetch each DOI's
+citation from doi.org while it builds), and
+runs ``jupyter book build --html`` with the course's own theme (``site/theme``: static HTML with
+Node.js alone, nothing downloaded). Then it checks the result and exits 1 if a notebook is missing
+from the site or a link inside it is broken (a file or a ``#fragment`` that is not there).
+``BASE_URL`` (``--base-url``) is the path the site is served under, such as ``/nst-course`` for a
+GitHub Pages project site; see ``docs/publishing.md``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import html.parser
+import importlib.util
+import json
+import os
+import pathlib
+import re
+import shutil
+import subprocess
+import sys
+import urllib.parse
+
+ROOT = pathlib.Path(__file__).resolve().parents[1]
+CONFIG = ROOT / "site" / "myst.yml"
+GENERATED = {"site/references.md"}
+ASSET_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg"}
+BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
+DOI = re.compile(r"^https?://(dx\.|www\.)?doi\.org/", re.I)
+LINK = re.compile(r"(\]\(|\bhref=\"|\bsrc=\")([^)\"\s]+)")
+
+_spec = importlib.util.spec_from_file_location("course_notebooks", ROOT / "tools" / "notebooks.py")
+nbtool = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(nbtool)
+
+
+def pages(config: pathlib.Path = CONFIG) -> list[str]:
+    """The files of the site's table of contents, in order (paths inside the repository)."""
+    return re.findall(r"^\s*-\s*file:\s*(\S+)\s*$", config.read_text(), re.M)
+
+
+def solved_notebooks() -> list[str]:
+    return [str(p.relative_to(ROOT)) for p in nbtool.solved_notebooks()]
+
+
+def _rewrite_links(text: str, where: str, site_files: set[str]) -> str:
+    """Links of the file at ``where`` (repository path) to repository files outside the site point
+    at GitHub; the Colab badge comes from the site."""
+    folder = pathlib.PurePosixPath(where).parent
+    blob = f"https://github.com/{nbtool.REPO}/blob/{nbtool.BRANCH}/"
+
+    def fix(m):
+        lead, target = m.group(1), m.group(2)
+        if target == BADGE:
+            return lead + os.path.relpath("site/colab-badge.svg", str(folder))
+        if DOI.match(target):  # the Handle resolver: MyST would fetch citations from doi.org
+            return lead + DOI.sub("https://hdl.handle.net/", target)
+        if re.match(r"^[a-z][a-z0-9+.-]*:|^#|^/", target, re.I):
+            return m.group(0)
+        path, _, frag = target.partition("#")
+        repo_path = os.path.normpath(str(folder / urllib.parse.unquote(path)))
+        if repo_path in site_files or pathlib.PurePosixPath(repo_path).suffix.lower() in ASSET_SUFFIXES:
+            return m.group(0)
+        if (ROOT / repo_path).exists():
+            return lead + blob + repo_path + (f"#{frag}" if frag else "")
+        return m.group(0)  # left as it is: the check reports it
+
+    return LINK.sub(fix, text)
+
+
+def references_page(notebooks: list[str]) -> str:
+    """The notebooks' reference lists, one section per notebook."""
+    parts = ["# References\n", "The references at the end of each notebook, in the course's order.\n"]
+    for rel in notebooks:
+        nb = json.loads((ROOT / rel).read_text())
+        cells = [nbtool._source(c) for c in nb["cells"] if c["cell_type"] == "markdown"]
+        refs = next((c for c in reversed(cells) if c.startswith("## References")), None)
+        if refs is None:
+            continue
+        title = nbtool._title(ROOT / rel)
+        body = refs.split("\n", 1)[1].strip() if "\n" in refs else ""
+        body = re.sub(r"^(#+) ", lambda m: "#" + m.group(1) + " ", body, flags=re.M)
+        parts.append(f"## {pathlib.Path(rel).stem[:2]} · [{title}](../{rel})\n\n{body}\n")
+    return "\n".join(parts)
+
+
+def stage(dest: pathlib.Path) -> list[str]:
+    """Lay the site's sources out in ``dest``; returns the pages."""
+    toc = pages()
+    site_files = set(toc)
+    if dest.exists():
+        shutil.rmtree(dest)
+    dest.mkdir(parents=True)
+    for rel in toc:
+        target = dest / rel
+        target.parent.mkdir(parents=True, exist_ok=True)
+        if rel in GENERATED:
+            text = references_page([p for p in toc if p.endswith(".ipynb")])
+            target.write_text(_rewrite_links(text, rel, site_files))
+        elif rel.endswith(".ipynb"):
+            nb = json.loads((ROOT / rel).read_text())
+            nb["nbformat_minor"] = 4  # cell ids (cell-13, ...) repeat between notebooks: no labels
+            for cell in nb["cells"]:
+                cell.pop("id", None)
+                if cell["cell_type"] == "markdown":
+                    cell["source"] = _rewrite_links(nbtool._source(cell), rel, site_files)
+                else:  # nbval's markers matter only to the tests
+                    cell["source"] = nbtool.NBVAL_MARKER.sub("", nbtool._source(cell))
+            target.write_text(json.dumps(nb, ensure_ascii=False))
+        else:
+            target.write_text(_rewrite_links((ROOT / rel).read_text(), rel, site_files))
+    for folder in ("docs", "data"):
+        for f in (ROOT / folder).rglob("*"):
+            if f.is_file() and f.suffix.lower() in ASSET_SUFFIXES:
+                target = dest / f.relative_to(ROOT)
+                target.parent.mkdir(parents=True, exist_ok=True)
+                shutil.copy2(f, target)
+    shutil.copytree(ROOT / "site", dest / "site", dirs_exist_ok=True,
+                    ignore=shutil.ignore_patterns("myst.yml", "node_modules"))
+    shutil.copy2(CONFIG, dest / "myst.yml")
+    return toc
+
+
+def build(dest: pathlib.Path, base_url: str = "") -> pathlib.Path:
+    """Stage and build the site; returns the folder of its HTML."""
+    stage(dest)
+    env = dict(os.environ, BASE_URL=base_url.rstrip("/"))
+    env.pop("CI", None)  # MyST's CI mode only changes its logging
+    run = subprocess.run([sys.executable, "-m", "jupyter_book", "build", "--html"], cwd=dest, env=env,
+                         capture_output=True, text=True, timeout=900)
+    log = run.stdout + run.stderr
+    errors = [line for line in log.splitlines() if "⛔" in line]
+    html_dir = dest / "_build" / "html"
+    if run.returncode != 0 or errors or not (html_dir / "index.html").exists():
+        raise SystemExit("site build failed:\n" + "\n".join(errors or log.splitlines()[-30:]))
+    return html_dir
+
+
+class _Links(html.parser.HTMLParser):
+    def __init__(self):
+        super().__init__()
+        self.links, self.ids, self.text = [], set(), []
+
+    def handle_starttag(self, tag, attrs):
+        attrs = dict(attrs)
+        if attrs.get("id"):
+            self.ids.add(attrs["id"])
+        for key in ("href", "src"):
+            if attrs.get(key) is not None and not (tag == "a" and key == "src"):
+                self.links.append(attrs[key])
+
+    def handle_data(self, data):
+        self.text.append(data)
+
+
+def check(html_dir: pathlib.Path, base_url: str = "") -> list[str]:
+    """What is wrong with a built site: broken internal links, notebooks it does not include."""
+    html_dir = pathlib.Path(html_dir)
+    base = base_url.rstrip("/")
+    parsed = {}
+    for f in sorted(html_dir.rglob("*.html")):
+        p = _Links()
+        p.feed(f.read_text(encoding="utf-8"))
+        parsed[f] = p
+    problems = []
+    toc = pages()
+    for rel in solved_notebooks():
+        if rel not in toc:
+            problems.append(f"{rel} is not in the site: add it to site/myst.yml.")
+    texts = {f: " ".join(p.text) for f, p in parsed.items()}
+    for rel in toc:
+        if rel.endswith(".ipynb"):
+            name = pathlib.Path(rel).name
+            if not any(f"({name})" in t for t in texts.values()):
+                problems.append(f"{rel}: no page of the site shows it.")
+    for f, p in parsed.items():
+        page = f.relative_to(html_dir)
+        for link in p.links:
+            if re.match(r"^[a-z][a-z0-9+.-]*:", link, re.I) or link.startswith("//"):
+                continue
+            path, _, frag = link.partition("#")
+            if not path:
+                target = f
+            elif path.startswith("/"):
+                if base and not (path == base or path.startswith(base + "/")):
+                    problems.append(f"{page}: {link} is outside the site's base URL {base}.")
+                    continue
+                target = html_dir / urllib.parse.unquote(path[len(base):]).lstrip("/")
+            else:
+                target = f.parent / urllib.parse.unquote(path)
+            if target.is_dir() or path.endswith("/"):
+                target = target / "index.html"
+            if not target.exists():
+                problems.append(f"{page}: broken link {link}")
+            elif target.suffix == ".md":
+                problems.append(f"{page}: {link} is a page the site does not include; add it to "
+                                "site/myst.yml.")
+            elif frag and target in parsed and frag not in parsed[target].ids:
+                problems.append(f"{page}: {link} points at #{frag}, which that page does not have.")
+    return problems
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(prog="python tools/build_site.py", description=__doc__.split("\n")[0])
+    sub = parser.add_subparsers(dest="cmd", required=True)
+    b = sub.add_parser("build", help="stage, build and check the site")
+    b.add_argument("--out", default=str(ROOT / "_site"), help="staging folder (default: _site)")
+    b.add_argument("--base-url", default=os.environ.get("BASE_URL", ""),
+                   help="the path the site is served under, e.g. /nst-course (default: none)")
+    c = sub.add_parser("check", help="check a built site")
+    c.add_argument("html_dir")
+    c.add_argument("--base-url", default=os.environ.get("BASE_URL", ""))
+    args = parser.parse_args(argv)
+    html_dir = build(pathlib.Path(args.out), args.base_url) if args.cmd == "build" else pathlib.Path(args.html_dir)
+    problems = check(html_dir, args.base_url)
+    for line in problems:
+        print(line)
+    if problems:
+        return 1
+    print(f"site ok: {len(list(html_dir.rglob('*.html')))} pages in {html_dir}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
