@@ -278,6 +278,21 @@ def build_parser():
                     "notebooks/student of this checkout)")
     gr.add_argument("--force", action="store_true", help="replace --out if it exists")
     gr.add_argument("-q", "--quiet", action="store_true", help="no line per notebook")
+    # lab: the explorer as a standalone Voila app (nst_helpers.app)
+    lb = sub.add_parser("lab", help="serve the explorer of notebook 06 as a web app (Voila)",
+                        description="Serve the hyperparameter explorer as a standalone web page "
+                        "with Voila: the same widgets, uploads, Run and Stop, sweeps and gallery, "
+                        "no code cells. Needs pip install \"nst-helpers[app]\".")
+    lb.add_argument("--port", type=_positive_int, default=8866, help="default: 8866")
+    lb.add_argument("--ip", default="localhost", help="address to listen on (default: localhost; "
+                    "0.0.0.0 lets the network in, for a class demo)")
+    lb.add_argument("--dir", default=".", help="where saved runs go (default: this folder)")
+    lb.add_argument("--content", default="chelsea", help="the first content image (default: chelsea)")
+    lb.add_argument("--style", default="starry_night",
+                    help="the first style image (default: starry_night)")
+    lb.add_argument("--quick", action="store_true", help="tiny images and few steps")
+    lb.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    _add_sweep_parser(sub, samples)
     _add_sweep_parser(sub, samples)
     return parser
 
@@ -571,6 +586,10 @@ def main(argv=None):
                 from .grading import run_command as grade_command
 
                 return grade_command(args)
+            if args.command == "lab":
+                from .app import run_command as lab_command
+
+                return lab_command(args)
             if args.command == "sweep":
                 return _sweep(args)
             if args.command == "demo":
