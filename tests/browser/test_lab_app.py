@@ -7,6 +7,7 @@ stops it with the Stop button.
 Every wait is bounded; it takes under a minute once the kernel is up.
 """
 
+import contextlib
 import importlib.util
 import os
 import pathlib
@@ -76,15 +77,30 @@ def app(tmp_path_factory):
     assert proc.returncode == 0, log.read_text()[-3000:]
 
 
+@contextlib.contextmanager
+def _app_page(browser, tmp_path, log):
+    """A browser page; on failure a full-page screenshot and the app's log; no widget errors."""
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    errors = []
+    page.on("pageerror", lambda err: errors.append(str(err)))
+    try:
+        yield page
+    except BaseException:
+        page.screenshot(path=str(tmp_path / "failure.png"), full_page=True)
+        print(f"screenshot of the failure: {tmp_path / 'failure.png'}\n{log.read_text()[-3000:]}")
+        raise
+    finally:
+        page.close()
+    widget_errors = [e for e in errors if "widget" in e.lower()]
+    assert not widget_errors, widget_errors
+
+
 def test_upload_run_preview_and_stop_in_the_voila_app(app, browser, tmp_path):
     start = time.monotonic()
     photo = tmp_path / "my_photo.png"
     y, x = np.mgrid[0:60, 0:80]
     Image.fromarray(np.stack([x * 3, y * 4, (x + y) * 2], -1).astype(np.uint8)).save(photo)
-    page = browser.new_page(viewport={"width": 1400, "height": 1600})
-    errors = []
-    page.on("pageerror", lambda err: errors.append(str(err)))
-    try:
+    with _app_page(browser, tmp_path, app["log"]) as page:
         page.goto(app["url"], timeout=180_000)
         explorer = page.locator(".nst-explorer")
         explorer.wait_for(state="visible", timeout=180_000)
@@ -137,12 +153,4 @@ def test_upload_run_preview_and_stop_in_the_voila_app(app, browser, tmp_path):
         stopped = re.search(r"Run #2 stopped at step (\d+) of 5000", message)
         assert stopped and int(stopped.group(1)) < 5000, message
         assert explorer.locator(".nst-card").count() == 2
-    except BaseException:
-        failure = tmp_path / "failure.png"
-        page.screenshot(path=str(failure), full_page=True)
-        print(f"screenshot of the failure: {failure}\n{app['log'].read_text()[-3000:]}")
-        raise
-    finally:
-        page.close()
-    assert not [e for e in errors if "widget" in e.lower()], errors
     assert time.monotonic() - start < 300
