@@ -293,7 +293,53 @@ def build_parser():
     lb.add_argument("--quick", action="store_true", help="tiny images and few steps")
     lb.add_argument("--no-browser", action="store_true", help="do not open a browser")
     _add_sweep_parser(sub, samples)
-    _add_sweep_parser(sub, samples)
+    # train-style and stylize-fast: a network that stylises in one pass (nst_helpers.feedforward)
+    tr = sub.add_parser("train-style", help="train a network that stylises photos with PAINTING "
+                        "in milliseconds", description="Train Johnson et al.'s (2016) transformation "
+                        "network for PAINTING on crops of the bundled photographs (tubingen and "
+                        "chelsea are held out), on VGG19; checkpoints go to OUT.checkpoints/. "
+                        "Ctrl-C or SIGTERM keeps the last checkpoint and writes the network so far.")
+    tr.add_argument("painting", help="style image file, or a sample painting: "
+                    + ", ".join(samples.PAINTINGS))
+    tr.add_argument("-o", "--output", required=True, metavar="OUT.keras",
+                    help="where to write the trained network (a .keras file)")
+    tr.add_argument("--steps", type=_positive_int, help="training steps (default: 1200)")
+    tr.add_argument("--minutes", type=_nonneg_float, help="stop after this many minutes")
+    tr.add_argument("--size", type=_positive_int, help="side of the training crops (default: 128)")
+    tr.add_argument("--batch-size", type=_positive_int, help="crops per step (default: 4)")
+    tr.add_argument("--style-size", type=_positive_int,
+                    help="the painting's longest side for its Gram matrices (default: 256)")
+    tr.add_argument("--lr", type=_nonneg_float, help="Adam's learning rate (default: 1e-3)")
+    for name in ("content", "style", "tv"):
+        tr.add_argument(f"--{name}-weight", type=_nonneg_float)
+    tr.add_argument("--filters", type=lambda t: tuple(_positive_int(v) for v in t.split(",")),
+                    metavar="F0,F1,F2", help="the network's widths (default: 16,32,64; Johnson "
+                    "et al.: 32,64,128)")
+    tr.add_argument("--blocks", type=int, help="residual blocks (default: 5)")
+    tr.add_argument("--content-layers", metavar="L1,...", help="default: block2_conv2")
+    tr.add_argument("--style-layers", metavar="L1,...",
+                    help="default: block1_conv1,block2_conv1,block3_conv1,block4_conv1")
+    tr.add_argument("--photos", metavar="DIR", help="train on the photographs in DIR instead")
+    tr.add_argument("--backbone", help="auto, vgg19 or a weights file (default: auto, VGG19)")
+    tr.add_argument("--precision", choices=("auto", "float32", "bfloat16"),
+                    help="the VGG's arithmetic (default: auto, bfloat16 where the hardware has it)")
+    tr.add_argument("--seed", type=int)
+    tr.add_argument("--checkpoints", metavar="DIR", help="checkpoint folder (default: "
+                    "OUT.checkpoints next to OUT.keras)")
+    tr.add_argument("--checkpoint-every", type=_positive_int, metavar="K")
+    tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
+    tr.add_argument("--force", action="store_true",
+                    help="replace OUT.keras, or start again over old checkpoints")
+    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+    fs = sub.add_parser("stylize-fast", help="stylise PHOTO with a network from nst train-style",
+                        description="Stylise PHOTO with a trained network: one forward pass.")
+    fs.add_argument("model", help="a .keras network written by nst train-style")
+    fs.add_argument("photo", help="image file, or a sample photograph: "
+                    + ", ".join(samples.CONTENT_SAMPLES))
+    fs.add_argument("-o", "--output", required=True, help="where to write the result (.png, .jpg)")
+    fs.add_argument("--size", type=_positive_int, default=1024,
+                    help="shrink PHOTO to this longest side first (default: 1024)")
+    fs.add_argument("--force", action="store_true", help="overwrite OUTPUT")
     return parser
 
 
@@ -592,6 +638,13 @@ def main(argv=None):
                 return lab_command(args)
             if args.command == "sweep":
                 return _sweep(args)
+            if args.command in ("train-style", "stylize-fast"):
+                from .feedforward import run_command
+
+                status = run_command(args, term, _image_arg)
+                if status == "interrupted":
+                    return EXIT_TERMINATED if term["signalled"] else EXIT_INTERRUPTED
+                return status
             if args.command == "demo":
                 changes = {"steps": args.steps} if args.steps else {}
                 print("Stylising chelsea (Stefan van der Walt, CC0) with The Starry Night (Vincent "

@@ -1,0 +1,331 @@
+"""The feed-forward network of notebook 09: its shapes, its pieces, training, checkpoints, files,
+the exercise checks and the two commands. Everything at tiny sizes."""
+
+import json
+import zipfile
+
+import numpy as np
+import pytest
+
+from nst_helpers import feedforward as ff
+from nst_helpers import feedforward_checks as fc
+from nst_helpers.checks import CheckFailed
+from nst_helpers.cli import main
+from nst_helpers.errors import NSTError
+from nst_helpers.optimize import StopRun
+
+import keras
+import tensorflow as tf
+
+#: A network and a run small enough for a test: 32 px crops, batch 2.
+#: Two shallow VGG layers keep the traced step small.
+TINY = dict(size=32, batch_size=2, style_size=64, filters=(4, 8, 8), residual_blocks=1,
+            checkpoint_every=2, learning_rate=1e-2, precision="float32",
+            content_layers=("block2_conv1",), style_layers=("block1_conv1", "block2_conv1"))
+TINY_CLI = ["--size", "32", "--batch-size", "2", "--style-size", "64", "--filters", "4,8,8",
+            "--blocks", "1", "--precision", "float32", "--content-layers", "block2_conv1",
+            "--style-layers", "block1_conv1,block2_conv1", "-q"]
+
+
+@pytest.fixture(scope="module")
+def trained():
+    """One short training run shared by the tests that only read its network."""
+    return ff.train("starry_night", steps=4, progress=False, verbose=False, **TINY)
+
+
+@pytest.mark.parametrize("h, w", [(33, 47), (37, 64), (32, 32), (50, 35)])
+def test_network_keeps_any_size(h, w):
+    net = ff.transformation_network(filters=(4, 8, 8), residual_blocks=2)
+    y = net(np.random.default_rng(0).uniform(0, 255, (2, h, w, 3)).astype(np.float32)).numpy()
+    assert y.shape == (2, h, w, 3)
+    assert y.min() >= 0 and y.max() <= 255
+
+
+def test_the_same_seed_builds_the_same_network():
+    x = np.random.default_rng(0).uniform(0, 255, (1, 32, 32, 3)).astype(np.float32)
+    # without the skip: with it, every network starts as the photo itself
+    a, b, c = (ff.transformation_network((4, 8, 8), 2, skip=False, seed=s) for s in (3, 3, 4))
+    np.testing.assert_array_equal(a(x).numpy(), b(x).numpy())
+    assert not np.array_equal(a(x).numpy(), c(x).numpy())
+    kernels = {w.path: w.numpy() for w in a.weights if w.path.startswith("residual_")
+               and w.path.endswith("kernel")}
+    assert len(kernels) == 4  # each layer starts differently
+    assert len({k.tobytes() for k in kernels.values()}) == 4
+
+
+def test_instance_norm_equals_numpy(rng):
+    x = rng.normal(size=(3, 5, 7, 4)) * rng.uniform(0.5, 3, (3, 1, 1, 4)) + rng.normal(size=(3, 1, 1, 4))
+    want = (x - x.mean(axis=(1, 2), keepdims=True)) / np.sqrt(x.var(axis=(1, 2), keepdims=True) + 1e-3)
+    got = ff.instance_norm(tf.constant(x, tf.float32), 1e-3).numpy()
+    np.testing.assert_allclose(got, want, rtol=1e-4, atol=1e-5)
+    layer = ff.InstanceNormalization(epsilon=1e-3)
+    layer.build(x.shape)
+    layer.gamma.assign(np.arange(1, 5, dtype=np.float32))
+    layer.beta.assign(-np.ones(4, np.float32))
+    np.testing.assert_allclose(layer(tf.constant(x, tf.float32)).numpy(),
+                               want * np.arange(1, 5) - 1, rtol=1e-4, atol=1e-4)
+    # each image is normalised on its own: another image in the batch changes nothing
+    alone = ff.instance_norm(tf.constant(x[:1], tf.float32), 1e-3).numpy()
+    np.testing.assert_allclose(alone, got[:1], rtol=1e-5, atol=1e-6)
+
+
+def test_training_set_is_reproducible_and_leaves_out_the_held_out_photos():
+    crops = ff.PhotoCrops(size=32, batch_size=3, seed=1)
+    a, b = crops.batch(5), crops.batch(5)
+    assert a.shape == (3, 32, 32, 3) and a.dtype == np.float32 and 0 <= a.min() and a.max() <= 255
+    np.testing.assert_array_equal(a, b)
+    assert not np.array_equal(a, crops.batch(6))
+    assert not set(ff.HELD_OUT) & set(crops.names) and "cat" not in crops.names
+    with pytest.raises(NSTError, match="no .jpg or .png"):
+        ff.PhotoCrops(photos=pytest.importorskip("pathlib").Path(__file__).parent / "browser")
+
+
+def test_training_lowers_the_loss():
+    # Without the skip the network starts far from the photo, so a few steps lower the loss
+    # clearly; with it, it starts as the photo and the loss moves slowly.
+    cfg = ff.TrainConfig(steps=12, skip=False, **TINY)
+    loss = ff.PerceptualLoss("starry_night", cfg, verbose=False)
+    fixed = tf.constant(ff.PhotoCrops(size=32, batch_size=2, seed=99).batch(0))
+    result = ff.train("starry_night", cfg, progress=False, verbose=False)
+    fresh = ff.transformation_network(cfg.filters, cfg.residual_blocks, skip=False,
+                                      seed=cfg.seed)  # train's start
+    before = float(loss(fresh(fixed), fixed)[0])
+    after = float(loss(result.model(fixed), fixed)[0])
+    assert after < 0.5 * before
+    assert result.step == 12 and len(result.history["total"]) == 12
+    assert result.backbone.startswith("vgg19")
+
+
+def test_checkpoint_and_resume_continue_from_the_saved_step(tmp_path):
+    folder = tmp_path / "ckpt"
+    first = ff.train("starry_night", steps=4, checkpoint_dir=folder, progress=False, verbose=False,
+                     **TINY)
+    assert first.step == 4 and ff.latest_step(folder) == 4
+    with pytest.raises(NSTError, match="already holds checkpoints"):
+        ff.train("starry_night", steps=6, checkpoint_dir=folder, progress=False, verbose=False,
+                 **TINY)
+    with pytest.raises(NSTError, match="filters"):
+        ff.train("starry_night", steps=6, checkpoint_dir=folder, resume=True, progress=False,
+                 verbose=False, **{**TINY, "filters": (4, 8, 16)})
+    with pytest.raises(NSTError, match="another painting"):
+        ff.train("the_scream", steps=6, checkpoint_dir=folder, resume=True, progress=False,
+                 verbose=False, **TINY)
+    resumed = ff.train("starry_night", steps=6, checkpoint_dir=folder, resume=True,
+                       progress=False, verbose=False, **TINY)
+    assert resumed.start_step == 4 and resumed.step == 6 and len(resumed.history["total"]) == 2
+    assert ff.latest_step(folder) == 6
+    # the same network as six steps without a break: same start, same batches, same optimiser state
+    straight = ff.train("starry_night", steps=6, progress=False, verbose=False, **TINY)
+    x = ff.PhotoCrops(size=32, batch_size=1, seed=5).batch(0)
+    np.testing.assert_allclose(resumed.model(x).numpy(), straight.model(x).numpy(), atol=0.5)
+
+
+def test_keyboard_interrupt_keeps_the_last_checkpoint(tmp_path):
+    folder = tmp_path / "ckpt"
+
+    def interrupt(progress):
+        if progress.step == 3:
+            raise KeyboardInterrupt
+
+    result = ff.train("starry_night", steps=10, checkpoint_dir=folder, callback=interrupt,
+                      callback_every=1, progress=False, verbose=False, **TINY)
+    assert result.stop_reason == "interrupted" and result.step == 3
+    assert ff.latest_step(folder) == 3 and "ckpt-3" in result.message
+    again = ff.train("starry_night", steps=5, checkpoint_dir=folder, resume=True, progress=False,
+                     verbose=False, **TINY)
+    assert again.start_step == 3 and again.step == 5
+
+    def stop(progress):
+        raise StopRun
+
+    stopped = ff.train("starry_night", steps=8, checkpoint_dir=folder, resume=True, callback=stop,
+                       callback_every=1, progress=False, verbose=False, **TINY)
+    assert stopped.stop_reason == "stopped" and stopped.step == 6 and ff.latest_step(folder) == 6
+
+
+def test_save_and_load_give_identical_outputs(tmp_path, trained):
+    path = ff.save_network(trained.model, tmp_path / "net.keras")
+    with pytest.raises(NSTError, match="already exists"):
+        ff.save_network(trained.model, path)
+    loaded = ff.load_network(path)
+    # a normal .keras file: Keras reads it in safe mode without custom_objects
+    plain = keras.saving.load_model(path, compile=False, safe_mode=True)
+    x = np.random.default_rng(1).uniform(0, 255, (1, 37, 45, 3)).astype(np.float32)
+    want = trained.model(x).numpy()
+    np.testing.assert_array_equal(loaded(x).numpy(), want)
+    np.testing.assert_array_equal(plain(x).numpy(), want)
+    info = ff.network_info(loaded)
+    assert info["backbone"] == trained.backbone and info["steps"] == 4
+    assert "Starry Night" in info["style"] and info["held_out"] == list(ff.HELD_OUT)
+    with zipfile.ZipFile(path) as z:
+        assert "config.json" in z.namelist() and "Lambda" not in z.read("config.json").decode()
+    photo = ff.stylize_fast(loaded, ff._photo("chelsea"), max_side=64)
+    assert photo.shape == (43, 64, 3) and photo.dtype == np.uint8
+    assert ff.milliseconds_per_image(loaded, photo, 64, repeats=2) > 0
+
+
+def test_load_network_refuses_bad_files(tmp_path):
+    with pytest.raises(NSTError, match="no such network file"):
+        ff.load_network(tmp_path / "missing.keras")
+    bad = tmp_path / "bad.keras"
+    bad.write_bytes(b"not a zip")
+    with pytest.raises(NSTError, match="not a .keras network file"):
+        ff.load_network(bad)
+    other = tmp_path / "other.keras"
+    keras.Sequential([keras.Input((4,)), keras.layers.Dense(2)]).save(other)
+    with pytest.raises(NSTError, match="not a style network"):
+        ff.load_network(other)
+
+
+def test_config_rejects_bad_values():
+    for bad in (dict(steps=-1), dict(size=8), dict(filters=(4, 8)), dict(precision="float16"),
+                dict(max_minutes=0), dict(learning_rate=0), dict(colour=1)):
+        with pytest.raises(NSTError):
+            ff.TrainConfig().replace(**bad)
+
+
+def test_time_limit_stops_training():
+    result = ff.train("starry_night", steps=1000, max_minutes=1e-4, progress=False,
+                      verbose=False, **TINY)
+    assert result.stop_reason == "time limit" and result.step == 1
+
+
+# --- the exercise checks ------------------------------------------------------------------------
+
+
+def _norm(axes, eps="inside", mean=True):
+    def instance_norm(x, epsilon):
+        m, v = tf.nn.moments(x, axes=axes, keepdims=True)
+        centred = x - m if mean else x
+        if eps == "inside":
+            return centred / tf.sqrt(v + epsilon)
+        return centred / (tf.sqrt(v) if eps == "none" else tf.sqrt(v) + epsilon)
+    return instance_norm
+
+
+@pytest.mark.parametrize("fn, words", [
+    (_norm([0, 1, 2]), "batch normalisation"),
+    (_norm([1, 2, 3]), "layer normalisation"),
+    (_norm([3]), "across the channels"),
+    (_norm([1, 2], eps="none"), "0 / 0 = NaN"),
+    (_norm([1, 2], eps="outside"), "inside the square root"),
+    (_norm([1, 2], mean=False), "subtract each channel's mean"),
+    (lambda x, epsilon: (x.numpy() - x.numpy().mean((1, 2), keepdims=True))
+     / np.sqrt(x.numpy().var((1, 2), keepdims=True) + epsilon), "no gradient"),
+])
+def test_instance_norm_check_names_the_mistake(fn, words):
+    with pytest.raises(CheckFailed, match=words):
+        fc.check_instance_norm(fn)
+
+
+def test_instance_norm_check_accepts_right_answers(capsys):
+    fc.check_instance_norm(ff.instance_norm)
+    fc.check_instance_norm(_norm([1, 2]))
+    assert capsys.readouterr().out.count("✔") == 2
+
+
+relu = tf.nn.relu
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda x, c1, n1, c2, n2: n2(c2(relu(n1(c1(x))))), "no skip connection"),
+    (lambda x, c1, n1, c2, n2: relu(x + n2(c2(relu(n1(c1(x)))))), "no ReLU after the sum"),
+    (lambda x, c1, n1, c2, n2: x + n2(c2(n1(c1(x)))), "ReLU between the two convolutions"),
+    (lambda x, c1, n1, c2, n2: n2(x + c2(relu(n1(c1(x))))), "before adding the skip"),
+    (lambda x, c1, n1, c2, n2: x, "unchanged"),
+])
+def test_residual_block_check_names_the_mistake(fn, words):
+    with pytest.raises(CheckFailed, match=words):
+        fc.check_residual_block(fn)
+
+
+def test_residual_block_check_accepts_the_block(capsys):
+    fc.check_residual_block(ff.residual_block)
+    fc.check_residual_block(lambda x, c1, n1, c2, n2: x + n2(c2(relu(n1(c1(x))))))
+    assert capsys.readouterr().out.count("✔") == 2
+
+
+def test_reference_files_are_up_to_date():
+    """The stored answers are the library's: regenerating changes nothing."""
+    for name in fc.CHECKS:
+        fresh = fc.reference_arrays(name)
+        with np.load(fc.data_dir() / f"{name}.npz") as stored:
+            assert sorted(stored.files) == sorted(fresh)
+            for key in fresh:
+                np.testing.assert_allclose(stored[key], fresh[key], rtol=1e-5, atol=1e-6)
+
+
+# --- the commands -------------------------------------------------------------------------------
+
+
+def test_train_style_and_stylize_fast_commands(tmp_path, capsys):
+    model, out = tmp_path / "model.keras", tmp_path / "out.png"
+    code = main(["train-style", "starry_night", "-o", str(model), "--steps", "3"] + TINY_CLI)
+    stdout, err = capsys.readouterr()
+    assert code == 0 and model.is_file() and str(model.resolve()) in stdout, err
+    assert (tmp_path / "model.checkpoints").is_dir()
+    assert main(["train-style", "starry_night", "-o", str(model), "--steps", "3"] + TINY_CLI) == 2
+    assert "already exists" in capsys.readouterr().err
+    code = main(["stylize-fast", str(model), "chelsea", "-o", str(out), "--size", "64"])
+    stdout, err = capsys.readouterr()
+    assert code == 0 and out.is_file() and "ms" in stdout, err
+    from PIL import Image
+
+    img = Image.open(out)
+    assert img.size == (64, 43) and "vgg19" in img.text["backbone"]
+    assert json.loads(img.text["network"])["steps"] == 3
+    before = out.read_bytes()
+    assert main(["stylize-fast", str(model), "chelsea", "-o", str(out)]) == 2
+    assert "already exists" in capsys.readouterr().err and out.read_bytes() == before
+    assert main(["stylize-fast", str(model), "chelsea", "-o", str(out), "--force", "--size",
+                 "48"]) == 0
+    assert Image.open(out).size == (48, 32)
+    # more steps from the checkpoint, replacing the network only with --force
+    code = main(["train-style", "starry_night", "-o", str(model), "--steps", "5", "--resume",
+                 "--force"] + TINY_CLI)
+    assert code == 0 and ff.network_info(ff.load_network(model))["steps"] == 5
+
+
+@pytest.mark.parametrize("argv, message", [
+    (["train-style", "picasso", "-o", "M"], "Unknown sample"),
+    (["train-style", "starry_night", "-o", "model.h5"], ".keras"),
+    (["train-style", "starry_night", "-o", "M", "--steps", "0"], "at least 1"),
+    (["train-style", "starry_night", "-o", "M", "--filters", "4,8"], "three"),
+    (["train-style", "starry_night", "-o", "M", "--resume"], "no checkpoint to resume"),
+    (["stylize-fast", "missing.keras", "chelsea", "-o", "o.png"], "no such network file"),
+    (["stylize-fast", "NOTNET", "chelsea", "-o", "o.png"], "not a .keras network file"),
+    (["stylize-fast", "NOTNET", "chelsea", "-o", "o.gif"], "must end in .png or .jpg"),
+])
+def test_commands_refuse_bad_input_in_one_line(tmp_path, capsys, argv, message):
+    (tmp_path / "notnet.keras").write_bytes(b"nothing")
+    subst = {"M": str(tmp_path / "m.keras"), "model.h5": str(tmp_path / "model.h5"),
+             "NOTNET": str(tmp_path / "notnet.keras"), "o.png": str(tmp_path / "o.png"),
+             "o.gif": str(tmp_path / "o.gif"), "missing.keras": str(tmp_path / "missing.keras")}
+    argv = [subst.get(a, a) for a in argv]
+    if argv[0] == "train-style":  # the tiny settings first: the case's own options come after
+        argv = argv[:2] + TINY_CLI + argv[2:]
+    try:
+        code = main(argv)
+    except SystemExit as exit_:  # argparse refuses a bad option itself
+        code = exit_.code
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1, err
+    assert "Traceback" not in err
+
+
+def test_train_style_interrupted_keeps_checkpoint_and_network(tmp_path, capsys, monkeypatch):
+    model = tmp_path / "model.keras"
+    real = ff.PhotoCrops.batch
+
+    def interrupted_at_step_3(self, step):
+        if step == 3:
+            raise KeyboardInterrupt
+        return real(self, step)
+
+    monkeypatch.setattr(ff.PhotoCrops, "batch", interrupted_at_step_3)
+    code = main(["train-style", "starry_night", "-o", str(model), "--steps", "9",
+                 "--checkpoint-every", "100"] + TINY_CLI)
+    err = capsys.readouterr().err
+    assert code == 130 and "--resume" in err and model.is_file()
+    assert ff.latest_step(tmp_path / "model.checkpoints") == 3
+    assert ff.network_info(ff.load_network(model))["steps"] == 3
