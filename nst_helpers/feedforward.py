@@ -52,12 +52,11 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from ._tf import tf as _tf
 from . import losses, samples
+from ._tf import tf as _tf
 from .backbone import load_backbone, resolve_precision
 from .errors import NSTError
-from .images import (VGG_MEAN_BGR, check_folder, check_writable, load_image, save_image,
-                     write_new)
+from .images import VGG_MEAN_BGR, check_folder, check_writable, load_image, save_image, write_new
 from .optimize import StopRun, _forget_custom_gradients, _progress_bar
 
 tf = _tf()

@@ -16,8 +16,17 @@ import sys
 
 import numpy as np
 
-from .checks import (CheckFailed, _call, _cases, _check_gradient, _fail, _first_mistake,
-                     _save_npz, _success, data_dir)
+from .checks import (
+    CheckFailed,
+    _call,
+    _cases,
+    _check_gradient,
+    _fail,
+    _first_mistake,
+    _save_npz,
+    _success,
+    data_dir,
+)
 
 #: The checks of this module, each with its reference file ``data/checks/<name>.npz``.
 CHECKS = ("instance_norm", "residual_block")

@@ -17,13 +17,12 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from . import losses
 from ._tf import tf as _tf
 from .backbone import bfloat16_hardware, load_backbone, resolve_precision
 from .config import StyleConfig, preset
 from .errors import NSTError
-from .images import (VGG_MAX, VGG_MIN, check_folder, from_vgg, load_image, resize, save_image,
-                     to_vgg)
-from . import losses
+from .images import VGG_MAX, VGG_MIN, check_folder, from_vgg, load_image, resize, save_image, to_vgg
 
 tf = _tf()
 import keras  # noqa: E402

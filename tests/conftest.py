@@ -21,8 +21,9 @@ def _course_backbone(monkeypatch):
 @pytest.fixture(scope="session")
 def photo():
     """A small real photograph (scikit-image's Chelsea the cat), 64 px on its long side."""
-    from nst_helpers.images import load_image
     from skimage import data
+
+    from nst_helpers.images import load_image
 
     return load_image(data.chelsea(), max_side=64)
 

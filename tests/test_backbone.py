@@ -2,8 +2,7 @@ import h5py
 import numpy as np
 import pytest
 
-from nst_helpers import backbone as bb
-from nst_helpers import weights
+from nst_helpers import backbone as bb, weights
 from nst_helpers.errors import NSTError
 from nst_helpers.images import to_vgg
 
@@ -149,7 +148,6 @@ def test_pretrained_features_differ_from_random(photo):
 
 @pytest.mark.parametrize("pooling", ["max", "avg"])
 def test_fast_convolutions_give_the_same_features_and_gradients(photo, pooling):
-    import keras
     import tensorflow as tf
 
     b = bb.load_backbone("vgg16-hed")

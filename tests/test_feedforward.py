@@ -4,18 +4,16 @@ the exercise checks and the two commands. Everything at tiny sizes."""
 import json
 import zipfile
 
+import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
-from nst_helpers import feedforward as ff
-from nst_helpers import feedforward_checks as fc
+from nst_helpers import feedforward as ff, feedforward_checks as fc
 from nst_helpers.checks import CheckFailed
 from nst_helpers.cli import main
 from nst_helpers.errors import NSTError
 from nst_helpers.optimize import StopRun
-
-import keras
-import tensorflow as tf
 
 #: A network and a run small enough for a test: 32 px crops, batch 2.
 #: Two shallow VGG layers keep the traced step small.

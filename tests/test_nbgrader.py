@@ -60,9 +60,9 @@ def test_metadata_names_the_exercise_and_keeps_points_set_by_hand():
 def test_student_versions_pass_nbgraders_own_validation():
     """nbgrader's schema, and its checksums, accept the student versions."""
     pytest.importorskip("nbgrader")
+    import nbformat
     from nbgrader.nbgraderformat import MetadataValidator
     from nbgrader.utils import compute_checksum
-    import nbformat
 
     for path in SOLVED:
         nb = nbformat.read(nbtool.STUDENT / path.name, as_version=4)

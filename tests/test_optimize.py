@@ -265,7 +265,7 @@ def test_luminance_frames_are_written_once_in_colour(photo, texture, tmp_path, m
 
 
 def test_one_divergence_rule_for_both_optimisers():
-    from nst_helpers.optimize import _PATIENCE, EXPLODE, _diverged
+    from nst_helpers.optimize import EXPLODE, _diverged
 
     high = EXPLODE * 1.5
     assert _diverged([1.0, high, 0.9, high]) and not _diverged([1.0, high, 0.9])

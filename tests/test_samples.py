@@ -1,7 +1,6 @@
 """Tests for nst_helpers.samples: every sample is offline, shipped or drawn."""
 
 import ast
-import io
 from pathlib import Path
 
 import numpy as np
