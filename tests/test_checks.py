@@ -66,6 +66,65 @@ def test_missing_reference_file_says_how_to_regenerate(monkeypatch, tmp_path):
         checks.check_gram_matrix(lambda f: f)
 
 
+def test_each_exercise_is_one_module_with_its_generator_and_its_check():
+    import importlib
+
+    for name in checks.CHECKS:
+        module = importlib.import_module(f"nst_helpers.checks.{name}")
+        assert callable(module.generate), name
+        assert getattr(checks, f"check_{name}") is getattr(module, f"check_{name}"), name
+
+
+def test_one_encoding_of_the_normalisations():
+    """Both normalised losses store every normalisation's answer, and each other's as a mistake."""
+    from nst_helpers.checks.common import _variant, normalised
+    from nst_helpers.choices import NORMALIZATIONS
+
+    expected, mistakes = normalised({"seed": (1.0, {"sum": 4.0}), "paper": (2.0, {"no_half": 4.0})})
+    case = {"expected": expected, "mistakes": mistakes}
+    assert _variant(case, "seed") == (1.0, {"paper": 2.0, "sum": 4.0})
+    assert _variant(case, "paper") == (2.0, {"seed": 1.0, "no_half": 4.0})
+    with pytest.raises(ValueError, match="one per normalisation"):
+        normalised({"seed": (1.0, {})})
+    for name in ("content_loss", "style_loss"):
+        for case in checks._cases(name):
+            for norm in NORMALIZATIONS:
+                want, named = _variant(case, norm)
+                others = set(NORMALIZATIONS) - {norm}
+                assert others <= set(named), (name, norm)
+                assert all(named[o] != want for o in others), (name, norm)
+
+
+def test_a_copy_of_the_package_file_loaded_on_its_own_is_independent(tmp_path, capsys):
+    """As the grader loads its private copy: fresh exercise modules, and its own data_dir reaches
+    every check, while replacing a check in nst_helpers.checks does not reach it."""
+    import importlib.util
+    import pathlib
+    import shutil
+
+    shutil.copy2(checks.__file__, tmp_path / "checks.py")
+    data = tmp_path / "data"
+    data.mkdir()
+    shutil.copy2(checks.data_dir() / "conv2d.npz", data / "conv2d.npz")
+    name = "nst_helpers._copy_under_test"
+    spec = importlib.util.spec_from_file_location(name, tmp_path / "checks.py")
+    copy = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(copy)
+        copy.data_dir = lambda: pathlib.Path(data)
+        assert copy.check_conv2d.__module__ == f"{name}.conv2d"
+        assert copy.CheckFailed is not checks.CheckFailed
+        copy.check_conv2d(make_conv2d())
+        assert "✔ conv2d is right" in capsys.readouterr().out
+        with pytest.raises(copy.CheckFailed, match="flipped"):
+            copy.check_conv2d(make_conv2d("flipped"))
+        with pytest.raises(FileNotFoundError, match=str(data / "gram_matrix.npz")):
+            copy.check_gram_matrix(lambda f: f)  # its data_dir, not the package's, is read
+    finally:
+        for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+            del sys.modules[key]
+
+
 # --------------------------------------------------------------------------------------------------
 # conv2d
 # --------------------------------------------------------------------------------------------------
@@ -297,9 +356,12 @@ def test_content_loss_that_breaks_the_gradient_fails(mistake):
     assert "use TensorFlow ops so that gradients can flow" in message
 
 
-def test_unknown_normalization_is_a_clear_error():
-    with pytest.raises(ValueError, match="'seed' or 'paper'"):
-        checks.check_content_loss(make_content_loss(), normalization="gatys")
+@pytest.mark.parametrize("check", ["check_content_loss", "check_style_loss"])
+def test_unknown_normalization_is_a_clear_error(check):
+    from nst_helpers.errors import NSTError
+
+    with pytest.raises(NSTError, match=r"^normalization must be 'seed' or 'paper', not 'gatys'\.$"):
+        getattr(checks, check)(make_content_loss(), normalization="gatys")
 
 
 # --------------------------------------------------------------------------------------------------

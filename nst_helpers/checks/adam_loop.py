@@ -1,0 +1,284 @@
+"""Notebook 05's second exercise: ``run_adam``, the seed's Adam loop, against the library's.
+
+Its hints, its reference generator and its check, side by side.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .common import GRADIENT_HINT, _as_array, _call, _cases, _fail, _fname, _off_by, _tf
+
+HINTS = {
+    "no_clip": "the pixels are never clipped. After each step, put the image back into the range of "
+               "real pixels, in VGG space: image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX)).",
+    "rgb_clip": "you clipped to [0, 255], the range of RGB pixels, but the image is in VGG space (BGR, "
+                "means removed), where each channel runs from -mean to 255 - mean: clip to "
+                "[VGG_MIN, VGG_MAX] (tf.clip_by_value(image, VGG_MIN, VGG_MAX)).",
+    "fresh_optimizer": "the optimiser is made anew at every step, so Adam forgets its running averages "
+                       "(its momentum) and every step is a first step: make it once, before the loop, "
+                       "and use that one optimiser for every step.",
+    "adam_defaults": "Adam's settings are Keras' defaults, not the seed's: keras.optimizers.Adam("
+                     "learning_rate=2.0, beta_1=0.99, epsilon=0.1).",
+    "swapped": "the weights are swapped: give total_loss problem.content_weight for the content loss "
+               "and problem.style_weight for the style loss, in that order.",
+    "no_gradient": "the optimiser got no gradient: take the gradient of the loss with respect to the "
+                   "image variable that Adam updates, tape.gradient(loss, image), and compute the loss "
+                   "from that same variable inside the `with tf.GradientTape()` block. A gradient with "
+                   "respect to problem.x0 (a constant), or a loss computed with NumPy or .numpy(), is "
+                   "None.",
+    "new_variable": "Adam was handed another variable than the one it started with: make the image "
+                    "a tf.Variable once, before the loop, and update that same variable at every step "
+                    "(Keras' optimisers keep their running averages per variable).",
+    "frozen": "the loss never changes, so the image is never updated: take the gradient with respect "
+              "to the image variable (tape.gradient(loss, image)) and hand Adam that same variable "
+              "(optimizer.apply_gradients([(grad, image)])).",
+    "last_image": "that is the image after the last update, not the best one: keep a copy of the "
+                  "image whose loss is the lowest, taken before the update (best_image = "
+                  "tf.identity(image) when loss < best_loss, before apply_gradients). The loss "
+                  "computed in a step belongs to the image before that step's update; a tf.Variable "
+                  "kept as it is goes on changing.",
+    "after_update": "you kept the image after the update of the best step: the loss computed in a "
+                    "step belongs to the image before that step's update, so copy the image "
+                    "(tf.identity(image)) before apply_gradients.",
+    "start_image": "that is the starting image: keep the image whose loss is the lowest, updating it "
+                   "whenever a step's loss is lower than the best so far.",
+}
+
+
+def generate(rng: np.random.Generator) -> dict:
+    """This check's test cases: ``{i: (inputs, expected, mistakes)}``."""
+    from ..samples import load_sample
+
+    content = load_sample("chelsea", size=48).copy()  # 48 x 32 px
+    h, w = content.shape[:2]
+    content[: h // 3, :] = 255  # saturated regions, where the clip to real pixels acts at once
+    content[-h // 4:, : w // 2] = 0
+    style = load_sample("swirls", size=32)
+    inputs = {"content": content, "style": style, "steps": np.int64(5),
+              "content_weight": np.float64(1e3), "style_weight": np.float64(1e-2)}
+    return {0: (inputs, np.float64(np.nan), {})}
+
+
+_ADAM_STATE: dict = {}
+
+
+def _adam_setup(backbone: str | None = None) -> dict:
+    """The loop check's images, extractor and targets, and the library's run on them (cached)."""
+    from types import SimpleNamespace
+
+    from .. import losses
+    from ..backbone import load_backbone, resolve_name
+    from ..config import preset
+    from ..images import to_vgg
+
+    spec = resolve_name(backbone)
+    if spec in _ADAM_STATE:
+        return _ADAM_STATE[spec]
+    inp = _cases("adam_loop")[0]["inputs"]
+    steps = int(inp["steps"])
+    cfg = preset("seed", steps=steps, max_side=None, backbone=spec,
+                 content_weight=float(inp["content_weight"]), style_weight=float(inp["style_weight"]))
+    net = load_backbone(spec)
+    extractor = net.extractor(list(cfg.content_layers) + list(cfg.style_layers))
+    content_feats = extractor(to_vgg(inp["content"]))
+    style_feats = extractor(to_vgg(inp["style"]))
+    tf = _tf()
+    targets = {
+        "content": {l: tf.constant(content_feats[l]) for l in cfg.content_layers},
+        "style": {l: tf.constant(losses.gram_matrix(style_feats[l])) for l in cfg.style_layers},
+    }
+
+    def problem():
+        return SimpleNamespace(x0=to_vgg(inp["content"]), extractor=extractor,
+                               content_targets=dict(targets["content"]),
+                               style_targets=dict(targets["style"]),
+                               content_weight=cfg.content_weight, style_weight=cfg.style_weight)
+
+    from ..optimize import stylize  # the library's loop: what the student's must reproduce
+
+    result = stylize(inp["content"], inp["style"], cfg, progress=False)
+    state = {"problem": problem, "config": cfg, "steps": steps, "result": result,
+             "losses": np.asarray(result.history["total"], np.float64), "variants": {},
+             "size": tuple(inp["content"].shape[:2]), "backbone": result.backbone}
+    _ADAM_STATE[spec] = state
+    return state
+
+
+def _adam_variant(state: dict, name: str) -> tuple[np.ndarray, list, np.ndarray]:
+    """``(losses, images before each step, final image)`` of the reference loop with one mistake.
+
+    ``name`` is ``"right"`` or a key of :data:`HINTS` that changes the losses.
+    """
+    if name in state["variants"]:
+        return state["variants"][name]
+    import keras
+
+    from .. import losses
+    from ..images import VGG_MAX, VGG_MIN
+
+    tf = _tf()
+    cfg, p = state["config"], state["problem"]()
+
+    def adam():
+        if name == "adam_defaults":
+            return keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+        return keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_1=cfg.beta_1,
+                                     beta_2=cfg.beta_2, epsilon=cfg.epsilon)
+
+    image = tf.Variable(p.x0)
+    optimizer = adam()
+    values, images = [], []
+    for _ in range(state["steps"]):
+        if name == "fresh_optimizer":
+            optimizer = adam()
+        with tf.GradientTape() as tape:
+            feats = p.extractor(image)
+            content = tf.add_n([losses.content_loss(feats[l], t) for l, t in p.content_targets.items()])
+            style = tf.add_n([losses.style_layer_loss(feats[l], t) for l, t in p.style_targets.items()])
+            content, style = content / len(p.content_targets), style / len(p.style_targets)
+            loss = p.content_weight * content + p.style_weight * style
+        grad = tape.gradient(loss, image)
+        images.append(image.numpy().copy())
+        optimizer.apply_gradients([(grad, image)])
+        if name == "rgb_clip":
+            image.assign(tf.clip_by_value(image, 0.0, 255.0))
+        elif name != "no_clip":
+            image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX))
+        values.append(float(loss))
+    out = (np.asarray(values), images, image.numpy().copy())
+    state["variants"][name] = out
+    return out
+
+
+def _loss_list(fn: Callable, text: str, losses: Any, steps: int) -> np.ndarray:
+    try:
+        values = np.asarray([float(np.asarray(v.numpy() if hasattr(v, "numpy") else v))
+                             for v in losses], np.float64)
+    except (TypeError, ValueError):
+        _fail(fn, text, "the second thing returned should be the list of the losses, one number per "
+                        f"step; got a {type(losses).__name__}.")
+    if values.shape != (steps,):
+        _fail(fn, text, f"it returned {values.size} losses for {steps} steps: record one loss per step "
+                        "(the loss computed in that step, before its update).")
+    if not np.all(np.isfinite(values)):
+        _fail(fn, text, "the loss became NaN or infinite: is the learning rate 2.0, and do you clip "
+                        "the image after each step?")
+    return values
+
+
+def check_adam_loop(run_adam: Callable, backbone: str | None = None) -> None:
+    """Check ``run_adam(problem, steps)``: the seed's Adam loop, against the library's.
+
+    ``problem`` has ``x0`` (the starting image, ``(1, H, W, 3)`` in VGG space), ``extractor`` (layer
+    name → features), ``content_targets``, ``style_targets``, ``content_weight`` and
+    ``style_weight``. ``run_adam`` makes the image a ``tf.Variable``, makes Adam with the seed's
+    settings once, takes ``steps`` steps (loss and gradient under a ``tf.GradientTape``, Adam's
+    update, the clip to real pixels in VGG space), and returns ``(best_image, losses)``: the image
+    with the lowest loss and the loss of every step. The check runs it for a few steps on small
+    stored images and compares its losses, step by step, with those of the library's compiled loop
+    (``stylize`` with the ``seed`` preset, the same images and weights), and its image with the
+    library's best image; if they differ it runs the classic mistakes to name yours.
+
+    Args:
+        run_adam: the function written in notebook 05.
+        backbone: the backbone to run on (default ``"auto"``, as the notebooks).
+    """
+    state = _adam_setup(backbone)
+    steps, (h, w) = state["steps"], state["size"]
+    text = f"{steps} Adam steps at {w}x{h} px, {state['backbone']}"
+    best_image, values = _run(run_adam, state, text)
+    _compare_losses(run_adam, state, text, values)
+    _compare_best_image(run_adam, state, text, best_image)
+    print(f"✔ {_fname(run_adam)} is right ({steps} steps at {w}x{h} px: the same losses as the "
+          "library's seed preset, step by step, and its best image).")
+
+
+def _run(run_adam: Callable, state: dict, text: str) -> tuple[Any, np.ndarray]:
+    """``run_adam``'s best image and losses on the check's problem, or a failure naming what broke."""
+    steps = state["steps"]
+    try:
+        out = _call(run_adam, state["problem"](), steps)
+    except ValueError as err:
+        if "Unknown variable" in str(err):
+            _fail(run_adam, text, HINTS["new_variable"])
+        if "gradient" not in str(err).lower():
+            raise
+        _fail(run_adam, text, HINTS["no_gradient"])
+    except AttributeError as err:
+        if "_id" not in str(err):
+            raise
+        _fail(run_adam, text, "tape.gradient got a NumPy number instead of a tensor: " + GRADIENT_HINT)
+    if not (isinstance(out, (tuple, list)) and len(out) == 2):
+        _fail(run_adam, text, "return two things, the best image and the list of losses: "
+                              "`return best_image, losses`.")
+    best_image, values = out
+    return best_image, _loss_list(run_adam, text, values, steps)
+
+
+def _right(a: Any, b: Any) -> bool:
+    return bool(np.allclose(a, b, rtol=1e-3, atol=0))
+
+
+def _compare_losses(run_adam: Callable, state: dict, text: str, values: np.ndarray) -> None:
+    """Fail unless ``values`` are the library's losses, step by step, naming the mistake if known."""
+    want, cfg = state["losses"], state["config"]
+    if not _right(values[0], want[0]):
+        res = state["result"]
+        c = res.history["content"][0] / cfg.content_weight
+        s = res.history["style"][0] / cfg.style_weight
+        if _right(values[0], cfg.style_weight * c + cfg.content_weight * s):
+            _fail(run_adam, text, HINTS["swapped"])
+        _fail(run_adam, text, f"the first loss, that of the starting image, is {values[0]:.6g}; the "
+                              f"library's is {want[0]:.6g} ({_off_by(values[0], want[0])[:-1]}). Is "
+                              "total_loss right (check_total_loss), and do you give it "
+                              "problem.extractor(image), problem.content_targets, "
+                              "problem.style_targets, problem.content_weight and "
+                              "problem.style_weight?")
+    if np.all(values == values[0]):
+        _fail(run_adam, text, HINTS["frozen"])
+    if _right(values, want):
+        return
+    for name in ("no_clip", "rgb_clip", "fresh_optimizer", "adam_defaults"):
+        if _right(values, _adam_variant(state, name)[0]):
+            _fail(run_adam, text, HINTS[name])
+    k = int(np.argmax(~np.isclose(values, want, rtol=1e-3, atol=0)))
+    where = ("the first update already differs: check the gradient, Adam's settings "
+             "(learning_rate=2.0, beta_1=0.99, epsilon=0.1) and the clip to [VGG_MIN, VGG_MAX]"
+             if k == 1 else
+             "the first update is right and a later one is not: is Adam made once, before the "
+             "loop, and is the image clipped after every step?")
+    _fail(run_adam, text, f"your losses part from the library's at step {k}:\n"
+                          f"  yours:     {np.array2string(values, precision=6)}\n"
+                          f"  library's: {np.array2string(want, precision=6)}\n{where}")
+
+
+def _compare_best_image(run_adam: Callable, state: dict, text: str, best_image: Any) -> None:
+    """Fail unless ``best_image`` is the library's best image, naming which other image it is."""
+    from ..images import from_vgg
+
+    h, w = state["size"]
+    got = _as_array(run_adam, best_image, text, "the best image, (1, H, W, 3) in VGG space")
+    if got.shape not in ((1, h, w, 3), (h, w, 3)):
+        _fail(run_adam, text, f"the best image has shape {got.shape}; return it as the image variable "
+                              f"has it, (1, {h}, {w}, 3), in VGG space.")
+
+    def same(a, b):  # as 8-bit RGB images, within rounding
+        a, b = (x if x.dtype == np.uint8 else from_vgg(x) for x in (a, b))
+        return int(np.abs(a.astype(int) - b.astype(int)).max()) <= 1
+
+    if same(got, state["result"].image):
+        return
+    _, images, final = _adam_variant(state, "right")
+    best = int(np.argmin(state["losses"]))
+    if same(got, final):
+        _fail(run_adam, text, HINTS["last_image"])
+    if best + 1 < len(images) and same(got, images[best + 1]):
+        _fail(run_adam, text, HINTS["after_update"])
+    if best != 0 and same(got, images[0]):
+        _fail(run_adam, text, HINTS["start_image"])
+    _fail(run_adam, text, f"the losses are right but the image returned is not the best one (that of "
+                          f"step {best}, loss {state['losses'][best]:.6g}): keep a copy of the image "
+                          "whose loss is the lowest, taken before the update.")

@@ -1,0 +1,114 @@
+"""Notebook 02's exercise: ``deprocess``, VGG input back to an RGB image.
+
+Its hints, its reference generator and its check, side by side.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .common import _as_array, _call, _cases, _close, _fail, _first_mistake, _success
+
+HINTS = {
+    "bgr": "BGR/RGB swap: VGG's input is BGR, so reverse the channel axis (x[..., ::-1]) to get RGB back.",
+    "mean_order": "the means went onto the wrong channels: VGG_MEAN_BGR = [103.939, 116.779, 123.68] is in "
+                  "BGR order, so add it before reversing the channels (or add the RGB means "
+                  "[123.68, 116.779, 103.939] after).",
+    "subtract_mean": "preprocessing subtracted the ImageNet means, so the inverse adds them back "
+                     "(you subtracted them again).",
+    "no_mean": "you forgot to add the ImageNet means back (VGG_MEAN_BGR, in BGR order).",
+    "clip_first": "you clipped before adding the means back. In VGG space the values are centred on 0 "
+                  "(blue runs from -103.9 to 151.1), so clipping them to [0, 255] there cuts off every "
+                  "darker-than-average value; add VGG_MEAN_BGR first, then clip to [0, 255].",
+}
+
+
+def generate(rng: np.random.Generator) -> dict:
+    """This check's test cases: ``{i: (inputs, expected, mistakes)}``."""
+    from ..images import VGG_MAX, VGG_MEAN_BGR, VGG_MIN, from_vgg, to_vgg
+
+    out = {}
+    for i, shape in enumerate([(1, 6, 5, 3), (4, 7, 3)]):
+        image = rng.integers(0, 256, size=shape[-3:], dtype=np.uint8)
+        x = to_vgg(image).numpy()
+        x = x if len(shape) == 4 else x[0]
+        x = x + rng.uniform(-0.3, 0.3, size=x.shape).astype(np.float32)  # not exactly integers
+        flat = x.reshape(-1, 3)
+        flat[0] = [-200.0, 180.0, -150.0]  # outside the range of real pixels: to be clipped
+        flat[7] = [160.0, -300.0, 140.5]
+        flat[-1] = [-120.0, 300.0, -130.0]
+        x = flat.reshape(shape).astype(np.float32)
+        bgr = x[0] if x.ndim == 4 else x
+        mistakes = {
+            "bgr": from_vgg(x)[..., ::-1],
+            "mean_order": np.clip(bgr[..., ::-1] + VGG_MEAN_BGR, 0, 255).round(),
+            "subtract_mean": np.clip((bgr - VGG_MEAN_BGR)[..., ::-1], 0, 255).round(),
+            "no_mean": np.clip(bgr[..., ::-1], 0, 255).round(),
+            # Not clipped again: values above 255 are what a later uint8 cast wraps or saturates.
+            "clip_first": (np.clip(bgr, 0, 255) + VGG_MEAN_BGR)[..., ::-1].astype(np.float64),
+        }
+        out[i] = ({"x": x, "lo": VGG_MIN, "hi": VGG_MAX}, from_vgg(x), mistakes)
+    return out
+
+
+def _clipped_first(got, mistakes):
+    """Whether ``got`` is the clip-then-add-means answer, however its values above 255 were cast."""
+    v = mistakes.get("clip_first")
+    if v is None:
+        return False
+    ok = v <= 255.0  # where no uint8 cast can have changed it
+    return bool(ok.mean() > 0.5 and np.abs(got.astype(np.float64) - v)[ok].max() <= 1.0)
+
+
+def check_deprocess(deprocess: Callable) -> None:
+    """Check ``deprocess(x)``: VGG input back to an RGB image.
+
+    ``x`` is a NumPy float32 array ``(1, H, W, 3)`` or ``(H, W, 3)`` in VGG space (BGR, ImageNet means
+    removed). The answer is an ``uint8`` ``(H, W, 3)`` RGB image, clipped to 0…255; rounding or
+    truncating to integers are both accepted.
+
+    Args:
+        deprocess: the function written in notebook 02.
+    """
+    cases = _cases("deprocess")
+    for case in cases:
+        x = case["inputs"]["x"]
+        text = f"x of shape {x.shape}"
+        arg = x.copy()
+        got = _as_array(deprocess, _call(deprocess, arg), text, "an uint8 image array")
+        if not np.array_equal(arg, x):
+            _fail(deprocess, text, "your function changed the array it was given (`x += ...` or "
+                                   "`x[..., 0] += ...` work in place); start from a copy: "
+                                   "x = np.array(x, dtype=np.float32).")
+        want = case["expected"]
+        if got.shape == (1,) + want.shape:
+            _fail(deprocess, text, f"remove the batch axis: return shape {want.shape}, not "
+                                   f"{got.shape} (x[0], or np.squeeze(x, 0), when x.ndim == 4).")
+        if got.shape != want.shape:
+            _fail(deprocess, text, f"the result should have shape {want.shape} (height, width, 3), "
+                                   f"not {got.shape}.")
+        if np.issubdtype(got.dtype, np.floating) and np.all(np.isfinite(got)) and got.max() <= 1.0 \
+                and np.abs(got * 255 - want).max() <= 1.5:
+            _fail(deprocess, text, "return uint8 values 0…255, not floats in [0, 1].")
+        if _close(got, want, 0, 1.0):
+            if got.dtype != np.uint8:
+                _fail(deprocess, text, f"the values are right but the type is {got.dtype}: return "
+                                       "uint8 (np.clip(x, 0, 255).astype(np.uint8)), what images use.")
+            continue
+        if _clipped_first(got, case["mistakes"]):
+            _fail(deprocess, text, HINTS["clip_first"])
+        inside = np.all((x.reshape(want.shape) >= case["inputs"]["lo"]) &
+                        (x.reshape(want.shape) <= case["inputs"]["hi"]), axis=-1)
+        if np.abs(got.astype(np.float64) - want)[inside].max() <= 1.0:
+            _fail(deprocess, text, "clip to [0, 255] before converting to uint8 (np.clip(x, 0, 255)); "
+                                   "otherwise values outside wrap around, e.g. 256 becomes 0 and -1 "
+                                   "becomes 255.")
+        clipped = np.clip(got.astype(np.float64), 0, 255)
+        hint = _first_mistake(clipped, case["mistakes"], HINTS, 0, atol=1.0)
+        if hint:
+            _fail(deprocess, text, hint)
+        _fail(deprocess, text, "the values are wrong: add VGG_MEAN_BGR, reverse the channels (BGR → "
+                               "RGB), clip to [0, 255] and convert to uint8.")
+    _success(deprocess, len(cases), ": with and without the batch axis, values to clip")

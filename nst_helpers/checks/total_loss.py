@@ -1,0 +1,129 @@
+"""Notebook 05's first exercise: ``total_loss``, the weighted sum of the layers' losses.
+
+Its hints, its reference generator and its check, side by side.
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+import numpy as np
+
+from .common import (
+    _call, _cases, _check_gradient, _close, _fail, _first_mistake, _off_by, _scalar, _success,
+    _tensor,
+)
+
+HINTS = {
+    "swapped": "the weights are swapped: content_weight multiplies the content loss and style_weight "
+               "the style loss.",
+    "no_weights": "multiply by the weights: content_weight * (content loss) + style_weight * "
+                  "(style loss).",
+    "style_sum": "average the style losses over the style layers (the seed's w_l = 1/5 for five "
+                 "layers): divide their sum by len(style_targets).",
+    "content_sum": "average the content losses over the content layers: divide their sum by "
+                   "len(content_targets) (the seed has one content layer, but there may be several).",
+    "both_sum": "average over the layers: the sum of the content losses divided by "
+                "len(content_targets), the sum of the style losses by len(style_targets).",
+    "content_only": "the style loss is missing: add style_weight times the mean of the style losses "
+                    "over style_targets' layers.",
+    "style_only": "the content loss is missing: add content_weight times the mean of the content "
+                  "losses over content_targets' layers.",
+    "gram_of_target": "style_targets already hold the style image's Gram matrices: compare them with "
+                      "the Gram matrices of features[layer] (your style_loss does), without taking "
+                      "their Gram matrix again.",
+}
+
+
+def _split_dicts(inputs):
+    """``{"features.block1_conv1": x, "style_weight": w}`` → ``{"features": {"block1_conv1": x}, ...}``."""
+    out = {}
+    for key, value in inputs.items():
+        head, dot, tail = key.partition(".")
+        if dot:
+            out.setdefault(head, {})[tail] = value
+        else:
+            out[key] = value
+    return out
+
+
+def generate(rng: np.random.Generator) -> dict:
+    """This check's test cases: ``{i: (inputs, expected, mistakes)}``."""
+    from .. import losses
+
+    specs = [  # (content layers, style layers, {layer: shape}, content weight, style weight)
+        (("block4_conv2", "block5_conv2"), ("block1_conv1", "block2_conv1", "block3_conv1"),
+         {"block1_conv1": (1, 6, 6, 3), "block2_conv1": (1, 3, 3, 5), "block3_conv1": (1, 2, 2, 6),
+          "block4_conv2": (1, 2, 2, 7), "block5_conv2": (1, 1, 2, 7)},
+         2.0, 5.0),
+        (("block5_conv2",), ("block1_conv1", "block2_conv1"),
+         {"block1_conv1": (1, 6, 5, 4), "block2_conv1": (1, 3, 3, 6), "block5_conv2": (1, 2, 3, 8)},
+         10.0, 0.5),
+    ]
+    out = {}
+    for i, (content_layers, style_layers, shapes, cw, sw) in enumerate(specs):
+        feats = {l: np.abs(rng.normal(0, 1, size=s)).astype(np.float32) for l, s in shapes.items()}
+        content_t = {l: np.abs(rng.normal(0, 1, size=shapes[l])).astype(np.float32)
+                     for l in content_layers}
+        style_t = {l: losses.gram_matrix(np.abs(rng.normal(0, 1.3, size=shapes[l])).astype(np.float32))
+                   .numpy() for l in style_layers}
+        c_each = [float(losses.content_loss(feats[l], content_t[l])) for l in content_layers]
+        s_each = [float(losses.style_layer_loss(feats[l], style_t[l])) for l in style_layers]
+        regram = [float(losses.style_layer_loss(feats[l], losses.gram_matrix(style_t[l])))
+                  for l in style_layers]
+        c, s = np.mean(c_each), np.mean(s_each)
+        mistakes = {
+            "swapped": sw * c + cw * s,
+            "no_weights": c + s,
+            "style_sum": cw * c + sw * np.sum(s_each),
+            "content_only": cw * c,
+            "style_only": sw * s,
+            "gram_of_target": cw * c + sw * np.mean(regram),
+        }
+        if len(content_layers) > 1:  # with one content layer, its sum is its mean
+            mistakes.update(content_sum=cw * np.sum(c_each) + sw * s,
+                            both_sum=cw * np.sum(c_each) + sw * np.sum(s_each))
+        inputs = {f"features.{l}": v for l, v in feats.items()}
+        inputs.update({f"content_targets.{l}": v for l, v in content_t.items()})
+        inputs.update({f"style_targets.{l}": v for l, v in style_t.items()})
+        inputs.update(content_weight=np.float64(cw), style_weight=np.float64(sw))
+        out[i] = (inputs, np.float64(cw * c + sw * s), {k: np.float64(v) for k, v in mistakes.items()})
+    return out
+
+
+def check_total_loss(total_loss: Callable) -> None:
+    """Check ``total_loss(features, content_targets, style_targets, content_weight, style_weight)``.
+
+    The seed's total loss: ``content_weight`` times the mean over ``content_targets``' layers of the
+    content loss, plus ``style_weight`` times the mean over ``style_targets``' layers of the style
+    loss (the seed's layer weights ``w_l = 1/L``). ``features`` maps every layer name to the
+    image's features, ``content_targets`` content layers to the content image's features,
+    ``style_targets`` style layers to the style image's Gram matrices. A gradient must flow back to
+    the features.
+
+    Args:
+        total_loss: the function written in notebook 05.
+    """
+    cases = _cases("total_loss")
+    for case in cases:
+        inp = _split_dicts(case["inputs"])
+        text = (f"{len(inp['content_targets'])} content and {len(inp['style_targets'])} style layers, "
+                f"weights {float(inp['content_weight']):g} and {float(inp['style_weight']):g}")
+        args = [{l: _tensor(v) for l, v in inp[k].items()}
+                for k in ("features", "content_targets", "style_targets")]
+        args += [float(inp["content_weight"]), float(inp["style_weight"])]
+        got = _scalar(total_loss, _call(total_loss, *args), text)
+        want = case["expected"]
+        if _close(got, want, 1e-4, 0):
+            continue
+        hint = _first_mistake(got, case["mistakes"], HINTS, 1e-4)
+        if hint:
+            _fail(total_loss, text, hint)
+        _fail(total_loss, text, _off_by(got, want) + " Are content_loss and style_loss right (their "
+                                                      "checks)?")
+    inp = _split_dicts(cases[0]["inputs"])
+    args = [{l: _tensor(v) for l, v in inp[k].items()}
+            for k in ("features", "content_targets", "style_targets")]
+    _check_gradient(total_loss, "gradient with respect to the features",
+                    args + [float(inp["content_weight"]), float(inp["style_weight"])])
+    _success(total_loss, len(cases), ": two content layers and one")
