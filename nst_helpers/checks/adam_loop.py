@@ -1,6 +1,8 @@
-"""Notebook 05's second exercise: ``run_adam``, the seed's Adam loop, against the library's.
+"""Notebook 05, second exercise: ``run_adam(problem, steps)``, compared step by step with the
+library's compiled loop (``stylize`` with the ``seed`` preset) on small stored images.
 
-Its hints, its reference generator and its check, side by side.
+Unlike the other checks this one runs the network, so the library's run, and each classic mistake's
+run when needed, is computed on the spot and cached per backbone.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ HINTS = {
 
 
 def generate(rng: np.random.Generator) -> dict:
-    """This check's test cases: ``{i: (inputs, expected, mistakes)}``."""
+    """Only the inputs: the images, steps and weights; the answers depend on the backbone."""
     from ..samples import load_sample
 
     content = load_sample("chelsea", size=48).copy()  # 48 x 32 px

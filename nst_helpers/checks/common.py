@@ -144,6 +144,11 @@ def normalised(answers: dict[str, tuple[float, dict[str, float]]]) -> tuple[np.f
     return np.float64(answers[NORMALIZATIONS[0]][0]), {k: np.float64(v) for k, v in mistakes.items()}
 
 
+def _features(rng: np.random.Generator, shape: tuple[int, ...], spread: float = 1.0) -> np.ndarray:
+    """Made-up features for the loss exercises: non-negative like a ReLU's, float32."""
+    return np.abs(rng.normal(0, spread, size=shape)).astype(np.float32)
+
+
 def _normalization(normalization: str) -> str:
     """``normalization``, if it is one of :data:`NORMALIZATIONS`; else an :class:`NSTError`."""
     if normalization not in NORMALIZATIONS:

@@ -1,6 +1,7 @@
-"""Notebook 03's exercise: ``content_loss``, under either normalisation.
+"""Notebook 03: ``content_loss(generated, target)``, under either normalisation.
 
-Its hints, its reference generator and its check, side by side.
+The seed's mean squared error and the paper's ``1/2 * sum`` are both stored (one encoding,
+:func:`.common.normalised`), each the other's mistake.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from .common import _check_loss, normalised
+from .common import _check_loss, _features, normalised
 
 HINTS = {
     "sum": "you summed the squared differences; the seed's content loss is their mean "
@@ -30,13 +31,13 @@ HINTS = {
 
 
 def generate(rng: np.random.Generator) -> dict:
-    """This check's test cases: ``{i: (inputs, expected, mistakes)}``, one answer per normalisation."""
+    """Three pairs of feature maps; every normalisation's answer and mistakes."""
     from .. import losses
 
     out = {}
     for i, shape in enumerate([(1, 4, 5, 8), (1, 3, 3, 16), (1, 7, 2, 4)]):
-        gen = np.abs(rng.normal(0, 2, size=shape)).astype(np.float32)
-        tgt = np.abs(rng.normal(0, 2, size=shape)).astype(np.float32)
+        gen = _features(rng, shape, 2)
+        tgt = _features(rng, shape, 2)
         d = gen.astype(np.float64) - tgt
         either = {"abs": np.mean(np.abs(d)), "no_square": np.mean(d), "sqrt": np.sqrt(np.mean(d ** 2)),
                   "norm": np.sqrt(np.sum(d ** 2))}

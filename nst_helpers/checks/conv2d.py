@@ -1,6 +1,8 @@
-"""Notebook 01's exercise: ``conv2d``, a 2-D convolution in NumPy.
+"""Notebook 01: ``conv2d(image, kernel, stride=1, padding=0)``, a 2-D convolution in NumPy.
 
-Its hints, its reference generator and its check, side by side.
+Checked against ``tf.nn.conv2d`` on six images, kernels, strides and paddings; the hints name a
+flipped or transposed kernel, averaging, padding by the border, padding on one side and windows that
+ignore the stride.
 """
 
 from __future__ import annotations
@@ -49,7 +51,7 @@ def _ref_conv2d(image, kernel, stride, padding):
 
 
 def generate(rng: np.random.Generator) -> dict:
-    """This check's test cases: ``{i: (inputs, expected, mistakes)}``."""
+    """Six images and kernels, their ``tf.nn.conv2d`` answers and the classic mistakes'."""
     specs = [((5, 5), (3, 3), 1, 0), ((5, 5), (3, 3), 1, 1), ((7, 6), (3, 3), 2, 0),
              ((7, 6), (3, 3), 2, 1), ((6, 8), (2, 4), 1, 2), ((9, 8), (5, 3), 3, 2)]
     out = {}

@@ -1,6 +1,8 @@
-"""Notebook 02's exercise: ``deprocess``, VGG input back to an RGB image.
+"""Notebook 02: ``deprocess(x)``, VGG input back to an RGB image.
 
-Its hints, its reference generator and its check, side by side.
+Two arrays in VGG space (with and without the batch axis, some values outside real pixels); the
+hints name a forgotten BGR swap, the means on the wrong channels, subtracted or missing, and
+clipping before adding them back.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ HINTS = {
 
 
 def generate(rng: np.random.Generator) -> dict:
-    """This check's test cases: ``{i: (inputs, expected, mistakes)}``."""
+    """Two arrays in VGG space, :func:`nst_helpers.images.from_vgg`'s answers and the mistakes'."""
     from ..images import VGG_MAX, VGG_MEAN_BGR, VGG_MIN, from_vgg, to_vgg
 
     out = {}

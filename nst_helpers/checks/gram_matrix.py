@@ -1,6 +1,7 @@
-"""Notebook 04's first exercise: ``gram_matrix``.
+"""Notebook 04, first exercise: ``gram_matrix(features)``, ``F^T F / (H * W)``.
 
-Its hints, its reference generator and its check, side by side.
+The hints name each wrong divisor (none, ``H * W * C``, ``C``, ``M**2``, ``H`` or ``W``), a reshape
+that mixes positions and channels, and a centred (covariance) matrix.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from typing import Callable
 import numpy as np
 
 from .common import (
-    _as_array, _call, _cases, _check_gradient, _close, _fail, _first_mistake, _scale, _success,
-    _tensor,
+    _as_array, _call, _cases, _check_gradient, _close, _fail, _features, _first_mistake, _scale,
+    _success, _tensor,
 )
 
 HINTS = {
@@ -36,12 +37,12 @@ HINTS = {
 
 
 def generate(rng: np.random.Generator) -> dict:
-    """This check's test cases: ``{i: (inputs, expected, mistakes)}``."""
+    """Three feature maps, :func:`nst_helpers.losses.gram_matrix`'s answers, wrong divisors'."""
     from .. import losses
 
     out = {}
     for i, shape in enumerate([(1, 4, 5, 3), (1, 6, 3, 8), (1, 2, 9, 5)]):
-        f = np.abs(rng.normal(0, 1, size=shape)).astype(np.float32)
+        f = _features(rng, shape)
         h, w, c = shape[1:]
         m = h * w
         flat = f.reshape(m, c).astype(np.float64)

@@ -1,6 +1,7 @@
-"""Notebook 07's exercise: ``high_frequency_energy`` of an image.
+"""Notebook 07: ``high_frequency_energy(image)``, the mean squared difference of neighbouring
+pixels, down and across.
 
-Its hints, its reference generator and its check, side by side.
+Checked on uint8 images (where NumPy's differences wrap around) and float ones.
 """
 
 from __future__ import annotations
@@ -33,7 +34,7 @@ HINTS = {
 
 
 def generate(rng: np.random.Generator) -> dict:
-    """This check's test cases: ``{i: (inputs, expected, mistakes)}``."""
+    """Four images, uint8 and float, with their energies and the mistakes' values."""
     def energy(x):
         x = np.asarray(x, np.float64)
         return np.mean(np.diff(x, axis=0) ** 2) + np.mean(np.diff(x, axis=1) ** 2)

@@ -1,7 +1,5 @@
-"""Notebook 08's exercise: coarse-to-fine by hand.
-
-Its hints, its reference generator and its check, side by side.
-"""
+"""Notebook 08: coarse-to-fine by hand, a short run at a larger size started from the coarse
+result, checked by its size, its settings and the loss of its first step."""
 
 from __future__ import annotations
 
@@ -13,7 +11,7 @@ from .common import _cases, _failer
 
 
 def generate(rng: np.random.Generator) -> dict:
-    """This check's test cases: ``{i: (inputs, expected, mistakes)}``."""
+    """The fine stage's steps and size; the answer is computed from the student's own run."""
     inputs = {"steps": np.int64(2), "side": np.int64(128)}
     return {0: (inputs, np.float64(np.nan), {})}
 

@@ -1,6 +1,7 @@
-"""Notebook 04's second exercise: ``style_loss`` of one layer, under either normalisation.
+"""Notebook 04, second exercise: ``style_loss(features, target_gram)`` of one layer.
 
-Its hints, its reference generator and its check, side by side.
+Like the content loss, both normalisations are stored in one encoding (:func:`.common.normalised`):
+the seed's mean of squared Gram differences and the paper's ``sum / (4 N**2)``.
 """
 
 from __future__ import annotations
@@ -9,7 +10,7 @@ from typing import Callable
 
 import numpy as np
 
-from .common import _check_loss, normalised
+from .common import _check_loss, _features, normalised
 
 HINTS = {
     "sum": "you summed the squared differences; the seed's style loss is their mean (tf.reduce_mean).",
@@ -32,14 +33,14 @@ HINTS = {
 
 
 def generate(rng: np.random.Generator) -> dict:
-    """This check's test cases: ``{i: (inputs, expected, mistakes)}``, one answer per normalisation."""
+    """Two layers and style targets; the seed's and the paper's answers, and their mistakes."""
     from .. import losses
 
     out = {}
     for i, (shape, style_shape) in enumerate([((1, 4, 5, 6), (1, 6, 6, 6)),
                                               ((1, 3, 7, 10), (1, 5, 4, 10))]):
-        f = np.abs(rng.normal(0, 1, size=shape)).astype(np.float32)
-        s = np.abs(rng.normal(0, 1.3, size=style_shape)).astype(np.float32)
+        f = _features(rng, shape)
+        s = _features(rng, style_shape, 1.3)
         target = losses.gram_matrix(s).numpy()
         h, w, c = shape[1:]
         m = h * w

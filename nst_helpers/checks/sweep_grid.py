@@ -1,7 +1,4 @@
-"""Notebook 06's exercise: a grid of runs of one's own.
-
-Its hints, its reference generator and its check, side by side.
-"""
+"""Notebook 06: a grid of runs of one's own, from the ``seed`` preset, three TV weights."""
 
 from __future__ import annotations
 
@@ -13,7 +10,7 @@ from .common import _cases, _failer
 
 
 def generate(rng: np.random.Generator) -> dict:
-    """This check's test cases: ``{i: (inputs, expected, mistakes)}``."""
+    """The exercise's preset, style weight and TV weights; no answers to store."""
     inputs = {"preset": np.str_("seed"), "style_weight": np.float64(1e-3),
               "tv_weights": np.array([0.0, 1.0, 10.0])}
     return {0: (inputs, np.float64(np.nan), {})}

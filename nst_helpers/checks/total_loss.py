@@ -1,6 +1,7 @@
-"""Notebook 05's first exercise: ``total_loss``, the weighted sum of the layers' losses.
+"""Notebook 05, first exercise: ``total_loss``, the weighted mean of the layers' losses.
 
-Its hints, its reference generator and its check, side by side.
+The hints name swapped or missing weights, sums where the seed averages over layers, a missing
+term, and a Gram matrix taken of the targets, which already are Gram matrices.
 """
 
 from __future__ import annotations
@@ -10,8 +11,8 @@ from typing import Callable
 import numpy as np
 
 from .common import (
-    _call, _cases, _check_gradient, _close, _fail, _first_mistake, _off_by, _scalar, _success,
-    _tensor,
+    _call, _cases, _check_gradient, _close, _fail, _features, _first_mistake, _off_by, _scalar,
+    _success, _tensor,
 )
 
 HINTS = {
@@ -48,7 +49,7 @@ def _split_dicts(inputs):
 
 
 def generate(rng: np.random.Generator) -> dict:
-    """This check's test cases: ``{i: (inputs, expected, mistakes)}``."""
+    """Two sets of layers and weights (two content layers, then one); answers and mistakes."""
     from .. import losses
 
     specs = [  # (content layers, style layers, {layer: shape}, content weight, style weight)
@@ -62,11 +63,9 @@ def generate(rng: np.random.Generator) -> dict:
     ]
     out = {}
     for i, (content_layers, style_layers, shapes, cw, sw) in enumerate(specs):
-        feats = {l: np.abs(rng.normal(0, 1, size=s)).astype(np.float32) for l, s in shapes.items()}
-        content_t = {l: np.abs(rng.normal(0, 1, size=shapes[l])).astype(np.float32)
-                     for l in content_layers}
-        style_t = {l: losses.gram_matrix(np.abs(rng.normal(0, 1.3, size=shapes[l])).astype(np.float32))
-                   .numpy() for l in style_layers}
+        feats = {l: _features(rng, s) for l, s in shapes.items()}
+        content_t = {l: _features(rng, shapes[l]) for l in content_layers}
+        style_t = {l: losses.gram_matrix(_features(rng, shapes[l], 1.3)).numpy() for l in style_layers}
         c_each = [float(losses.content_loss(feats[l], content_t[l])) for l in content_layers]
         s_each = [float(losses.style_layer_loss(feats[l], style_t[l])) for l in style_layers]
         regram = [float(losses.style_layer_loss(feats[l], losses.gram_matrix(style_t[l])))
