@@ -11,8 +11,17 @@ from typing import Callable
 import numpy as np
 
 from .common import (
-    _as_array, _call, _cases, _check_gradient, _close, _fail, _features, _first_mistake, _scale,
-    _success, _tensor,
+    _as_array,
+    _call,
+    _cases,
+    _check_gradient,
+    _close,
+    _fail,
+    _features,
+    _first_mistake,
+    _scale,
+    _success,
+    _tensor,
 )
 
 HINTS = {

@@ -11,8 +11,17 @@ from typing import Callable
 import numpy as np
 
 from .common import (
-    _call, _cases, _check_gradient, _close, _fail, _features, _first_mistake, _off_by, _scalar,
-    _success, _tensor,
+    _call,
+    _cases,
+    _check_gradient,
+    _close,
+    _fail,
+    _features,
+    _first_mistake,
+    _off_by,
+    _scalar,
+    _success,
+    _tensor,
 )
 
 HINTS = {
