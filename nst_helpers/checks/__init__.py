@@ -29,7 +29,7 @@ are read from ``data/checks/`` beside the package.
 One module per exercise, named after its reference file (:data:`CHECKS`), holds its hints, its
 reference generator (``generate``) and its check side by side; :mod:`.common` holds what they share
 (reading the reference values, the one encoding of the two normalisations, :class:`CheckFailed`, the
-wording of hints), :mod:`.references` writes the files. This package imports TensorFlow, and the
+wording of hints), :mod:`.answers` runs the student's code, :mod:`.references` writes the files. This package imports TensorFlow, and the
 library's higher layers, only inside the checks that need them.
 
 A copy of this file loaded on its own (``importlib.util.spec_from_file_location``, as
@@ -74,9 +74,10 @@ if __spec__ is not None and __spec__.submodule_search_locations is None:  # a co
     __path__ = __spec__.submodule_search_locations = _stand_in(__name__, __file__)
     __package__ = __name__
 
-from . import adam_loop, common, references  # noqa: E402
+from . import adam_loop, answers, common, references  # noqa: E402
 from .adam_loop import check_adam_loop  # noqa: E402
-from .common import CHECKS, GRADIENT_HINT, CheckFailed, data_dir  # noqa: E402
+from .answers import GRADIENT_HINT  # noqa: E402
+from .common import CHECKS, CheckFailed, data_dir  # noqa: E402
 from .content_loss import check_content_loss  # noqa: E402
 from .conv2d import check_conv2d  # noqa: E402
 from .deprocess import check_deprocess  # noqa: E402
@@ -90,7 +91,7 @@ from .total_loss import check_total_loss  # noqa: E402
 
 # What nst_helpers.feedforward_checks (notebook 09's checks) and the tests take from here.
 _CACHE, _ROOT, _reference = common._CACHE, common._ROOT, common._reference
-_call, _cases, _check_gradient = common._call, common._cases, common._check_gradient
+_call, _cases, _check_gradient = answers._call, common._cases, answers._check_gradient
 _close, _fail, _first_mistake = common._close, common._fail, common._first_mistake
 _off_by, _success, _save_npz = common._off_by, common._success, references._save_npz
 _adam_setup, _adam_variant = adam_loop._adam_setup, adam_loop._adam_variant

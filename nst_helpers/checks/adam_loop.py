@@ -11,7 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .common import GRADIENT_HINT, _as_array, _call, _cases, _fail, _fname, _off_by, _tf
+from .answers import GRADIENT_HINT, _as_array, _call, _tf
+from .common import _cases, _fail, _fname, _off_by
 
 HINTS = {
     "no_clip": "the pixels are never clipped. After each step, put the image back into the range of "

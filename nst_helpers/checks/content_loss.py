@@ -10,7 +10,8 @@ from typing import Callable
 
 import numpy as np
 
-from .common import _check_loss, _features, normalised
+from .answers import _check_loss
+from .common import _features, normalised
 
 HINTS = {
     "sum": "you summed the squared differences; the seed's content loss is their mean "

@@ -11,7 +11,8 @@ from typing import Callable
 
 import numpy as np
 
-from .common import _as_array, _call, _cases, _close, _fail, _first_mistake, _scale, _success, _tf
+from .answers import _as_array, _call, _tf
+from .common import _cases, _close, _fail, _first_mistake, _scale, _success
 
 HINTS = {
     "flipped": "you flipped the kernel. In deep learning (and in tf.nn.conv2d) a 'convolution' slides the "

@@ -11,7 +11,8 @@ from typing import Callable
 
 import numpy as np
 
-from .common import _as_array, _call, _cases, _close, _fail, _first_mistake, _success
+from .answers import _as_array, _call
+from .common import _cases, _close, _fail, _first_mistake, _success
 
 HINTS = {
     "bgr": "BGR/RGB swap: VGG's input is BGR, so reverse the channel axis (x[..., ::-1]) to get RGB back.",

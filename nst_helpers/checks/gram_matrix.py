@@ -10,19 +10,8 @@ from typing import Callable
 
 import numpy as np
 
-from .common import (
-    _as_array,
-    _call,
-    _cases,
-    _check_gradient,
-    _close,
-    _fail,
-    _features,
-    _first_mistake,
-    _scale,
-    _success,
-    _tensor,
-)
+from .answers import _as_array, _call, _check_gradient, _tensor
+from .common import _cases, _close, _fail, _features, _first_mistake, _scale, _success
 
 HINTS = {
     "unnormalised": "divide by the number of positions M = H * W, so that Gram matrices of images of "

@@ -10,7 +10,8 @@ from typing import Callable
 
 import numpy as np
 
-from .common import _as_array, _call, _cases, _close, _fail, _first_mistake, _off_by, _success
+from .answers import _as_array, _call
+from .common import _cases, _close, _fail, _first_mistake, _off_by, _success
 
 HINTS = {
     "uint8": "convert the image to floats first (np.asarray(image, dtype=np.float64)): in uint8, "

@@ -10,19 +10,8 @@ from typing import Callable
 
 import numpy as np
 
-from .common import (
-    _call,
-    _cases,
-    _check_gradient,
-    _close,
-    _fail,
-    _features,
-    _first_mistake,
-    _off_by,
-    _scalar,
-    _success,
-    _tensor,
-)
+from .answers import _call, _check_gradient, _scalar, _tensor
+from .common import _cases, _close, _fail, _features, _first_mistake, _off_by, _success
 
 HINTS = {
     "swapped": "the weights are swapped: content_weight multiplies the content loss and style_weight "

@@ -1,0 +1,168 @@
+"""Running the student's code: calling it, reading its answer, taking a gradient through it.
+
+:func:`_call` turns an unwritten exercise into one line; :func:`_as_array` and :func:`_scalar` read
+an answer or say what came back instead; :func:`_check_gradient` fails a loss that gives the right
+number but stops the optimisation; :func:`_check_loss` runs a whole loss exercise under one
+normalisation. TensorFlow is imported inside the helpers that use it.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Callable
+
+import numpy as np
+
+from .common import (
+    CheckFailed,
+    _cases,
+    _close,
+    _fail,
+    _features_text,
+    _first_mistake,
+    _fname,
+    _normalization,
+    _off_by,
+    _success,
+    _variant,
+)
+
+
+def _call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+    """``fn(*args, **kwargs)``; an unwritten exercise (``NotImplementedError``) fails in one line.
+
+    When the ``NotImplementedError`` comes from another function that ``fn`` calls (a style loss
+    calling an unwritten Gram matrix), the line names that one.
+    """
+    try:
+        return fn(*args, **kwargs)
+    except NotImplementedError as err:
+        tb, inner = err.__traceback__, None
+        while tb is not None:
+            inner = tb.tb_frame.f_code.co_name
+            tb = tb.tb_next
+        name = _fname(fn)
+        if inner and inner not in (name, "_call") and inner.isidentifier():
+            what = f"{inner}, which {name} calls, is not written yet"
+        else:
+            what = f"{name} is not written yet"
+        raise CheckFailed(f"{what}: replace `raise NotImplementedError(...)` in its cell with your "
+                          "code, run that cell, then this check again.") from None
+
+
+def _as_array(fn: Any, got: Any, case_text: str, what: str = "an array") -> np.ndarray:
+    """The student's answer as a NumPy array, or a failure saying what came back instead."""
+    if got is None:
+        _fail(fn, case_text, "it returned None: did you forget the `return` statement?")
+    if isinstance(got, (tuple, list)) and len(got) != 1:
+        _fail(fn, case_text, f"it returned a {type(got).__name__} of {len(got)} items; return {what}.")
+    try:
+        arr = np.asarray(got.numpy() if hasattr(got, "numpy") else got)
+    except Exception:  # noqa: BLE001 - anything that is not array-like
+        _fail(fn, case_text, f"it returned a {type(got).__name__}; return {what}.")
+    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+        _fail(fn, case_text, f"it returned a {type(got).__name__} that is not numeric; return {what}.")
+    if not np.all(np.isfinite(arr)):
+        _fail(fn, case_text, "it returned NaN or infinite values (a division by zero, or a log or "
+                             f"square root of a negative number?); return {what}.")
+    return arr
+
+
+def _scalar(fn: Any, got: Any, case_text: str) -> np.ndarray:
+    """The student's loss as a 0-d array, or a failure saying it is not one number."""
+    arr = _as_array(fn, got, case_text, "a single number (a scalar tensor)")
+    if arr.size != 1:
+        _fail(fn, case_text, f"it returned shape {arr.shape}; the loss is one number: reduce over all "
+                             "axes at once (tf.reduce_mean(x) without an axis argument).")
+    return arr.reshape(())
+
+
+# --------------------------------------------------------------------------------------------------
+# TensorFlow: the loss exercises' inputs, and the gradient through them
+# --------------------------------------------------------------------------------------------------
+
+
+def _tf() -> Any:
+    from .._tf import tf
+
+    return tf()
+
+
+def _tensor(x: Any) -> Any:
+    """A float32 TensorFlow constant (the loss exercises are written with TensorFlow ops)."""
+    return _tf().constant(np.asarray(x, dtype=np.float32))
+
+
+GRADIENT_HINT = ("use TensorFlow ops so that gradients can flow (tf.reduce_mean, tf.square, "
+                 "tf.reshape, tf.matmul, +, -, *, /): NumPy functions, .numpy() and float() give the "
+                 "right number but no gradient, and the optimisation needs the gradient of the loss "
+                 "with respect to the image.")
+
+
+def _check_gradient(fn: Callable, case_text: str, args: list, watch: list[int] | None = None) -> None:
+    """Fail unless a gradient flows from ``fn(*args)`` back to every tensor among ``args``.
+
+    Args:
+        fn: the student's function.
+        case_text: the test case, for the message.
+        args: the arguments, TensorFlow tensors or dicts of them.
+        watch: which of ``args`` (indices) to differentiate with respect to; default the first.
+    """
+    tf = _tf()
+    watch = [0] if watch is None else list(watch)
+    sources = []
+    for i in watch:
+        arg = args[i]
+        sources.extend(arg.values() if isinstance(arg, dict) else [arg])
+    try:
+        with tf.GradientTape() as tape:
+            for s in sources:
+                tape.watch(s)
+            out = _call(fn, *args)
+            if not tf.is_tensor(out):
+                _fail(fn, case_text, f"it returns a {type(out).__name__}, not a TensorFlow tensor, so "
+                                     "no gradient can flow through it: " + GRADIENT_HINT)
+            total = tf.reduce_sum(tf.cast(out, tf.float32))
+        grads = tape.gradient(total, sources)
+    except CheckFailed:
+        raise
+    except Exception as err:  # noqa: BLE001 - whatever the student's code does under a tape
+        _fail(fn, case_text, f"computing a gradient through it failed ({type(err).__name__}: "
+                             f"{str(err).splitlines()[0] if str(err) else ''}): " + GRADIENT_HINT)
+    if any(g is None for g in grads):
+        _fail(fn, case_text, "it gives the right number but no gradient (the gradient with respect to "
+                             "its input is None): " + GRADIENT_HINT)
+
+
+def _check_loss(fn: Callable, name: str, normalization: str, arguments: tuple[str, ...],
+                hints: dict[str, str], unexplained: str = "") -> None:
+    """Check a loss exercise whose answers :func:`normalised` stored, under ``normalization``.
+
+    Calls ``fn`` on each case's ``arguments`` (its inputs, as float32 tensors), compares the scalar
+    it returns with that normalisation's answer, names the first stored mistake it reproduces, and
+    finally takes a gradient through it.
+
+    Args:
+        fn: the student's loss.
+        name: the check's reference file (one of :data:`CHECKS`).
+        normalization: one of :data:`NORMALIZATIONS`.
+        arguments: the names of the inputs to pass, in order; the first is described in messages.
+        hints: each mistake's hint, by the mistake's name.
+        unexplained: what to add to the message of a wrong answer that matches no stored mistake.
+    """
+    _normalization(normalization)
+    cases = _cases(name)
+    first = arguments[0]
+    for case in cases:
+        inp = case["inputs"]
+        text = _features_text(inp, first) + f", {normalization} normalisation"
+        got = _scalar(fn, _call(fn, *(_tensor(inp[k]) for k in arguments)), text)
+        want, mistakes = _variant(case, normalization)
+        if _close(got, want, 1e-4, 0):
+            continue
+        hint = _first_mistake(got, mistakes, hints, 1e-4)
+        if hint:
+            _fail(fn, text, hint)
+        _fail(fn, text, _off_by(got, want) + unexplained)
+    inp = cases[0]["inputs"]
+    _check_gradient(fn, _features_text(inp, first) + ", gradient", [_tensor(inp[k]) for k in arguments])
+    _success(fn, len(cases), f", {normalization} normalisation")
