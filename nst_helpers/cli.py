@@ -316,6 +316,8 @@ def build_parser():
                     metavar="F0,F1,F2", help="the network's widths (default: 16,32,64; Johnson "
                     "et al.: 32,64,128)")
     tr.add_argument("--blocks", type=int, help="residual blocks (default: 5)")
+    tr.add_argument("--no-skip", dest="skip", action="store_false", default=None,
+                    help="the network's picture alone, not the photo plus its correction")
     tr.add_argument("--content-layers", metavar="L1,...", help="default: block2_conv2")
     tr.add_argument("--style-layers", metavar="L1,...",
                     help="default: block1_conv1,block2_conv1,block3_conv1,block4_conv1")

@@ -65,8 +65,8 @@ import keras  # noqa: E402  (Keras 3, imported after TensorFlow's quiet import)
 #: The package name under which the custom layers are registered with Keras.
 PACKAGE = "nst_helpers"
 
-#: Photographs of the training set: two that this package ships through scikit-image
-#: (``astronaut``, ``coffee``, ``rocket``; see :mod:`nst_helpers.samples`) and more of
+#: Photographs of the training set: three that this package offers as samples (``astronaut``,
+#: ``coffee``, ``rocket``, through scikit-image; see :mod:`nst_helpers.samples`) and eight more of
 #: scikit-image's own images, colour and grey. Grey ones are given three equal channels.
 TRAINING_PHOTOS = ("astronaut", "coffee", "rocket", "motorcycle", "hubble_deep_field",
                    "immunohistochemistry", "camera", "grass", "gravel", "brick", "coins")
@@ -404,7 +404,9 @@ class TrainConfig:
     """The settings of a training run; change them with :meth:`replace` (validated).
 
     The defaults are sized for two CPU cores: 128 px crops, batch 4, a network half as wide as
-    Johnson et al.'s. :data:`JOHNSON` holds the published settings (for a GPU).
+    Johnson et al.'s, Adam at 2e-3 (their 1e-3 is slower to show the style in a few hundred
+    steps). :data:`JOHNSON` holds the published settings (for a GPU). The weights were tuned on
+    short runs (``docs/feedforward.md``).
 
     .. note:: The layers are VGG19's (the course's network), not Johnson et al.'s VGG16:
        ``block2_conv2`` for content (their relu2_2) and Gatys et al.'s style layers without
@@ -498,8 +500,9 @@ class TrainConfig:
 #: 40 000 iterations (two epochs), Adam at 1e-3, their network width. Their TV weight, between
 #: 1e-6 and 1e-4 for their losses, is chosen per painting; weights here are for this library's.
 #: On a GPU: ``train(painting, photos="coco/train2014", **JOHNSON)``. Not run for this course.
+#: ``skip=False`` is their layout (with a linear output where theirs is a scaled tanh).
 JOHNSON = dict(size=256, batch_size=4, steps=40000, learning_rate=1e-3, filters=(32, 64, 128),
-               residual_blocks=5, style_size=512, checkpoint_every=2000)
+               residual_blocks=5, skip=False, style_size=512, checkpoint_every=2000)
 
 
 # --------------------------------------------------------------------------------------------------
@@ -1092,7 +1095,8 @@ def _train_style(args, term):
         ("style_size", args.style_size), ("learning_rate", args.lr),
         ("content_weight", args.content_weight), ("style_weight", args.style_weight),
         ("tv_weight", args.tv_weight), ("filters", args.filters),
-        ("residual_blocks", args.blocks), ("content_layers", args.content_layers),
+        ("residual_blocks", args.blocks), ("skip", args.skip),
+        ("content_layers", args.content_layers),
         ("style_layers", args.style_layers), ("backbone", args.backbone),
         ("precision", args.precision), ("seed", args.seed),
         ("checkpoint_every", args.checkpoint_every), ("max_minutes", args.minutes))
