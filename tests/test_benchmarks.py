@@ -227,3 +227,51 @@ def test_evaluate_judges_targets():
     assert "notebooks" not in ev
     lines = report.summary_lines(fake)
     assert len(lines) == len(report.TARGETS) and lines[1].startswith("MISS")
+
+
+DOCS = ROOT / "docs"
+
+
+def _blocks(md):
+    """The page's paragraphs and lists, code blocks left out: ``(text, is_list)`` each."""
+    md = re.sub(r"^```.*?^```", "", md, flags=re.M | re.S)
+    blocks = [b.strip() for b in re.split(r"\n\s*\n", md) if b.strip()]
+    return [(b, b.startswith("- ")) for b in blocks]
+
+
+def test_stored_report_is_what_the_stored_json_gives(tmp_path):
+    """docs/performance.md is generated from docs/performance.json and nothing else: --report-only
+    rewrites it byte for byte, without running a benchmark."""
+    for name in ("performance.json", report.PLOT, "performance_precision_adam.jpg",
+                 "performance_precision_lbfgs.jpg"):
+        (tmp_path / name).write_bytes((DOCS / name).read_bytes())
+    assert run_all.main(["--report-only", "--out", str(tmp_path)]) == 0
+    assert (tmp_path / "performance.md").read_text() == (DOCS / "performance.md").read_text(), (
+        "regenerate it: python -m benchmarks.run_all --report-only")
+
+
+def test_report_holds_tables_and_leaves_the_narrative_to_the_history_page():
+    md = (DOCS / "performance.md").read_text()
+    prose = [b for b, is_list in _blocks(md)
+             if not (b.startswith(("#", "|", "![")) or is_list)]
+    assert prose and all(len(b) <= 420 for b in prose), max(prose, key=len)
+    assert "## Notes" not in md
+    assert f"]({report.HISTORY})" in md and (DOCS / report.HISTORY).is_file()
+
+
+#: A measured quantity: a number with its unit.
+MEASURED = re.compile(r"\b\d[\d.,]*\s?(ms|s|%|GFLOP/s|dB|MB|GB|kB|x|times)\b")
+#: How the history page says where a figure was measured.
+LABEL = re.compile(r"\((full run|tuning)[^)]*\d{4}-\d\d-\d\d\)|\(same run\)|same run\)")
+
+
+def test_every_figure_of_the_history_page_says_where_it_was_measured():
+    blocks = _blocks((DOCS / report.HISTORY).read_text())
+    unlabelled = []
+    for i, (text, is_list) in enumerate(blocks):
+        if text.startswith("#") or not MEASURED.search(text):
+            continue
+        # a paragraph carries its own label; a list the label of the paragraph that opens it
+        if not LABEL.search(text) and not (is_list and i and LABEL.search(blocks[i - 1][0])):
+            unlabelled.append(text[:80])
+    assert not unlabelled, unlabelled
