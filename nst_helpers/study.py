@@ -85,7 +85,7 @@ def seed_study_figure(size: float = 2.6):
     from .samples import load_sample
 
     study = load_seed_study()
-    fig, axes = plt.subplots(2, 5, figsize=(size * 5, size * 2 * 0.82))
+    fig, axes = plt.subplots(2, 5, figsize=(size * 5, size * 2 * 1.0))
     photo, painting = load_sample(study["content"]), load_sample(study["style"])
     cells = [(photo, f"content: {study['content']}"), (painting, f"style: {study['style']}")]
     for item in study["seven"]:
