@@ -484,7 +484,7 @@ def _controls(args, n_styles):
             if m is not None and not os.path.exists(m):
                 raise NSTError(f"--mask {m}: no such file (mask {i + 1}); check the path, or give "
                                "'all' for everywhere.")
-    if getattr(args, "sizes", None) and getattr(args, "size", None):
+    if getattr(args, "sizes", None) and getattr(args, "max_side", None):
         raise NSTError("--sizes sets the size of every stage; drop --size.")
     film = getattr(args, "film", None)
     if film:

@@ -58,7 +58,10 @@ def check_refined(refined: Any, coarse: Any, large_photo: np.ndarray, style: np.
     problem = Problem(large_photo, style, refined.config, verbose=False)
     start = float(problem.losses(problem.initial_image(coarse.image))[0])
     first = float(refined.history["total"][0])
-    if not np.isclose(first, start, rtol=1e-3):
+    # The run's first loss comes from its compiled graph, this one from an eager call: in bfloat16
+    # they round differently (0.1 % seen); the starts told apart differ by tens of per cent.
+    rtol = 1e-2 if refined.config.precision == "bfloat16" else 1e-3
+    if not np.isclose(first, start, rtol=rtol):
         # From the photograph the content loss is 0 (in bfloat16, rounding's worth of it).
         photo_start = float(problem.losses(problem.initial_image())[0])
         if np.isclose(first, photo_start, rtol=1e-2):
