@@ -38,9 +38,14 @@ def _tf():
     return tf()
 
 
-def _answer(fn, args, text, shape):
+def _answer(fn, args, text, shape, shapes_hint=None):
     """Call the student's ``fn(*args)``; return its answer as a float64 array of ``shape``, NaN
-    allowed (the caller names what NaN means), or fail saying what came back instead."""
+    allowed (the caller names what NaN means), or fail saying what came back instead.
+
+    ``shapes_hint(got_shape)``, the exercise's own, says what a wrong shape (or an error about
+    shapes that do not broadcast, ``got_shape`` None) means there, or returns ``""``.
+    """
+    shapes_hint = shapes_hint or (lambda got_shape: "")
     try:
         got = _call(fn, *args)
     except CheckFailed:
@@ -50,8 +55,7 @@ def _answer(fn, args, text, shape):
         msg = msg[:200]
         hint = f"it raised {type(err).__name__}: {msg}"
         if "ncompatible shapes" in msg or "broadcast" in msg.lower():
-            hint += (". Keep the reduced axes (keepdims=True), so that a mean of shape "
-                     "(N, 1, 1, C) broadcasts against x of shape (N, H, W, C).")
+            hint += "." + shapes_hint(None)
         _fail(fn, text, hint)
     if got is None:
         _fail(fn, text, "it returned None: did you forget the `return` statement?")
@@ -60,10 +64,8 @@ def _answer(fn, args, text, shape):
     except (TypeError, ValueError):
         _fail(fn, text, f"it returned a {type(got).__name__}; return a tensor of x's shape.")
     if arr.shape != tuple(shape):
-        extra = (" Keep the reduced axes (keepdims=True) so that the mean and the variance "
-                 "broadcast against x." if arr.ndim == 4 else "")
         _fail(fn, text, f"it returned shape {arr.shape}; the answer has x's shape "
-                        f"{tuple(shape)}.{extra}")
+                        f"{tuple(shape)}.{shapes_hint(arr.shape)}")
     return arr
 
 
@@ -98,6 +100,17 @@ _IN_HINTS = {
     "unbiased": "use the plain variance, the mean of the squared differences (divided by H * W, "
                 "as tf.nn.moments does), not the unbiased one divided by H * W - 1.",
 }
+def _keepdims_hint(got_shape):
+    """What a wrong shape means in instance_norm: means and variances without their reduced axes."""
+    if got_shape is None:
+        return (" Keep the reduced axes (keepdims=True), so that a mean of shape (N, 1, 1, C) "
+                "broadcasts against x of shape (N, H, W, C).")
+    if len(got_shape) == 4:
+        return (" Keep the reduced axes (keepdims=True) so that the mean and the variance "
+                "broadcast against x.")
+    return ""
+
+
 _NO_EPSILON = ("a channel with constant values (variance 0) gave 0 / 0 = NaN: add epsilon to the "
                "variance inside the square root, (x - mean) / sqrt(variance + epsilon) "
                "(tf.math.rsqrt(variance + epsilon)).")
@@ -167,7 +180,7 @@ def check_instance_norm(instance_norm):
     for case in cases:
         x, eps = case["inputs"]["x"], float(case["inputs"]["epsilon"])
         text = f"x of shape {x.shape}, epsilon={eps:g}"
-        got = _answer(fn, (tf.constant(x), eps), text, x.shape)
+        got = _answer(fn, (tf.constant(x), eps), text, x.shape, _keepdims_hint)
         want = case["expected"].astype(np.float64)
         if not np.all(np.isfinite(got)):
             constant = np.ptp(x, axis=(1, 2)).min() == 0
@@ -209,6 +222,26 @@ _RB_HINTS = {
                           "(they have different weights).",
     "one_convolution": "the branch has two convolutions: conv_1, norm_1, ReLU, conv_2, norm_2.",
 }
+
+
+def _joined_hint(x_shape):
+    """What a wrong shape means in the residual block: x and the branch joined, not added."""
+    def hint(got_shape):
+        if got_shape is None:
+            return (" The skip connection adds x and the branch, which have the same shape: "
+                    "x + norm_2(conv_2(...)).")
+        got, x = tuple(got_shape), tuple(x_shape)
+        doubled = len(got) == len(x) and sum(g != s for g, s in zip(got, x)) == 1 and all(
+            g in (s, 2 * s) for g, s in zip(got, x))
+        stacked = len(got) == len(x) + 1 and any(got[:a] + got[a + 1:] == x and got[a] == 2
+                                                 for a in range(len(got)))
+        if not (doubled or stacked):
+            return ""
+        how = "concatenated x and the branch (tf.concat)" if doubled else \
+            "stacked x and the branch (tf.stack)"
+        return (f" You {how}: the skip connection adds them, element by element, "
+                "x + norm_2(conv_2(...)), which keeps x's shape.")
+    return hint
 
 
 def _rb_layers(inputs):
@@ -289,7 +322,8 @@ def check_residual_block(residual_block):
     for case in cases:
         x = case["inputs"]["x"]
         text = f"x of shape {x.shape}"
-        got = _answer(fn, (_tf().constant(x),) + _rb_layers(case["inputs"]), text, x.shape)
+        got = _answer(fn, (_tf().constant(x),) + _rb_layers(case["inputs"]), text, x.shape,
+                      _joined_hint(x.shape))
         want = case["expected"].astype(np.float64)
         if np.all(np.isfinite(got)) and np.allclose(got, want, rtol=1e-4, atol=1e-4):
             continue

@@ -539,6 +539,17 @@ def make_total_loss(mistake=None):
             return style_weight * style
         if mistake == "numpy":
             return content_weight * content + style_weight * style.numpy()
+        if mistake == "pooled":  # the weighted sums over all the layers, divided by their number
+            return ((content_weight * content * len(content_targets)
+                     + style_weight * style * len(style_targets))
+                    / (len(content_targets) + len(style_targets)))
+        if mistake == "pooled_mean":  # the same, as one mean of every layer's weighted loss
+            return tf.reduce_mean(tf.stack([content_weight * content_of(l) for l in content_targets]
+                                           + [style_weight * style_of(l) for l in style_targets]))
+        if mistake == "halved":  # the mean of the two weighted terms
+            return tf.reduce_mean(tf.stack([content_weight * content, style_weight * style]))
+        if mistake == "tripled":  # nothing the check knows
+            return 3 * (content_weight * content + style_weight * style)
         return content_weight * content + style_weight * style
 
     total_loss.__name__ = "total_loss"
@@ -553,9 +564,16 @@ def make_run_adam(mistake=None):
     total_loss = make_total_loss("numpy" if mistake == "numpy_loss" else None)
 
     def adam():
-        if mistake == "adam_defaults":
-            return keras.optimizers.Adam(learning_rate=2.0)
-        return keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, epsilon=0.1)
+        return {
+            "adam_defaults": lambda: keras.optimizers.Adam(learning_rate=2.0),
+            "beta_1": lambda: keras.optimizers.Adam(learning_rate=2.0, epsilon=0.1),
+            "beta_2": lambda: keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, beta_2=0.99,
+                                                    epsilon=0.1),
+            "epsilon": lambda: keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99),
+            "epsilon_and_beta_2": lambda: keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99,
+                                                                beta_2=0.99),
+            "tutorial_lr": lambda: keras.optimizers.Adam(learning_rate=0.02, beta_1=0.99, epsilon=0.1),
+        }.get(mistake, lambda: keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, epsilon=0.1))()
 
     def train_step(image, optimizer, problem, best):
         if mistake == "fresh_optimizer":
@@ -571,15 +589,20 @@ def make_run_adam(mistake=None):
         if mistake != "after_update" and float(loss) < best["loss"]:
             best["loss"] = float(loss)
             best["image"] = image if mistake == "aliased_best" else tf.identity(image)
+        if mistake == "clip_before":
+            image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX))
         optimizer.apply_gradients([(grad, image)])
         if mistake == "frozen":  # clips the start instead of the image: back to the start each step
             image.assign(tf.clip_by_value(problem.x0, VGG_MIN, VGG_MAX))
         elif mistake == "rgb_clip":
             image.assign(tf.clip_by_value(image, 0.0, 255.0))
-        elif mistake != "no_clip":
+        elif mistake not in ("no_clip", "clip_before"):
             image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX))
         if mistake == "after_update" and float(loss) < best["loss"]:
             best["loss"], best["image"] = float(loss), tf.identity(image)
+        if mistake == "loss_after":  # the loss of the updated image
+            return total_loss(problem.extractor(image), problem.content_targets,
+                              problem.style_targets, cw, sw)
         return loss
 
     def run_adam(problem, steps):
@@ -637,6 +660,35 @@ def test_adam_loop_mistakes_are_named(mistake, hint):
     assert message.startswith("run_adam is not right yet (5 Adam steps at 48x32 px, ")
 
 
+@pytest.mark.parametrize("mistake, named, not_named", [
+    # ε and β₂ change these few steps' losses by about 1e-4, within the tolerance of rounding: the
+    # image returned differs from the library's, but the mistake is Adam's, not the best image's
+    ("epsilon", "epsilon is left at Keras' default, 1e-7", "best"),
+    ("beta_2", "beta_2 is 0.99", "best"),
+    # β₁ alone, not all of Keras' defaults; its losses are within tolerance of those defaults' too
+    ("beta_1", "beta_1 is left at Keras' default, 0.9", "Adam's settings are Keras' defaults"),
+    # the first loss is that of the image after the first update: not total_loss's fault
+    ("loss_after", "that of the image after the step's update", "total_loss"),
+    ("clip_before", "clipped before the update", "made anew"),
+    ("tutorial_lr", "learning_rate=2.0", "best"),
+])
+def test_adam_loop_hints_name_the_real_mistake(mistake, named, not_named):
+    message = run(checks.check_adam_loop, make_run_adam(mistake))
+    assert message is not None, f"{mistake} was accepted"
+    hint = message.split("\nHint: ", 1)[1]
+    assert named in hint and not_named not in hint, hint
+
+
+def test_adam_loop_names_epsilon_and_beta_2_wrong_together_before_the_best_image():
+    """Both wrong: losses as near the library's as either mistake's, so neither is told apart by
+    them; the image returned is not the library's best, and the hint names the settings first."""
+    message = run(checks.check_adam_loop, make_run_adam("epsilon_and_beta_2"))
+    assert message is not None, "epsilon_and_beta_2 was accepted"
+    hint = message.split("\nHint: ", 1)[1]
+    assert "epsilon is left at Keras' default" in hint or "beta_2 is 0.99" in hint, hint
+    assert not hint.startswith("the losses are right"), hint
+
+
 def test_total_loss_right_answer_passes(capsys):
     assert run(checks.check_total_loss, make_total_loss()) is None
     assert "✔ total_loss is right (2 test cases" in capsys.readouterr().out
@@ -657,6 +709,21 @@ def test_total_loss_mistakes_are_named(mistake, hint):
     message = run(checks.check_total_loss, make_total_loss(mistake))
     assert message is not None, f"{mistake} was accepted"
     assert hint in message
+
+
+@pytest.mark.parametrize("mistake, named", [
+    # a mean over every layer, content and style pooled: how the losses are combined, not the
+    # losses themselves (the exercise uses content_loss and style_loss, which pass their checks)
+    ("pooled", "you averaged over all the layers pooled"),
+    ("pooled_mean", "you averaged over all the layers pooled"),
+    ("halved", "you averaged the two weighted terms"),
+    ("tripled", "look at how they are combined"),
+])
+def test_total_loss_hints_name_the_real_mistake(mistake, named):
+    message = run(checks.check_total_loss, make_total_loss(mistake))
+    assert message is not None, f"{mistake} was accepted"
+    hint = message.split("\nHint: ", 1)[1]
+    assert named in hint and "Are content_loss and style_loss right" not in hint, hint
 
 
 # --------------------------------------------------------------------------------------------------

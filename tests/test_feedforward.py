@@ -237,6 +237,50 @@ def test_residual_block_check_names_the_mistake(fn, words):
         fc.check_residual_block(fn)
 
 
+def _branch(x, c1, n1, c2, n2):
+    return n2(c2(relu(n1(c1(x)))))
+
+
+@pytest.mark.parametrize("fn, named", [
+    # x and the branch joined instead of added: a wrong shape, but not instance_norm's keepdims
+    pytest.param(lambda x, *layers: tf.concat([x, _branch(x, *layers)], axis=-1),
+                 "You concatenated x and the branch", id="concat_channels"),
+    pytest.param(lambda x, *layers: tf.concat([x, _branch(x, *layers)], axis=1),
+                 "You concatenated x and the branch", id="concat_height"),
+    pytest.param(lambda x, *layers: keras.layers.Concatenate()([x, _branch(x, *layers)]),
+                 "You concatenated x and the branch", id="keras_concatenate"),
+    pytest.param(lambda x, *layers: tf.stack([x, _branch(x, *layers)]),
+                 "You stacked x and the branch", id="stack"),
+    # the siblings: ReLUs and normalisations in the wrong places, layers used wrongly
+    pytest.param(lambda x, c1, n1, c2, n2: x + relu(n2(c2(relu(n1(c1(x)))))),
+                 "no ReLU on the second branch", id="relu_before_sum"),
+    pytest.param(lambda x, c1, n1, c2, n2: x + n2(c2(n1(relu(c1(x))))),
+                 "normalise first, then the ReLU", id="relu_before_norm"),
+    pytest.param(lambda x, c1, n1, c2, n2: x + n1(c1(relu(n1(c1(x))))), "use each layer once",
+                 id="first_layers_twice"),
+    pytest.param(lambda x, c1, n1, c2, n2: x + n1(c1(x)), "the branch has two convolutions",
+                 id="one_convolution"),
+    pytest.param(lambda x, c1, n1, c2, n2: x + c2(relu(n1(c1(x)))), "use each given layer once",
+                 id="no_norm_2"),
+    pytest.param(lambda x, c1, n1, c2, n2: x * n2(c2(relu(n1(c1(x))))), "add x at the end",
+                 id="multiplied"),
+])
+def test_residual_block_hints_name_the_real_mistake(fn, named):
+    with pytest.raises(CheckFailed) as info:
+        fc.check_residual_block(fn)
+    hint = str(info.value).split("\nHint: ", 1)[1]
+    assert named in hint and "keepdims" not in hint, hint
+
+
+def test_instance_norm_without_keepdims_still_gets_the_keepdims_hint():
+    def instance_norm(x, epsilon):
+        mean, variance = tf.nn.moments(x, axes=[1, 2])  # (N, C): does not broadcast against x
+        return (x - mean) / tf.sqrt(variance + epsilon)
+
+    with pytest.raises(CheckFailed, match=r"keepdims=True"):
+        fc.check_instance_norm(instance_norm)
+
+
 def test_residual_block_check_accepts_the_block(capsys):
     fc.check_residual_block(ff.residual_block)
     fc.check_residual_block(lambda x, c1, n1, c2, n2: x + n2(c2(relu(n1(c1(x))))))

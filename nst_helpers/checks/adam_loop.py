@@ -25,6 +25,22 @@ HINTS = {
                        "and use that one optimiser for every step.",
     "adam_defaults": "Adam's settings are Keras' defaults, not the seed's: keras.optimizers.Adam("
                      "learning_rate=2.0, beta_1=0.99, epsilon=0.1).",
+    "beta_1": "beta_1 is left at Keras' default, 0.9: the seed's momentum is beta_1=0.99, "
+              "keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, epsilon=0.1). (The first "
+              "update does not depend on beta_1, the later ones do.)",
+    "beta_2": "beta_2 is 0.99: the seed sets beta_1=0.99 and leaves beta_2 at Keras' default, "
+              "0.999: keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, epsilon=0.1). Over a "
+              "few steps it changes the losses only slightly, but it changes them.",
+    "epsilon": "epsilon is left at Keras' default, 1e-7: the seed's is epsilon=0.1, "
+               "keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, epsilon=0.1). Over a few steps "
+               "it changes the losses only slightly, but it decides how far the pixels whose "
+               "gradient is small move.",
+    "clip_before": "the image is clipped before the update instead of after it: clip after "
+                   "apply_gradients, image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX)), so that "
+                   "the image of every step holds real pixels.",
+    "loss_after": "each loss you recorded is that of the image after the step's update (your first "
+                  "loss is the library's second): record the loss computed in the step, under the "
+                  "tape, before apply_gradients; the first loss is that of the starting image.",
     "swapped": "the weights are swapped: give total_loss problem.content_weight for the content loss "
                "and problem.style_weight for the style loss, in that order.",
     "no_gradient": "the optimiser got no gradient: take the gradient of the loss with respect to the "
@@ -126,10 +142,14 @@ def _adam_variant(state: dict, name: str) -> tuple[np.ndarray, list, np.ndarray]
     cfg, p = state["config"], state["problem"]()
 
     def adam():
+        settings = dict(beta_1=cfg.beta_1, beta_2=cfg.beta_2, epsilon=cfg.epsilon)
         if name == "adam_defaults":
-            return keras.optimizers.Adam(learning_rate=cfg.learning_rate)
-        return keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_1=cfg.beta_1,
-                                     beta_2=cfg.beta_2, epsilon=cfg.epsilon)
+            settings = {}
+        elif name in ("beta_1", "epsilon"):  # that one left at Keras' default
+            del settings[name]
+        elif name == "beta_2":  # the seed's 0.99 given to beta_2 as well
+            settings["beta_2"] = 0.99
+        return keras.optimizers.Adam(learning_rate=cfg.learning_rate, **settings)
 
     image = tf.Variable(p.x0)
     optimizer = adam()
@@ -145,10 +165,12 @@ def _adam_variant(state: dict, name: str) -> tuple[np.ndarray, list, np.ndarray]
             loss = p.content_weight * content + p.style_weight * style
         grad = tape.gradient(loss, image)
         images.append(image.numpy().copy())
+        if name == "clip_before":
+            image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX))
         optimizer.apply_gradients([(grad, image)])
         if name == "rgb_clip":
             image.assign(tf.clip_by_value(image, 0.0, 255.0))
-        elif name != "no_clip":
+        elif name not in ("no_clip", "clip_before"):
             image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX))
         values.append(float(loss))
     out = (np.asarray(values), images, image.numpy().copy())
@@ -193,8 +215,8 @@ def check_adam_loop(run_adam: Callable, backbone: str | None = None) -> None:
     steps, (h, w) = state["steps"], state["size"]
     text = f"{steps} Adam steps at {w}x{h} px, {state['backbone']}"
     best_image, values = _run(run_adam, state, text)
-    _compare_losses(run_adam, state, text, values)
-    _compare_best_image(run_adam, state, text, best_image)
+    suspects = _compare_losses(run_adam, state, text, values)
+    _compare_best_image(run_adam, state, text, best_image, suspects)
     print(f"✔ {_fname(run_adam)} is right ({steps} steps at {w}x{h} px: the same losses as the "
           "library's seed preset, step by step, and its best image).")
 
@@ -225,8 +247,49 @@ def _right(a: Any, b: Any) -> bool:
     return bool(np.allclose(a, b, rtol=1e-3, atol=0))
 
 
-def _compare_losses(run_adam: Callable, state: dict, text: str, values: np.ndarray) -> None:
-    """Fail unless ``values`` are the library's losses, step by step, naming the mistake if known."""
+#: The mistakes that change the losses (:func:`_adam_variant` runs each when needed).
+_LOSS_MISTAKES = ("no_clip", "rgb_clip", "clip_before", "fresh_optimizer", "adam_defaults", "beta_1",
+                  "epsilon", "beta_2")
+
+#: Losses this close to the library's (largest relative difference) are its own, up to rounding: no
+#: mistake is run to compare. The nearest mistakes differ by about 1e-4 after the check's steps.
+_EXACT = 1e-6
+
+#: Two runs whose distances to the answer are within this factor are not told apart.
+_AMBIGUOUS = 3.0
+
+
+def _distance(values: np.ndarray, losses: np.ndarray) -> float:
+    """The largest relative difference of ``values`` from ``losses``, step by step."""
+    return float(np.max(np.abs(values - losses) / np.abs(losses)))
+
+
+def _nearest_run(values: np.ndarray, runs: dict[str, np.ndarray]) -> list[str]:
+    """The run (``"right"`` or a mistake) whose losses ``values`` are nearest to, with those nearly
+    as near (within a factor :data:`_AMBIGUOUS`), which the losses cannot tell apart from it.
+
+    Only runs within :func:`_right`'s tolerance count; none is an empty list. The nearest run, not
+    the first within tolerance, names the mistake: ``epsilon`` and ``beta_2``, say, each change the
+    losses by about 1e-4 over the check's steps, well within that tolerance of the right run.
+    """
+    dist = {name: _distance(values, losses) for name, losses in runs.items() if _right(values, losses)}
+    if not dist:
+        return []
+    ranked = sorted(dist, key=dist.get)
+    return [n for n in ranked if dist[n] <= _AMBIGUOUS * dist[ranked[0]]]
+
+
+def _compare_losses(run_adam: Callable, state: dict, text: str, values: np.ndarray) -> list[str]:
+    """Fail unless ``values`` are the library's losses, step by step, naming the mistake if known.
+
+    Adam's ``epsilon`` and ``beta_2`` change the losses of a few steps far less than the tolerance
+    of rounding that :func:`_right` allows, so losses within that tolerance are compared with those
+    of the mistakes too, and the nearest run decides.
+
+    Returns:
+        The mistakes whose losses are as near to ``values`` as the library's (empty when the
+        losses are clearly the library's), for the hint of an image that is not its best.
+    """
     want, cfg = state["losses"], state["config"]
     if not _right(values[0], want[0]):
         res = state["result"]
@@ -234,6 +297,8 @@ def _compare_losses(run_adam: Callable, state: dict, text: str, values: np.ndarr
         s = res.history["style"][0] / cfg.style_weight
         if _right(values[0], cfg.style_weight * c + cfg.content_weight * s):
             _fail(run_adam, text, HINTS["swapped"])
+        if _right(values[:-1], want[1:]):
+            _fail(run_adam, text, HINTS["loss_after"])
         _fail(run_adam, text, f"the first loss, that of the starting image, is {values[0]:.6g}; the "
                               f"library's is {want[0]:.6g} ({_off_by(values[0], want[0])[:-1]}). Is "
                               "total_loss right (check_total_loss), and do you give it "
@@ -242,24 +307,39 @@ def _compare_losses(run_adam: Callable, state: dict, text: str, values: np.ndarr
                               "problem.style_weight?")
     if np.all(values == values[0]):
         _fail(run_adam, text, HINTS["frozen"])
-    if _right(values, want):
-        return
-    for name in ("no_clip", "rgb_clip", "fresh_optimizer", "adam_defaults"):
-        if _right(values, _adam_variant(state, name)[0]):
-            _fail(run_adam, text, HINTS[name])
+    if _distance(values, want) <= _EXACT:
+        return []
+    runs = {"right": want, **{name: _adam_variant(state, name)[0] for name in _LOSS_MISTAKES}}
+    nearest = _nearest_run(values, runs)
+    if "right" in nearest:  # the library's run, or too near it to tell: the image decides
+        return [n for n in nearest if n != "right"]
+    if len(nearest) == 1:
+        _fail(run_adam, text, HINTS[nearest[0]])
+    if nearest:
+        _fail(run_adam, text, "your losses are those of one of these mistakes, which give nearly the "
+                              "same losses here:\n" + "\n".join(f"- {HINTS[n]}" for n in nearest))
     k = int(np.argmax(~np.isclose(values, want, rtol=1e-3, atol=0)))
     where = ("the first update already differs: check the gradient, Adam's settings "
-             "(learning_rate=2.0, beta_1=0.99, epsilon=0.1) and the clip to [VGG_MIN, VGG_MAX]"
+             "(learning_rate=2.0, beta_1=0.99, epsilon=0.1) and the clip to [VGG_MIN, VGG_MAX] "
+             "after the update"
              if k == 1 else
-             "the first update is right and a later one is not: is Adam made once, before the "
-             "loop, and is the image clipped after every step?")
+             "the first update is right and a later one is not. The first update does not depend "
+             "on beta_1 and beta_2 (Adam corrects its averages for starting at zero), the later ones "
+             "do: is Adam made once, before the loop, with beta_1=0.99 and beta_2 left at 0.999, and "
+             "is the image clipped after every step?")
     _fail(run_adam, text, f"your losses part from the library's at step {k}:\n"
                           f"  yours:     {np.array2string(values, precision=6)}\n"
                           f"  library's: {np.array2string(want, precision=6)}\n{where}")
 
 
-def _compare_best_image(run_adam: Callable, state: dict, text: str, best_image: Any) -> None:
-    """Fail unless ``best_image`` is the library's best image, naming which other image it is."""
+def _compare_best_image(run_adam: Callable, state: dict, text: str, best_image: Any,
+                        suspects: list[str]) -> None:
+    """Fail unless ``best_image`` is the library's best image, naming which other image it is.
+
+    ``suspects`` are the mistakes that the losses could not tell from the library's run (Adam's
+    ``epsilon`` and ``beta_2`` both wrong, say): an image that is none of the library's run names
+    them first, since they change the image too.
+    """
     from ..images import from_vgg
 
     h, w = state["size"]
@@ -282,6 +362,12 @@ def _compare_best_image(run_adam: Callable, state: dict, text: str, best_image: 
         _fail(run_adam, text, HINTS["after_update"])
     if best != 0 and same(got, images[0]):
         _fail(run_adam, text, HINTS["start_image"])
-    _fail(run_adam, text, f"the losses are right but the image returned is not the best one (that of "
-                          f"step {best}, loss {state['losses'][best]:.6g}): keep a copy of the image "
-                          "whose loss is the lowest, taken before the update.")
+    keep = (f"keep a copy of the image whose loss is the lowest (that of step {best}, loss "
+            f"{state['losses'][best]:.6g}), taken before the update.")
+    if suspects:
+        _fail(run_adam, text, "the image returned is not the library's best one, and your losses, "
+                              "though nearly the library's, are as near to those of these mistakes, "
+                              "which change the image too:\n"
+                              + "\n".join(f"- {HINTS[n]}" for n in suspects)
+                              + f"\nIf you made none of them, {keep}")
+    _fail(run_adam, text, f"the losses are right but the image returned is not the best one: {keep}")

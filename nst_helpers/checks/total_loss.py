@@ -1,7 +1,8 @@
 """Notebook 05, first exercise: ``total_loss``, the weighted mean of the layers' losses.
 
-The hints name swapped or missing weights, sums where the seed averages over layers, a missing
-term, and a Gram matrix taken of the targets, which already are Gram matrices.
+The hints name swapped or missing weights, sums where the seed averages over layers, a mean over
+all the layers pooled or over the two terms, a missing term, and a Gram matrix taken of the targets,
+which already are Gram matrices.
 """
 
 from __future__ import annotations
@@ -31,7 +32,28 @@ HINTS = {
     "gram_of_target": "style_targets already hold the style image's Gram matrices: compare them with "
                       "the Gram matrices of features[layer] (your style_loss does), without taking "
                       "their Gram matrix again.",
+    "pooled": "you averaged over all the layers pooled, content and style together (divided by "
+              "len(content_targets) + len(style_targets)): average each kind over its own layers, "
+              "the content losses over len(content_targets), the style losses over "
+              "len(style_targets), then weight the two means and add them.",
+    "halved": "you averaged the two weighted terms (divided their sum by 2): add them, "
+              "content_weight * (mean content loss) + style_weight * (mean style loss).",
 }
+
+UNEXPLAINED = (" If content_loss and style_loss pass their checks, look at how they are combined: "
+               "content_weight times the mean of the content losses over content_targets' layers, "
+               "plus style_weight times the mean of the style losses over style_targets' layers.")
+
+
+def _derived(case: dict, n_content: int, n_style: int) -> dict[str, np.float64]:
+    """The mistakes that follow from the stored answers, without storing more reference values.
+
+    The stored ``content_only`` and ``style_only`` are the two weighted means, ``content_weight *
+    mean(content losses)`` and ``style_weight * mean(style losses)``; times their numbers of layers
+    they are the weighted sums, whose mean over all the layers pooled is ``pooled``.
+    """
+    c, s = (np.float64(case["mistakes"][k]) for k in ("content_only", "style_only"))
+    return {"pooled": (n_content * c + n_style * s) / (n_content + n_style), "halved": (c + s) / 2}
 
 
 def _split_dicts(inputs):
@@ -113,11 +135,12 @@ def check_total_loss(total_loss: Callable) -> None:
         want = case["expected"]
         if _close(got, want, 1e-4, 0):
             continue
-        hint = _first_mistake(got, case["mistakes"], HINTS, 1e-4)
+        mistakes = {**case["mistakes"],
+                    **_derived(case, len(inp["content_targets"]), len(inp["style_targets"]))}
+        hint = _first_mistake(got, mistakes, HINTS, 1e-4)
         if hint:
             _fail(total_loss, text, hint)
-        _fail(total_loss, text, _off_by(got, want) + " Are content_loss and style_loss right (their "
-                                                      "checks)?")
+        _fail(total_loss, text, _off_by(got, want) + UNEXPLAINED)
     inp = _split_dicts(cases[0]["inputs"])
     args = [{l: _tensor(v) for l, v in inp[k].items()}
             for k in ("features", "content_targets", "style_targets")]
