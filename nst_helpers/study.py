@@ -78,6 +78,43 @@ def seven_table() -> list[dict]:
     return rows
 
 
+def seed_study_panels(size: float = 3.3):
+    """The study's images at full size: the photograph and the painting, then one row per run
+    with its picture after 1000 and after 7500 steps, each titled with its weighted loss.
+
+    ``size`` is a panel's width in inches; at the default 100 dpi a 256 px image is shown at about
+    its own size, so the strokes can be compared (the seven-panel figure shrinks them).
+    """
+    import matplotlib.pyplot as plt
+
+    from .samples import load_sample
+
+    study = load_seed_study()
+    runs = [(i, r) for i, r in enumerate(study["runs"]) if r.get("done")]
+    if not runs:
+        raise NSTError("no run of the stored study is done; run: python tools/seed_study.py")
+    side = study["size"]
+    height = size * 170 / 256
+    fig, axes = plt.subplots(len(runs) + 1, 2, figsize=(2 * size, (len(runs) + 1) * (height + 0.45)))
+    top = [(load_image(load_sample(study["content"]), max_side=side), "the photograph"),
+           (load_image(load_sample(study["style"]), max_side=side), "the painting")]
+    for ax, (img, title) in zip(axes[0], top):
+        ax.imshow(img)
+        ax.set_title(title, fontsize=9)
+    for row, (i, run) in zip(axes[1:], runs):
+        s, hist = run["settings"], study["histories"][f"run{i}"]
+        for ax, step in zip(row, (1000, 7500)):
+            ax.imshow(study_image(i, step))
+            ax.set_title(f"lr {s['learning_rate']:g}, style weight {s['style_weight']:g}: {step} steps"
+                         f"\nweighted loss {hist[:step].min():.3g}", fontsize=9)
+    for ax in axes.flat:
+        ax.axis("off")
+    fig.suptitle(f"The seed's study at {side} px, {runs[0][1]['backbone']}, "
+                 f"{runs[0][1]['config']['precision']}", fontsize=10)
+    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # the title above, not on, row 1
+    return fig
+
+
 def seed_study_figure(size: float = 2.6):
     """The seven configurations' images, the photo and the painting, and the four loss curves."""
     import matplotlib.pyplot as plt

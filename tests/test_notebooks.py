@@ -49,7 +49,7 @@ def test_no_student_version_without_a_solved_notebook():
 
 @pytest.mark.parametrize("path", SOLVED, ids=lambda p: p.stem)
 def test_anatomy(path):
-    """Title, nav cell, overview, exactly one setup cell, in that order."""
+    """Title, nav cell, learning objectives, exactly one setup cell, in that order."""
     cells = load(path)["cells"]
     assert cells[0]["cell_type"] == "markdown" and re.match(r"#\s+\S", source(cells[0]))
     assert cells[1]["cell_type"] == "markdown" and "nav" in nbtool._tags(cells[1])
@@ -57,7 +57,8 @@ def test_anatomy(path):
     setup = [i for i, c in enumerate(cells) if "setup" in nbtool._tags(c)]
     assert len(setup) == 1 and cells[setup[0]]["cell_type"] == "code"
     assert source(cells[setup[0]]) == nbtool.SETUP
-    assert any("## Overview" in source(c) for c in cells[2:setup[0]])
+    assert any("## What you will learn" in source(c) for c in cells[2:setup[0]]), \
+        "learning objectives ('## What you will learn') belong before the setup cell"
     # the setup cell is the first code cell: everything after it may use CI
     assert code_cells({"cells": cells})[0] is cells[setup[0]]
 
@@ -154,3 +155,78 @@ def test_ends_with_questions_and_references(path):
     questions, references = source(cells[-2]), source(cells[-1])
     assert questions.startswith("## Questions") and re.search(r"^1\. \S", questions, re.M)
     assert references.startswith("## References") and "](https://" in references
+
+
+def _tiny_png():
+    import base64
+    import io
+
+    from PIL import Image
+
+    buf = io.BytesIO()
+    Image.new("RGB", (4, 3), (200, 10, 10)).save(buf, format="PNG")
+    return base64.b64encode(buf.getvalue()).decode()
+
+
+def test_figure_pages_put_each_figure_beside_its_words(tmp_path):
+    """`figures` writes each stored image with the markdown above and below and the cell's comments."""
+    md = lambda text: {"cell_type": "markdown", "metadata": {}, "source": text}  # noqa: E731
+    png = _tiny_png()
+    cells = [md("# A title"), md("The red square is bright."),
+             {"cell_type": "code", "id": "fig", "metadata": {}, "execution_count": 1,
+              "source": "# NBVAL_IGNORE_OUTPUT\nshow(red)  # a patch around the left eye\n",
+              "outputs": [{"output_type": "stream", "name": "stdout", "text": "loss 3.5\n"},
+                          {"output_type": "display_data", "metadata": {},
+                           "data": {"image/png": png, "text/plain": "<Figure>"}}]},
+             md("Below: the square is red."),
+             {"cell_type": "code", "metadata": {}, "execution_count": 2, "source": "x = 1",
+              "outputs": []}]
+    nb_path = tmp_path / "nb" / "01_demo.ipynb"
+    nb_path.parent.mkdir()
+    nb_path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
+                                   "nbformat_minor": 5}))
+    [(page, count)] = nbtool.figure_pages(tmp_path / "review", [nb_path])
+    assert count == 1 and page == tmp_path / "review" / "01_demo.md"
+    text = page.read_text()
+    image = tmp_path / "review" / "01_demo" / "figure01.png"
+    assert image.read_bytes()[:4] == b"\x89PNG"
+    assert "](01_demo/figure01.png)" in text
+    above, below = text.index("The red square is bright."), text.index("Below: the square is red.")
+    assert above < text.index("figure01.png") < below
+    assert "- a patch around the left eye" in text and "NBVAL" not in text
+    assert "loss 3.5" in text
+
+
+def test_figures_command_covers_every_solved_notebook(tmp_path, capsys):
+    assert nbtool.main(["figures", str(tmp_path)]) == 0
+    pages = sorted(p.name for p in tmp_path.glob("*.md"))
+    assert pages == [p.stem + ".md" for p in SOLVED]
+    stored = sum(1 for p in SOLVED for c in code_cells(load(p)) for o in c.get("outputs", [])
+                 for mime in nbtool.FIGURE_MIME if mime in o.get("data", {}))
+    assert len(list(tmp_path.glob("*/figure*"))) == stored > 0
+    assert nbtool.main(["figures", str(tmp_path), "99"]) == 2
+    assert "no solved notebook starts with 99" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("path", SOLVED, ids=lambda p: p.stem)
+def test_summary_has_what_to_remember(path):
+    """The summary ends the notebook's teaching with a short box of what to remember."""
+    summary = [source(c) for c in load(path)["cells"] if "## Summary" in source(c)]
+    assert len(summary) == 1, "one '## Summary' cell"
+    box = summary[0][summary[0].index("## Summary"):]
+    assert "> **What to remember**" in box
+    bullets = re.findall(r"^> - ", box, re.M)
+    assert 3 <= len(bullets) <= 6, f"{len(bullets)} bullets in the box; keep it to 3-6"
+
+
+@pytest.mark.parametrize("path", SOLVED, ids=lambda p: p.stem)
+def test_every_question_has_an_instructors_answer(path):
+    """docs/answers/NN_name.md answers each end-of-notebook question; the student version has none."""
+    [questions] = [source(c) for c in load(path)["cells"] if source(c).startswith("## Questions")]
+    asked = re.findall(r"^(\d+)\. ", questions, re.M)
+    key = ROOT / "docs" / "answers" / f"{path.stem}.md"
+    assert key.exists(), f"no answer key {key.relative_to(ROOT)}"
+    answered = re.findall(r"^\*\*(\d+)\. ", key.read_text(), re.M)
+    assert asked and answered == asked, f"questions {asked}, answers {answered}"
+    student = (nbtool.STUDENT / path.name).read_text()
+    assert "docs/answers" not in student and "Answer key" not in student

@@ -34,3 +34,20 @@ def test_figure_draws_every_configuration():
     titles = [ax.get_title() for ax in fig.axes]
     assert sum("steps, lr" in t for t in titles) == 7
     assert "vgg19" in fig._suptitle.get_text()
+
+
+def test_panels_show_each_run_at_1000_and_7500_steps():
+    import matplotlib.pyplot as plt
+
+    s = study.load_seed_study()
+    done = sum(bool(r.get("done")) for r in s["runs"])
+    fig = study.seed_study_panels()
+    titles = [ax.get_title() for ax in fig.axes]
+    assert titles[:2] == ["the photograph", "the painting"]
+    assert sum(": 1000 steps" in t for t in titles) == sum(": 7500 steps" in t for t in titles) == done
+    # each title's loss is the lowest of that run's history up to that step
+    run0 = s["histories"]["run0"]
+    assert f"weighted loss {run0[:1000].min():.3g}" in titles[2]
+    top = fig.axes[0].get_position().y1
+    assert fig._suptitle.get_position()[1] > top  # the title sits above the first row
+    plt.close(fig)

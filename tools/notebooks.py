@@ -5,6 +5,8 @@
     python tools/notebooks.py check              # exit 1 if a notebook is not normalised or a student
                                                  # version is out of date (CI runs this through pytest)
     python tools/notebooks.py nbgrader DIR       # write an nbgrader course folder (source/, config)
+    python tools/notebooks.py figures DIR [NN ...]  # every stored figure beside the words about it,
+                                                 # one Markdown page per notebook, for a review
 
 Solved notebooks live in ``notebooks/NN_name.ipynb``; their student versions in
 ``notebooks/student/``. In a solved notebook, the lines of an exercise's answer sit between
@@ -397,6 +399,78 @@ def problems():
     return out
 
 
+FIGURE_MIME = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif"}
+#: A comment in a code cell: the whole line after ``#`` (nbval's markers and the setup's excepted).
+CODE_COMMENT = re.compile(r"(?:^|\s)#\s?(?!\s*NBVAL_)(.+)$", re.M)
+
+
+def _comments(src):
+    """The comments of a code cell, one per line (strings that hold a ``#`` may slip in: harmless)."""
+    return [m.group(1).rstrip() for m in CODE_COMMENT.finditer(src)]
+
+
+def _prose(cells):
+    return "\n\n".join(_source(c).strip() for c in cells if _source(c).strip())
+
+
+def figure_pages(folder, paths=None):
+    """Write every stored figure of the solved notebooks beside the words that speak of it.
+
+    One Markdown page per notebook, ``folder/NN_name.md``, with its images in ``folder/NN_name/``.
+    Each figure comes with the markdown just above its code cell (back to the previous code cell),
+    the cell's code comments and printed text, and the markdown just below it (up to the next code
+    cell): what a reader sees around the picture. Read each figure against those words.
+
+    Returns the pages written, as ``(path, number of figures)``.
+    """
+    import base64
+
+    folder = pathlib.Path(folder)
+    written = []
+    for path in paths or solved_notebooks():
+        cells = json.loads(path.read_text())["cells"]
+        images = folder / path.stem
+        lines = [f"# Figures of {path.name}: {_title(path)}", "",
+                 "Each figure beside the words around it. Is every sentence true of the picture?", ""]
+        count = 0
+        for i, cell in enumerate(cells):
+            if cell["cell_type"] != "code":
+                continue
+            figures = [(mime, out["data"][mime]) for out in cell.get("outputs", [])
+                       for mime in FIGURE_MIME if mime in out.get("data", {})]
+            if not figures:
+                continue
+            before, j = [], i - 1
+            while j >= 0 and cells[j]["cell_type"] == "markdown":
+                before.insert(0, cells[j])
+                j -= 1
+            after, j = [], i + 1
+            while j < len(cells) and cells[j]["cell_type"] == "markdown":
+                after.append(cells[j])
+                j += 1
+            printed = "".join(_source({"source": o.get("text", "")}) for o in cell.get("outputs", [])
+                              if o.get("output_type") == "stream" and o.get("name") == "stdout")
+            for mime, data in figures:
+                count += 1
+                name = f"figure{count:02d}.{FIGURE_MIME[mime]}"
+                images.mkdir(parents=True, exist_ok=True)
+                (images / name).write_bytes(base64.b64decode("".join(data)))
+                lines += [f"## Figure {count} (cell {i}, id `{cell.get('id', '?')}`)", "",
+                          "**Text above:**", "", _prose(before) or "(none)", "",
+                          f"![figure {count}]({path.stem}/{name})", ""]
+                comments = _comments(_source(cell))
+                if comments:
+                    lines += ["**Code comments:**", ""] + [f"- {c}" for c in comments] + [""]
+                if printed.strip():
+                    lines += ["**Printed:**", "", "```", printed.rstrip(), "```", ""]
+                lines += ["**Text below:**", "", _prose(after) or "(none)", "", "---", ""]
+        page = folder / f"{path.stem}.md"
+        folder.mkdir(parents=True, exist_ok=True)
+        page.write_text("\n".join(lines))
+        written.append((page, count))
+    return written
+
+
 def main(argv):
     cmd, names = (argv[0] if argv else "check"), argv[1:]
     paths = [p for p in solved_notebooks() if not names or any(n in p.name for n in names)]
@@ -411,6 +485,21 @@ def main(argv):
         for target in write_nbgrader_course(names[0], names[1:]):
             print(f"wrote {target}")
         print(f"then: cd {names[0]} && nbgrader generate_assignment 01_convolutions  # and so on")
+    elif cmd == "figures":
+        if not names:
+            print("usage: python tools/notebooks.py figures DIR [NN ...]")
+            return 2
+        folder, chosen = names[0], names[1:]
+        paths = [p for p in solved_notebooks() if not chosen or any(p.name.startswith(n) for n in chosen)]
+        if not paths:
+            print(f"no solved notebook starts with {', '.join(chosen)}; they are "
+                  f"{', '.join(p.name[:2] for p in solved_notebooks())}.")
+            return 2
+        total = 0
+        for page, count in figure_pages(folder, paths):
+            print(f"wrote {page} ({count} figures)")
+            total += count
+        print(f"{total} figures; read each beside its words, then record the review in docs/figures.md.")
     elif cmd == "check":
         msgs = problems()
         print("\n".join(msgs) or f"{len(solved_notebooks())} notebooks normalised, student versions up to date.")
