@@ -234,9 +234,13 @@ def _run_task(task: _Task) -> dict:
                      verbose=False, callback=callback if (every or task.callback) else None,
                      callback_every=every or 10)
     report = result.report()
+    # Every term's history, not only the total: totals made with different weights cannot be
+    # compared, each term divided by its weight can (a non-finite value is written as null).
+    terms = {k: [float(x) if math.isfinite(x) else None for x in v]
+             for k, v in result.history.items() if k != "total"}
     report.update(name=task.name, settings=task.settings, host=socket.gethostname(),
                   pid=os.getpid(), wall_seconds=round(time.perf_counter() - t0, 3),
-                  snapshots=sorted(snaps))
+                  snapshots=sorted(snaps), term_history=terms)
     return {"image": result.image, "snapshots": snaps, "report": report,
             "config": result.config}
 

@@ -60,6 +60,11 @@ def test_in_process_sweep_writes_folders_and_resumes(images, tmp_path):
         assert report["settings"] == rec.settings and report["steps"] == 8
         assert report["backbone"].startswith("vgg19") and len(report["loss_history"]) == 8
         assert report["snapshots"] == [4]
+        # each term's history too, adding up to the total at every step
+        terms = report["term_history"]
+        assert len(terms["content"]) == len(terms["style"]) == 8
+        total = np.add(terms["content"], terms["style"]) + np.asarray(terms.get("tv", 0.0))
+        np.testing.assert_allclose(total, report["loss_history"], rtol=1e-4)
         assert rec.image().shape == c.shape and rec.image(4).shape == c.shape
     # A stronger style weight gives a larger weighted loss: the settings reached the runs.
     assert res.runs[1].report["best_loss"] > res.runs[0].report["best_loss"]

@@ -7,6 +7,7 @@ the 7500-step run's image at step 1000 (Adam's path does not depend on where it 
 ``trainable`` changes no number of the algorithm (measured here, on the image's gradient).
 
     python tools/seed_study.py                 # runs what is missing, then exports and draws
+    python tools/seed_study.py --again         # runs all four again (replacing the export)
     python tools/seed_study.py --figure-only   # redraws from the exported data
 
 The runs go to ``--work`` (default ``~/.cache/nst_helpers/seed_study``) through
@@ -123,40 +124,54 @@ def trainable_check(content, style):
     }
 
 
-def _exported():
-    """The study exported so far (from an earlier session too): ``{run index: its summary}``."""
+def _summary():
     try:
-        summary = json.loads((EXPORT / "study.json").read_text())
+        return json.loads((EXPORT / "study.json").read_text())
     except (OSError, ValueError):
         return {}
-    return {i: r for i, r in enumerate(summary.get("runs", [])) if r and r.get("done")}
 
 
-def run(work, executor=None):
-    """Run the runs not yet exported; export each finished run (so a later session resumes)."""
+def _exported(with_terms=False):
+    """The study exported so far (from an earlier session too): ``{run index: its summary}``;
+    with ``with_terms``, only the runs whose content and style histories are stored."""
+    return {i: r for i, r in enumerate(_summary().get("runs", []))
+            if r and r.get("done") and (r.get("terms") or not with_terms)}
+
+
+def run(work, executor=None, again=False):
+    """Run the runs not yet exported; export each finished run (so a later session resumes).
+
+    With ``again``, the runs exported without their content and style histories (before the
+    sweep recorded them) are run again, and replace their export when they finish.
+    """
     content = load_image(load_sample(CONTENT), max_side=SIZE)
     style = load_image(load_sample(STYLE), max_side=SIZE)
     work.mkdir(parents=True, exist_ok=True)
+    stored = _summary().get("precision_check")
+    if stored and not (work / "precision_check.json").exists():  # measured once is enough
+        (work / "precision_check.json").write_text(json.dumps(stored, indent=1))
     check = precision_check(content, style, work)
     print(f"Precision: {check['use']} (float32 loss of bfloat16's picture / float32's: "
           f"{check['float32_loss_ratio']}; mean pixel difference {check['mean_abs_pixel_difference']})")
-    done = _exported()
+    done = _exported(with_terms=again)
     todo = [r for i, r in enumerate(RUNS) if i not in done]
     print(f"{len(done)} of {len(RUNS)} runs exported before; running {len(todo)}.")
     t0 = time.perf_counter()
     result = sweep.run_sweep(content, style, todo, work / "runs", "seed", executor=executor,
                              snapshots=SNAPSHOTS, steps=STEPS, max_side=SIZE, backbone="vgg19",
-                             precision=check["use"], on_result=lambda rec: export(work, check))
+                             precision=check["use"],
+                             on_result=lambda rec: export(work, check, again=again))
     print(result, f"{time.perf_counter() - t0:.0f} s")
-    export(work, check, trainable_check(content, style))
-    if len(_exported()) < len(RUNS):
+    export(work, check, trainable_check(content, style), again=again)
+    if len(_exported(with_terms=again)) < len(RUNS):
         sys.exit("Not all runs are done; run the script again to resume.")
 
 
-def export(work, check=None, trainable=None):
+def export(work, check=None, trainable=None, again=False):
     """Merge the finished runs of the sweep folder into data/seed_study (JPEGs, histories, JSON).
 
-    Runs exported earlier (another session, another machine) are kept; so are the checks.
+    Runs exported earlier (another session, another machine) are kept, unless ``again`` and they
+    lack the content and style histories that a run in the sweep folder has; so are the checks.
     """
     EXPORT.mkdir(parents=True, exist_ok=True)
     try:
@@ -173,15 +188,24 @@ def export(work, check=None, trainable=None):
         if (work / "runs" / "sweep.json").exists() else {}
     for i, settings in enumerate(RUNS):
         rec = by_name.get(sweep.run_name(settings))
-        if rec is None or runs[i].get("done"):
+        if rec is None or (runs[i].get("done") and (runs[i].get("terms") or not again)):
             continue
         r = rec.report
+        if "term_history" not in r:  # a run of an older sweep: nothing to replace it with
+            if runs[i].get("done"):
+                continue
+            r["term_history"] = {}
         for step in (1000, STEPS):
             img = rec.image(None if step == STEPS else step)
             Image.fromarray(img).save(EXPORT / f"run{i}_step{step}.jpg", quality=90)
         hist = r["loss_history"]
         histories[f"run{i}"] = np.asarray(hist, np.float32)
-        runs[i] = {"settings": rec.settings, "done": True, "best_loss": r["best_loss"],
+        for term in ("content", "style"):  # weighted, as recorded; study.py divides the weights
+            if r["term_history"].get(term):
+                histories[f"run{i}_{term}"] = np.asarray(
+                    [np.nan if v is None else v for v in r["term_history"][term]], np.float32)
+        runs[i] = {"settings": rec.settings, "done": True, "terms": bool(r["term_history"]),
+                   "best_loss": r["best_loss"],
                    "best_step": r["best_step"], "loss_at_1000": hist[999],
                    "best_loss_to_1000": float(np.min(hist[:1000])),
                    "seconds_per_step": r["seconds_per_step"], "seconds": r["seconds"],
@@ -204,6 +228,8 @@ def main(argv=None):
     ap.add_argument("--figure-only", action="store_true", help="only redraw the figure")
     ap.add_argument("--export-only", action="store_true",
                     help="only export the runs finished so far in --work, and redraw")
+    ap.add_argument("--again", action="store_true",
+                    help="run again the runs exported without content and style histories")
     ap.add_argument("--workers", type=int, default=0,
                     help="run the four runs in this many spawned processes (0: in this one)")
     args = ap.parse_args(argv)
@@ -215,7 +241,7 @@ def main(argv=None):
                trainable_check(content, style))
     elif not args.figure_only:
         executor = sweep.process_pool(args.workers) if args.workers else None
-        run(args.work, executor)
+        run(args.work, executor, again=args.again)
     from nst_helpers.study import seed_study_figure
 
     fig = seed_study_figure()
