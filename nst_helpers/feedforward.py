@@ -43,6 +43,7 @@ import json
 import math
 import os
 import pathlib
+import re
 import sys
 import tempfile
 import time
@@ -754,49 +755,202 @@ def _run_record(config, painting, description):
             "config": config.to_dict()}
 
 
-def _checkpoint_setup(folder, config, painting, description, resume, force):
-    """Check the checkpoint folder before training; return its record of the earlier run or None.
+#: Subfolders of a checkpoint folder that files are moved into instead of being deleted: damaged
+#: checkpoints found when resuming (``damaged-1``, ``damaged-2`` …), and an earlier run's
+#: checkpoints when training starts again with ``force`` (``earlier-1`` …).
+DAMAGED, EARLIER = "damaged", "earlier"
+#: The file that TensorFlow's checkpoint manager keeps the names of the newest checkpoints in.
+STATE_FILE = "checkpoint"
+_CHECKPOINT_FILE = re.compile(r"ckpt-(\d+)\.(?:index|data-(\d+)-of-(\d+))")
 
-    A folder holding another run's checkpoints is refused unless ``resume`` (same network, crops
-    and painting) or ``force`` (start again; the old checkpoints are replaced as new ones come).
+
+def _note(text):
+    """Say on stderr what was done to the user's files (always, whatever ``verbose``)."""
+    print(f"Note: {text}", file=sys.stderr, flush=True)
+
+
+def _checkpoint_files(folder):
+    """``{step: [files]}``: the files of every checkpoint in ``folder`` (``ckpt-N.index``,
+    ``ckpt-N.data-00000-of-00001`` …), found on disk, whatever the state file says."""
+    found = {}
+    if pathlib.Path(folder).is_dir():
+        for path in pathlib.Path(folder).iterdir():
+            m = _CHECKPOINT_FILE.fullmatch(path.name)
+            if m and path.is_file():
+                found.setdefault(int(m.group(1)), []).append(path)
+    return found
+
+
+def _read_state(folder):
+    """The steps that ``folder/checkpoint`` names, newest first (``[]`` if there is no such file).
+
+    Raises:
+        ValueError: the file is there but damaged (not the text TensorFlow writes).
+    """
+    path = pathlib.Path(folder) / STATE_FILE
+    if not path.exists():
+        return []
+    try:
+        text = path.read_text(encoding="utf-8")
+    except (OSError, UnicodeDecodeError) as err:
+        raise ValueError(str(err)) from None
+    lines = [line for line in text.splitlines() if line.strip()]
+    pairs = [re.fullmatch(r'\s*(\w+)\s*:\s*("[^"]*"|[-+\d.eE]+)\s*', line) for line in lines]
+    if not pairs or not all(pairs):
+        raise ValueError("not a checkpoint list")
+    named = [m.group(2).strip('"') for m in pairs if m.group(1).endswith("model_checkpoint_path")
+             or m.group(1) == "all_model_checkpoint_paths"]
+    steps = [re.fullmatch(r"ckpt-(\d+)", pathlib.Path(name).name) for name in named]
+    if not named or not all(steps):
+        raise ValueError("names no checkpoint")
+    return sorted({int(m.group(1)) for m in steps}, reverse=True)
+
+
+def _checkpoint_problem(folder, step, files):
+    """Why checkpoint ``step`` cannot be resumed from (a few words), or None: every file there and
+    every value in it reads back (TensorFlow checks each value's checksum)."""
+    names = {p.name for p in files}
+    if f"ckpt-{step}.index" not in names:
+        return "its .index file is missing"
+    shards = [_CHECKPOINT_FILE.fullmatch(n) for n in names if ".data-" in n]
+    counts = {int(m.group(3)) for m in shards}
+    if not shards or len(counts) != 1 or {int(m.group(2)) for m in shards} != set(
+            range(counts.pop())):
+        return "its data file is missing"
+    try:
+        reader = tf.train.load_checkpoint(str(pathlib.Path(folder) / f"ckpt-{step}"))
+        for name in reader.get_variable_to_shape_map():
+            reader.get_tensor(name)
+    except Exception as err:  # noqa: BLE001 - TensorFlow raises OpError, IndexError … for bad files
+        first = (str(err).splitlines() or [""])[0].replace(str(folder) + os.sep, "")[:100]
+        return f"truncated or damaged ({first or type(err).__name__})"
+    return None
+
+
+def _set_aside(folder, files, kind):
+    """Move ``files`` into a new subfolder ``folder/KIND-N``; return that subfolder."""
+    n = 1
+    while True:
+        target = pathlib.Path(folder) / f"{kind}-{n}"
+        try:
+            target.mkdir()
+            break
+        except FileExistsError:
+            n += 1
+        except OSError as err:
+            raise NSTError(f"{target}: cannot be made to keep {len(files)} file(s) aside "
+                           f"({err.strerror or err}); nothing was moved or deleted.") from None
+    for path in files:
+        try:
+            os.replace(path, target / path.name)
+        except OSError as err:
+            raise NSTError(f"{path}: cannot be moved to {target} ({err.strerror or err}); "
+                           "nothing was deleted.") from None
+    return target
+
+
+def _write_state(folder, steps):
+    """Write ``folder/checkpoint`` naming ``steps`` (the last one newest), as TensorFlow would."""
+    lines = [f'model_checkpoint_path: "ckpt-{steps[-1]}"']
+    lines += [f'all_model_checkpoint_paths: "ckpt-{s}"' for s in steps]
+    write_new(pathlib.Path(folder) / STATE_FILE, ("\n".join(lines) + "\n").encode(), force=True)
+
+
+#: How each setting of :meth:`TrainConfig.architecture` is given on the command line.
+_ARCHITECTURE_OPTIONS = {"filters": "--filters", "residual_blocks": "--blocks",
+                         "skip": "--no-skip", "size": "--size", "batch_size": "--batch-size"}
+#: The advice that ends every refusal to resume.
+_START_AGAIN = ("or start again: pass force=True (--force) and drop resume (--resume) (the "
+                "checkpoints are then moved aside, not deleted).")
+
+
+def _checkpoint_setup(folder, config, painting, description, resume, force):
+    """Check the checkpoint folder before training; return ``(record, checkpoint)``: the folder's
+    record of the earlier run and the checkpoint to resume from, or ``(None, None)`` to start.
+
+    Nothing there is ever deleted. A folder holding another run's checkpoints is refused unless
+    ``resume`` (same network, crops and painting) or ``force`` (start again: the earlier files are
+    moved into ``earlier-N/``). Resuming takes the newest checkpoint that reads back whole; newer
+    ones that are truncated or damaged, and a damaged list of checkpoints, are moved into
+    ``damaged-N/``, and a note on stderr says so. Where no checkpoint can be resumed from, or the
+    checkpoints belong to another network or painting, nothing is changed and :class:`NSTError`
+    says what to do.
     """
     folder = pathlib.Path(folder).expanduser()
     if folder.exists() and not folder.is_dir():
         raise NSTError(f"{folder}: is a file, not a folder for checkpoints; give a folder.")
     check_folder(folder)
-    latest = tf.train.latest_checkpoint(str(folder)) if folder.is_dir() else None
-    record_path = folder / RUN_FILE
-    if latest is None:
-        if resume and not force:
-            raise NSTError(f"{folder}: holds no checkpoint to resume from; drop resume (--resume) "
-                           "to start training.")
-        return None
-    if not resume:
-        if force:  # start again: the earlier run's checkpoints go
-            for old in [folder / "checkpoint", folder / RUN_FILE, *folder.glob("ckpt-*.index"),
-                        *folder.glob("ckpt-*.data-*")]:
-                old.unlink(missing_ok=True)
-            return None
-        raise NSTError(f"{folder}: already holds checkpoints of a training run; pass resume=True "
-                       "(--resume) to continue it, or force=True (--force) to start again.")
+    found = _checkpoint_files(folder)
+    state_path, record_path = folder / STATE_FILE, folder / RUN_FILE
     try:
-        earlier = json.loads(record_path.read_text())
+        listed, state_damaged = _read_state(folder), False
+    except ValueError:
+        listed, state_damaged = [], True
+    newest = f" (up to step {max(found)})" if found else ""
+    if not resume:
+        if not found and not state_path.exists():
+            return None, None
+        if not force:
+            raise NSTError(f"{folder}: already holds checkpoints of a training run{newest}; pass "
+                           "resume=True (--resume) to continue it, or force=True (--force) to "
+                           "start again (they are then moved aside, not deleted).")
+        files = [p for step in sorted(found) for p in found[step]]
+        files += [p for p in (state_path, record_path) if p.is_file()]
+        moved = _set_aside(folder, files, EARLIER)
+        _note(f"{folder} held an earlier run's checkpoints{newest}; starting again, they were "
+              f"moved to {moved} (move them back into {folder} to resume that run).")
+        return None, None
+    if not found:
+        gone = (f" (its list names ckpt-{', ckpt-'.join(map(str, listed))}, which are missing)"
+                if listed else "")
+        raise NSTError(f"{folder}: holds no checkpoint to resume from{gone}; drop resume "
+                       "(--resume) to start training.")
+    try:
+        earlier = json.loads(record_path.read_text(encoding="utf-8"))
+        if not isinstance(earlier, dict):
+            raise ValueError
     except (OSError, ValueError):
-        raise NSTError(f"{record_path}: missing or unreadable, so these checkpoints cannot be "
-                       "resumed safely; start again with force=True (--force).") from None
+        raise NSTError(f"{record_path}: missing or unreadable, so the checkpoints beside it cannot "
+                       f"be checked against this run (network, painting); restore it from a copy, "
+                       + _START_AGAIN) from None
     now = _run_record(config, painting, description)
-    if earlier.get("architecture") != now["architecture"]:
-        diff = [k for k in now["architecture"]
-                if earlier.get("architecture", {}).get(k) != now["architecture"][k]]
-        k = diff[0]
-        raise NSTError(f"{folder}: its checkpoints have {k}={earlier['architecture'].get(k)}, not "
-                       f"{now['architecture'][k]}; resume with the same {k}, or start again with "
-                       "force=True (--force).")
+    then = earlier.get("architecture") if isinstance(earlier.get("architecture"), dict) else {}
+    differ = [k for k in now["architecture"] if then.get(k) != now["architecture"][k]]
+    if differ:
+        k = differ[0]
+        raise NSTError(f"{folder}: its checkpoints have {k} {then.get(k)}, not "
+                       f"{now['architecture'][k]}; resume with the same {k} "
+                       f"({_ARCHITECTURE_OPTIONS[k]}), " + _START_AGAIN)
     if earlier.get("painting") != now["painting"]:
         raise NSTError(f"{folder}: its checkpoints were trained on another painting "
-                       f"({earlier.get('style', '?')}); resume with that one, or start again with "
-                       "force=True (--force).")
-    return earlier
+                       f"({earlier.get('style', '?')}); resume with that one, " + _START_AGAIN)
+    damaged, reasons, chosen = [], [], None
+    for step in sorted(found, reverse=True):
+        problem = _checkpoint_problem(folder, step, found[step])
+        if problem is None:
+            chosen = step
+            break
+        damaged.append(step)
+        reasons.append(f"ckpt-{step}: {problem}")
+    if chosen is None:
+        raise NSTError(f"{folder}: no checkpoint there can be resumed from ({'; '.join(reasons)}); "
+                       "nothing was changed. Put back a copy, " + _START_AGAIN)
+    aside = [p for step in damaged for p in found[step]]
+    if state_damaged:
+        aside.append(state_path)
+        reasons.append(f"its list of checkpoints, {STATE_FILE}, is damaged")
+    gone = [s for s in listed if s > chosen and s not in found]
+    if gone:
+        reasons.append(f"ckpt-{', ckpt-'.join(map(str, gone))}, named in its list, "
+                       f"{'is' if len(gone) == 1 else 'are'} missing")
+    if aside:
+        reasons.append(f"the damaged files were moved to {_set_aside(folder, aside, DAMAGED)}")
+    keep = sorted(s for s in found if s not in damaged)
+    if not listed or listed[0] != chosen or aside or gone:
+        _write_state(folder, keep)
+    if reasons:
+        _note(f"resuming from step {chosen} in {folder}: {'; '.join(reasons)}.")
+    return earlier, str(folder / f"ckpt-{chosen}")
 
 
 def latest_step(checkpoint_dir):
@@ -822,10 +976,12 @@ def train(style, config=None, *, photos=None, checkpoint_dir=None, resume=False,
             :data:`TRAINING_PHOTOS`, never :data:`HELD_OUT`.
         checkpoint_dir: a folder for checkpoints, written every ``config.checkpoint_every`` steps,
             at the end, and when the run is interrupted. None: no checkpoints.
-        resume: continue from the newest checkpoint in ``checkpoint_dir`` (its step, network,
-            optimiser state) up to ``config.steps``. Without it, a folder that already holds
+        resume: continue from the newest checkpoint in ``checkpoint_dir`` that reads back whole
+            (its step, network, optimiser state) up to ``config.steps``; newer damaged ones are
+            moved into ``damaged-N/`` there, saying so. Without it, a folder that already holds
             checkpoints is refused unless ``force``.
-        force: start again in a folder that holds checkpoints.
+        force: start again in a folder that holds checkpoints: they are moved into
+            ``earlier-N/`` there, not deleted (with ``resume`` it changes nothing).
         callback: called with a :class:`TrainProgress` every ``callback_every`` steps (and at the
             last); raise :class:`~nst_helpers.optimize.StopRun` in it to stop (a checkpoint is
             written).
@@ -844,9 +1000,9 @@ def train(style, config=None, *, photos=None, checkpoint_dir=None, resume=False,
     if int(callback_every) != callback_every or callback_every < 1:
         raise NSTError(f"callback_every must be a whole number >= 1, not {callback_every!r}.")
     description, painting = _style_description(style), _painting(style, cfg.style_size)
-    record = None
+    resume_from = None
     if checkpoint_dir is not None:  # before the network is loaded, so that a refusal is quick
-        record = _checkpoint_setup(checkpoint_dir, cfg, painting, description, resume, force)
+        _, resume_from = _checkpoint_setup(checkpoint_dir, cfg, painting, description, resume, force)
     loss_fn = PerceptualLoss(painting, cfg, verbose=verbose, description=description)
     data = PhotoCrops(photos, size=cfg.size, batch_size=cfg.batch_size, seed=cfg.seed)
     net = transformation_network(cfg.filters, cfg.residual_blocks, skip=cfg.skip, seed=cfg.seed)
@@ -860,10 +1016,16 @@ def train(style, config=None, *, photos=None, checkpoint_dir=None, resume=False,
         ckpt = tf.train.Checkpoint(model=net, optimizer=optimizer, step=step)
         manager = tf.train.CheckpointManager(ckpt, str(folder), max_to_keep=2,
                                              checkpoint_name="ckpt", step_counter=step)
-        if record is not None:
-            ckpt.restore(manager.latest_checkpoint).assert_existing_objects_matched()
+        if resume_from is not None:
+            try:
+                ckpt.restore(resume_from).assert_existing_objects_matched()
+            except Exception as err:  # noqa: BLE001 - shapes or names that do not match
+                first = (str(err).splitlines() or [""])[0][:160]
+                raise NSTError(f"{resume_from}: does not fit this network ({first}); resume with "
+                               f"the settings it was trained with ({folder / RUN_FILE}), "
+                               + _START_AGAIN) from None
             if verbose:
-                print(f"Resuming from step {int(step.numpy())} ({manager.latest_checkpoint}).")
+                print(f"Resuming from step {int(step.numpy())} ({resume_from}).")
         record = _run_record(cfg, painting, description)
         write_new(folder / RUN_FILE, (json.dumps(record, indent=1) + "\n").encode(), force=True)
     start_step = int(step.numpy())
@@ -885,7 +1047,7 @@ def train(style, config=None, *, photos=None, checkpoint_dir=None, resume=False,
     setup_seconds = t1 - t0
 
     history = {k: [] for k in LOSS_NAMES}
-    saved = [None]
+    saved = [None if resume_from is None else start_step]  # the step resumed from is on disk
 
     def checkpoint():
         if manager is not None and int(step.numpy()) != saved[0]:
@@ -1113,8 +1275,11 @@ def _train_style(args, term):
         raise NSTError(f"{result.message} The last good checkpoint is in {folder}.")
     path = result.save(output, force=args.force)
     minutes = (result.setup_seconds + result.compile_seconds + result.seconds) / 60
-    print(f"Wrote {path.resolve()} ({describe_network(result.model)}; this run {minutes:.1f} min, "
-          f"{1000 * result.seconds_per_step:.0f} ms/step; checkpoints in {folder}).")
+    pace = (f"{1000 * result.seconds_per_step:.0f} ms/step" if result.step > result.start_step
+            else f"no step to do: the checkpoint was at step {result.start_step} of {cfg.steps}")
+    resumed = f"resumed at step {result.start_step}, " if args.resume else ""
+    print(f"Wrote {path.resolve()} ({describe_network(result.model)}; {resumed}this run "
+          f"{minutes:.1f} min, {pace}; checkpoints in {folder}).")
     if result.stop_reason == "interrupted":
         what = "SIGTERM" if term.get("signalled") else "Ctrl-C"
         print(f"Interrupted ({what}) at step {result.step} of {cfg.steps}: the network so far is in "

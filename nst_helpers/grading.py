@@ -23,6 +23,10 @@ of a checkout, or ``--course DIR``), never against what the submission says abou
 4. One row per student, one column per exercise (``passed``, ``failed: <the check's message>`` or
    ``not attempted``), the points, the points possible and notes.
 
+Grading needs the ``[grade]`` extra (``pip install "nst-helpers[grade]"``): :func:`check_installed`
+names a missing package before any submission is read. A run in which no notebook could be graded
+(the grader's trouble, not the students') writes no table of zeros: it raises instead.
+
 Grading runs on any :class:`concurrent.futures.Executor`: a pool of spawned processes by default
 (``jobs``), or a Dask cluster's ``client.get_executor()`` (:func:`nst_helpers.sweep.executor_for`).
 Jobs carry the submission's text and the course's notebook, and return plain dicts.
@@ -48,6 +52,7 @@ import re
 import secrets
 import shutil
 import subprocess
+import sys
 import tempfile
 import time
 from typing import Iterable, Sequence
@@ -64,6 +69,40 @@ _ROOT = pathlib.Path(__file__).resolve().parents[1]
 _NOT_WRITTEN = "is not written yet"
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
+#: Notes of a notebook that could not be graded through no fault of its own.
+RUN_FAILED, GRADER_FAILED = "the run failed", "the grader failed"
+
+#: What grading imports (here, and in every worker) and starts (the kernel): the ``[grade]`` extra.
+EXTRA_MODULES = ("nbformat", "nbclient", "jupyter_client", "ipykernel")
+INSTALL = 'pip install "nst-helpers[grade]"'
+
+
+def check_installed() -> None:
+    """Raise :class:`NSTError` in one line, naming the package and the extra, when grading cannot
+    run here: a package of the ``[grade]`` extra is missing, or no ``python3`` Jupyter kernel is
+    installed. Checked before any submission is read or any file written."""
+    import importlib
+    import importlib.util
+
+    for name in EXTRA_MODULES:
+        try:
+            if name == "ipykernel":  # it runs in the kernel, not here: found, not imported
+                found = importlib.util.find_spec(name) is not None
+            else:
+                importlib.import_module(name)
+                found = True
+        except (ImportError, ValueError):
+            found = False
+        if not found:
+            raise NSTError(f"nst grade needs {name}, which the [grade] extra installs: {INSTALL}; "
+                           "nothing was graded.")
+    from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
+
+    try:
+        KernelSpecManager().get_kernel_spec("python3")
+    except NoSuchKernel:
+        raise NSTError("nst grade runs each notebook in a python3 Jupyter kernel and none is "
+                       f"installed: {INSTALL} (it brings ipykernel); nothing was graded.") from None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -350,8 +389,12 @@ def _copy_weights(home: pathlib.Path) -> dict[str, str]:
 
     cache, keras_home = home / ".cache" / "nst_helpers", home / ".keras"
     cache.mkdir(parents=True)
-    if weights.converted_path().is_file():
-        shutil.copy2(weights.converted_path(), cache / weights.CONVERTED_FILE)
+    converted = weights.converted_path()
+    if converted.is_file() and weights.check_converted(converted, record=False) is None:
+        shutil.copy2(converted, cache / weights.CONVERTED_FILE)  # a damaged copy stays behind
+        if weights.record_path(converted).is_file():
+            shutil.copy2(weights.record_path(converted),
+                         weights.record_path(cache / weights.CONVERTED_FILE))
     if weights.keras_cache_path().is_file():
         (keras_home / "models").mkdir(parents=True)
         shutil.copy2(weights.keras_cache_path(), keras_home / "models" / weights.KERAS_FILE)
@@ -444,7 +487,8 @@ def grade_notebook(job: _Job) -> dict:
         except DeadKernelError:
             stopped = "its kernel died (the notebook crashed or ended Python)"
         except Exception as err:  # noqa: BLE001 - a kernel that would not start, a broken message
-            stopped = f"the run failed ({type(err).__name__}: {_one_line(err)[:200]})"
+            stopped = f"{RUN_FAILED} ({type(err).__name__}: {_one_line(err)[:200]})"
+            result["grader_error"] = stopped  # the grader's trouble, not the student's
         ran = [i for i, c in enumerate(node.cells) if c.get("execution_count") is not None]
         for gid, index in verdicts.items():
             verdict = _verdict_of(node.cells[index], token)
@@ -496,10 +540,10 @@ def default_jobs() -> int:
 
 
 def _check_out(out: pathlib.Path, force: bool) -> None:
-    if out.exists() and not force:
-        raise NSTError(f"{out} exists; pass --force to replace it, or choose another --out.")
     if out.is_dir():
         raise NSTError(f"{out} is a folder; --out needs a file name such as grades.csv.")
+    if out.exists() and not force:
+        raise NSTError(f"{out} exists; pass --force to replace it, or choose another --out.")
     if not out.parent.is_dir():
         raise NSTError(f"{out.parent}: no such folder for --out.")
     if not os.access(out.parent, os.W_OK):
@@ -528,6 +572,7 @@ def grade(submissions: Sequence[str | os.PathLike], out: str | os.PathLike | Non
         The rows, one dict per student: ``{"student", column: status..., "points", "out of",
         "notes"}``.
     """
+    check_installed()
     if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
         raise NSTError(f"timeout must be a positive number of seconds, not {timeout!r}.")
     out = pathlib.Path(out) if out is not None else None
@@ -537,6 +582,10 @@ def grade(submissions: Sequence[str | os.PathLike], out: str | os.PathLike | Non
     subs = find_submissions(submissions, course_nbs)
     if not subs:
         raise NSTError("no submissions to grade.")
+    if all(sub.notebook is None for sub in subs):
+        raise NSTError(f"none of the {len(subs)} notebook{'s' if len(subs) != 1 else ''} given is "
+                       f"one of the course's (name them like {next(iter(course_nbs))}.ipynb, or "
+                       "pass --course DIR); nothing was written.")
     results, todo = [], []
     for sub in subs:
         if sub.notebook is None:
@@ -562,9 +611,9 @@ def grade(submissions: Sequence[str | os.PathLike], out: str | os.PathLike | Non
             try:
                 res = future.result()
             except Exception as err:  # noqa: BLE001 - a worker that died, or a bug: say so, go on
+                why = f"{GRADER_FAILED} ({type(err).__name__}: {_one_line(err)[:200]})"
                 res = {"student": job.student, "notebook": job.notebook, "results": {},
-                       "notes": [f"{job.notebook}: the grader failed ({type(err).__name__}: "
-                                 f"{_one_line(err)[:200]})"]}
+                       "notes": [f"{job.notebook}: {why}"], "grader_error": why}
             results.append(res)
             if verbose:
                 got = sum(1 for s, _ in res["results"].values() if s == PASSED)
@@ -574,6 +623,11 @@ def grade(submissions: Sequence[str | os.PathLike], out: str | os.PathLike | Non
     finally:
         if own:
             pool.shutdown(wait=True, cancel_futures=True)
+    failed = [r["grader_error"] for r in results if r.get("grader_error")]
+    if todo and len(failed) == len(todo):  # nothing graded: a table of zeros would be a lie
+        raise NSTError(f"no notebook could be graded ({failed[0]}); nothing was written. Check "
+                       "that a python3 kernel starts here (jupyter kernelspec list; "
+                       f"{INSTALL}).")
     rows = table(results, course_nbs)
     if out is not None:
         write_csv(rows, out, force=force)
@@ -641,7 +695,13 @@ def write_csv(rows: list[dict], out: str | os.PathLike, force: bool = False) -> 
 
 
 def run_command(args) -> int:
-    """``nst grade``: what the command line asked for (see :func:`grade`)."""
+    """``nst grade``: what the command line asked for (see :func:`grade`).
+
+    Returns 0, or 1 when some notebooks could not be graded through no fault of their own (their
+    rows say why, and a line on stderr)."""
+    check_installed()
+    if args.out is not None:
+        _check_out(pathlib.Path(args.out), args.force)  # before connecting to a cluster
     executor_cm = None
     if getattr(args, "scheduler", None):
         from .sweep import executor_for
@@ -658,4 +718,10 @@ def run_command(args) -> int:
         print(f"{row['student']}: {row['points']} / {row['out of']}"
               + (f"  ({row['notes']})" if row["notes"] else ""))
     print(f"wrote {args.out}")
+    troubled = [row["student"] for row in rows
+                if GRADER_FAILED in row["notes"] or RUN_FAILED in row["notes"]]
+    if troubled:
+        print(f"nst: warning: the grader could not run some notebooks of {', '.join(troubled)} "
+              "(see their notes); grade them again.", file=sys.stderr)
+        return 1
     return 0

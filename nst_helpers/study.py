@@ -78,6 +78,62 @@ def seven_table() -> list[dict]:
     return rows
 
 
+def term_histories(run: int) -> dict[str, np.ndarray]:
+    """Run ``run``'s **unweighted** content and style losses at every step.
+
+    The study stores each term as it was recorded, multiplied by its weight (content weight 1e3,
+    the run's style weight); dividing by those weights gives terms that compare across runs,
+    where the weighted totals do not. Runs exported before the terms were recorded have none.
+    """
+    study = load_seed_study()
+    hist = study["histories"]
+    if f"run{run}_content" not in hist:
+        raise NSTError(f"run {run} of the stored study has no content and style histories; record "
+                       "them with: python tools/seed_study.py --again")
+    cfg = study["runs"][run]["config"]
+    return {"content": hist[f"run{run}_content"] / cfg["content_weight"],
+            "style": hist[f"run{run}_style"] / cfg["style_weight"]}
+
+
+def term_table() -> list[dict]:
+    """The unweighted content and style losses of each stored picture: the run's state at step
+    1000 and its best image of 7500 steps (the step of its lowest weighted loss), one row each."""
+    study = load_seed_study()
+    rows = []
+    for i, run in enumerate(study["runs"]):
+        if not run.get("done"):
+            continue
+        terms = term_histories(i)
+        total = study["histories"][f"run{i}"]
+        for step, at in ((1000, 999), (7500, int(np.argmin(total)))):
+            rows.append({"run": i, "step": step, "at_step": at + 1, **run["settings"],
+                         "content": float(terms["content"][at]), "style": float(terms["style"][at])})
+    return rows
+
+
+def term_curves_figure(size: float = 3.6):
+    """Each run's unweighted content and style losses against the step, on log scales."""
+    import matplotlib.pyplot as plt
+
+    study = load_seed_study()
+    fig, axes = plt.subplots(1, 2, figsize=(2 * size * 1.2, size))
+    for i, run in enumerate(study["runs"]):
+        if not run.get("done"):
+            continue
+        s, terms = run["settings"], term_histories(i)
+        steps = np.arange(1, len(terms["content"]) + 1)
+        for ax, term in zip(axes, ("content", "style")):
+            ax.loglog(steps, terms[term], lw=1.2,
+                      label=f"lr {s['learning_rate']:g}, style weight {s['style_weight']:g}")
+    for ax, term in zip(axes, ("content", "style")):
+        ax.axvline(1000, color="0.6", lw=0.8, ls="--")
+        ax.set_xlabel("Adam step")
+        ax.set_title(f"{term} loss, unweighted", fontsize=10)
+    axes[0].legend(fontsize=8)
+    fig.tight_layout()
+    return fig
+
+
 def seed_study_panels(size: float = 3.3):
     """The study's images at full size: the photograph and the painting, then one row per run
     with its picture after 1000 and after 7500 steps, each titled with its weighted loss.

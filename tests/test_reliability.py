@@ -17,6 +17,7 @@ import time
 
 import numpy as np
 import pytest
+from child_scripts import DRIVER, SIGTERM_DURING_THE_RUN
 from PIL import Image
 from test_cli import pictures  # noqa: F401  (the fixture: content.png and style.png, 64 px)
 
@@ -24,14 +25,7 @@ ENV = {**os.environ, "NST_BACKBONE": "vgg19", "TF_CPP_MIN_LOG_LEVEL": "3"}
 EXE = os.path.join(os.path.dirname(sys.executable), "nst")
 NST = [EXE] if os.path.exists(EXE) else [sys.executable, "-m", "nst_helpers"]
 
-#: Runs ``nst`` after the patch in ``{patch}``, a fault injected at a chosen moment.
-DRIVER = """
-import os, pathlib, shutil, signal, sys
-import nst_helpers.optimize as opt
-{patch}
-from nst_helpers.cli import main
-sys.exit(main(sys.argv[1:]))
-"""
+#: ``nst`` after a fault injected through ``{patch}``: :data:`child_scripts.DRIVER`.
 
 #: The second stage's set-up receives SIGINT (Ctrl-C) from the process itself.
 CTRL_C_IN_SECOND_STAGE = """
@@ -44,16 +38,6 @@ def init(self, *args, **kwargs):
 opt.Problem.__init__ = init
 """
 
-#: SIGTERM once some steps are done.
-SIGTERM_DURING_THE_RUN = """
-real_record = opt._Loop.record
-def record(self, rows):
-    real_record(self, rows)
-    if self.step >= 2 and not getattr(opt, "_sent", False):
-        opt._sent = True
-        os.kill(os.getpid(), signal.SIGTERM)
-opt._Loop.record = record
-"""
 
 #: SIGTERM while the network is being set up, before any step.
 SIGTERM_BEFORE_THE_RUN = """
@@ -76,9 +60,16 @@ opt._Loop.record = record
 """
 
 
-def nst(*args, cwd=None, patch=None, timeout=300):
-    """Run ``nst ARGS`` (with a fault ``patch`` through the driver); return the finished process."""
+#: Starts the command after it with SIGINT and SIGTERM ignored, as ``nohup … &`` starts pytest.
+IGNORING = ["-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+            "signal.signal(signal.SIGTERM, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])"]
+
+
+def nst(*args, cwd=None, patch=None, timeout=300, ignoring=False):
+    """Run ``nst ARGS`` (with a fault ``patch`` through the driver); return the finished process.
+    With ``ignoring`` it inherits SIGINT and SIGTERM ignored."""
     cmd = NST if patch is None else [sys.executable, "-c", DRIVER.format(patch=patch)]
+    cmd = [sys.executable, *IGNORING, *cmd] if ignoring else cmd
     return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True,
                           timeout=timeout, cwd=cwd, env=ENV)
 
@@ -93,11 +84,13 @@ QUICK = ["--size", "64", "--steps", "2", "-q"]
 # --- results kept --------------------------------------------------------------------------------
 
 
-def test_ctrl_c_between_stages_keeps_the_finished_stage(tmp_path, pictures):
+@pytest.mark.parametrize("ignoring", [False, True], ids=["as-started", "signals-ignored"])
+def test_ctrl_c_between_stages_keeps_the_finished_stage(tmp_path, pictures, ignoring):
+    """However pytest was started: also from a parent that ignores SIGINT (``nohup … &``)."""
     c, s = pictures
     out, report = tmp_path / "o.png", tmp_path / "r.json"
     proc = nst("stylize", c, s, "-o", out, "--report", report, "--sizes", "64,128", "--steps", "3",
-               "-q", patch=CTRL_C_IN_SECOND_STAGE)
+               "-q", patch=CTRL_C_IN_SECOND_STAGE, ignoring=ignoring)
     assert proc.returncode == 130, proc.stderr
     assert "nothing was written" not in proc.stderr and "best one found before Ctrl-C" in proc.stderr
     assert Image.open(out).size == (128, 86)  # the 64 px stage's image, enlarged

@@ -4,6 +4,8 @@ import importlib.util
 import os
 import pathlib
 import shutil
+import subprocess
+import sys
 
 import pytest
 
@@ -86,3 +88,75 @@ def test_links_to_repository_files_outside_the_site_go_to_github():
     assert "[n](02_vgg_features.ipynb)" in out and f"[x]({blob}LICENSE)" in out
     assert 'src="../site/colab-badge.svg"' in out and "[d](https://hdl.handle.net/10.1/x)" in out
     assert "[w](https://example.org)" in out and "[img](../docs/images/result.jpg)" in out
+
+
+# --- what building needs, checked before anything is staged; --out never deletes a folder of yours
+
+
+def _tool(*args, shim="", env=None):
+    """``python tools/build_site.py ARGS`` in a real process, after the Python lines of ``shim``."""
+    code = (f"import runpy, sys\n{shim}\nsys.argv = ['tools/build_site.py'] + sys.argv[1:]\n"
+            "runpy.run_path('tools/build_site.py', run_name='__main__')")
+    return subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env=env,
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_without_jupyter_book_it_says_which_extra_to_install(tmp_path):
+    proc = _tool("build", "--out", tmp_path / "stage", shim="sys.modules['jupyter_book'] = None")
+    assert proc.returncode == 2, proc.stderr
+    assert proc.stderr.splitlines() == [
+        "python tools/build_site.py: error: building the site needs Jupyter Book 2, which the "
+        '[site] extra installs: pip install "nst-helpers[site]" (and Node.js 18 or newer).']
+    assert not (tmp_path / "stage").exists()  # checked before anything was staged
+
+
+@pytest.fixture()
+def with_jupyter_book(tmp_path, monkeypatch):
+    """Jupyter Book importable (a stand-in where it is not installed), for the checks after it."""
+    if importlib.util.find_spec("jupyter_book") is None:
+        (tmp_path / "fake" / "jupyter_book").mkdir(parents=True)
+        (tmp_path / "fake" / "jupyter_book" / "__init__.py").write_text("")
+        monkeypatch.syspath_prepend(str(tmp_path / "fake"))
+
+
+@pytest.mark.parametrize("node", [None, "v16.20.2", "not a version"])
+def test_without_node_18_it_says_so(tmp_path, monkeypatch, capsys, with_jupyter_book, node):
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    if node is not None:  # a `node` that answers --version with this
+        (bin_dir / "node").write_text(f"#!/bin/sh\necho '{node}'\n")
+        (bin_dir / "node").chmod(0o755)
+    monkeypatch.setenv("PATH", str(bin_dir))
+    assert site.main(["build", "--out", str(tmp_path / "stage")]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "needs Node.js 18 or newer" in line and "https://nodejs.org" in line
+    assert ("no `node` on the PATH" in line) if node is None else (node in line)
+    assert not (tmp_path / "stage").exists()
+
+
+def test_out_replaces_only_a_folder_it_staged(tmp_path, capsys):
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    (mine / "thesis.md").write_text("a year of work")
+    assert site.main(["build", "--out", str(mine)]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert f"--out {mine}: a folder that this tool did not stage, and not empty" in line
+    assert (mine / "thesis.md").read_text() == "a year of work"
+    (tmp_path / "file").write_text("x")
+    assert site.main(["build", "--out", str(tmp_path / "file")]) == 2
+    assert "is a file" in capsys.readouterr().err and (tmp_path / "file").read_text() == "x"
+    assert site.main(["build", "--out", str(tmp_path / "file" / "stage")]) == 2
+    assert "is not a folder" in capsys.readouterr().err
+
+    staged = tmp_path / "stage"
+    site.stage(staged)  # a folder it staged, replaced by the next staging
+    assert (staged / site.MARKER).is_file() and (staged / "myst.yml").is_file()
+    (staged / "left-over.html").write_text("old")
+    site.stage(staged)
+    assert not (staged / "left-over.html").exists() and (staged / site.MARKER).is_file()
+
+
+def test_check_of_a_folder_without_a_site_is_one_line(tmp_path, capsys):
+    assert site.main(["check", str(tmp_path / "nowhere")]) == 2
+    [line] = capsys.readouterr().err.splitlines()
+    assert "no built site there" in line and "build_site.py build" in line

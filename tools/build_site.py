@@ -17,6 +17,11 @@ Node.js alone, nothing downloaded). Then it checks the result and exits 1 if a n
 from the site or a link inside it is broken (a file or a ``#fragment`` that is not there).
 ``BASE_URL`` (``--base-url``) is the path the site is served under, such as ``/nst-course`` for a
 GitHub Pages project site; see ``docs/publishing.md``.
+
+Before anything is staged, ``build`` checks what it needs: Jupyter Book 2 (the ``[site]`` extra,
+``pip install "nst-helpers[site]"``) and Node.js 18 or newer; a missing one ends in one line and
+exit status 2. The staging folder is replaced only if this tool made it (it leaves a
+``.nst-site-staging`` file in it) or it is empty: ``--out`` never deletes a folder of yours.
 """
 
 from __future__ import annotations
@@ -37,6 +42,11 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 CONFIG = ROOT / "site" / "myst.yml"
 GENERATED = {"site/references.md"}
 ASSET_SUFFIXES = {".png", ".jpg", ".jpeg", ".gif", ".svg"}
+#: The file that marks a staging folder as this tool's, so that a later build may replace it.
+MARKER = ".nst-site-staging"
+#: The oldest Node.js that Jupyter Book 2 (MyST) runs on.
+NODE_MAJOR = 18
+INSTALL = 'pip install "nst-helpers[site]"'
 BADGE = "https://colab.research.google.com/assets/colab-badge.svg"
 DOI = re.compile(r"^https?://(dx\.|www\.)?doi\.org/", re.I)
 LINK = re.compile(r"(\]\(|\bhref=\"|\bsrc=\")([^)\"\s]+)")
@@ -96,13 +106,80 @@ def references_page(notebooks: list[str]) -> str:
     return "\n".join(parts)
 
 
+class SiteError(Exception):
+    """A one-line reason why the site cannot be built or checked (exit status 2)."""
+
+
+def check_tools() -> None:
+    """Raise :class:`SiteError` unless Jupyter Book 2 and Node.js 18 or newer are here."""
+    import importlib.metadata
+
+    try:
+        found = importlib.util.find_spec("jupyter_book") is not None
+    except (ImportError, ValueError):
+        found = False
+    if not found:
+        raise SiteError(f"building the site needs Jupyter Book 2, which the [site] extra installs: "
+                        f"{INSTALL} (and Node.js {NODE_MAJOR} or newer).")
+    try:
+        version = importlib.metadata.version("jupyter-book")
+    except importlib.metadata.PackageNotFoundError:
+        version = ""
+    if version and int(re.match(r"\d*", version)[0] or 0) < 2:
+        raise SiteError(f"building the site needs Jupyter Book 2, not {version}: "
+                        f"pip install -U \"nst-helpers[site]\".")
+    node = shutil.which("node")
+    if node is None:
+        raise SiteError(f"building the site needs Node.js {NODE_MAJOR} or newer (Jupyter Book 2 runs "
+                        "on it), and there is no `node` on the PATH: install it from "
+                        "https://nodejs.org or with your package manager.")
+    try:
+        said = subprocess.run([node, "--version"], capture_output=True, text=True,
+                              timeout=60).stdout.strip()
+    except (OSError, subprocess.TimeoutExpired) as err:
+        raise SiteError(f"{node} --version failed ({type(err).__name__}); building the site needs "
+                        f"Node.js {NODE_MAJOR} or newer.") from None
+    major = re.match(r"v?(\d+)\.", said)
+    if not major or int(major[1]) < NODE_MAJOR:
+        raise SiteError(f"building the site needs Node.js {NODE_MAJOR} or newer, and {node} is "
+                        f"{said or 'of an unknown version'}: install a newer one from "
+                        "https://nodejs.org.")
+
+
+def check_out(dest: pathlib.Path) -> None:
+    """Raise :class:`SiteError` unless ``dest`` may be (re)made as the staging folder: absent,
+    empty, or a staging folder this tool made; never the repository or a folder holding it."""
+    dest = pathlib.Path(dest)
+    real = pathlib.Path(os.path.realpath(dest))
+    if dest.exists() and not dest.is_dir():
+        raise SiteError(f"--out {dest}: is a file; give a folder for the staged site (default "
+                        "_site).")
+    if real == ROOT or ROOT.is_relative_to(real) or real in (ROOT / "site", ROOT / "docs"):
+        raise SiteError(f"--out {dest}: holds the course itself; give a folder of its own, such as "
+                        "_site.")
+    above = next(p for p in real.parents if p.exists())
+    if not dest.exists() and not (above.is_dir() and os.access(above, os.W_OK | os.X_OK)):
+        raise SiteError(f"--out {dest}: cannot be made there ({above} is "
+                        f"{'not a folder' if not above.is_dir() else 'not writable'}); give "
+                        "another folder.")
+    staged = (dest / MARKER).is_file() or (  # or staged before the marker was left
+        (dest / "myst.yml").is_file() and (dest / "site" / "theme").is_dir()
+        and not (dest / "site" / "myst.yml").exists())
+    if dest.is_dir() and any(dest.iterdir()) and not staged:
+        raise SiteError(f"--out {dest}: a folder that this tool did not stage, and not empty; "
+                        "everything in it would be replaced: give a new folder, or empty it first.")
+
+
 def stage(dest: pathlib.Path) -> list[str]:
-    """Lay the site's sources out in ``dest``; returns the pages."""
+    """Lay the site's sources out in ``dest``; returns the pages. ``dest`` is replaced if it is a
+    staging folder made earlier (see :func:`check_out`)."""
+    check_out(dest)
     toc = pages()
     site_files = set(toc)
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
+    (dest / MARKER).write_text("Staged by tools/build_site.py; a later build replaces this folder.\n")
     for rel in toc:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -134,12 +211,17 @@ def stage(dest: pathlib.Path) -> list[str]:
 
 
 def build(dest: pathlib.Path, base_url: str = "") -> pathlib.Path:
-    """Stage and build the site; returns the folder of its HTML."""
+    """Check the tools and ``dest``, stage and build the site; returns the folder of its HTML."""
+    check_out(dest)
+    check_tools()
     stage(dest)
     env = dict(os.environ, BASE_URL=base_url.rstrip("/"))
     env.pop("CI", None)  # MyST's CI mode only changes its logging
-    run = subprocess.run([sys.executable, "-m", "jupyter_book", "build", "--html"], cwd=dest, env=env,
-                         capture_output=True, text=True, timeout=900)
+    try:
+        run = subprocess.run([sys.executable, "-m", "jupyter_book", "build", "--html"], cwd=dest,
+                             env=env, capture_output=True, text=True, timeout=900)
+    except subprocess.TimeoutExpired:
+        raise SystemExit(f"site build failed: jupyter book build did not finish in 900 s (in {dest}).")
     log = run.stdout + run.stderr
     errors = [line for line in log.splitlines() if "⛔" in line]
     html_dir = dest / "_build" / "html"
@@ -223,7 +305,17 @@ def main(argv=None) -> int:
     c.add_argument("html_dir")
     c.add_argument("--base-url", default=os.environ.get("BASE_URL", ""))
     args = parser.parse_args(argv)
-    html_dir = build(pathlib.Path(args.out), args.base_url) if args.cmd == "build" else pathlib.Path(args.html_dir)
+    try:
+        if args.cmd == "build":
+            html_dir = build(pathlib.Path(args.out).expanduser(), args.base_url)
+        else:
+            html_dir = pathlib.Path(args.html_dir).expanduser()
+            if not html_dir.is_dir() or not any(html_dir.rglob("*.html")):
+                raise SiteError(f"{html_dir}: no built site there (no .html files); build one with: "
+                                "python tools/build_site.py build")
+    except SiteError as err:
+        print(f"{parser.prog}: error: {err}", file=sys.stderr)
+        return 2
     problems = check(html_dir, args.base_url)
     for line in problems:
         print(line)

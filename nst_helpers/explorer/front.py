@@ -5,7 +5,7 @@ from typing import Any, Optional
 from ..errors import NSTError
 from .controls import Controls
 from .lab import Lab
-from .records import Entry, normalize_upload
+from .records import Entry, normalize_upload, upload_problem
 from .view import View
 
 
@@ -103,7 +103,10 @@ class Explorer:
         except NSTError as err:
             self.lab.say("error", f"Not loaded: {err}")
             return
-        if files:
+        problem = upload_problem(files[-1]) if files else None
+        if problem:
+            self.lab.say("error", f"Not loaded: {problem}")
+        elif files:
             self.load(files[-1].content, name=files[-1].name)
 
     def _ipython_display_(self) -> None:

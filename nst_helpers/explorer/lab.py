@@ -35,6 +35,7 @@ from .records import (
     read_record,
     record_settings,
     sheet,
+    upload_problem,
     write_entry,
 )
 
@@ -185,6 +186,10 @@ class Lab:
         if not files:
             return False
         upload = files[-1]
+        problem = upload_problem(upload)
+        if problem:
+            self.say("error", f"The {which} image was not changed: {problem}")
+            return False
         if self.set_image(which, upload.content, name=upload.name):
             h, w = self.images[which].shape[:2]
             self.say("ok", f"Using {upload.name} ({w}x{h} px) as the {which} image.")

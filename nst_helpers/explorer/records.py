@@ -20,6 +20,9 @@ from ..images import write_new
 
 #: What a normalised upload holds: the file name, its bytes, its MIME type and its size in bytes.
 Upload = namedtuple("Upload", "name content type size")
+#: The largest file the explorer takes from an upload (20 MB); a larger one is refused with a
+#: message. ``nst lab`` states it on its page and sizes its websocket messages to match.
+MAX_UPLOAD_BYTES = 20_000_000
 #: The first bytes of every PNG file.
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
@@ -53,6 +56,21 @@ def normalize_upload(value: Any) -> list:
     else:
         raise NSTError(f"unrecognised upload value of type {type(value).__name__}.")
     return [_upload(item) for item in items]
+
+
+def upload_problem(upload: Upload) -> Optional[str]:
+    """Why ``upload`` is refused for its size (over :data:`MAX_UPLOAD_BYTES`), or ``None``.
+
+    The larger of the size the browser declared and the bytes that arrived counts: a page that
+    declares the size but sends no bytes (``nst lab``'s does, for a file over the limit) is
+    refused as surely as one that sends them all.
+    """
+    size = max(int(upload.size or 0), len(upload.content))
+    if size <= MAX_UPLOAD_BYTES:
+        return None
+    return (f"{upload.name} is {size / 1e6:.1f} MB, over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB "
+            "limit on uploads; save a smaller copy (the explorer uses at most 1024 px a side) "
+            "and upload that.")
 
 
 def _upload(item: Any) -> Upload:

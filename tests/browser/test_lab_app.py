@@ -1,7 +1,8 @@
 """`nst lab` in a real browser: the explorer as a Voilà app, headless Chromium.
 
 The test starts ``nst lab --quick`` (tiny images, few steps) on a free port, opens the page, checks
-that no code is shown, uploads a photograph of its own as the content image, presses Run and
+that no code is shown, uploads a file over the 20 MB limit (a message, the page still connected),
+uploads a photograph of its own as the content image, presses Run and
 watches the preview change until the run joins the gallery, then starts a run of 5000 steps and
 stops it with the Stop button.
 Every wait is bounded; it takes under a minute once the kernel is up.
@@ -110,8 +111,22 @@ def test_upload_run_preview_and_stop_in_the_voila_app(app, browser, tmp_path):
         assert "from nst_helpers" not in body and "Explorer(" not in body and "Traceback" not in body
         assert page.locator(".cm-editor, .CodeMirror, .jp-InputArea-editor").count() == 0
 
-        # Upload a photograph of our own as the content image.
+        # A file five times the 20 MB limit (over the websocket's limit too): the page sends its
+        # name and size, not its bytes, the explorer says why, and the page stays connected.
+        huge = tmp_path / "huge_photo.png"
+        with open(huge, "wb") as f:
+            f.truncate(100_000_000)
         upload = explorer.locator("button.widget-upload", has_text="Upload content")
+        with page.expect_file_chooser(timeout=10_000) as chooser:
+            upload.click()
+        chooser.value.set_files(str(huge))
+        page.wait_for_function(
+            "() => document.querySelector('.nst-explorer .nst-message').innerText.includes('huge_photo.png')",
+            timeout=30_000)
+        assert "over the 20 MB limit on uploads" in explorer.locator(".nst-message").inner_text()
+        assert "uploads: png or jpeg files of up to 20 mb" in body.lower()
+
+        # Upload a photograph of our own as the content image.
         with page.expect_file_chooser(timeout=10_000) as chooser:
             upload.click()
         chooser.value.set_files(str(photo))
