@@ -737,7 +737,8 @@ def _unwritten(*args, **kwargs):
 
 @pytest.mark.parametrize("check", [checks.check_conv2d, checks.check_deprocess, checks.check_content_loss,
                                    checks.check_gram_matrix, checks.check_style_loss,
-                                   checks.check_total_loss, checks.check_high_frequency_energy])
+                                   checks.check_total_loss, checks.check_high_frequency_energy,
+                                   checks.check_instance_norm, checks.check_residual_block])
 def test_unwritten_exercise_is_one_line(check):
     def exercise(*args, **kwargs):
         raise NotImplementedError("Write your solution here.")
@@ -889,3 +890,118 @@ def test_refined_mistakes_are_named(coarse_to_fine, changes, hint):
     message = run(lambda r: checks.check_refined(r, coarse, large, texture),
                   result.image if image_only else result)
     assert message is not None and hint in message, message
+
+
+# --------------------------------------------------------------------------------------------------
+# instance_norm and residual_block (notebook 09)
+# --------------------------------------------------------------------------------------------------
+
+
+def _norm(axes, eps="inside", mean=True):
+    def instance_norm(x, epsilon):
+        m, v = tf.nn.moments(x, axes=axes, keepdims=True)
+        centred = x - m if mean else x
+        if eps == "inside":
+            return centred / tf.sqrt(v + epsilon)
+        return centred / (tf.sqrt(v) if eps == "none" else tf.sqrt(v) + epsilon)
+    return instance_norm
+
+
+@pytest.mark.parametrize("fn, words", [
+    (_norm([0, 1, 2]), "batch normalisation"),
+    (_norm([1, 2, 3]), "layer normalisation"),
+    (_norm([3]), "across the channels"),
+    (_norm([1, 2], eps="none"), "0 / 0 = NaN"),
+    (_norm([1, 2], eps="outside"), "inside the square root"),
+    (_norm([1, 2], mean=False), "subtract each channel's mean"),
+    (lambda x, epsilon: (x.numpy() - x.numpy().mean((1, 2), keepdims=True))
+     / np.sqrt(x.numpy().var((1, 2), keepdims=True) + epsilon), "no gradient"),
+])
+def test_instance_norm_check_names_the_mistake(fn, words):
+    with pytest.raises(checks.CheckFailed, match=words):
+        checks.check_instance_norm(fn)
+
+
+def test_instance_norm_check_accepts_right_answers(capsys):
+    from nst_helpers import feedforward as ff
+
+    checks.check_instance_norm(ff.instance_norm)
+    checks.check_instance_norm(_norm([1, 2]))
+    out = capsys.readouterr().out
+    assert out.count("✔") == 2
+    assert ("✔ instance_norm is right (3 test cases: per image and channel, with a constant "
+            "channel).") in out  # the line notebook 09 stores
+
+
+def test_instance_norm_without_keepdims_still_gets_the_keepdims_hint():
+    def instance_norm(x, epsilon):
+        mean, variance = tf.nn.moments(x, axes=[1, 2])  # (N, C): does not broadcast against x
+        return (x - mean) / tf.sqrt(variance + epsilon)
+
+    with pytest.raises(checks.CheckFailed, match=r"keepdims=True"):
+        checks.check_instance_norm(instance_norm)
+
+
+relu = tf.nn.relu
+
+
+@pytest.mark.parametrize("fn, words", [
+    (lambda x, c1, n1, c2, n2: n2(c2(relu(n1(c1(x))))), "no skip connection"),
+    (lambda x, c1, n1, c2, n2: relu(x + n2(c2(relu(n1(c1(x)))))), "no ReLU after the sum"),
+    (lambda x, c1, n1, c2, n2: x + n2(c2(n1(c1(x)))), "ReLU between the two convolutions"),
+    (lambda x, c1, n1, c2, n2: n2(x + c2(relu(n1(c1(x))))), "before adding the skip"),
+    (lambda x, c1, n1, c2, n2: x, "unchanged"),
+])
+def test_residual_block_check_names_the_mistake(fn, words):
+    with pytest.raises(checks.CheckFailed, match=words):
+        checks.check_residual_block(fn)
+
+
+def _branch(x, c1, n1, c2, n2):
+    return n2(c2(relu(n1(c1(x)))))
+
+
+def _keras_concatenate(x, *layers):
+    import keras
+
+    return keras.layers.Concatenate()([x, _branch(x, *layers)])
+
+
+@pytest.mark.parametrize("fn, named", [
+    # x and the branch joined instead of added: a wrong shape, but not instance_norm's keepdims
+    pytest.param(lambda x, *layers: tf.concat([x, _branch(x, *layers)], axis=-1),
+                 "You concatenated x and the branch", id="concat_channels"),
+    pytest.param(lambda x, *layers: tf.concat([x, _branch(x, *layers)], axis=1),
+                 "You concatenated x and the branch", id="concat_height"),
+    pytest.param(_keras_concatenate, "You concatenated x and the branch", id="keras_concatenate"),
+    pytest.param(lambda x, *layers: tf.stack([x, _branch(x, *layers)]),
+                 "You stacked x and the branch", id="stack"),
+    # the siblings: ReLUs and normalisations in the wrong places, layers used wrongly
+    pytest.param(lambda x, c1, n1, c2, n2: x + relu(n2(c2(relu(n1(c1(x)))))),
+                 "no ReLU on the second branch", id="relu_before_sum"),
+    pytest.param(lambda x, c1, n1, c2, n2: x + n2(c2(n1(relu(c1(x))))),
+                 "normalise first, then the ReLU", id="relu_before_norm"),
+    pytest.param(lambda x, c1, n1, c2, n2: x + n1(c1(relu(n1(c1(x))))), "use each layer once",
+                 id="first_layers_twice"),
+    pytest.param(lambda x, c1, n1, c2, n2: x + n1(c1(x)), "the branch has two convolutions",
+                 id="one_convolution"),
+    pytest.param(lambda x, c1, n1, c2, n2: x + c2(relu(n1(c1(x)))), "use each given layer once",
+                 id="no_norm_2"),
+    pytest.param(lambda x, c1, n1, c2, n2: x * n2(c2(relu(n1(c1(x))))), "add x at the end",
+                 id="multiplied"),
+])
+def test_residual_block_hints_name_the_real_mistake(fn, named):
+    with pytest.raises(checks.CheckFailed) as info:
+        checks.check_residual_block(fn)
+    hint = str(info.value).split("\nHint: ", 1)[1]
+    assert named in hint and "keepdims" not in hint, hint
+
+
+def test_residual_block_check_accepts_the_block(capsys):
+    from nst_helpers import feedforward as ff
+
+    checks.check_residual_block(ff.residual_block)
+    checks.check_residual_block(lambda x, c1, n1, c2, n2: x + n2(c2(relu(n1(c1(x))))))
+    out = capsys.readouterr().out
+    assert out.count("✔") == 2
+    assert "✔ residual_block is right (2 test cases, with the check's own layers)." in out

@@ -1,5 +1,6 @@
-"""The feed-forward network of notebook 09: its shapes, its pieces, training, checkpoints, files,
-the exercise checks and the two commands. Everything at tiny sizes."""
+"""The feed-forward network of notebook 09: its shapes, its pieces, training, checkpoints, files
+and the two commands. Everything at tiny sizes. (Its exercises' checks are tested in
+tests/test_checks.py with the others.)"""
 
 import json
 import zipfile
@@ -9,8 +10,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from nst_helpers import feedforward as ff, feedforward_checks as fc
-from nst_helpers.checks import CheckFailed
+from nst_helpers import feedforward as ff
 from nst_helpers.cli import main
 from nst_helpers.errors import NSTError
 from nst_helpers.optimize import StopRun
@@ -186,115 +186,6 @@ def test_time_limit_stops_training():
     result = ff.train("starry_night", steps=1000, max_minutes=1e-4, progress=False,
                       verbose=False, **TINY)
     assert result.stop_reason == "time limit" and result.step == 1
-
-
-# --- the exercise checks ------------------------------------------------------------------------
-
-
-def _norm(axes, eps="inside", mean=True):
-    def instance_norm(x, epsilon):
-        m, v = tf.nn.moments(x, axes=axes, keepdims=True)
-        centred = x - m if mean else x
-        if eps == "inside":
-            return centred / tf.sqrt(v + epsilon)
-        return centred / (tf.sqrt(v) if eps == "none" else tf.sqrt(v) + epsilon)
-    return instance_norm
-
-
-@pytest.mark.parametrize("fn, words", [
-    (_norm([0, 1, 2]), "batch normalisation"),
-    (_norm([1, 2, 3]), "layer normalisation"),
-    (_norm([3]), "across the channels"),
-    (_norm([1, 2], eps="none"), "0 / 0 = NaN"),
-    (_norm([1, 2], eps="outside"), "inside the square root"),
-    (_norm([1, 2], mean=False), "subtract each channel's mean"),
-    (lambda x, epsilon: (x.numpy() - x.numpy().mean((1, 2), keepdims=True))
-     / np.sqrt(x.numpy().var((1, 2), keepdims=True) + epsilon), "no gradient"),
-])
-def test_instance_norm_check_names_the_mistake(fn, words):
-    with pytest.raises(CheckFailed, match=words):
-        fc.check_instance_norm(fn)
-
-
-def test_instance_norm_check_accepts_right_answers(capsys):
-    fc.check_instance_norm(ff.instance_norm)
-    fc.check_instance_norm(_norm([1, 2]))
-    assert capsys.readouterr().out.count("✔") == 2
-
-
-relu = tf.nn.relu
-
-
-@pytest.mark.parametrize("fn, words", [
-    (lambda x, c1, n1, c2, n2: n2(c2(relu(n1(c1(x))))), "no skip connection"),
-    (lambda x, c1, n1, c2, n2: relu(x + n2(c2(relu(n1(c1(x)))))), "no ReLU after the sum"),
-    (lambda x, c1, n1, c2, n2: x + n2(c2(n1(c1(x)))), "ReLU between the two convolutions"),
-    (lambda x, c1, n1, c2, n2: n2(x + c2(relu(n1(c1(x))))), "before adding the skip"),
-    (lambda x, c1, n1, c2, n2: x, "unchanged"),
-])
-def test_residual_block_check_names_the_mistake(fn, words):
-    with pytest.raises(CheckFailed, match=words):
-        fc.check_residual_block(fn)
-
-
-def _branch(x, c1, n1, c2, n2):
-    return n2(c2(relu(n1(c1(x)))))
-
-
-@pytest.mark.parametrize("fn, named", [
-    # x and the branch joined instead of added: a wrong shape, but not instance_norm's keepdims
-    pytest.param(lambda x, *layers: tf.concat([x, _branch(x, *layers)], axis=-1),
-                 "You concatenated x and the branch", id="concat_channels"),
-    pytest.param(lambda x, *layers: tf.concat([x, _branch(x, *layers)], axis=1),
-                 "You concatenated x and the branch", id="concat_height"),
-    pytest.param(lambda x, *layers: keras.layers.Concatenate()([x, _branch(x, *layers)]),
-                 "You concatenated x and the branch", id="keras_concatenate"),
-    pytest.param(lambda x, *layers: tf.stack([x, _branch(x, *layers)]),
-                 "You stacked x and the branch", id="stack"),
-    # the siblings: ReLUs and normalisations in the wrong places, layers used wrongly
-    pytest.param(lambda x, c1, n1, c2, n2: x + relu(n2(c2(relu(n1(c1(x)))))),
-                 "no ReLU on the second branch", id="relu_before_sum"),
-    pytest.param(lambda x, c1, n1, c2, n2: x + n2(c2(n1(relu(c1(x))))),
-                 "normalise first, then the ReLU", id="relu_before_norm"),
-    pytest.param(lambda x, c1, n1, c2, n2: x + n1(c1(relu(n1(c1(x))))), "use each layer once",
-                 id="first_layers_twice"),
-    pytest.param(lambda x, c1, n1, c2, n2: x + n1(c1(x)), "the branch has two convolutions",
-                 id="one_convolution"),
-    pytest.param(lambda x, c1, n1, c2, n2: x + c2(relu(n1(c1(x)))), "use each given layer once",
-                 id="no_norm_2"),
-    pytest.param(lambda x, c1, n1, c2, n2: x * n2(c2(relu(n1(c1(x))))), "add x at the end",
-                 id="multiplied"),
-])
-def test_residual_block_hints_name_the_real_mistake(fn, named):
-    with pytest.raises(CheckFailed) as info:
-        fc.check_residual_block(fn)
-    hint = str(info.value).split("\nHint: ", 1)[1]
-    assert named in hint and "keepdims" not in hint, hint
-
-
-def test_instance_norm_without_keepdims_still_gets_the_keepdims_hint():
-    def instance_norm(x, epsilon):
-        mean, variance = tf.nn.moments(x, axes=[1, 2])  # (N, C): does not broadcast against x
-        return (x - mean) / tf.sqrt(variance + epsilon)
-
-    with pytest.raises(CheckFailed, match=r"keepdims=True"):
-        fc.check_instance_norm(instance_norm)
-
-
-def test_residual_block_check_accepts_the_block(capsys):
-    fc.check_residual_block(ff.residual_block)
-    fc.check_residual_block(lambda x, c1, n1, c2, n2: x + n2(c2(relu(n1(c1(x))))))
-    assert capsys.readouterr().out.count("✔") == 2
-
-
-def test_reference_files_are_up_to_date():
-    """The stored answers are the library's: regenerating changes nothing."""
-    for name in fc.CHECKS:
-        fresh = fc.reference_arrays(name)
-        with np.load(fc.data_dir() / f"{name}.npz") as stored:
-            assert sorted(stored.files) == sorted(fresh)
-            for key in fresh:
-                np.testing.assert_allclose(stored[key], fresh[key], rtol=1e-5, atol=1e-6)
 
 
 # --- the commands -------------------------------------------------------------------------------

@@ -2,13 +2,16 @@
 
 One class is graded once for the module (notebooks 01-04, two at a time): a solved set, an
 untouched student set, a classic mistake, two notebooks that tamper with the checks, one that
-crashes its kernel; an endless loop is graded on its own with a short time limit.
+crashes its kernel; an endless loop is graded on its own with a short time limit. The course's
+other graded notebooks (every one with an autograded test cell) are graded once more, solved and
+untouched, so that each notebook's checks are known to run in the grader's kernel.
 """
 
 import csv
 import hashlib
 import json
 import pathlib
+import re
 import subprocess
 import sys
 import time
@@ -24,6 +27,8 @@ from nst_helpers.errors import NSTError  # noqa: E402
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 COURSE = ["01_convolutions", "02_vgg_features", "03_content_loss", "04_gram_matrices"]
+#: Every course notebook that nst grade grades: those with an autograded test cell.
+GRADED = sorted(grading.load_course())
 
 
 def _nb(stem, student=False):
@@ -193,6 +198,36 @@ def test_the_csv_holds_one_row_per_student_and_a_total(graded):
     print(f"graded 10 notebooks in {graded['seconds']:.0f} s")
 
 
+@pytest.fixture(scope="module")
+def whole_course(tmp_path_factory):
+    """The graded notebooks that the class above leaves out, solved and untouched, graded once."""
+    subs = tmp_path_factory.mktemp("course")
+    for stem in GRADED:
+        if stem not in COURSE:
+            _write(subs / "solved", f"{stem}.ipynb", _nb(stem))
+            _write(subs / "untouched", f"{stem}.ipynb", _nb(stem, student=True))
+    rows = grading.grade([subs], None, timeout=300, jobs=2, verbose=False)
+    return {r["student"]: r for r in rows}
+
+
+@pytest.mark.parametrize("stem", GRADED)
+def test_every_graded_notebook_solved_scores_full_marks_and_untouched_zero(stem, request):
+    """Each notebook's checks run in the grader's kernel: its solved version passes every one,
+    its student version attempts none (notebook 09's checks once failed for everybody)."""
+    if stem in COURSE:
+        rows = request.getfixturevalue("graded")["rows"]
+        solved, untouched = rows["alice"], rows["bob"]
+    else:
+        rows = request.getfixturevalue("whole_course")
+        solved, untouched = rows["solved"], rows["untouched"]
+    columns = [e.column for e in grading.exercises(_nb(stem, student=True), stem)]
+    assert columns
+    assert {c: solved[c] for c in columns} == dict.fromkeys(columns, "passed")
+    assert {c: untouched[c] for c in columns} == dict.fromkeys(columns, "not attempted")
+    assert solved["points"] == solved["out of"] and solved["notes"] == ""
+    assert untouched["points"] == "0" and untouched["notes"] == ""
+
+
 def test_an_endless_loop_is_stopped_at_its_time_limit_and_reported(tmp_path):
     loop = _answer(_nb("01_convolutions", student=True), "answer-conv2d",
                    "def conv2d(image, kernel, stride=1, padding=0):\n    while True:\n        pass\n")
@@ -228,6 +263,50 @@ def test_students_are_named_by_file_or_folder(tmp_path):
         grading.find_submissions([tmp_path], course)
     with pytest.raises(NSTError, match="no such file"):
         grading.find_submissions([tmp_path / "nope"], course)
+
+
+def _check_calls(nb):
+    """The names of the checks that ``nb``'s cells call, ``checks.check_conv2d(...)``: by cell
+    index, for the cells that call one."""
+    calls = {}
+    for i, cell in enumerate(nb["cells"]):
+        if cell["cell_type"] == "code":
+            names = re.findall(r"\bchecks\.(check_\w+)\s*\(", grading._source(cell))
+            if names:
+                calls[i] = names
+    return calls
+
+
+def test_every_check_a_notebook_calls_is_in_the_graders_copy_of_the_checks(tmp_path):
+    """What the grader's kernel calls, ``checks.check_*`` of a copy of nst_helpers.checks loaded
+    on its own, exists for every check call of every notebook, and every notebook whose test cells
+    call checks is graded."""
+    import importlib.util
+    import shutil
+
+    shutil.copy2(checks.__file__, tmp_path / "checks.py")
+    name = "nst_helpers._graded_checks_under_test"
+    spec = importlib.util.spec_from_file_location(name, tmp_path / "checks.py")
+    copy = importlib.util.module_from_spec(spec)
+    try:
+        spec.loader.exec_module(copy)
+        seen = set()
+        for path in sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb")):
+            nb = json.loads(path.read_text())
+            for i, names in _check_calls(nb).items():
+                for check in names:
+                    assert check in checks.__all__, f"{path.name}, cell {i}: {check}"
+                    assert callable(getattr(copy, check, None)), f"{path.name}, cell {i}: {check}"
+                    seen.add(check)
+            tests = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade")
+                     and not c["metadata"]["nbgrader"].get("solution")]
+            if any(_check_calls({"cells": tests}).values()):
+                assert path.stem in GRADED, path.stem
+        assert {"check_instance_norm", "check_residual_block"} <= seen
+        assert "09_feedforward" in GRADED
+    finally:
+        for key in [k for k in sys.modules if k == name or k.startswith(name + ".")]:
+            del sys.modules[key]
 
 
 def test_the_graded_notebook_runs_the_courses_cells_with_the_submissions_answers():

@@ -7,6 +7,8 @@
     python tools/notebooks.py nbgrader DIR       # write an nbgrader course folder (source/, config)
     python tools/notebooks.py figures DIR [NN ...]  # every stored figure beside the words about it,
                                                  # one Markdown page per notebook, for a review
+    python tools/notebooks.py retarget OWNER/NAME@REF  # point the course at a fork and a version
+                                                 # (a tag), then normalise; see docs/publishing.md
 
 Solved notebooks live in ``notebooks/NN_name.ipynb``; their student versions in
 ``notebooks/student/``. In a solved notebook, the lines of an exercise's answer sit between
@@ -20,6 +22,13 @@ widgets (:data:`TQDM_TEXT`) and TensorFlow's start-up lines on standard error (:
 renumbers execution counts, replaces the code cell tagged ``setup`` by :data:`SETUP` and the
 markdown cell tagged ``nav`` by the Colab badge and previous/next links, so every notebook has the
 same anatomy. ``build`` fills in those two cells before it executes a notebook.
+
+Every Colab badge and setup cell names one repository and one version of it, :data:`REPO` and
+:data:`BRANCH`, and so do the links of the README and the documents (Colab, Binder, ``pip install
+"nst-helpers @ git+https://github.com/..."`` and links to the repository's files), the site's
+configuration (``github:`` in ``site/myst.yml``) and the package's (``[project.urls]``).
+``retarget OWNER/NAME@REF`` rewrites all of them (:func:`retarget`) and normalises; ``check`` fails
+when one of them names another repository or version (:func:`link_problems`).
 
 Normalising also writes nbgrader's cell metadata (:func:`nbgrader_metadata`), so that the solved
 notebooks are nbgrader sources: a code cell with a solution region is an autograded answer
@@ -41,18 +50,50 @@ import sys
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
 STUDENT = NOTEBOOKS / "student"
-#: Where the course lives on GitHub. A fork changes this line and runs ``normalise``.
+#: Where the course lives on GitHub (OWNER/NAME), and the version of it (a tag, a branch or a commit)
+#: that the Colab badges open and the setup cells install. Change them with ``retarget``, which
+#: rewrites these two lines and everything that names them; ``check`` finds what disagrees.
 REPO = "nst-course/nst-course"
 BRANCH = "main"
 
-SETUP = f'''\
-# Setup, the same in every notebook. In Colab it installs the course package from its repository;
-# Colab's own TensorFlow and ipywidgets are kept (the package asks only for lower bounds).
+
+def setup_source(repo, ref):
+    """The setup cell of every notebook: in Colab it installs the course from ``repo`` at ``ref``.
+
+    If pip fails, the cell stops with one line (``sys.exit``: IPython shows the message, not a
+    traceback, and "Run all" stops there) that says what went wrong, judged from pip's output: no
+    internet, a repository or version that does not exist, or pip's own last ``ERROR`` line. Outside
+    Colab (JupyterLab, a hub, CI) it only sets ``CI``.
+    """
+    return f'''\
+# Setup, the same in every notebook. In Colab it installs the course package from its repository
+# (Colab's own TensorFlow and ipywidgets stay); if that fails, it says why in one line and stops.
 import os, subprocess, sys
 if "google.colab" in sys.modules:
-    subprocess.run([sys.executable, "-m", "pip", "install", "-q",
-                    "nst-helpers @ git+https://github.com/{REPO}@{BRANCH}"], check=True)
+    pip = subprocess.run([sys.executable, "-m", "pip", "install", "-q",
+                          "nst-helpers @ git+https://github.com/{repo}@{ref}"],
+                         capture_output=True, text=True)
+    said = pip.stdout + pip.stderr
+    if pip.returncode == 0:
+        pass
+    elif any(s in said for s in ("resolve host", "name resolution", "new connection",
+                                 "Failed to connect", "unreachable")):
+        sys.exit("No internet, so the course could not be installed: connect, then run this cell "
+                 "again.")
+    elif any(s in said for s in ("did not match any file", "not our ref", "Repository not found",
+                                 "read Username")):
+        sys.exit("The course could not be installed: github.com/{repo} has no version "
+                 "'{ref}' (or is private). Open the notebook from your course's link, or ask your "
+                 "instructor.")
+    else:
+        errors = [line for line in said.splitlines() if line.startswith("ERROR")]
+        why = errors[-1] if errors else f"exit status {{pip.returncode}}"
+        sys.exit(f"pip could not install the course ({{why}}). Run this cell again; if it fails "
+                 "again, ask your instructor.")
 CI = os.environ.get("CI", "").lower() == "true"  # CI mode: tiny images, few steps'''
+
+
+SETUP = setup_source(REPO, BRANCH)
 
 #: Start-up lines TensorFlow's C++ runtime writes to the process's standard error when a kernel
 #: imports it (oneDNN notices, "could not find cuda drivers", cuInit failures, CPU-feature hints).
@@ -396,7 +437,165 @@ def problems():
     for path in sorted(STUDENT.glob("*.ipynb")):
         if not (NOTEBOOKS / path.name).exists():
             out.append(f"student/{path.name}: has no solved notebook; delete it.")
-    return out
+    return out + link_problems()
+
+
+_NAME = r"[A-Za-z0-9][A-Za-z0-9-]*/[A-Za-z0-9._-]+"  # OWNER/NAME on GitHub
+_REF = r"[^/\s\"'`<>()\[\]?#]+"  # a version in a link: up to the next / or the link's end
+#: The links that name the course's repository and a version of it: (what, pattern, whether only
+#: those naming REPO are the course's). A pattern's groups: what comes before the repository, the
+#: repository, what lies between it and the version, and the version (absent from a pip link
+#: that names none, which then installs the default branch).
+LINKS = (
+    ("Colab link", re.compile(rf"(colab\.research\.google\.com/github/)({_NAME})(/blob/)({_REF})"),
+     False),
+    ("Binder link", re.compile(rf"(mybinder\.org/v2/gh/)({_NAME})(/)({_REF})"), False),
+    ("pip install", re.compile(rf"(nst-helpers\s*@\s*git\+https://github\.com/)({_NAME})(@?)({_REF})?"),
+     False),
+    ("link to a file", re.compile(rf"(github\.com/)({_NAME})(/(?:blob|tree|raw)/)({_REF})"), True),
+    ("link to a file", re.compile(rf"(raw\.githubusercontent\.com/)({_NAME})(/)({_REF})"), True),
+)
+#: A setting whose whole value is a repository's address on GitHub (``github: https://...`` in
+#: ``site/myst.yml``, ``Source = "https://..."`` in ``pyproject.toml``).
+ADDRESS = re.compile(rf"^([ \t]*[\w.-]+[ \t]*[:=][ \t]*[\"']?https?://github\.com/)({_NAME})"
+                     rf"(?=/?[\"']?[ \t]*(?:#.*)?$)", re.M)
+#: The files besides the notebooks that may name the course's repository (globs under ROOT);
+#: this file, which holds REPO and BRANCH, is not among them.
+COURSE_FILES = ("README.md", "pyproject.toml", "environment.yml", "site/*.yml", "site/*.md",
+                "data/README.md", "docs/**/*.md", "tools/*.py", ".ci/*", ".github/**/*.yml")
+#: Of those, the configuration files in which every address of a repository on GitHub is the
+#: course's own (the site's and the package's).
+CONFIG_FILES = ("site/myst.yml", "pyproject.toml")
+THIS = pathlib.Path(__file__).resolve()
+
+
+def course_files():
+    """The files of :data:`COURSE_FILES` that are there, as paths under ROOT."""
+    found = []
+    for pattern in COURSE_FILES:
+        for path in sorted(ROOT.glob(pattern)):
+            if path.is_file() and path.resolve() != THIS and path not in found:
+                found.append(path)
+    return found
+
+
+def _same_repo(a, b):
+    return a.lower().removesuffix(".git") == b.lower().removesuffix(".git")
+
+
+def _disagreements(text, config=False):
+    """What in ``text`` names another repository or version than REPO and BRANCH."""
+    out = []
+    for what, pattern, only_ours in LINKS:
+        for m in pattern.finditer(text):
+            repo, ref = m.group(2), m.group(4)
+            if only_ours and not _same_repo(repo, REPO):
+                continue  # a file of another project
+            if not _same_repo(repo, REPO) or ref != BRANCH:
+                out.append(f"its {what} names {repo}@{ref}" if ref else
+                           f"its {what} names {repo} and no version")
+    if config:
+        out += [f"its address of the repository names {m.group(2)}" for m in ADDRESS.finditer(text)
+                if not _same_repo(m.group(2), REPO)]
+    return list(dict.fromkeys(out))
+
+
+def link_problems():
+    """The files and notebooks that name another repository or version than REPO and BRANCH.
+
+    A Colab, Binder or pip link (``nst-helpers @ git+https://github.com/...``) anywhere in the
+    course is the course's, and so is a link to a file of REPO and every repository address in
+    :data:`CONFIG_FILES`; a link to a file of another project is left alone. Returns one-line
+    messages, as :func:`problems` does.
+    """
+    fix = (f"not {REPO}@{BRANCH} (REPO and BRANCH in tools/notebooks.py); run "
+           f"`python tools/notebooks.py retarget {REPO}@{BRANCH}`.")
+    found = []
+    for path in course_files():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        rel = path.relative_to(ROOT).as_posix()
+        found += [(rel, d) for d in _disagreements(text, config=rel in CONFIG_FILES)]
+    for path in solved_notebooks() + sorted(STUDENT.glob("*.ipynb")):
+        cells = json.loads(path.read_text())["cells"]
+        rel = path.relative_to(ROOT).as_posix()
+        found += [(rel, d) for d in _disagreements("\n".join(_source(c) for c in cells))]
+    return [f"{rel}: {d}, {fix}" for rel, d in found]
+
+
+def parse_target(text):
+    """``OWNER/NAME@REF`` as ``(OWNER/NAME, REF)``; a ValueError with a one-line reason otherwise."""
+    example = "such as myschool/nst-course@v2025.1 (a tag) or myschool/nst-course@main (a branch)"
+    repo, at, ref = text.strip().rpartition("@")
+    if not at or not ref:
+        raise ValueError(f"{text!r} names no version: give OWNER/NAME@REF, {example}.")
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+", repo) \
+            or repo.endswith("/.git") or repo.split("/")[1] in (".", ".."):
+        raise ValueError(f"{repo!r} is not a repository on GitHub: give OWNER/NAME@REF, {example}.")
+    if "/" in ref:
+        raise ValueError(f"version {ref!r}: Colab's links cannot tell a '/' in a version from one in "
+                         f"a path; tag the version with a name without '/', {example}.")
+    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", ref) or ".." in ref \
+            or ref.endswith((".", ".lock")):
+        raise ValueError(f"version {ref!r} is not the name of a tag, branch or commit: give "
+                         f"OWNER/NAME@REF, {example}.")
+    return repo.removesuffix(".git"), ref
+
+
+def retarget_text(text, old, repo, ref, config=False):
+    """``text`` with its course links naming ``repo`` at ``ref``, and ``old`` replaced by ``repo``."""
+    def fix(m, only_ours):
+        if only_ours and not _same_repo(m.group(2), old):
+            return m.group(0)
+        return m.group(1) + repo + (m.group(3) or "@") + ref
+
+    for _, pattern, only_ours in LINKS:
+        text = pattern.sub(lambda m: fix(m, only_ours), text)
+    if config:
+        text = ADDRESS.sub(lambda m: m.group(1) + repo, text)
+    return re.sub(rf"(?<![\w.-]){re.escape(old)}(?![\w-])", repo, text, flags=re.I)
+
+
+def retarget(repo, ref):
+    """Point the course at the repository ``repo`` (OWNER/NAME) and its version ``ref``.
+
+    Rewrites :data:`REPO` and :data:`BRANCH` in this file, the course's links and addresses in
+    :func:`course_files` and in the solved notebooks' cells (see :func:`link_problems`), and the
+    former repository's name wherever else those files hold it; then normalises every notebook,
+    which gives the badges and setup cells the new repository and version, and writes the student
+    versions. Nothing is executed.
+
+    Returns:
+        The files rewritten before normalising, as paths under ROOT.
+    """
+    global REPO, BRANCH, SETUP
+    old = REPO
+    this = THIS.read_text()
+    this, n_repo = re.subn(r'^REPO = "[^"\n]*"$', f'REPO = "{repo}"', this, count=1, flags=re.M)
+    this, n_ref = re.subn(r'^BRANCH = "[^"\n]*"$', f'BRANCH = "{ref}"', this, count=1, flags=re.M)
+    if not (n_repo and n_ref):
+        raise ValueError(f"{THIS.name} has no line `REPO = \"...\"` or `BRANCH = \"...\"` to rewrite.")
+    texts = {THIS: this}
+    for path in course_files():
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError):
+            continue
+        config = path.relative_to(ROOT).as_posix() in CONFIG_FILES
+        texts[path] = retarget_text(text, old, repo, ref, config=config)
+    for path in solved_notebooks():
+        nb = json.loads(path.read_text())
+        for cell in nb["cells"]:
+            cell["source"] = retarget_text(_source(cell), old, repo, ref)
+        texts[path] = dumps(nb)
+    changed = [path for path, text in texts.items() if text != path.read_text(encoding="utf-8")]
+    for path in changed:
+        path.write_text(texts[path], encoding="utf-8")
+    REPO, BRANCH, SETUP = repo, ref, setup_source(repo, ref)
+    write_all(solved_notebooks())
+    return changed
 
 
 FIGURE_MIME = {"image/png": "png", "image/jpeg": "jpg", "image/gif": "gif"}
@@ -500,6 +699,25 @@ def main(argv):
             print(f"wrote {page} ({count} figures)")
             total += count
         print(f"{total} figures; read each beside its words, then record the review in docs/figures.md.")
+    elif cmd == "retarget":
+        if len(names) != 1:
+            print("usage: python tools/notebooks.py retarget OWNER/NAME@REF, such as "
+                  "myschool/nst-course@v2025.1 (see docs/publishing.md)", file=sys.stderr)
+            return 2
+        try:
+            repo, ref = parse_target(names[0])
+            changed = retarget(repo, ref)
+        except ValueError as err:
+            print(f"retarget: {err}", file=sys.stderr)
+            return 2
+        for path in changed:
+            if path.suffix != ".ipynb":
+                print(f"rewrote {path.relative_to(ROOT)}")
+        print(f"The course names {repo}@{ref}: check the changes (`git diff`), commit them, then "
+              f"tag that commit `{ref}` and push both (docs/publishing.md).")
+        if re.fullmatch(r"[0-9a-f]{7,40}", ref):
+            print(f"note: {ref} looks like a commit. A commit cannot name itself: the notebooks at "
+                  f"{ref} install what their own setup cells name. A tag pins both.")
     elif cmd == "check":
         msgs = problems()
         print("\n".join(msgs) or f"{len(solved_notebooks())} notebooks normalised, student versions up to date.")

@@ -15,11 +15,13 @@ loss written in NumPy (or with ``.numpy()``) gives the right number but stops th
 The reference values were computed once by this package's own implementation (``tf.nn.conv2d``,
 :func:`nst_helpers.images.from_vgg`, :mod:`nst_helpers.losses`) and stored, with the inputs and the
 answers of the classic mistakes, in ``data/checks/*.npz``. Most checks only read those files and
-never call the library, so they say the same thing wherever they run. Three cannot: the Adam loop
+never call the library, so they say the same thing wherever they run. Four cannot: the Adam loop
 (:func:`check_adam_loop`) goes through the network, whose numbers depend on the backbone, so it runs
 the library's own loop (``stylize`` with the ``seed`` preset) on the stored images and compares;
 :func:`check_refined` evaluates one loss of a finished run; :func:`check_sweep_grid` reads the
-presets. Regenerate the files (only when an exercise or its reference changes) with::
+presets; :func:`check_residual_block` hands the student's block layers built with the library's
+:func:`nst_helpers.feedforward.instance_norm` and the stored weights. Regenerate the files (only
+when an exercise or its reference changes) with::
 
     python -m nst_helpers.checks --regenerate
 
@@ -74,7 +76,7 @@ if __spec__ is not None and __spec__.submodule_search_locations is None:  # a co
     __path__ = __spec__.submodule_search_locations = _stand_in(__name__, __file__)
     __package__ = __name__
 
-from . import adam_loop, answers, common, references  # noqa: E402
+from . import adam_loop, common  # noqa: E402
 from .adam_loop import check_adam_loop  # noqa: E402
 from .answers import GRADIENT_HINT  # noqa: E402
 from .common import CHECKS, CheckFailed, data_dir  # noqa: E402
@@ -83,17 +85,17 @@ from .conv2d import check_conv2d  # noqa: E402
 from .deprocess import check_deprocess  # noqa: E402
 from .gram_matrix import check_gram_matrix  # noqa: E402
 from .high_frequency_energy import check_high_frequency_energy  # noqa: E402
+from .instance_norm import check_instance_norm  # noqa: E402
 from .references import main, reference_arrays, regenerate  # noqa: E402
 from .refined import check_refined  # noqa: E402
+from .residual_block import check_residual_block  # noqa: E402
 from .style_loss import check_style_loss  # noqa: E402
 from .sweep_grid import check_sweep_grid  # noqa: E402
 from .total_loss import check_total_loss  # noqa: E402
 
-# What nst_helpers.feedforward_checks (notebook 09's checks) and the tests take from here.
+# What the tests take from here.
 _CACHE, _ROOT, _reference = common._CACHE, common._ROOT, common._reference
-_call, _cases, _check_gradient = answers._call, common._cases, answers._check_gradient
-_close, _fail, _first_mistake = common._close, common._fail, common._first_mistake
-_off_by, _success, _save_npz = common._off_by, common._success, references._save_npz
+_cases, _close, _fail, _off_by = common._cases, common._close, common._fail, common._off_by
 _adam_setup, _adam_variant = adam_loop._adam_setup, adam_loop._adam_variant
 
 common.serve_from(globals())  # the checks read data_dir and _CACHE from here when they run
@@ -102,5 +104,5 @@ __all__ = [
     "CHECKS", "CheckFailed", "GRADIENT_HINT", "data_dir", "reference_arrays", "regenerate", "main",
     "check_conv2d", "check_deprocess", "check_content_loss", "check_gram_matrix", "check_style_loss",
     "check_total_loss", "check_adam_loop", "check_sweep_grid", "check_high_frequency_energy",
-    "check_refined",
+    "check_refined", "check_instance_norm", "check_residual_block",
 ]

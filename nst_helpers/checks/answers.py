@@ -1,13 +1,14 @@
 """Running the student's code: calling it, reading its answer, taking a gradient through it.
 
-:func:`_call` turns an unwritten exercise into one line; :func:`_as_array` and :func:`_scalar` read
-an answer or say what came back instead; :func:`_check_gradient` fails a loss that gives the right
-number but stops the optimisation; :func:`_check_loss` runs a whole loss exercise under one
-normalisation. TensorFlow is imported inside the helpers that use it.
+:func:`_call` turns an unwritten exercise into one line; :func:`_as_array`, :func:`_scalar` and
+:func:`_shaped` read an answer or say what came back instead; :func:`_check_gradient` fails a loss
+that gives the right number but stops the optimisation; :func:`_check_loss` runs a whole loss
+exercise under one normalisation. TensorFlow is imported inside the helpers that use it.
 """
 
 from __future__ import annotations
 
+import re
 from typing import Any, Callable
 
 import numpy as np
@@ -64,6 +65,44 @@ def _as_array(fn: Any, got: Any, case_text: str, what: str = "an array") -> np.n
     if not np.all(np.isfinite(arr)):
         _fail(fn, case_text, "it returned NaN or infinite values (a division by zero, or a log or "
                              f"square root of a negative number?); return {what}.")
+    return arr
+
+
+def _shaped(fn: Callable, args: tuple, case_text: str, shape: tuple[int, ...],
+            shapes_hint: Callable[[tuple[int, ...] | None], str] | None = None) -> np.ndarray:
+    """Call ``fn(*args)``; its answer as a float64 array of ``shape``, NaN allowed (the caller names
+    what NaN means there), or a failure saying what came back instead.
+
+    Args:
+        fn: the student's function, which should return a tensor of ``shape``.
+        args: its arguments.
+        case_text: the test case, for the message.
+        shape: the shape the answer must have.
+        shapes_hint: the exercise's own words for a wrong shape: ``shapes_hint(got_shape)`` says what
+            an answer of ``got_shape`` (or an error about shapes that do not broadcast, ``None``)
+            means there, as a sentence that starts with a space, or returns ``""``.
+    """
+    shapes_hint = shapes_hint or (lambda got_shape: "")
+    try:
+        got = _call(fn, *args)
+    except CheckFailed:
+        raise
+    except Exception as err:  # noqa: BLE001 - whatever the student's code raises
+        first = str(err).splitlines()[0] if str(err) else ""
+        msg = re.sub(r"\{\{.*?\}\}\s*|\s*\[Op:\w+\].*", "", first)[:200]  # TensorFlow's op details
+        hint = f"it raised {type(err).__name__}: {msg}"
+        if "ncompatible shapes" in msg or "broadcast" in msg.lower():
+            hint += "." + shapes_hint(None)
+        _fail(fn, case_text, hint)
+    if got is None:
+        _fail(fn, case_text, "it returned None: did you forget the `return` statement?")
+    try:
+        arr = np.asarray(got.numpy() if hasattr(got, "numpy") else got, dtype=np.float64)
+    except (TypeError, ValueError):
+        _fail(fn, case_text, f"it returned a {type(got).__name__}; return a tensor of x's shape.")
+    if arr.shape != tuple(shape):
+        _fail(fn, case_text, f"it returned shape {arr.shape}; the answer has x's shape "
+                             f"{tuple(shape)}.{shapes_hint(arr.shape)}")
     return arr
 
 

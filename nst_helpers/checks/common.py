@@ -28,9 +28,11 @@ from ..choices import NORMALIZATIONS
 from ..errors import NSTError
 
 #: File stem of each check's reference values in ``data/checks/``, one module of this package each.
-#: New names go at the end: the position seeds each generator's random numbers.
+#: New names go at the end: the position seeds each generator's random numbers (unless its module
+#: names its own ``SEED``).
 CHECKS = ("conv2d", "deprocess", "content_loss", "gram_matrix", "style_loss", "total_loss",
-          "adam_loop", "sweep_grid", "high_frequency_energy", "refined")
+          "adam_loop", "sweep_grid", "high_frequency_energy", "refined", "instance_norm",
+          "residual_block")
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
 

@@ -23,14 +23,18 @@ from .common import _ROOT, CHECKS
 def reference_arrays(name: str) -> dict[str, np.ndarray]:
     """The arrays of check ``name``'s reference file, computed afresh with the library.
 
+    The module's ``generate`` draws its random numbers from a generator seeded with
+    ``[2024, position in CHECKS]``, or with the module's own ``SEED`` where it has one.
+
     Args:
         name: one of :data:`CHECKS`, the exercise's module in this package.
 
     Returns:
         ``{"n_cases": n, "c0.in.<input>": ..., "c0.expected": ..., "c0.mistake.<mistake>": ...}``.
     """
-    rng = np.random.default_rng([2024, CHECKS.index(name)])
-    cases = importlib.import_module(f"{__package__}.{name}").generate(rng)
+    module = importlib.import_module(f"{__package__}.{name}")
+    seed = getattr(module, "SEED", (2024, CHECKS.index(name)))
+    cases = module.generate(np.random.default_rng(list(seed)))
     arrays = {"n_cases": np.int64(len(cases))}
     for i, (inputs, expected, mistakes) in cases.items():
         for key, value in inputs.items():
