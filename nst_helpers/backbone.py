@@ -39,21 +39,20 @@ import numpy as np
 
 from . import weights
 from ._tf import tf as _tf
-from .choices import POOLINGS, PRECISIONS
+from .choices import BACKBONES, POOLINGS, PRECISIONS, VGG_BLOCKS
 from .errors import NSTError
 
 tf = _tf()
 import keras  # noqa: E402  (Keras 3, imported after TensorFlow's quiet import)
 
 #: Convolutions per block for each VGG depth.
-_BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
 _FILTERS = (64, 128, 256, 512, 512)
 
 
 def layer_names(depth=19, pools=False):
     """Names of VGG's layers in order, as Keras names them (``block1_conv1`` … ``block5_pool``)."""
     names = []
-    for b, (convs, _) in enumerate(zip(_BLOCKS[depth], _FILTERS), start=1):
+    for b, (convs, _) in enumerate(zip(VGG_BLOCKS[depth], _FILTERS), start=1):
         names += [f"block{b}_conv{i}" for i in range(1, convs + 1)]
         if pools:
             names.append(f"block{b}_pool")
@@ -457,7 +456,6 @@ def _random(seed):
     )
 
 
-BACKBONES = ("auto", "vgg19", "vgg16-hed", "random")
 
 
 def resolve_name(spec=None):

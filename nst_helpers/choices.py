@@ -19,3 +19,14 @@ PRESERVE_COLORS = ("luminance", "histogram")
 OPTIMIZERS = ("adam", "lbfgs")
 #: Where the optimisation starts (:meth:`nst_helpers.optimize.Problem.initial_image`).
 INITS = ("content", "noise", "style")
+#: The networks :func:`nst_helpers.backbone.load_backbone` knows by name; besides them it takes
+#: ``random:SEED`` and a path to a weights file.
+BACKBONES = ("auto", "vgg19", "vgg16-hed", "random")
+#: VGG's convolutions per block, VGG16 and VGG19 (:mod:`nst_helpers.backbone` builds them).
+VGG_BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
+
+
+def vgg_layer_names(depth=19):
+    """VGG's convolution layers in order, as Keras names them (``block1_conv1`` … ``block5_conv4``)."""
+    return [f"block{b}_conv{i}" for b, n in enumerate(VGG_BLOCKS[depth], 1)
+            for i in range(1, n + 1)]

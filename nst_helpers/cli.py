@@ -32,6 +32,7 @@ import signal
 import sys
 import threading
 
+from .choices import BACKBONES, vgg_layer_names
 from .errors import NSTError
 
 EXIT_BAD_INPUT = 2
@@ -724,7 +725,7 @@ def _filters(text):
 
 
 #: VGG19's convolutions, the layers the losses can read (VGG16's are among them).
-VGG_LAYERS = tuple(f"block{b}_conv{c}" for b in range(1, 6) for c in range(1, 3 if b < 3 else 5))
+VGG_LAYERS = tuple(vgg_layer_names(19))
 
 
 def _vgg_layers(text):
@@ -739,7 +740,7 @@ def _vgg_layers(text):
 
 def _backbone_name(text):
     """``--backbone``: a name that nst_helpers.backbone knows, or a weights file that exists."""
-    if text in ("auto", "vgg19", "vgg16-hed", "random") or re.fullmatch(r"random:\d+", text):
+    if text in BACKBONES or re.fullmatch(r"random:\d+", text):
         return text
     if pathlib.Path(text).expanduser().is_file():
         return text

@@ -49,6 +49,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 
 import numpy as np
 
+from .choices import BACKBONES, vgg_layer_names
 from .config import SETTINGS, StyleConfig, preset
 from .errors import NSTError
 from .images import check_folder, default_max_side, load_image, save_image
@@ -541,22 +542,12 @@ def _open_folder(out: pathlib.Path, header: dict) -> None:
                        "folder.") from None
 
 
-#: VGG's convolutions per block (as nst_helpers.backbone._BLOCKS, which imports TensorFlow).
-_VGG_BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
-_BACKBONES = ("auto", "vgg19", "vgg16-hed", "random")
-
-
-def _layers(depth: int) -> list:
-    return [f"block{b}_conv{i}" for b, n in enumerate(_VGG_BLOCKS[depth], 1)
-            for i in range(1, n + 1)]
-
-
 def _check_backbone(spec: Any) -> str:
     """A backbone's name, checked as :func:`nst_helpers.backbone.load_backbone` reads it."""
     spec = str(spec)
-    if not (spec in _BACKBONES or spec.startswith("random:") or spec.endswith(".h5")
+    if not (spec in BACKBONES or spec.startswith("random:") or spec.endswith(".h5")
             or os.sep in spec or pathlib.Path(spec).expanduser().exists()):
-        raise NSTError(f"unknown backbone {spec!r}; choose one of {', '.join(_BACKBONES)}, "
+        raise NSTError(f"unknown backbone {spec!r}; choose one of {', '.join(BACKBONES)}, "
                        "'random:SEED' or a path to a VGG19 weights file.")
     if spec.startswith("random:") and not spec.partition(":")[2].isdigit():
         raise NSTError(f"backbone {spec!r}: the seed after 'random:' must be a whole number.")
@@ -570,10 +561,10 @@ def _check_run(cfg: StyleConfig) -> None:
         raise NSTError(f"steps must be at least 1, not {cfg.steps}.")
     spec = _check_backbone(cfg.backbone)
     depth = 16 if spec == "vgg16-hed" else 19
-    bad = [n for n in (*cfg.content_layers, *cfg.style_layers) if n not in _layers(depth)]
+    bad = [n for n in (*cfg.content_layers, *cfg.style_layers) if n not in vgg_layer_names(depth)]
     if bad:
         raise NSTError(f"unknown layer{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))} "
-                       f"for backbone {spec}; valid names: {', '.join(_layers(depth))}.")
+                       f"for backbone {spec}; valid names: {', '.join(vgg_layer_names(depth))}.")
 
 
 def _plan(runs: Iterable[Mapping[str, Any]], base: StyleConfig) -> list:
