@@ -159,13 +159,21 @@ def _frozen_conv(kernel):
 
 
 def bfloat16_hardware():
-    """Whether this machine computes bfloat16 natively: a GPU, or a CPU with AMX or AVX512-BF16.
+    """Whether this machine computes bfloat16 natively: a GPU of compute capability 8.0 or more
+    (Ampere and later; not Colab's T4), or a CPU with AMX or AVX512-BF16.
 
     Elsewhere TensorFlow emulates bfloat16 and ``precision="bfloat16"`` is slower than float32.
-    Unknown CPUs (no ``/proc/cpuinfo``) count as capable, so no false warning is printed.
+    Unknown CPUs (no ``/proc/cpuinfo``) and GPUs that do not say their capability count as
+    capable, so no false warning is printed.
     """
-    if tf.config.list_physical_devices("GPU"):
-        return True
+    gpus = tf.config.list_physical_devices("GPU")
+    if gpus:
+        try:
+            capability = tf.config.experimental.get_device_details(gpus[0]).get(
+                "compute_capability")
+        except (ValueError, RuntimeError):
+            capability = None
+        return capability is None or tuple(capability) >= (8, 0)
     try:
         flags = pathlib.Path("/proc/cpuinfo").read_text()
     except OSError:

@@ -81,6 +81,14 @@ BELOW_ONE = Check(lambda v: 0 <= v < 1, "in [0, 1)")
 WHOLE = Check(_whole, "a whole number >= 0")
 SIDE = Check(lambda v: v is None or v == "auto" or isinstance(v, int) and v >= 32,
              "'auto', None or a whole number >= 32")
+BOOLEAN = Check(lambda v: isinstance(v, bool), "True or False")
+POSITIVE_OR_NONE = Check(lambda v: v is None or not isinstance(v, bool) and 0 < v < math.inf,
+                         "a positive number or None")
+
+
+def at_least(low: int) -> Check:
+    """The check of a whole number of at least ``low``."""
+    return Check(lambda v: _whole(v) and v >= low, f"a whole number >= {low}")
 
 
 def row(default: Any, help: str, *, label: Optional[str] = None, short: Optional[str] = None,
@@ -102,8 +110,73 @@ def row(default: Any, help: str, *, label: Optional[str] = None, short: Optional
     return field(default=default, metadata={k: v for k, v in meta.items() if v is not None})
 
 
+
+class Table:
+    r"""A table of settings: a frozen dataclass whose fields are :func:`row`\ s.
+
+    :class:`StyleConfig` (a run of :func:`~nst_helpers.optimize.stylize`) and
+    :class:`nst_helpers.feedforward.TrainConfig` (a network's training) are tables: their rows
+    give the command line its options, help and checks, and :meth:`replace` converts and
+    validates every change the same way.
+    """
+
+    @classmethod
+    def settings(cls) -> dict:
+        """``{name: Setting}``: the rows of this table, in the order of its fields."""
+        found = _TABLES.get(cls)
+        if found is None:
+            found = _TABLES[cls] = {
+                f.name: Setting(name=f.name, type=f.type, default=f.default,
+                                **{"label": f.name.replace("_", " "), "short": f.name,
+                                   **f.metadata})
+                for f in dataclasses.fields(cls)
+            }
+        return found
+
+    def replace(self, **changes: Any):
+        """A copy with ``changes`` applied; unknown names or bad values raise :class:`NSTError`.
+
+        Numbers are converted to each setting's type (``"2"`` to 2.0 for a float, 5.0 to 5 for
+        ``steps``), lists and comma-separated text to tuples.
+        """
+        rows = self.settings()
+        unknown = sorted(set(changes) - set(rows))
+        if unknown:
+            raise NSTError(
+                f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
+                f"valid: {', '.join(sorted(rows))}."
+            )
+        changes = {key: rows[key].convert(value) for key, value in changes.items()}
+        new = dataclasses.replace(self, **changes)
+        new.validate()
+        return new
+
+    def validate(self):
+        """Raise :class:`NSTError` with a one-line reason if a value fails its row (its choices or
+        its check) or the rows disagree (:meth:`check_together`).
+
+        Returns:
+            This table, unchanged.
+        """
+        for item in self.settings().values():
+            item.validate(getattr(self, item.name))
+        self.check_together()
+        return self
+
+    def check_together(self) -> None:
+        """Checks that involve several rows; raise :class:`NSTError` to refuse."""
+
+    def to_dict(self) -> dict:
+        """Plain dict, for JSON reports."""
+        return dataclasses.asdict(self)
+
+
+#: The rows of every table, read once: ``{table class: {name: Setting}}``.
+_TABLES: dict = {}
+
+
 @dataclass(frozen=True)
-class StyleConfig:
+class StyleConfig(Table):
     """Hyperparameters of one run, one row of the settings table each. Change them with
     :meth:`replace` (validated)."""
 
@@ -179,34 +252,8 @@ class StyleConfig:
         "different strokes of the same quality. auto: bfloat16 where the hardware has it.",
         tab="Optimiser", choices=PRECISIONS, option="--precision")
 
-    def replace(self, **changes: Any) -> "StyleConfig":
-        """A copy with ``changes`` applied; unknown names or bad values raise :class:`NSTError`.
-
-        Numbers are converted to each setting's type (``"2"`` to 2.0 for a float, 5.0 to 5 for
-        ``steps``) and lists to tuples.
-        """
-        unknown = sorted(set(changes) - set(SETTINGS))
-        if unknown:
-            raise NSTError(
-                f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                f"valid: {', '.join(sorted(SETTINGS))}."
-            )
-        changes = {key: SETTINGS[key].convert(value) for key, value in changes.items()}
-        new = dataclasses.replace(self, **changes)
-        new.validate()
-        return new
-
-    def validate(self) -> "StyleConfig":
-        """Raise :class:`NSTError` with a one-line reason if a value is out of range.
-
-        Every value must pass its row of the table (its choices or its check); then the layers
-        must agree: at least one content or style layer, one weight per style layer, none negative.
-
-        Returns:
-            This config, unchanged.
-        """
-        for item in SETTINGS.values():
-            item.validate(getattr(self, item.name))
+    def check_together(self) -> None:
+        """At least one content or style layer; one weight per style layer, none negative."""
         if not self.style_layers and not self.content_layers:
             raise NSTError("give at least one content or style layer.")
         if self.style_layer_weights is not None:
@@ -217,7 +264,6 @@ class StyleConfig:
                 )
             if any(w < 0 for w in self.style_layer_weights):
                 raise NSTError("style_layer_weights must not be negative.")
-        return self
 
     def layer_weights(self) -> dict:
         """``{style layer: weight}``, equal weights ``1/L`` unless given."""
@@ -225,10 +271,6 @@ class StyleConfig:
             return {}
         w = self.style_layer_weights or (1.0 / len(self.style_layers),) * len(self.style_layers)
         return dict(zip(self.style_layers, (float(x) for x in w)))
-
-    def to_dict(self) -> dict:
-        """Plain dict, for JSON reports."""
-        return dataclasses.asdict(self)
 
 
 def _kinds(tp: Any) -> set:
@@ -239,6 +281,14 @@ def _kinds(tp: Any) -> set:
     if origin is Union:
         return set().union(*(_kinds(arg) for arg in get_args(tp)))
     return {origin or tp}
+
+
+def _element(tp: Any) -> Any:
+    """The element type of ``tuple[X, ...]`` (also inside ``Optional``), else None."""
+    for arg in (tp, *get_args(tp)):
+        if get_origin(arg) is tuple and get_args(arg)[1:] == (Ellipsis,):
+            return get_args(arg)[0]
+    return None
 
 
 @dataclass(frozen=True)
@@ -281,7 +331,17 @@ class Setting:
         if kinds == {int} and isinstance(value, float) and value.is_integer():
             return int(value)
         if tuple in kinds and value is not None:
-            return (value,) if isinstance(value, str) else tuple(value)
+            items = ([v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str)
+                     else list(value) if isinstance(value, (list, tuple)) else [value])
+            element = _element(self.type)
+            if element in (int, float):
+                try:
+                    items = [element(v) if element is float or float(v).is_integer() else v
+                             for v in items]
+                except (TypeError, ValueError):
+                    raise NSTError(f"{self.name} must be {'whole ' if element is int else ''}"
+                                   f"numbers, not {value!r}.") from None
+            return tuple(items)
         return value
 
     def validate(self, value: Any) -> None:
@@ -297,12 +357,8 @@ class Setting:
         return self.titles.get(value, str(value))
 
 
-#: The settings table: ``{name: Setting}``, in the order of :class:`StyleConfig`'s fields.
-SETTINGS = {
-    f.name: Setting(name=f.name, type=f.type, default=f.default,
-                    **{"label": f.name.replace("_", " "), "short": f.name, **f.metadata})
-    for f in dataclasses.fields(StyleConfig)
-}
+#: The settings table of a run: ``{name: Setting}``, in the order of :class:`StyleConfig`'s fields.
+SETTINGS = StyleConfig.settings()
 
 
 def setting(name: str) -> Setting:

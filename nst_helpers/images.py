@@ -242,16 +242,23 @@ def as_uint8(image):
     return np.clip(arr, 0, 255).round().astype(np.uint8)
 
 
-def to_vgg(image):
-    """RGB ``uint8`` ``(H, W, 3)`` → VGG input ``(1, H, W, 3)`` float32: BGR, ImageNet means removed.
+def vgg_input(rgb):
+    """RGB in 0…255 ``(N, H, W, 3)`` (an array or a tensor, any dtype) → VGG's input, a float32
+    tensor: BGR with the ImageNet means removed. The one conversion into VGG space, used on single
+    images (:func:`to_vgg`) and on a network's batches alike.
 
     The same as ``keras.applications.vgg19.preprocess_input`` (its "caffe" mode).
     """
     from ._tf import tf
 
-    arr = as_uint8(image).astype(np.float32)
-    bgr = arr[..., ::-1] - VGG_MEAN_BGR
-    return tf().constant(bgr[None])
+    tf = tf()
+    return tf.reverse(tf.cast(rgb, tf.float32), axis=[-1]) - VGG_MEAN_BGR
+
+
+def to_vgg(image):
+    """RGB ``uint8`` ``(H, W, 3)`` → VGG input ``(1, H, W, 3)`` float32: BGR, ImageNet means removed
+    (:func:`vgg_input`)."""
+    return vgg_input(as_uint8(image)[None])
 
 
 def from_vgg(x):

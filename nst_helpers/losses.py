@@ -121,3 +121,96 @@ def total_variation_loss(image):
     dy = x[:, 1:, :, :] - x[:, :-1, :, :]
     dx = x[:, :, 1:, :] - x[:, :, :-1, :]
     return tf.reduce_mean(tf.square(dy)) + tf.reduce_mean(tf.square(dx))
+
+
+class PerceptualLoss:
+    """The one loss of the library: content, style and total variation of images, over one extractor.
+
+    :func:`nst_helpers.optimize.stylize` minimises it over an image's pixels (Gatys et al. 2016),
+    :func:`nst_helpers.feedforward.train` over a network's weights (Johnson et al. 2016, who named
+    it the *perceptual loss*), as pystiche shares one loss between image optimisation and model
+    training. For images ``x`` in VGG space ``(N, H, W, 3)``:
+
+    - ``content = content_weight * mean over content layers of content_loss(F(x), P)``, with ``P``
+      the content targets (:meth:`content_targets` of the content image, or of each photograph);
+    - ``style = style_weight * mean over the N images of Σ_s blend_s * style_loss(F(x_i), A_s)``,
+      with ``A_s`` the Gram matrices of style image ``s`` and its mask, if any;
+    - ``tv = tv_weight * total_variation_loss(x)``;
+
+    each from this module with the config's ``normalization``.
+
+    Args:
+        extractor: VGG-space images → ``{layer: features}`` at every content and style layer
+            (:meth:`nst_helpers.backbone.Backbone.extractor`).
+        config: the run's settings: ``content_layers``, ``style_layers``, ``normalization``, the
+            three weights and ``layer_weights()`` (a :class:`~nst_helpers.config.StyleConfig` or
+            a training config).
+        style_images: the style images in VGG space, ``(1, H, W, 3)`` each; their Gram matrices
+            are the style targets.
+        blend: one weight per style image (default 1 each).
+        masks: one ``{style layer: (h, w) mask}`` or ``None`` (everywhere) per style image.
+        content_extractor: a cheaper extractor of the content layers alone, for
+            :meth:`content_targets` (default: ``extractor``).
+
+    .. note:: The style loss is taken image by image: :func:`gram_matrix` of a whole batch would
+       pool the positions of all its images into one Gram matrix.
+    """
+
+    def __init__(self, extractor, config, style_images, blend=None, masks=None,
+                 content_extractor=None):
+        self.extractor = extractor
+        self.content_extractor = content_extractor or extractor
+        self.config = config
+        self.layer_weights = config.layer_weights()
+        self.style_grams = []
+        for image in style_images:
+            feats = extractor(image)
+            self.style_grams.append({l: tf.constant(gram_matrix(feats[l]))
+                                     for l in config.style_layers})
+        self.blend = list(blend) if blend is not None else [1.0] * len(self.style_grams)
+        self.masks = list(masks) if masks is not None else [None] * len(self.style_grams)
+
+    def content_targets(self, x):
+        """``{content layer: features}`` of the VGG-space images ``x``, held fixed (no gradient)."""
+        feats = self.content_extractor(x)
+        return {l: tf.stop_gradient(feats[l]) for l in self.config.content_layers}
+
+    def __call__(self, x, content_targets):
+        """``(total, content, style, tv)`` of the VGG-space images ``x`` against
+        ``content_targets`` (:meth:`content_targets`), weights applied, float32."""
+        cfg = self.config
+        feats = self.extractor(x)
+        content = 0.0
+        for l in cfg.content_layers:
+            content += content_loss(feats[l], content_targets[l], cfg.normalization)
+        content = cfg.content_weight * content / max(len(cfg.content_layers), 1)
+        n = int(x.shape[0])
+        style = 0.0
+        for i in range(n):
+            image = feats if n == 1 else {l: feats[l][i:i + 1] for l in cfg.style_layers}
+            for blend, grams, masks in zip(self.blend, self.style_grams, self.masks):
+                if blend:
+                    style += blend * style_loss(image, grams, self.layer_weights,
+                                                cfg.normalization, masks)
+        style = cfg.style_weight * style / n
+        tv = cfg.tv_weight * total_variation_loss(x) if cfg.tv_weight else tf.constant(0.0)
+        content = tf.convert_to_tensor(content, tf.float32)
+        style = tf.convert_to_tensor(style, tf.float32)
+        return content + style + tv, content, style, tv
+
+    def style_layer_losses(self, x):
+        """Each style layer's share of the weighted style term of one VGG-space image ``x``:
+        ``{layer: style_weight * w_l * E_l}``, summed over the style images with their blend
+        weights. The values add up to the style term of :meth:`__call__`."""
+        cfg = self.config
+        feats = self.extractor(x)
+        out = {}
+        for layer in cfg.style_layers:
+            value = 0.0
+            for blend, grams, masks in zip(self.blend, self.style_grams, self.masks):
+                if blend:
+                    value += blend * self.layer_weights[layer] * float(style_layer_loss(
+                        feats[layer], grams[layer], cfg.normalization,
+                        None if masks is None else masks[layer]))
+            out[layer] = cfg.style_weight * value
+        return out

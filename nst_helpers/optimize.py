@@ -22,88 +22,22 @@ from ._tf import tf as _tf
 from .backbone import bfloat16_hardware, load_backbone, resolve_precision
 from .config import StyleConfig, preset
 from .errors import NSTError
-from .images import VGG_MAX, VGG_MIN, check_folder, from_vgg, load_image, resize, save_image, to_vgg
+from .images import VGG_MAX, VGG_MIN, from_vgg, load_image, resize, save_image, to_vgg
+from .loop import (  # noqa: F401 (public)
+    EXPLODE,
+    LOSS_NAMES,
+    Loop,
+    LoopStop,
+    Progress,
+    StopRun,
+    check_frames_dir,
+    finite_json,
+    frame_path,
+    trace,
+)
 
 tf = _tf()
 import keras  # noqa: E402
-
-LOSS_NAMES = ("total", "content", "style", "tv")
-
-
-def _forget_custom_gradients(graph):
-    """Drop the gradient functions that tracing ``graph`` left in TensorFlow's global registry.
-
-    The backbone's fast convolutions use ``tf.custom_gradient``. Traced into a graph, each use
-    registers its gradient function process-wide under a new name, and TensorFlow never removes
-    it: the entry holds the traced graph and every tensor it captured, about 110 MB per
-    :func:`stylize` call with VGG19. The gradients were built into ``graph`` while it was traced,
-    so its entries serve nothing afterwards. Only entries whose tensors belong to ``graph`` (or to
-    a graph nested in it, such as a loop's body) are dropped, so other threads' traces are left
-    alone. This reads TensorFlow internals; where they differ, nothing is dropped.
-
-    Args:
-        graph: the ``FuncGraph`` of a traced concrete function.
-
-    Returns:
-        How many entries were dropped.
-    """
-    try:
-        from tensorflow.python.framework import ops as tf_ops, registry
-
-        table, tag = tf_ops._gradient_registry._registry, registry._TYPE_TAG
-    except (ImportError, AttributeError):
-        return 0
-    dropped = 0
-    for key in [k for k in list(table) if str(k).startswith("CustomGradient-")]:
-        try:
-            tape_grad_fn = table[key][tag].__closure__[0].cell_contents
-            cells = dict(zip(tape_grad_fn.__code__.co_freevars, tape_grad_fn.__closure__))
-            result = cells["result"].cell_contents
-            owner = (result[0] if isinstance(result, (list, tuple)) else result).graph
-        except (AttributeError, IndexError, KeyError, TypeError, ValueError):
-            continue
-        while owner is not None and owner is not graph:
-            owner = getattr(owner, "outer_graph", None)
-        if owner is graph:
-            table.pop(key, None)
-            dropped += 1
-    return dropped
-
-
-def _trace(function, *specs):
-    """Trace ``function`` for ``specs`` once; return its concrete function and the seconds taken.
-
-    The run calls the concrete function itself, so nothing is traced again, and the global
-    entries the trace left behind are dropped (:func:`_forget_custom_gradients`).
-    """
-    t = time.perf_counter()
-    concrete = function.get_concrete_function(*specs)
-    _forget_custom_gradients(concrete.graph)
-    return concrete, time.perf_counter() - t
-
-
-class StopRun(Exception):
-    """Raise from a callback to end a run early; the best image so far is kept."""
-
-
-@dataclass
-class Progress:
-    """What a callback sees every ``callback_every`` steps."""
-
-    step: int
-    steps: int
-    losses: dict
-    elapsed: float
-    best_loss: float
-    _x: object = field(repr=False, default=None)
-
-    def image(self):
-        """The current image as ``uint8`` RGB (converted only when asked for)."""
-        return from_vgg(self._x)
-
-    @property
-    def seconds_left(self):
-        return self.elapsed / max(self.step, 1) * (self.steps - self.step)
 
 
 @dataclass
@@ -142,7 +76,7 @@ class StyleResult:
         result adds its ``"stages"``.
         """
         h, w = self.image.shape[:2]
-        return _finite_json({
+        return finite_json({
             "backbone": self.backbone,
             "size": [w, h],
             "steps": self.steps,
@@ -172,36 +106,6 @@ class StyleResult:
                 f"steps={self.steps}, "
                 f"best_loss={self.best_loss:.4g}, seconds={self.seconds:.1f}, "
                 f"stop_reason={self.stop_reason!r})")
-
-
-def _finite_json(data):
-    """``data`` with every NaN or infinite float replaced by ``None``, and the reason recorded.
-
-    JSON has no NaN or Infinity (Python writes them, but ``jq`` and JavaScript reject the file), so
-    each such value becomes ``null`` and ``data["not_finite"]`` maps its key to ``"NaN"`` or
-    ``"infinite"`` (for a list, how many of its values were not finite).
-    """
-    reasons = {}
-
-    def clean(value, key):
-        if isinstance(value, float) and _not_finite(value):
-            reasons[key] = _not_finite(value)
-            return None
-        if isinstance(value, dict):
-            return {k: clean(v, f"{key}.{k}" if key else k) for k, v in value.items()}
-        if isinstance(value, (list, tuple)):
-            bad = sum(isinstance(v, float) and _not_finite(v) is not None for v in value)
-            out = [None if isinstance(v, float) and _not_finite(v) else clean(v, key)
-                   for v in value]
-            if bad:
-                reasons[key] = f"{bad} of {len(value)} values NaN or infinite"
-            return out
-        return value
-
-    out = clean(data, "")
-    if reasons:
-        out["not_finite"] = reasons
-    return out
 
 
 def as_list(x):
@@ -250,13 +154,6 @@ class Problem:
                   "precision='bfloat16' will be slower than float32 here.")
         content_feats = self.extractor(to_vgg(self.content))
         self.content_targets = {l: tf.constant(content_feats[l]) for l in config.content_layers}
-        self.layer_weights = config.layer_weights()
-        self.style_grams = []
-        for img in self.styles:
-            feats = self.extractor(to_vgg(img))
-            self.style_grams.append(
-                {l: tf.constant(losses.gram_matrix(feats[l])) for l in config.style_layers}
-            )
         #: Per style: None (everywhere) or ``{style layer: (h, w) mask at that layer's resolution}``.
         self.masks = [
             None if m is None else {
@@ -266,6 +163,12 @@ class Problem:
             }
             for m in full_masks
         ]
+        #: The loss, the library's one (:class:`nst_helpers.losses.PerceptualLoss`).
+        self.loss = losses.PerceptualLoss(self.extractor, config,
+                                          [to_vgg(img) for img in self.styles], self.blend,
+                                          self.masks)
+        self.style_grams = self.loss.style_grams
+        self.layer_weights = self.loss.layer_weights
 
     @staticmethod
     def _blend(blend, n, masked=False):
@@ -345,41 +248,15 @@ class Problem:
 
     def losses(self, x):
         """``(total, content, style, tv)`` of the VGG-space image ``x``, weights applied."""
-        cfg = self.config
-        feats = self.extractor(x)
-        content = 0.0
-        for l in cfg.content_layers:
-            content += losses.content_loss(feats[l], self.content_targets[l], cfg.normalization)
-        content = cfg.content_weight * content / max(len(cfg.content_layers), 1)
-        style = 0.0
-        for blend, grams, masks in zip(self.blend, self.style_grams, self.masks):
-            if blend:
-                style += blend * losses.style_loss(feats, grams, self.layer_weights,
-                                                   cfg.normalization, masks)
-        style = cfg.style_weight * style
-        tv = cfg.tv_weight * losses.total_variation_loss(x) if cfg.tv_weight else tf.constant(0.0)
-        content = tf.convert_to_tensor(content, tf.float32)
-        style = tf.convert_to_tensor(style, tf.float32)
-        return content + style + tv, content, style, tv
+        return self.loss(x, self.content_targets)
 
     def style_layer_losses(self, image):
         """Each style layer's share of the weighted style loss of ``image`` (uint8 RGB, or VGG space
         ``(1, H, W, 3)``): ``{layer: style_weight * w_l * E_l}``, summed over the style images with
         their blend weights. The values add up to the style term of :meth:`losses`.
         """
-        x = to_vgg(image) if np.asarray(image).dtype == np.uint8 else image
-        cfg = self.config
-        feats = self.extractor(x)
-        out = {}
-        for layer in cfg.style_layers:
-            value = 0.0
-            for blend, grams, masks in zip(self.blend, self.style_grams, self.masks):
-                if blend:
-                    value += blend * self.layer_weights[layer] * float(losses.style_layer_loss(
-                        feats[layer], grams[layer], cfg.normalization,
-                        None if masks is None else masks[layer]))
-            out[layer] = cfg.style_weight * value
-        return out
+        return self.loss.style_layer_losses(
+            to_vgg(image) if np.asarray(image).dtype == np.uint8 else image)
 
     def initial_image(self, init_image=None):
         """The starting image in VGG space: content, seeded noise, style statistics or a given one.
@@ -413,114 +290,6 @@ class Problem:
         return to_vgg(img)
 
 
-def _progress_bar(total, desc, enabled):
-    if not enabled:
-        return None
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, desc=desc, unit="step", leave=True)
-
-
-#: A run has diverged when its loss is NaN or infinite, or was above this many times its starting
-#: value at two or more of the last ``_PATIENCE`` evaluations. The image is clipped to real pixels,
-#: so at a sane learning rate the loss never climbs far above where it started, while a far too
-#: large one throws it that high again and again (or to NaN); one L-BFGS line-search probe that
-#: rises is not a divergence.
-EXPLODE = 20.0
-_PATIENCE = 5
-
-
-def _diverged(values):
-    """The one divergence rule of both optimisers (see :data:`EXPLODE`)."""
-    if not values:
-        return False
-    if not math.isfinite(values[-1]):
-        return True
-    first = values[0]
-    return first > 0 and sum(v > EXPLODE * first for v in values[-_PATIENCE:]) >= 2
-
-
-def _not_finite(value):
-    """``"NaN"`` or ``"infinite"`` for a non-finite number, else ``None``."""
-    return "NaN" if math.isnan(value) else None if math.isfinite(value) else "infinite"
-
-
-#: Which setting weights each loss term, to name it in messages.
-_WEIGHTS = {"content": "content_weight", "style": "style_weight", "tv": "tv_weight"}
-
-
-def _start_cause(history, cfg):
-    """Why the loss of the starting image is NaN or infinite, from its terms; None when it is finite.
-
-    No step has been taken yet, so the learning rate cannot be the cause: an infinite term means
-    its weight lifts it past float32's range (3.4e38); a NaN term with no infinite one means an
-    input (an image or a mask) gives NaN.
-    """
-    if not history["total"] or _not_finite(history["total"][0]) is None:
-        return None
-    terms = {k: history[k][0] for k in _WEIGHTS if history[k]}
-    infinite = [k for k, v in terms.items() if _not_finite(v) == "infinite"]
-    if infinite:
-        names = " and ".join(f"{_WEIGHTS[k]}={getattr(cfg, _WEIGHTS[k]):g}" for k in infinite)
-        return (f"the {' and '.join(infinite)} loss of the starting image is already infinite "
-                f"(beyond float32's 3.4e38): {names} is too large; lower it by several "
-                "orders of magnitude.")
-    nan = [k for k, v in terms.items() if _not_finite(v) == "NaN"] or ["total"]
-    return (f"the {' and '.join(nan)} loss of the starting image is already NaN with finite "
-            "weights: an input gives NaN; check the images and masks (and the weights' values).")
-
-
-def _divergence_message(step, cfg, history):
-    """What ended a diverged run, and what to change, from the numbers in ``history``."""
-    cause = _start_cause(history, cfg)
-    if cause is not None:
-        return f"The loss was {_not_finite(history['total'][0])} before the first step: {cause}"
-    kind = next((_not_finite(v) for v in history["total"] if _not_finite(v)), None)
-    what = f"became {kind}" if kind else f"grew to {EXPLODE:g} times its start"
-    if cfg.optimizer == "lbfgs":
-        advice = "lower the style or content weight, or use optimizer='adam'."
-    else:
-        advice = f"learning_rate={cfg.learning_rate:g} is too large: try {cfg.learning_rate / 4:g}."
-    return f"The loss {what} at step {step}; {advice}"
-
-
-def frame_path(frames_dir, step):
-    """Where the frame of ``step`` goes in ``frames_dir``: ``frame_00050.png``."""
-    import pathlib
-
-    return pathlib.Path(frames_dir).expanduser() / f"frame_{int(step):05d}.png"
-
-
-def check_frames_dir(frames_dir, frames_every, steps, force=False):
-    """Raise :class:`NSTError` now if the run's frames could not go to ``frames_dir`` later.
-
-    Refused, in one line: a path that is a file (or lies under one), a folder that cannot be
-    written, and, without ``force``, a folder already holding a frame this run would write
-    (``frame_00005.png`` …), so that no earlier run's frames are replaced.
-
-    Args:
-        frames_dir: the folder for the frames (made if missing).
-        frames_every: a frame every this many steps (None: no frames will be written).
-        steps: the run's steps.
-        force: replace existing frames of the same names.
-    """
-    import pathlib
-
-    folder = pathlib.Path(frames_dir).expanduser()
-    if folder.exists() and not folder.is_dir():
-        raise NSTError(f"{folder}: is a file, not a folder for the frames; give a folder.")
-    check_folder(folder)
-    if force or not frames_every or not folder.is_dir():
-        return folder
-    taken = [p.name for p in (frame_path(folder, k) for k in range(frames_every, int(steps) + 1,
-                                                                   frames_every)) if p.exists()]
-    if taken:
-        more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
-        raise NSTError(f"{folder}: already holds {taken[0]}{more}, which this run would write; "
-                       "choose another folder or pass force=True (--force).")
-    return folder
-
-
 @dataclass
 class _Outcome:
     """What an optimiser hands back to :func:`stylize`: the best image and why it stopped."""
@@ -531,119 +300,6 @@ class _Outcome:
     compile_seconds: float
     reason: str = "finished"  # finished, converged, interrupted, stopped or diverged
     message: str = ""
-
-
-class _Stop(Exception):
-    """Ends an optimisation from inside an evaluation, with the reason (stopped, diverged, ...)."""
-
-    def __init__(self, reason):
-        super().__init__(reason)
-        self.reason = reason
-
-
-class _Loop:
-    """The skeleton both optimisers share: history, boundaries, callbacks, frames, stopping.
-
-    A *boundary* is a step at which the run looks up from optimising: every ``callback_every``
-    steps (callback and ``should_stop``), every ``frames_every`` steps (a frame) and at the last
-    step. Adam runs compiled chunks from one boundary to the next; L-BFGS checks each evaluation.
-    """
-
-    def __init__(self, problem, steps, callback=None, callback_every=10, frames_every=None,
-                 frames_dir=None, should_stop=None, progress=False, desc="", force=False,
-                 frame_transform=None):
-        self.problem = problem
-        self.steps = steps
-        self.callback = callback
-        self.callback_every = callback_every
-        self.frames_every = frames_every
-        self.frames_dir = frames_dir
-        self.force = force
-        #: Applied to each frame before it is kept and written (colour preservation's recolouring).
-        self.frame_transform = frame_transform
-        self.frame_error = ""  # why frames stopped being written, if they did
-        self.should_stop = should_stop
-        self.history = {k: [] for k in LOSS_NAMES}
-        self.frames = []
-        self.step = 0
-        self.start = None
-        self.seconds = 0.0  # optimisation time, set by run()
-        self.bar = _progress_bar(steps, desc, progress)
-
-    def next_boundary(self, step):
-        """The first boundary after ``step``."""
-        stops = [self.steps] + [(step // k + 1) * k for k in (self.callback_every, self.frames_every)
-                                if k]
-        return min(stops)
-
-    def is_boundary(self, step):
-        return step == self.steps or any(k and step % k == 0 for k in (self.callback_every,
-                                                                       self.frames_every))
-
-    def record(self, rows):
-        for row in np.atleast_2d(rows):
-            for k, v in zip(LOSS_NAMES, row):
-                self.history[k].append(float(v))
-        if self.bar is not None:
-            self.bar.update(len(np.atleast_2d(rows)))
-            self.bar.set_postfix(loss=f"{self.history['total'][-1]:.4g}", refresh=False)
-
-    def check(self):
-        """Raise :class:`_Stop` if the loss has diverged (:func:`_diverged`)."""
-        if _diverged(self.history["total"]):
-            raise _Stop("diverged")
-
-    def boundary(self, x, best_loss):
-        """Frames, callback and stop request at a boundary; raises :class:`_Stop` to stop."""
-        if self.frames_every and self.step % self.frames_every == 0:
-            frame = from_vgg(x)
-            if self.frame_transform is not None:
-                frame = self.frame_transform(frame)
-            self.frames.append((self.step, frame))
-            if self.frames_dir is not None:
-                self.write_frame(self.step, frame)
-        if self.callback is not None and (
-            self.step == self.steps or self.callback_every and self.step % self.callback_every == 0
-        ):
-            last = {k: v[-1] for k, v in self.history.items()}
-            info = Progress(self.step, self.steps, last, time.perf_counter() - self.start,
-                            best_loss, x)
-            try:
-                self.callback(info)
-            except StopRun:
-                raise _Stop("stopped") from None
-        if self.should_stop is not None and self.should_stop():
-            raise _Stop("stopped")
-
-    def write_frame(self, step, frame):
-        """Save a frame; if that fails (the disk, another program), go on without saving more."""
-        try:
-            save_image(frame, frame_path(self.frames_dir, step), force=self.force)
-        except NSTError as err:
-            self.frame_error = f"Frames were no longer saved from step {step}: {err}"
-            self.frames_dir = None
-
-    def run(self, body):
-        """Run ``body()`` (which returns the reason it ended) and say how the run ended.
-
-        The one place where Ctrl-C and stop requests are caught, for both optimisers.
-        """
-        self.start = time.perf_counter()
-        try:
-            reason, message = body(), ""
-        except _Stop as stop:
-            reason, message = stop.reason, ""
-        except KeyboardInterrupt:
-            reason = "interrupted"
-            message = f"Interrupted at step {self.step}; kept the best image so far."
-        if reason == "diverged":
-            message = _divergence_message(self.step, self.problem.config, self.history)
-        self.seconds = time.perf_counter() - self.start
-        return reason, message
-
-    def close(self):
-        if self.bar is not None:
-            self.bar.close()
 
 
 def _run_adam(problem, x0, loop):
@@ -673,7 +329,7 @@ def _run_adam(problem, x0, loop):
             rows = rows.write(i, tf.stack([total, content, style, tv]))
         return rows.stack()
 
-    run, compile_seconds = _trace(run, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32))
+    run, compile_seconds = trace(run, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32))
 
     def body():
         while loop.step < loop.steps:
@@ -705,12 +361,12 @@ def _run_lbfgs(problem, x0, loop):
             total, content, style, tv = problem.losses(x)
         return tf.stack([total, content, style, tv]), tape.gradient(total, x)
 
-    value_and_grad, compile_seconds = _trace(value_and_grad, tf.TensorSpec(shape, tf.float32))
+    value_and_grad, compile_seconds = trace(value_and_grad, tf.TensorSpec(shape, tf.float32))
     best = {"loss": np.inf, "x": np.asarray(x0), "step": 0}
 
     def fun(flat):
         if loop.step >= loop.steps:  # scipy may ask for one more evaluation than allowed
-            raise _Stop("finished")
+            raise LoopStop("finished")
         x = tf.constant(flat.reshape(shape), tf.float32)
         values, grad = value_and_grad(x)
         values = values.numpy()
@@ -801,9 +457,10 @@ def stylize(content, style, config="fast", *, style_blend=None, style_masks=None
         def frame_transform(image):
             return transfer_luminance(image, problem.color_content)
 
-    loop = _Loop(problem, int(cfg.steps), callback, callback_every, frames_every, frames_dir,
-                 should_stop, progress, f"{desc} [{problem.backbone.name}]", force=force,
-                 frame_transform=frame_transform)
+    loop = Loop(int(cfg.steps), problem.config, callback=callback, callback_every=callback_every,
+                frames_every=frames_every, frames_dir=frames_dir, should_stop=should_stop,
+                progress=progress, desc=f"{desc} [{problem.backbone.name}]", force=force,
+                frame_transform=frame_transform)
     runner = _run_lbfgs if cfg.optimizer == "lbfgs" else _run_adam
     try:
         out = runner(problem, x0, loop)

@@ -37,11 +37,11 @@ sys.exit(main(sys.argv[1:]))
 #: A patch for :data:`DRIVER`: the process sends itself SIGTERM (as ``kill`` or a job scheduler
 #: would) once two steps of a run are done.
 SIGTERM_DURING_THE_RUN = """
-real_record = opt._Loop.record
+real_record = opt.Loop.record
 def record(self, rows):
     real_record(self, rows)
     if self.step >= 2 and not getattr(opt, "_sent", False):
         opt._sent = True
         os.kill(os.getpid(), signal.SIGTERM)
-opt._Loop.record = record
+opt.Loop.record = record
 """

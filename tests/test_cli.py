@@ -101,14 +101,14 @@ def test_interrupt_saves_best_image(tmp_path, pictures, capsys, monkeypatch):
     """Ctrl-C during the run: the best image so far is written and the exit status says so."""
     import nst_helpers.optimize as opt
 
-    real = opt._Loop.record
+    real = opt.Loop.record
 
     def record(self, rows):
         real(self, rows)
         if self.step >= 4:
             raise KeyboardInterrupt
 
-    monkeypatch.setattr(opt._Loop, "record", record)
+    monkeypatch.setattr(opt.Loop, "record", record)
     c, s = pictures
     out = tmp_path / "o.png"
     code, stdout, err = run(["stylize", str(c), str(s), "-o", str(out), "--steps", "50", "--size", "64",

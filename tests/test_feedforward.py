@@ -3,6 +3,7 @@ and the two commands. Everything at tiny sizes. (Its exercises' checks are teste
 tests/test_checks.py with the others.)"""
 
 import json
+import re
 import zipfile
 
 import keras
@@ -12,8 +13,10 @@ import tensorflow as tf
 
 from nst_helpers import feedforward as ff
 from nst_helpers.cli import main
+from nst_helpers.config import StyleConfig
 from nst_helpers.errors import NSTError
-from nst_helpers.optimize import StopRun
+from nst_helpers.images import vgg_input
+from nst_helpers.loop import StopRun
 
 #: A network and a run small enough for a test: 32 px crops, batch 2.
 #: Two shallow VGG layers keep the traced step small.
@@ -82,13 +85,14 @@ def test_training_lowers_the_loss():
     # Without the skip the network starts far from the photo, so a few steps lower the loss
     # clearly; with it, it starts as the photo and the loss moves slowly.
     cfg = ff.TrainConfig(steps=12, skip=False, **TINY)
-    loss = ff.PerceptualLoss("starry_night", cfg, verbose=False)
+    loss = ff.perceptual_loss(ff.painting("starry_night", cfg.style_size), cfg, verbose=False)
     fixed = tf.constant(ff.PhotoCrops(size=32, batch_size=2, seed=99).batch(0))
+    targets = loss.content_targets(vgg_input(fixed))
     result = ff.train("starry_night", cfg, progress=False, verbose=False)
     fresh = ff.transformation_network(cfg.filters, cfg.residual_blocks, skip=False,
                                       seed=cfg.seed)  # train's start
-    before = float(loss(fresh(fixed), fixed)[0])
-    after = float(loss(result.model(fixed), fixed)[0])
+    before = float(loss(vgg_input(fresh(fixed)), targets)[0])
+    after = float(loss(vgg_input(result.model(fixed)), targets)[0])
     assert after < 0.5 * before
     assert result.step == 12 and len(result.history["total"]) == 12
     assert result.backbone.startswith("vgg19")
@@ -157,7 +161,7 @@ def test_save_and_load_give_identical_outputs(tmp_path, trained):
     assert "Starry Night" in info["style"] and info["held_out"] == list(ff.HELD_OUT)
     with zipfile.ZipFile(path) as z:
         assert "config.json" in z.namelist() and "Lambda" not in z.read("config.json").decode()
-    photo = ff.stylize_fast(loaded, ff._photo("chelsea"), max_side=64)
+    photo = ff.stylize_fast(loaded, ff.photo("chelsea"), max_side=64)
     assert photo.shape == (43, 64, 3) and photo.dtype == np.uint8
     assert ff.milliseconds_per_image(loaded, photo, 64, repeats=2) > 0
 
@@ -180,6 +184,44 @@ def test_config_rejects_bad_values():
                 dict(max_minutes=0), dict(learning_rate=0), dict(colour=1)):
         with pytest.raises(NSTError):
             ff.TrainConfig().replace(**bad)
+
+
+def test_training_and_stylize_share_one_loss():
+    """The training loss of one photograph through a network that returns it unchanged is
+    stylize's loss of that photograph as its own start: one loss, one conversion to VGG space."""
+    from nst_helpers.optimize import Problem
+
+    cfg = ff.TrainConfig(**TINY)
+    photo = ff.PhotoCrops(size=48, batch_size=1, seed=3).batch(0)
+    style = ff.painting("starry_night", cfg.style_size)
+    loss = ff.perceptual_loss(style, cfg, verbose=False)
+    x = vgg_input(photo)
+    trained = [float(v) for v in loss(x, loss.content_targets(x))]
+    problem = Problem(photo[0].astype(np.uint8), style, StyleConfig().replace(
+        **{k: getattr(cfg, k) for k in ("content_layers", "style_layers", "content_weight",
+                                        "style_weight", "tv_weight", "normalization",
+                                        "backbone")},
+        precision=loss.precision, max_side=None), verbose=False)
+    optimised = [float(v) for v in problem.losses(x)]
+    np.testing.assert_allclose(trained, optimised, rtol=1e-5, atol=1e-6)
+    assert trained[2] > 0 and trained[1] == 0.0  # the photo is its own content target
+
+
+def test_a_diverging_training_stops_with_stylize_s_message():
+    """One divergence rule and one message for both: a learning rate far too large."""
+    from nst_helpers.optimize import stylize
+
+    result = ff.train("starry_night", steps=40, **{**TINY, "learning_rate": 1e6}, progress=False,
+                      verbose=False)
+    assert result.stop_reason == "diverged" and result.step < 40
+    assert f"at step {result.step}; learning_rate=1e+06 is too large" in result.message
+    optimised = stylize(ff.photo("chelsea"), ff.painting("starry_night", 128), "seed", steps=60,
+                        learning_rate=1e6, style_weight=1.0, callback_every=5, max_side=64,
+                        progress=False, verbose=False)
+    assert optimised.stop_reason == "diverged"
+    pattern = r"^The loss (became NaN|became infinite|grew to 20 times its start) at step \d+; "
+    same = re.sub(pattern, "", result.message), re.sub(pattern, "", optimised.message)
+    assert same[0] == same[1] == "learning_rate=1e+06 is too large: try 250000.", same
 
 
 def test_time_limit_stops_training():
@@ -222,7 +264,7 @@ def test_train_style_and_stylize_fast_commands(tmp_path, capsys):
 @pytest.mark.parametrize("argv, message", [
     (["train-style", "picasso", "-o", "M"], "not a sample name"),
     (["train-style", "starry_night", "-o", "model.h5"], ".keras"),
-    (["train-style", "starry_night", "-o", "M", "--steps", "0"], "at least 1"),
+    (["train-style", "starry_night", "-o", "M", "--steps", "0"], "a whole number >= 1"),
     (["train-style", "starry_night", "-o", "M", "--filters", "4,8"], "three"),
     (["train-style", "starry_night", "-o", "M", "--resume"], "no checkpoint to resume"),
     (["train-style", "starry_night", "-o", "M", "--resume", "--force"], "no checkpoint to resume"),

@@ -131,3 +131,15 @@ def test_a_higher_import_is_caught(tmp_path):
         "errors lies below every layer but imports images",
         "images (layer 0) imports color (layer 1), a higher one",
     ]
+
+
+def test_every_subpackage_is_installed():
+    """A subpackage missing from pyproject.toml's list is left out of a wheel (``pip install .``,
+    Colab's setup cell) while an editable install still finds it."""
+    import tomllib
+
+    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+                 ["packages"])
+    found = {"nst_helpers"} | {f"nst_helpers.{p.parent.name}"
+                               for p in PACKAGE.glob("*/__init__.py")}
+    assert found <= listed, f"add {', '.join(sorted(found - listed))} to pyproject.toml's packages"

@@ -200,7 +200,7 @@ def test_an_infinite_loss_before_the_first_step_names_the_weight(photo, texture)
 
 
 def test_divergence_messages_follow_the_numbers():
-    from nst_helpers.optimize import _divergence_message
+    from nst_helpers.loop import divergence_message as _divergence_message
 
     cfg = preset("seed")
     nan_input = {"total": [float("nan")], "content": [float("nan")], "style": [1.0], "tv": [0.0]}
@@ -256,11 +256,11 @@ def test_callback_every_none_calls_back_at_the_end_only(photo, texture):
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_luminance_frames_are_written_once_in_colour(photo, texture, tmp_path, monkeypatch,
                                                      optimizer):
-    from nst_helpers import optimize
+    from nst_helpers import loop
 
     written = []
-    real = optimize.save_image
-    monkeypatch.setattr(optimize, "save_image",
+    real = loop.save_image
+    monkeypatch.setattr(loop, "save_image",
                         lambda img, path, **kw: written.append(path.name) or real(img, path, **kw))
     r = stylize(photo, texture, "seed", optimizer=optimizer, steps=6, frames_every=3,
                 frames_dir=tmp_path, preserve_color="luminance", **QUICK)
@@ -270,7 +270,7 @@ def test_luminance_frames_are_written_once_in_colour(photo, texture, tmp_path, m
 
 
 def test_one_divergence_rule_for_both_optimisers():
-    from nst_helpers.optimize import EXPLODE, _diverged
+    from nst_helpers.loop import EXPLODE, diverged as _diverged
 
     high = EXPLODE * 1.5
     assert _diverged([1.0, high, 0.9, high]) and not _diverged([1.0, high, 0.9])

@@ -50,13 +50,13 @@ opt.Problem.__init__ = init
 
 #: The output folder becomes a file during the run, after every check passed.
 FOLDER_GONE_DURING_THE_RUN = """
-real_record, out = opt._Loop.record, pathlib.Path(os.environ["NST_TEST_FOLDER"])
+real_record, out = opt.Loop.record, pathlib.Path(os.environ["NST_TEST_FOLDER"])
 def record(self, rows):
     real_record(self, rows)
     if out.is_dir():
         shutil.rmtree(out)
         out.write_text("a file now")
-opt._Loop.record = record
+opt.Loop.record = record
 """
 
 

@@ -235,7 +235,7 @@ def write_entry(entry: Entry, folder: Union[str, pathlib.Path]) -> tuple:
     Raises:
         NSTError, OSError: the folder or a file could not be written.
     """
-    from ..optimize import _finite_json  # (a run was made, so TensorFlow is loaded)
+    from ..loop import finite_json  # (a run was made, so TensorFlow is loaded)
 
     folder = pathlib.Path(folder).expanduser()
     folder.mkdir(parents=True, exist_ok=True)
@@ -244,7 +244,7 @@ def write_entry(entry: Entry, folder: Union[str, pathlib.Path]) -> tuple:
     record = entry.to_json()
     record["image"] = png.name
     js = stem.with_suffix(".json")
-    write_new(js, (json.dumps(_finite_json(record), indent=2, allow_nan=False) + "\n")
+    write_new(js, (json.dumps(finite_json(record), indent=2, allow_nan=False) + "\n")
               .encode("utf-8"))
     return png, js
 

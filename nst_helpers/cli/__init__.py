@@ -32,8 +32,15 @@ import signal
 import sys
 import threading
 
-from .choices import BACKBONES, vgg_layer_names
-from .errors import NSTError
+from ..errors import NSTError
+from . import train
+from .options import (
+    add_table_options,
+    image_arg as _image_arg,
+    nonneg_float as _nonneg_float,
+    option_words,
+    positive_int as _positive_int,
+)
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3
@@ -81,7 +88,7 @@ def _sigterm_as_interrupt():
 #: Python's spelling of settings in library messages, and the option that sets each.
 def _option_names():
     """``{setting or argument: its option}``: every setting's option comes from the settings table."""
-    from .config import SETTINGS
+    from ..config import SETTINGS
 
     names = {s.name: s.option for s in SETTINGS.values() if s.option}
     return {**names, "frames_dir": "--frames", "frames_every": "--save-every", "force": "--force"}
@@ -100,7 +107,7 @@ def _cli_words(text):
     (``sw/style_weight=0.001/result.png``, ``style_weight=1.png``), a list of settings such as a
     sweep's run name (``learning_rate=2,style_weight=0.01``) or a grid (``style_weight=1e-1,1e-2``),
     nor a word that names an existing file or folder."""
-    text = text.replace("pass force=True (--force)", "add --force")
+    text = option_words(text)
 
     options = _option_names()
 
@@ -132,32 +139,6 @@ class _Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
-def _positive_int(text):
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-    if value < 1:
-        raise argparse.ArgumentTypeError(f"{text!r} must be at least 1")
-    return value
-
-
-def _finite_float(text, positive):
-    """A finite number, > 0 if ``positive``, else >= 0: argparse's type for a weight or a rate."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not (value > 0 if positive else value >= 0) or value == float("inf"):
-        raise argparse.ArgumentTypeError(
-            f"{text!r} must be a finite number {'> 0' if positive else '>= 0'}")
-    return value
-
-
-def _nonneg_float(text):
-    return _finite_float(text, positive=False)
-
-
 def _step_list(text):
     try:
         steps = [int(t) for t in text.split(",") if t.strip()]
@@ -170,7 +151,7 @@ def _step_list(text):
 
 
 def _sizes(text):
-    from .multiscale import parse_sizes
+    from ..multiscale import parse_sizes
 
     try:
         return parse_sizes(text)
@@ -180,7 +161,7 @@ def _sizes(text):
 
 def _per_preset(key, show=None):
     """``fast 150, seed 7500, gatys 300`` (or ``2 in every preset``): a setting's defaults."""
-    from .config import preset
+    from ..config import preset
 
     show = show or (lambda v: f"{v:g}" if isinstance(v, float) else str(v))
     values = {name: show(getattr(preset(name), key)) for name in PRESET_HELP}
@@ -192,7 +173,7 @@ def _per_preset(key, show=None):
 def _presets_epilog():
     import textwrap
 
-    from .config import preset
+    from ..config import preset
 
     lines = ["presets (the defaults of every setting not given):"]
     for name, what in PRESET_HELP.items():
@@ -219,19 +200,13 @@ def add_setting_options(group, names=None):
     (:data:`nst_helpers.config.SETTINGS`); its value lands under the setting's own name, so
     :func:`_changes` reads them all back. ``names`` limits the options to those settings.
     """
-    from .config import SETTINGS
+    from ..config import SETTINGS
 
-    for s in SETTINGS.values():
-        if not s.option or (names is not None and s.name not in names):
-            continue
-        flags = [s.option] + ([f"--{s.name.replace('_', '-')}"]
-                              if s.option != f"--{s.name.replace('_', '-')}" else [])
-        kw = {"dest": s.name, "help": f"{s.help} (default: {_per_preset(s.name)})"}
-        if s.choices is not None:
-            kw["choices"] = [c for c in s.choices if c is not None]
-        else:
-            kw["type"] = _ARG_TYPES.get(s.name, _nonneg_float if float in s.kinds else str)
-        group.add_argument(*flags, **kw)
+    # The run's readers keep their own wording: counts start at 1, weights are any number >= 0
+    # (the table then checks the rest, in the library's words).
+    types = {s.name: _ARG_TYPES.get(s.name, _nonneg_float if float in s.kinds else str)
+             for s in SETTINGS.values()}
+    add_table_options(group, SETTINGS, lambda s: _per_preset(s.name), types, names)
 
 
 def _add_run_options(p, default_output=None):
@@ -266,7 +241,7 @@ def _add_run_options(p, default_output=None):
 
 
 def build_parser():
-    from . import samples
+    from .. import samples
 
     parser = _Parser(prog="nst", description="Neural style transfer (Gatys et al. 2016).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
@@ -335,58 +310,7 @@ def build_parser():
                     help="stop the kernel of a page that was closed or never opened after this "
                     "many idle seconds, at least 10 (default: 120); open pages keep theirs")
     _add_sweep_parser(sub, samples)
-    # train-style and stylize-fast: a network that stylises in one pass (nst_helpers.feedforward)
-    tr = sub.add_parser("train-style", help="train a network that stylises photos with PAINTING "
-                        "in milliseconds", description="Train Johnson et al.'s (2016) transformation "
-                        "network for PAINTING on crops of the bundled photographs (tubingen and "
-                        "chelsea are held out), on VGG19; checkpoints go to OUT.checkpoints/. "
-                        "Ctrl-C or SIGTERM keeps the last checkpoint and writes the network so far.")
-    tr.add_argument("painting", help="style image file, or a sample painting: "
-                    + ", ".join(samples.PAINTINGS))
-    tr.add_argument("-o", "--output", required=True, metavar="OUT.keras",
-                    help="where to write the trained network (a .keras file)")
-    tr.add_argument("--steps", type=_positive_int, help="training steps (default: 1200)")
-    tr.add_argument("--minutes", type=_positive_float, help="stop after this many minutes")
-    tr.add_argument("--size", type=_whole(32), help="side of the training crops, at least 32 "
-                    "(default: 128)")
-    tr.add_argument("--batch-size", type=_positive_int, help="crops per step (default: 4)")
-    tr.add_argument("--style-size", type=_whole(32), help="the painting's longest side for its "
-                    "Gram matrices, at least 32 (default: 256)")
-    tr.add_argument("--lr", type=_positive_float, help="Adam's learning rate (default: 2e-3)")
-    for name in ("content", "style", "tv"):
-        tr.add_argument(f"--{name}-weight", type=_nonneg_float)
-    tr.add_argument("--filters", type=_filters, metavar="F0,F1,F2", help="the network's widths "
-                    "(default: 16,32,64; Johnson et al.: 32,64,128)")
-    tr.add_argument("--blocks", type=_whole(0), help="residual blocks (default: 5)")
-    tr.add_argument("--no-skip", dest="skip", action="store_false", default=None,
-                    help="the network's picture alone, not the photo plus its correction")
-    tr.add_argument("--content-layers", type=_vgg_layers, metavar="L1,...",
-                    help="default: block2_conv2")
-    tr.add_argument("--style-layers", type=_vgg_layers, metavar="L1,...",
-                    help="default: block1_conv1,block2_conv1,block3_conv1,block4_conv1")
-    tr.add_argument("--photos", metavar="DIR", help="train on the photographs in DIR instead")
-    tr.add_argument("--backbone", type=_backbone_name, help="auto, vgg19, vgg16-hed, "
-                    "random[:SEED] or a weights file (default: auto, VGG19)")
-    tr.add_argument("--precision", choices=("auto", "float32", "bfloat16"),
-                    help="the VGG's arithmetic (default: auto, bfloat16 where the hardware has it)")
-    tr.add_argument("--seed", type=_whole(0))
-    tr.add_argument("--checkpoints", metavar="DIR", help="checkpoint folder (default: "
-                    "OUT.checkpoints next to OUT.keras)")
-    tr.add_argument("--checkpoint-every", type=_positive_int, metavar="K")
-    tr.add_argument("--resume", action="store_true", help="continue from the newest checkpoint "
-                    "that reads back whole (damaged ones are moved to DIR/damaged-N/)")
-    tr.add_argument("--force", action="store_true", help="replace OUT.keras; without --resume, "
-                    "start again, moving the old checkpoints to DIR/earlier-N/")
-    tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    fs = sub.add_parser("stylize-fast", help="stylise PHOTO with a network from nst train-style",
-                        description="Stylise PHOTO with a trained network: one forward pass.")
-    fs.add_argument("model", help="a .keras network written by nst train-style")
-    fs.add_argument("photo", help="image file, or a sample photograph: "
-                    + ", ".join(samples.CONTENT_SAMPLES))
-    fs.add_argument("-o", "--output", required=True, help="where to write the result (.png, .jpg)")
-    fs.add_argument("--size", type=_positive_int, default=1024,
-                    help="shrink PHOTO to this longest side first (default: 1024)")
-    fs.add_argument("--force", action="store_true", help="overwrite OUTPUT")
+    train.add_parsers(sub, samples)  # train-style and stylize-fast
     return parser
 
 
@@ -431,7 +355,7 @@ def _sweep(args, term=None):
 
     Its messages are printed as they are (see :func:`main`): a grid is written in settings'
     names, and the runs' folders are named after them."""
-    from . import sweep  # no TensorFlow
+    from .. import sweep  # no TensorFlow
 
     changes = _changes(args)
     runs = sweep.parse_grid(args.grid)
@@ -459,22 +383,6 @@ def _sweep(args, term=None):
     return 1 if result.failed else 0
 
 
-def _image_arg(text, role):
-    """A path, or the name of a bundled sample when no such file exists."""
-    if not isinstance(text, str):
-        return text
-    if os.path.exists(text) or os.sep in text or "." in pathlib.Path(text).name:
-        return text
-    from . import samples
-
-    names = {kind: ", ".join(values) for kind, values in samples.list_samples().items()}
-    if any(text in values for values in samples.list_samples().values()):
-        return samples.load_sample(text)
-    offer = (f"photographs: {names['content']}" if role.startswith("content") else
-             f"paintings: {names['paintings']}; procedural: {names['style']}")
-    raise NSTError(f"{role} {text!r}: no such file, and not a sample name ({offer}).")
-
-
 def _stem(source):
     """The name part of an image argument, for a default file name: ``photos/cat.jpg`` → ``cat``."""
     stem = pathlib.Path(str(source)).stem if isinstance(source, (str, os.PathLike)) else "image"
@@ -497,7 +405,7 @@ def _check_outputs(args, output):
     report), and each path must be writable: not an existing file (without --force), not a folder,
     not under a regular file, not in a read-only folder.
     """
-    from .images import check_folder, check_writable
+    from ..images import check_folder, check_writable
 
     named = [("-o/--output", output), ("--report", getattr(args, "report", None)),
              ("--film", getattr(args, "film", None)), ("--frames", getattr(args, "frames", None))]
@@ -528,7 +436,7 @@ def _check_outputs(args, output):
 
 def _changes(args):
     """The settings given on the command line: ``{setting: value}``."""
-    from .config import SETTINGS
+    from ..config import SETTINGS
 
     return {name: getattr(args, name) for name, s in SETTINGS.items()
             if s.option and getattr(args, name, None) is not None}
@@ -557,7 +465,7 @@ def _controls(args, n_styles):
         raise NSTError("--sizes sets the size of every stage; drop --size.")
     film = getattr(args, "film", None)
     if film:
-        from .film import check_film_path
+        from ..film import check_film_path
 
         if not getattr(args, "save_every", None):
             raise NSTError("--film needs --save-every K (keep a frame every K steps).")
@@ -569,7 +477,7 @@ def _warn_if_long(cfg):
     """One line on stderr when a run of this many steps will take long on this machine's CPU."""
     if int(cfg.steps) < LONG_CPU_STEPS:
         return
-    from ._tf import tf
+    from .._tf import tf
 
     if tf().config.list_physical_devices("GPU"):
         return
@@ -606,7 +514,7 @@ def _save_results(result, args, output, default_stem=None):
     With ``default_stem`` (no ``-o``) the image takes the first free name at the end of the run,
     so it never replaces a file, even one made during the run. Returns True if a write failed.
     """
-    from .images import write_new
+    from ..images import write_new
 
     errors = []
 
@@ -625,7 +533,7 @@ def _save_results(result, args, output, default_stem=None):
         if report is not None and error is None:
             print(f"Wrote {report.resolve()} (the report).")
     if getattr(args, "film", None):
-        from .film import save_film
+        from ..film import save_film
 
         film, error = _rescue(lambda p, force=args.force: save_film(result, p, force=force),
                               pathlib.Path(args.film).expanduser(), "film")
@@ -642,7 +550,7 @@ def _save_results(result, args, output, default_stem=None):
 
 
 def _run(content, style, args, preset_name, changes, term):
-    from .config import preset
+    from ..config import preset
 
     if getattr(args, "frames", None) and not getattr(args, "save_every", None):
         raise NSTError("--frames needs --save-every K (keep a frame every K steps).")
@@ -661,13 +569,13 @@ def _run(content, style, args, preset_name, changes, term):
                    frames_dir=getattr(args, "frames", None), force=args.force, **controls)
     _warn_if_long(cfg)
     if getattr(args, "sizes", None):
-        from .multiscale import stylize_coarse_to_fine
+        from ..multiscale import stylize_coarse_to_fine
 
         steps = changes.pop("steps", None)
         result = stylize_coarse_to_fine(content, style, args.sizes, preset_name, steps, **options,
                                         **changes)
     else:
-        from .optimize import stylize
+        from ..optimize import stylize
 
         result = stylize(content, style, preset_name, **options, **changes)
     failed = _save_results(result, args, output, default_stem)
@@ -685,137 +593,12 @@ def _run(content, style, args, preset_name, changes, term):
 
 
 def _weights():
-    from .backbone import load_backbone, vgg19_weights_file
+    from ..backbone import load_backbone, vgg19_weights_file
 
     path, name, description = vgg19_weights_file(download=True, verbose=True)
     load_backbone("vgg19", verbose=False)  # proves the file loads
     print(f"{name}: {path}\n  {description}")
     return 0
-
-
-# --- train-style and stylize-fast: every check that needs no TensorFlow, made before importing it
-
-
-def _whole(low):
-    """An option's reader: a whole number of at least ``low``."""
-    def whole(text):
-        try:
-            value = int(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a whole number") from None
-        if value < low:
-            raise argparse.ArgumentTypeError(f"{text!r} must be at least {low}")
-        return value
-    return whole
-
-
-def _positive_float(text):
-    return _finite_float(text, positive=True)
-
-
-def _filters(text):
-    try:
-        widths = tuple(int(v) for v in text.split(","))
-    except ValueError:
-        widths = ()
-    if len(widths) != 3 or min(widths) < 1:
-        raise argparse.ArgumentTypeError(f"expected three whole widths >= 1 such as 16,32,64, "
-                                         f"not {text!r}")
-    return widths
-
-
-#: VGG19's convolutions, the layers the losses can read (VGG16's are among them).
-VGG_LAYERS = tuple(vgg_layer_names(19))
-
-
-def _vgg_layers(text):
-    names = [n.strip() for n in text.split(",") if n.strip()]
-    bad = [n for n in names if n not in VGG_LAYERS]
-    if not names or bad:
-        raise argparse.ArgumentTypeError(
-            f"{(repr(bad[0]) + ' is not a layer') if bad else 'no layer given'}; give names "
-            f"such as block2_conv2,block3_conv1 from {', '.join(VGG_LAYERS)}")
-    return ",".join(names)
-
-
-def _backbone_name(text):
-    """``--backbone``: a name that nst_helpers.backbone knows, or a weights file that exists."""
-    if text in BACKBONES or re.fullmatch(r"random:\d+", text):
-        return text
-    if pathlib.Path(text).expanduser().is_file():
-        return text
-    raise argparse.ArgumentTypeError(f"{text!r} is neither auto, vgg19, vgg16-hed, random[:SEED] "
-                                     "nor a weights file that exists")
-
-
-def _check_network_file(text):
-    """Refuse a ``.keras`` network file that is missing, unreadable, not a Keras archive, or
-    damaged (a member failing its checksum), without loading it."""
-    import zipfile
-
-    path = pathlib.Path(text).expanduser()
-    made = "give a .keras file written by nst train-style."
-    if path.is_dir():
-        raise NSTError(f"{path}: is a folder, not a network file; {made}")
-    if not path.exists():
-        raise NSTError(f"{path}: no such network file; check the path (make one with "
-                       "nst train-style).")
-    if path.suffix != ".keras":
-        raise NSTError(f"{path}: not a .keras network file; {made}")
-    try:
-        with zipfile.ZipFile(path) as archive:
-            if "config.json" not in archive.namelist():
-                raise NSTError(f"{path}: a zip file, but not a .keras network file; {made}")
-            broken = archive.testzip()
-    except PermissionError:
-        raise NSTError(f"{path}: no permission to read this file; check its permissions "
-                       "(chmod u+r) or copy it somewhere readable.") from None
-    except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise NSTError(f"{path}: not a .keras network file, or a truncated one ({err}); "
-                       f"{made}") from None
-    if broken:
-        raise NSTError(f"{path}: damaged ({broken} in it fails its checksum); {made}")
-
-
-def _check_fast_network(args):
-    """Check what ``nst train-style`` and ``nst stylize-fast`` read and write before TensorFlow is
-    imported: the output, the checkpoint folder, the network file, the painting, the photos.
-    The photo of stylize-fast is read here (at ``--size``) and handed on in ``args.photo``."""
-    from .images import check_folder, check_writable, load_image
-
-    output = pathlib.Path(args.output).expanduser()
-    if args.command == "stylize-fast":
-        if output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-            raise NSTError(f"{output}: the output must end in .png or .jpg.")
-        check_writable(output, force=args.force)
-        _check_network_file(args.model)
-        photo = _image_arg(args.photo, "content photo")
-        args.photo = load_image(photo, max_side=args.size, name="photo")
-        return
-    if output.suffix != ".keras":
-        raise NSTError(f"{output}: the network is saved as a .keras file; end the name in .keras.")
-    check_writable(output, force=args.force)
-    folder = pathlib.Path(args.checkpoints or output.with_suffix(".checkpoints")).expanduser()
-    if os.path.realpath(folder) == os.path.realpath(output):
-        raise NSTError(f"--checkpoints {folder}: is the network's own file; give another folder.")
-    if folder.exists() and not folder.is_dir():
-        raise NSTError(f"{folder}: is a file, not a folder for checkpoints; give a folder "
-                       "(--checkpoints DIR).")
-    check_folder(folder)
-    painting = _image_arg(args.painting, "painting")
-    if isinstance(painting, str):
-        load_image(painting, max_side=64, name="painting")
-    if args.photos:
-        photos = pathlib.Path(args.photos).expanduser()
-        if photos.is_dir():
-            if not any(p.suffix.lower() in (".jpg", ".jpeg", ".png") for p in photos.rglob("*")):
-                raise NSTError(f"--photos {photos}: holds no .jpg or .png photographs to train "
-                               "on.")
-        elif photos.exists():
-            load_image(photos, max_side=64, name=f"--photos {photos}")
-        else:
-            raise NSTError(f"--photos {photos}: no such folder; give a folder of .jpg or .png "
-                           "photographs.")
 
 
 #: The optional packages some options need: ``{module: (the package on PyPI, the extra)}``.
@@ -865,20 +648,17 @@ def main(argv=None):
             if args.command == "weights":
                 return _weights()
             if args.command == "grade":
-                from .grading import run_command as grade_command
+                from ..grading import run_command as grade_command
 
                 return grade_command(args)
             if args.command == "lab":
-                from .app import run_command as lab_command
+                from ..app import run_command as lab_command
 
                 return lab_command(args)
             if args.command == "sweep":
                 return _sweep(args, term)
             if args.command in ("train-style", "stylize-fast"):
-                _check_fast_network(args)  # before TensorFlow is imported
-                from .feedforward import run_command
-
-                status = run_command(args, term, _image_arg)
+                status = train.run(args, term)
                 if status == "interrupted":
                     return EXIT_TERMINATED if term["signalled"] else EXIT_INTERRUPTED
                 return status

@@ -1,0 +1,244 @@
+"""Training the network: Adam on its weights, on the library's one loop and one loss."""
+
+from __future__ import annotations
+
+import json
+import pathlib
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .. import losses
+from .._tf import tf as _tf
+from ..backbone import load_backbone, resolve_precision
+from ..errors import NSTError
+from ..images import vgg_input, write_new
+from ..loop import Loop, trace
+from .checkpoints import RUN_FILE, START_AGAIN, checkpoint_setup, run_record
+from .data import HELD_OUT, PhotoCrops, describe_style, painting as load_painting
+from .network import transformation_network
+from .settings import TrainConfig
+from .use import save_network, stylize_fast
+
+tf = _tf()
+import keras  # noqa: E402  (Keras 3, imported after TensorFlow's quiet import)
+
+__all__ = ["TrainProgress", "TrainResult", "perceptual_loss", "train"]
+
+
+@dataclass
+class TrainProgress:
+    """What a :func:`train` callback sees every ``callback_every`` steps."""
+
+    step: int
+    steps: int
+    losses: dict  # the last step's weighted losses
+    history: dict = field(repr=False)
+    elapsed: float  # seconds since the first step of this call
+    model: object = field(repr=False, default=None)
+
+    def preview(self, image, max_side=128):
+        """``image`` stylised by the network as it is now (``uint8``)."""
+        return stylize_fast(self.model, image, max_side=max_side)
+
+
+@dataclass
+class TrainResult:
+    """The outcome of :func:`train`."""
+
+    model: object = field(repr=False)
+    history: dict = field(repr=False)  # "total", "content", "style", "tv": one value per step
+    start_step: int  # the step this call began from (a resumed run's checkpoint)
+    step: int  # the step reached
+    seconds: float  # training time of this call, without set-up and compilation
+    setup_seconds: float
+    compile_seconds: float
+    backbone: str
+    precision: str
+    config: TrainConfig = field(repr=False)
+    stop_reason: str = "finished"  # finished, time limit, interrupted, stopped or diverged
+    message: str = ""
+    checkpoint: str = None  # the last checkpoint written, if any
+
+    @property
+    def seconds_per_step(self):
+        done = self.step - self.start_step
+        return self.seconds / done if done else float("nan")
+
+    @property
+    def interrupted(self):
+        return self.stop_reason in ("interrupted", "stopped")
+
+    def save(self, path, force=False):
+        """Save the network as a ``.keras`` file (:func:`save_network`); returns the path."""
+        return save_network(self.model, path, force=force)
+
+    def __repr__(self):
+        return (f"TrainResult(step {self.step} of {self.config.steps}, backbone={self.backbone}, "
+                f"precision={self.precision}, {self.seconds:.0f} s, "
+                f"{1000 * self.seconds_per_step:.0f} ms/step, stop_reason={self.stop_reason!r})")
+
+
+def perceptual_loss(style: Any, config: TrainConfig, verbose: bool = True) -> losses.PerceptualLoss:
+    """The training loss of a network for the painting ``style``: the library's one loss
+    (:class:`nst_helpers.losses.PerceptualLoss`) over the frozen VGG, with the painting's Gram
+    matrices as its style targets and a second, shorter extractor for the photographs' content
+    features (it stops at the content layer).
+
+    Args:
+        style: the painting, ``uint8`` RGB (:func:`~nst_helpers.feedforward.data.painting`).
+        config: a :class:`TrainConfig`: layers, weights, normalisation, backbone, precision.
+        verbose: say which backbone was loaded.
+
+    Returns:
+        The loss, with ``backbone`` and ``precision`` (``"auto"`` resolved) set on it.
+    """
+    precision = resolve_precision(config.precision)
+    backbone = load_backbone(config.backbone, verbose=verbose)
+    layers = list(dict.fromkeys(list(config.content_layers) + list(config.style_layers)))
+    backbone.check_layers(layers)
+    loss = losses.PerceptualLoss(
+        backbone.extractor(layers, precision=precision), config, [vgg_input(style[None])],
+        content_extractor=backbone.extractor(list(config.content_layers), precision=precision))
+    loss.backbone, loss.precision = backbone, precision
+    return loss
+
+
+def train(style: Any, config: TrainConfig | None = None, *, photos: Any = None,
+          checkpoint_dir: Any = None, resume: bool = False, force: bool = False,
+          callback: Callable | None = None, callback_every: int = 50,
+          should_stop: Callable[[], bool] | None = None, progress: bool = True,
+          verbose: bool = True, **changes: Any) -> TrainResult:
+    """Train a transformation network for the painting ``style`` (Johnson et al. 2016).
+
+    Every step draws a batch of crops (:class:`PhotoCrops`), stylises them with the network,
+    measures the library's one loss (:class:`nst_helpers.losses.PerceptualLoss`, the photographs'
+    features as content targets) and lets Adam change the network's weights; the VGG stays frozen.
+    The step is one ``tf.function``, traced once, and the run is the library's one loop
+    (:class:`nst_helpers.loop.Loop`): the same stop requests, Ctrl-C, divergence rule and message
+    as :func:`~nst_helpers.optimize.stylize`.
+
+    Args:
+        style: the painting: a sample name (``"starry_night"``), a file, an array.
+        config: a :class:`TrainConfig` (default ``TrainConfig()``); ``**changes`` replace its
+            settings, e.g. ``steps=600, size=96``.
+        photos: the training photographs (see :class:`PhotoCrops`); default
+            :data:`TRAINING_PHOTOS`, never :data:`HELD_OUT`.
+        checkpoint_dir: a folder for checkpoints, written every ``config.checkpoint_every`` steps,
+            at the end, and when the run is interrupted. None: no checkpoints.
+        resume: continue from the newest checkpoint in ``checkpoint_dir`` that reads back whole
+            (its step, network, optimiser state) up to ``config.steps``; newer damaged ones are
+            moved into ``damaged-N/`` there, saying so. Without it, a folder that already holds
+            checkpoints is refused unless ``force``.
+        force: start again in a folder that holds checkpoints: they are moved into
+            ``earlier-N/`` there, not deleted (with ``resume`` it changes nothing).
+        callback: called with a :class:`TrainProgress` every ``callback_every`` steps (and at the
+            last); raise :class:`~nst_helpers.loop.StopRun` in it to stop (a checkpoint is
+            written).
+        should_stop: a function checked after every step; True stops like ``StopRun``.
+        progress: show a tqdm progress bar.
+        verbose: print what is loaded and why the run ended.
+
+    Returns:
+        A :class:`TrainResult`. Ctrl-C (``KeyboardInterrupt``, which ``nst train-style`` also
+        raises on SIGTERM) ends the run after the step in progress, writes a checkpoint of it and
+        still returns the network.
+    """
+    t0 = time.perf_counter()
+    cfg = config or TrainConfig()
+    cfg = cfg.replace(**changes) if changes else cfg.validate()
+    if int(callback_every) != callback_every or callback_every < 1:
+        raise NSTError(f"callback_every must be a whole number >= 1, not {callback_every!r}.")
+    description, painting = describe_style(style), load_painting(style, cfg.style_size)
+    resume_from = None
+    if checkpoint_dir is not None:  # before the network is loaded, so that a refusal is quick
+        _, resume_from = checkpoint_setup(checkpoint_dir, cfg, painting, description, resume, force)
+    loss_fn = perceptual_loss(painting, cfg, verbose=verbose)
+    data = PhotoCrops(photos, size=cfg.size, batch_size=cfg.batch_size, seed=cfg.seed)
+    net = transformation_network(cfg.filters, cfg.residual_blocks, skip=cfg.skip, seed=cfg.seed)
+    optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
+    optimizer.build(net.trainable_variables)
+    step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
+    manager = None
+    if checkpoint_dir is not None:
+        folder = pathlib.Path(checkpoint_dir).expanduser()
+        folder.mkdir(parents=True, exist_ok=True)
+        ckpt = tf.train.Checkpoint(model=net, optimizer=optimizer, step=step)
+        manager = tf.train.CheckpointManager(ckpt, str(folder), max_to_keep=2,
+                                             checkpoint_name="ckpt", step_counter=step)
+        if resume_from is not None:
+            try:
+                ckpt.restore(resume_from).assert_existing_objects_matched()
+            except Exception as err:  # noqa: BLE001 - shapes or names that do not match
+                first = (str(err).splitlines() or [""])[0][:160]
+                raise NSTError(f"{resume_from}: does not fit this network ({first}); resume with "
+                               f"the settings it was trained with ({folder / RUN_FILE}), "
+                               + START_AGAIN) from None
+            if verbose:
+                print(f"Resuming from step {int(step.numpy())} ({resume_from}).")
+        record = run_record(cfg, painting, description)
+        write_new(folder / RUN_FILE, (json.dumps(record, indent=1) + "\n").encode(), force=True)
+    start_step = int(step.numpy())
+    spec = tf.TensorSpec((cfg.batch_size, cfg.size, cfg.size, 3), tf.float32)
+
+    @tf.function(input_signature=[spec])
+    def train_step(photos_):
+        targets = loss_fn.content_targets(vgg_input(photos_))
+        with tf.GradientTape() as tape:
+            total, content, style_, tv = loss_fn(vgg_input(net(photos_, training=True)), targets)
+        grads = tape.gradient(total, net.trainable_variables)
+        optimizer.apply_gradients(zip(grads, net.trainable_variables))
+        step.assign_add(1)
+        return tf.stack([total, content, style_, tv])
+
+    setup_seconds = time.perf_counter() - t0
+    train_step, compile_seconds = trace(train_step)
+    saved = [None if resume_from is None else start_step]  # the step resumed from is on disk
+
+    def checkpoint():
+        if manager is not None and int(step.numpy()) != saved[0]:
+            manager.save(checkpoint_number=step)
+            saved[0] = int(step.numpy())  # only once written: Ctrl-C while writing writes again
+        return manager.latest_checkpoint if manager is not None else None
+
+    def progress_info(k, steps, last, elapsed, best_loss, x):
+        return TrainProgress(k, steps, last, loop.history, elapsed, net)
+
+    deadline = None if cfg.max_minutes is None else t0 + 60.0 * cfg.max_minutes
+    loop = Loop(cfg.steps, cfg, start=start_step, callback=callback, callback_every=callback_every,
+                should_stop=should_stop, progress=progress,
+                desc=f"Training [{loss_fn.backbone.name}]",
+                save_every=cfg.checkpoint_every if manager is not None else None, save=checkpoint,
+                deadline=deadline,
+                deadline_words=f"the time limit of {cfg.max_minutes:g} minutes" if deadline else "",
+                progress_info=progress_info, kept="the network so far")
+
+    def body():
+        while loop.step < loop.steps:
+            loop.record(train_step(tf.constant(data.batch(loop.step))).numpy())
+            loop.step += 1
+            loop.check()
+            loop.boundary(None, float("nan"))  # every step is a boundary: stop requests, time
+        return "finished"
+
+    try:
+        reason, message = loop.run(body)
+    finally:
+        loop.close()
+    path = checkpoint() if reason != "diverged" else (manager.latest_checkpoint if manager else None)
+    if path and reason in ("interrupted", "stopped", "time limit"):
+        message = f"{message} The last checkpoint is {path}.".strip()
+    if message and verbose:
+        print(message)
+    done = int(step.numpy())
+    net.get_layer("crop_to_input").info = {
+        "style": description, "backbone": loss_fn.backbone.name,
+        "precision": loss_fn.precision, "steps": done,
+        "training_photos": list(data.names) if len(data) <= 50 else f"{len(data)} photographs",
+        "held_out": list(HELD_OUT) if photos is None else [], "config": cfg.to_dict(),
+        "library": "nst_helpers"}
+    return TrainResult(model=net, history=loop.history, start_step=start_step, step=done,
+                       seconds=loop.seconds, setup_seconds=setup_seconds,
+                       compile_seconds=compile_seconds, backbone=loss_fn.backbone.name,
+                       precision=loss_fn.precision, config=cfg, stop_reason=reason,
+                       message=message, checkpoint=path)
