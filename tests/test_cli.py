@@ -122,3 +122,31 @@ def test_entry_point_help():
     cmd = [exe] if os.path.exists(exe) else [sys.executable, "-m", "nst_helpers"]
     out = subprocess.run(cmd + ["--help"], capture_output=True, text=True, timeout=60)
     assert out.returncode == 0 and "stylize" in out.stdout and "demo" in out.stdout
+
+
+def test_train_style_options_and_defaults_come_from_the_training_table(capsys):
+    """Every row of the training settings table with an option is an option of nst train-style,
+    its help the row's help and its default the table's; a value the table refuses is refused
+    by the command line in the table's words."""
+    import re
+
+    from nst_helpers.feedforward.settings import TRAIN_SETTINGS
+
+    with pytest.raises(SystemExit):
+        main(["train-style", "--help"])
+    text = re.sub(r"\s+", " ", capsys.readouterr().out)
+    rows = [s for s in TRAIN_SETTINGS.values() if s.option]
+    assert len(rows) >= 15
+    for s in rows:
+        assert s.option in text, s.option
+        default = s.default
+        shown = ("no limit" if default is None else ",".join(map(str, default))
+                 if isinstance(default, tuple) else f"{default:g}" if isinstance(default, float)
+                 else str(default))
+        assert f"{s.help} (default: {shown})" in text, s.name
+    for s in rows:
+        if s.check is not None and s.kinds & {int, float} and s.name != "max_minutes":
+            with pytest.raises(SystemExit):
+                main(["train-style", "starry_night", "-o", "m.keras", s.option, "-1"])
+            err = capsys.readouterr().err
+            assert f"argument {s.option}: '-1' must be {s.check.words}" in err, err
