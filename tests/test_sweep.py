@@ -527,7 +527,8 @@ def test_each_state_of_a_runs_folder(tmp_path):
 
 
 def test_cli_words_never_rewrite_a_path(tmp_path, capsys, monkeypatch):
-    from nst_helpers.cli import _cli_words, main
+    from nst_helpers.cli import main
+    from nst_helpers.cli.run import cli_words as _cli_words
 
     assert _cli_words("sw/style_weight=0.001/result.png is missing") == \
         "sw/style_weight=0.001/result.png is missing"

@@ -11,6 +11,7 @@ import pathlib
 import re
 from typing import Any, Callable
 
+from .. import samples
 from ..config import Setting
 from ..errors import NSTError
 
@@ -133,8 +134,6 @@ def image_arg(text: Any, role: str) -> Any:
         return text
     if os.path.exists(text) or os.sep in text or "." in pathlib.Path(text).name:
         return text
-    from .. import samples  # the catalogue, only when a sample's name is given
-
     names = {kind: ", ".join(values) for kind, values in samples.list_samples().items()}
     if any(text in values for values in samples.list_samples().values()):
         return samples.load_sample(text)

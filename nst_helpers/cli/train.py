@@ -20,6 +20,7 @@ from typing import Any
 from ..choices import BACKBONES
 from ..errors import NSTError
 from ..feedforward.settings import TRAIN_SETTINGS
+from ..images import check_folder, check_writable, load_image, save_image
 from .options import add_table_options, changes, image_arg, option_words, positive_int
 
 __all__ = ["add_parsers", "check_before_tensorflow", "run"]
@@ -116,8 +117,6 @@ def check_before_tensorflow(args: Any) -> None:
     """Check what ``nst train-style`` and ``nst stylize-fast`` read and write before TensorFlow is
     imported: the output, the checkpoint folder, the network file, the painting, the photos.
     The photo of stylize-fast is read here (at ``--size``) and handed on in ``args.photo``."""
-    from ..images import check_folder, check_writable, load_image  # no TensorFlow
-
     output = pathlib.Path(args.output).expanduser()
     if args.command == "stylize-fast":
         if output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
@@ -192,8 +191,7 @@ def _train_style(args: Any, term: dict) -> int | str:
 
 
 def _stylize_fast(args: Any) -> int:
-    from .. import feedforward as ff  # TensorFlow
-    from ..images import save_image
+    from .. import feedforward as ff  # TensorFlow: only once every check has passed
 
     output = pathlib.Path(args.output).expanduser()
     model = ff.load_network(args.model)
