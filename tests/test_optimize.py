@@ -151,9 +151,9 @@ def test_bfloat16_runs_close_to_float32(photo, texture, optimizer):
 
 
 def test_bfloat16_without_hardware_says_it_will_be_slower(photo, texture, monkeypatch, capsys):
-    from nst_helpers import optimize
+    from nst_helpers import problem
 
-    monkeypatch.setattr(optimize, "bfloat16_hardware", lambda: False)
+    monkeypatch.setattr(problem, "bfloat16_hardware", lambda: False)
     Problem(photo, texture, preset("seed", max_side=64, backbone="vgg16-hed", precision="bfloat16"))
     out = capsys.readouterr().out
     assert "no bfloat16 instructions" in out and "slower" in out
