@@ -9,11 +9,12 @@ exercise under one normalisation. TensorFlow is imported inside the helpers that
 from __future__ import annotations
 
 import re
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import numpy as np
 
 from .common import (
+    _SOURCE,
     CheckFailed,
     _cases,
     _close,
@@ -32,22 +33,36 @@ def _call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)``; an unwritten exercise (``NotImplementedError``) fails in one line.
 
     When the ``NotImplementedError`` comes from another function that ``fn`` calls (a style loss
-    calling an unwritten Gram matrix), the line names that one.
+    calling an unwritten Gram matrix), the line names that one. While grading, :mod:`.record`
+    stands between: in the kernel it records what ``fn`` did, in the grader it answers with that.
     """
+    source = _SOURCE.get()
+    if source is not None:
+        return source.call(fn, args, kwargs)
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as err:
-        tb, inner = err.__traceback__, None
-        while tb is not None:
-            inner = tb.tb_frame.f_code.co_name
-            tb = tb.tb_next
-        name = _fname(fn)
-        if inner and inner not in (name, "_call") and inner.isidentifier():
-            what = f"{inner}, which {name} calls, is not written yet"
-        else:
-            what = f"{name} is not written yet"
-        raise CheckFailed(f"{what}: replace `raise NotImplementedError(...)` in its cell with your "
-                          "code, run that cell, then this check again.") from None
+        _not_written(fn, _innermost(err))
+
+
+def _innermost(err: BaseException) -> str | None:
+    """The name of the function in which ``err`` was raised."""
+    tb, inner = err.__traceback__, None
+    while tb is not None:
+        inner = tb.tb_frame.f_code.co_name
+        tb = tb.tb_next
+    return inner
+
+
+def _not_written(fn: Any, inner: str | None) -> NoReturn:
+    """The failure of an exercise that raised ``NotImplementedError`` in function ``inner``."""
+    name = _fname(fn)
+    if inner and inner not in (name, "_call") and inner.isidentifier():
+        what = f"{inner}, which {name} calls, is not written yet"
+    else:
+        what = f"{name} is not written yet"
+    raise CheckFailed(f"{what}: replace `raise NotImplementedError(...)` in its cell with your "
+                      "code, run that cell, then this check again.") from None
 
 
 def _as_array(fn: Any, got: Any, case_text: str, what: str = "an array") -> np.ndarray:
@@ -146,6 +161,16 @@ def _check_gradient(fn: Callable, case_text: str, args: list, watch: list[int] |
         args: the arguments, TensorFlow tensors or dicts of them.
         watch: which of ``args`` (indices) to differentiate with respect to; default the first.
     """
+    source = _SOURCE.get()
+    outcome = (_gradient_outcome(fn, args, watch) if source is None
+               else source.gradient(fn, args, watch))
+    _gradient_verdict(fn, case_text, outcome)
+
+
+def _gradient_outcome(fn: Callable, args: list, watch: list[int] | None = None) -> list[str]:
+    """What taking the gradient through ``fn(*args)`` gave, as plain words (what the grader's
+    kernel sends back): ``["ok"]``, ``["none"]``, ``["not_tensor", type]``, ``["not_written",
+    function]`` or ``["error", type, message]``."""
     tf = _tf()
     watch = [0] if watch is None else list(watch)
     sources = []
@@ -156,20 +181,36 @@ def _check_gradient(fn: Callable, case_text: str, args: list, watch: list[int] |
         with tf.GradientTape() as tape:
             for s in sources:
                 tape.watch(s)
-            out = _call(fn, *args)
+            out = fn(*args)
             if not tf.is_tensor(out):
-                _fail(fn, case_text, f"it returns a {type(out).__name__}, not a TensorFlow tensor, so "
-                                     "no gradient can flow through it: " + GRADIENT_HINT)
+                return ["not_tensor", type(out).__name__]
             total = tf.reduce_sum(tf.cast(out, tf.float32))
         grads = tape.gradient(total, sources)
-    except CheckFailed:
-        raise
+    except NotImplementedError as err:
+        return ["not_written", _innermost(err) or ""]
     except Exception as err:  # noqa: BLE001 - whatever the student's code does under a tape
-        _fail(fn, case_text, f"computing a gradient through it failed ({type(err).__name__}: "
-                             f"{str(err).splitlines()[0] if str(err) else ''}): " + GRADIENT_HINT)
-    if any(g is None for g in grads):
-        _fail(fn, case_text, "it gives the right number but no gradient (the gradient with respect to "
-                             "its input is None): " + GRADIENT_HINT)
+        return ["error", type(err).__name__, str(err).splitlines()[0] if str(err) else ""]
+    return ["none"] if any(g is None for g in grads) else ["ok"]
+
+
+def _gradient_verdict(fn: Any, case_text: str, outcome: list[str]) -> None:
+    """Fail as :func:`_check_gradient` does for ``outcome`` (from :func:`_gradient_outcome`)."""
+    kind, rest = (outcome[0], list(outcome[1:])) if outcome else ("missing", [])
+    if kind == "ok":
+        return
+    if kind == "not_written":
+        _not_written(fn, rest[0] if rest else None)
+    if kind == "not_tensor":
+        _fail(fn, case_text, f"it returns a {rest[0] if rest else 'value'}, not a TensorFlow tensor, "
+                             "so no gradient can flow through it: " + GRADIENT_HINT)
+    if kind == "error":
+        name, msg = (rest + ["", ""])[:2]
+        _fail(fn, case_text, f"computing a gradient through it failed ({name}: {msg}): "
+                             + GRADIENT_HINT)
+    if kind == "none":
+        _fail(fn, case_text, "it gives the right number but no gradient (the gradient with respect "
+                             "to its input is None): " + GRADIENT_HINT)
+    _fail(fn, case_text, "the gradient through it was not taken (the run stopped first).")
 
 
 def _check_loss(fn: Callable, name: str, normalization: str, arguments: tuple[str, ...],
