@@ -7,10 +7,21 @@ file-descriptor level, then prints back every line that is *not* one of those kn
 so real warnings and errors still reach the user. Set ``NST_VERBOSE_TF=1`` to see everything.
 """
 
+from __future__ import annotations
+
+import importlib
 import os
 import re
 import sys
 import tempfile
+from types import ModuleType
+from typing import Any, TypeAlias
+
+__all__ = ["Tensor", "tf"]
+
+#: A TensorFlow tensor or variable. TensorFlow's own classes are not named in annotations, so
+#: that no module has to import TensorFlow to be imported (or type-checked) itself.
+Tensor: TypeAlias = Any
 
 _NOISE = re.compile(
     r"^(I\d{4} |WARNING: All log messages before absl::InitializeLog\(\)"
@@ -18,12 +29,10 @@ _NOISE = re.compile(
     r"|E\d{4} .*(cuInit|cuda_platform|cuda_dnn|cuda_fft|cuda_blas)"
     r"|W\d{4} .*(TF-TRT|Could not find TensorRT|cuda_))"
 )
-_TF = None
+_TF: ModuleType | None = None
 
 
-def _filtered_import():
-    import importlib
-
+def _filtered_import() -> ModuleType:
     # TensorFlow's C++ logging writes to file descriptor 2 itself, also inside a Jupyter kernel
     # (whose sys.stderr is another stream that ipykernel forwards to the notebook).
     try:
@@ -36,7 +45,8 @@ def _filtered_import():
         tf.config.list_physical_devices("GPU")
         return tf
     sys.stderr.flush()
-    sys.__stderr__ and sys.__stderr__.flush()
+    if sys.__stderr__ is not None:
+        sys.__stderr__.flush()
     saved = os.dup(fd)
     with tempfile.TemporaryFile(mode="w+b") as tmp:
         os.dup2(tmp.fileno(), fd)
@@ -55,8 +65,12 @@ def _filtered_import():
     return tf
 
 
-def tf():
-    """Return the ``tensorflow`` module, imported quietly the first time."""
+def tf() -> Any:
+    """Return the ``tensorflow`` module, imported quietly the first time.
+
+    Returns:
+        The ``tensorflow`` module (typed ``Any``: its attributes are made at run time).
+    """
     global _TF
     if _TF is None:
         os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "1")

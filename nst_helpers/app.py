@@ -45,9 +45,12 @@ import sys
 import tempfile
 import time
 
+from . import samples
 from .errors import NSTError
+from .explorer.records import MAX_UPLOAD_BYTES
+from .images import load_image
 
-__all__ = ["app_notebook", "voila_command", "voila_config", "serve", "run_command",
+__all__ = ["app_notebook", "voila_command", "voila_config", "serve",
            "MAX_KERNELS", "CULL_AFTER", "MIN_CULL_AFTER", "MEMORY_PER_KERNEL"]
 
 TITLE = "Neural style transfer: the hyperparameter explorer"
@@ -59,12 +62,6 @@ CULL_AFTER = 120
 MIN_CULL_AFTER = 10
 #: About what one page's kernel holds once the explorer has run (TensorFlow and VGG19), in bytes.
 MEMORY_PER_KERNEL = 1_000_000_000
-
-
-def _upload_limit() -> int:
-    from .explorer.records import MAX_UPLOAD_BYTES
-
-    return MAX_UPLOAD_BYTES
 
 
 def _upload_guard(limit: int) -> str:
@@ -90,7 +87,7 @@ def app_notebook(content: str = "chelsea", style: str = "starry_night", quick: b
     Returns:
         The notebook, as a dict (nbformat 4).
     """
-    limit = _upload_limit() if upload_limit is None else int(upload_limit)
+    limit = MAX_UPLOAD_BYTES if upload_limit is None else int(upload_limit)
     intro = (f"# {TITLE}\n\n"
              "Choose a photograph and a painting (or upload your own), set the weights, and press "
              "**Run**; **Stop** ends a run early and keeps its best image. Finished runs join the "
@@ -128,7 +125,7 @@ def voila_config(max_kernels: int = MAX_KERNELS, cull_after: int = CULL_AFTER,
     Returns:
         The configuration, as a dict of traitlets sections.
     """
-    limit = _upload_limit() if upload_limit is None else int(upload_limit)
+    limit = MAX_UPLOAD_BYTES if upload_limit is None else int(upload_limit)
     return {
         "Voila": {"port_retries": 0,
                   "tornado_settings": {"websocket_max_message_size": 2 * limit}},
@@ -168,8 +165,6 @@ def voila_command(notebook: str | os.PathLike, port: int = 8866, ip: str = "loca
 def _image_source(text: str, role: str) -> str:
     """A sample's name as it is, or a readable image file as an absolute path (the kernel runs in
     ``--dir``, so a relative path would be looked for there)."""
-    from . import samples
-
     names = samples.list_samples()
     path = pathlib.Path(text).expanduser()
     if not path.exists() and any(text in values for values in names.values()):
@@ -179,8 +174,6 @@ def _image_source(text: str, role: str) -> str:
                  f"paintings: {', '.join(names['paintings'])}; procedural: "
                  f"{', '.join(names['style'])}")
         raise NSTError(f"{role} {text!r}: no such file, and not a sample name ({offer}).")
-    from .images import load_image
-
     load_image(str(path), max_side=64, name=f"{role} {text!r}")  # says what is wrong with it
     return str(path.resolve())
 
@@ -188,7 +181,8 @@ def _image_source(text: str, role: str) -> str:
 def _port_problem(ip: str, port: int) -> str | None:
     """Why Voilà could not listen on ``ip``:``port`` (bound and released the way Tornado binds
     it), or ``None``."""
-    from tornado.netutil import bind_sockets
+    # Lazy: tornado is optional, it comes with Voilà (the [app] extra), which _check asks for first.
+    from tornado.netutil import bind_sockets  # noqa: PLC0415
 
     try:
         sockets = bind_sockets(port, ip or None)
@@ -214,7 +208,7 @@ def _port_problem(ip: str, port: int) -> str | None:
 
 
 def _free(ip: str, port: int) -> bool:
-    from tornado.netutil import bind_sockets
+    from tornado.netutil import bind_sockets  # noqa: PLC0415 - lazy, optional: see _port_problem
 
     try:
         for sock in bind_sockets(port, ip or None):
@@ -297,7 +291,7 @@ def serve(port: int = 8866, ip: str = "localhost", folder: str | os.PathLike = "
     problem = _port_problem(ip, int(port))
     if problem:
         raise NSTError(problem)
-    limit = _upload_limit()
+    limit = MAX_UPLOAD_BYTES
     home = pathlib.Path(tempfile.mkdtemp(prefix="nst-lab-"))
     try:
         notebook = home / "explorer.ipynb"
@@ -334,10 +328,3 @@ def serve(port: int = 8866, ip: str = "localhost", folder: str | os.PathLike = "
         return 0 if code in (0, -signal.SIGTERM) else code
     finally:
         shutil.rmtree(home, ignore_errors=True)
-
-
-def run_command(args) -> int:
-    """``nst lab``: what the command line asked for (see :func:`serve`)."""
-    return serve(port=args.port, ip=args.ip, folder=args.dir, content=args.content,
-                 style=args.style, quick=args.quick, open_browser=not args.no_browser,
-                 max_kernels=args.max_kernels, cull_after=args.cull_after)

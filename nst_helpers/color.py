@@ -23,39 +23,62 @@ ways, both offered by :func:`nst_helpers.optimize.stylize` through ``preserve_co
 brightness, so the effect of either method can be checked in numbers.
 """
 
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
 import numpy as np
+from PIL import Image
 from skimage import color, exposure
 
 from .choices import PRESERVE_COLORS as PRESERVE_COLORS  # re-exported: the two methods below
 from .images import as_uint8
 
+__all__ = [
+    "PRESERVE_COLORS", "chroma_difference", "color_stats", "luminance", "luminance_image",
+    "match_channel_histograms", "match_histogram", "transfer_luminance",
+]
 
-def _yiq(image):
+
+def _yiq(image: Any) -> np.ndarray:
     return color.rgb2yiq(as_uint8(image) / 255.0)
 
 
-def _same_size(reference, shape):
+def _same_size(reference: Any, shape: Sequence[int]) -> np.ndarray:
     """``reference`` (uint8 RGB) resized to ``shape[:2]`` if it has another size."""
     reference = as_uint8(reference)
     if reference.shape[:2] != tuple(shape[:2]):
-        from PIL import Image
-
         h, w = shape[:2]
         reference = np.asarray(Image.fromarray(reference).resize((w, h), Image.Resampling.LANCZOS))
     return reference
 
 
-def luminance(image):
-    """The luminance Y (of YIQ) of an RGB image, as floats in [0, 1] of shape ``(H, W)``."""
+def luminance(image: Any) -> np.ndarray:
+    """The luminance Y (of YIQ) of an RGB image, as floats in [0, 1] of shape ``(H, W)``.
+
+    Args:
+        image: an RGB image (``uint8``, or floats in [0, 1]).
+
+    Returns:
+        The luminance, float64 of shape ``(H, W)``.
+    """
     return _yiq(image)[..., 0]
 
 
-def luminance_image(image, like=None):
+def luminance_image(image: Any, like: Any | None = None) -> np.ndarray:
     """A grey RGB ``uint8`` image holding ``image``'s luminance in all three channels.
 
     With ``like`` (the content image), the luminance is first shifted and scaled to ``like``'s mean
     and standard deviation, as Gatys et al. (2017) do with the style image before a luminance-only
     transfer, so the style brings its texture but not its overall brightness or contrast.
+
+    Args:
+        image: an RGB image.
+        like: the image whose luminance mean and spread to take, or ``None``.
+
+    Returns:
+        A ``uint8`` array of shape ``(H, W, 3)``.
     """
     y = luminance(image)
     if like is not None:
@@ -65,10 +88,15 @@ def luminance_image(image, like=None):
     return as_uint8(np.round(grey * 255.0).astype(np.uint8))
 
 
-def transfer_luminance(stylized, content):
+def transfer_luminance(stylized: Any, content: Any) -> np.ndarray:
     """The stylised image's luminance (Y of YIQ) with the content image's colour (I and Q).
 
-    ``content`` is resized to the stylised image's size if needed.
+    Args:
+        stylized: the stylised RGB image.
+        content: the content RGB image, resized to the stylised image's size if needed.
+
+    Returns:
+        A ``uint8`` array of the stylised image's shape.
     """
     out = _yiq(stylized)
     src = _yiq(_same_size(content, out.shape))
@@ -76,14 +104,14 @@ def transfer_luminance(stylized, content):
     return as_uint8(np.round(np.clip(color.yiq2rgb(out), 0, 1) * 255.0).astype(np.uint8))
 
 
-def _sqrtm(cov, inverse=False):
+def _sqrtm(cov: np.ndarray, inverse: bool = False) -> np.ndarray:
     """The symmetric square root of a covariance matrix (or of its inverse)."""
     values, vectors = np.linalg.eigh(cov)
     values = np.maximum(values, 1e-8)
     return (vectors * (values ** (-0.5 if inverse else 0.5))) @ vectors.T
 
 
-def match_histogram(style, content):
+def match_histogram(style: Any, content: Any) -> np.ndarray:
     """The style image recoloured to the content image's colour mean and covariance.
 
     Reference:
@@ -106,29 +134,50 @@ def match_histogram(style, content):
     return np.clip(out, 0, 255).round().astype(np.uint8).reshape(as_uint8(style).shape)
 
 
-def match_channel_histograms(style, content):
+def match_channel_histograms(style: Any, content: Any) -> np.ndarray:
     """The style image recoloured so each RGB channel's histogram matches the content image's.
 
     Not Gatys et al.'s method (see :func:`match_histogram`); kept to compare the two.
+
+    Args:
+        style: the style image (uint8 RGB).
+        content: the image whose histograms to take (uint8 RGB).
+
+    Returns:
+        The recoloured style image, uint8 RGB, of the style's size.
     """
     matched = exposure.match_histograms(as_uint8(style), as_uint8(content), channel_axis=-1)
     return np.clip(matched, 0, 255).round().astype(np.uint8)
 
 
-def chroma_difference(image, reference):
+def chroma_difference(image: Any, reference: Any) -> float:
     """Mean absolute difference of the colour channels I and Q (YIQ) of two images.
 
     Brightness (Y) is ignored, so a luminance-only transfer scores close to 0 against its content
     image (only rounding and clipping to valid pixels remain). ``reference`` is resized to
     ``image``'s size if needed. Typical values: below 0.01 for the same colours, 0.05 and more for
     clearly different ones.
+
+    Args:
+        image: an RGB image.
+        reference: the RGB image to compare it with.
+
+    Returns:
+        The mean absolute difference, in YIQ units (0 for the same colours).
     """
     a = _yiq(image)
     b = _yiq(_same_size(reference, a.shape))
     return float(np.abs(a[..., 1:] - b[..., 1:]).mean())
 
 
-def color_stats(image):
-    """Per-channel ``(mean, std)`` of an RGB image, each a length-3 array in [0, 255] units."""
+def color_stats(image: Any) -> tuple[np.ndarray, np.ndarray]:
+    """Per-channel ``(mean, std)`` of an RGB image, each a length-3 array in [0, 255] units.
+
+    Args:
+        image: an RGB image.
+
+    Returns:
+        ``(mean, std)``, each of shape ``(3,)``.
+    """
     arr = as_uint8(image).reshape(-1, 3).astype(np.float64)
     return arr.mean(axis=0), arr.std(axis=0)

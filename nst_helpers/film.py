@@ -12,24 +12,34 @@ GIFs are written with imageio (and Pillow), which the course depends on. MP4 nee
 writer of the course, it never overwrites a file unless ``force=True``.
 """
 
+from __future__ import annotations
+
 import importlib.util
 import pathlib
+from typing import Any
 
+import imageio.v2 as iio2
+import imageio.v3 as iio
 import numpy as np
-from PIL import Image
+from PIL import Image, ImageDraw
 
 from .errors import NSTError
-from .images import as_uint8, check_writable, fit_longest, resize, write_new
+from .images import PathLike, as_uint8, check_writable, fit_longest, resize, write_new
+
+__all__ = [
+    "GIF_SUFFIXES", "VIDEO_SUFFIXES", "check_film_path", "ffmpeg_available", "read_film",
+    "save_film", "show_film",
+]
 
 GIF_SUFFIXES = (".gif",)
 VIDEO_SUFFIXES = (".mp4", ".m4v", ".mov")
 
 
-def _frame_list(frames):
+def _frame_list(frames: Any) -> list[tuple[int | None, np.ndarray]]:
     """``[(label or None, uint8 image)]`` from a StyleResult, ``(step, image)`` pairs or images."""
     if hasattr(frames, "frames") and hasattr(frames, "image"):  # a StyleResult
         frames = frames.frames
-    out = []
+    out: list[tuple[int | None, np.ndarray]] = []
     for item in list(frames):
         if isinstance(item, tuple) and len(item) == 2 and np.ndim(item[0]) == 0:
             step, image = item
@@ -45,33 +55,45 @@ def _frame_list(frames):
     return out
 
 
-def ffmpeg_available():
-    """True when the optional ``imageio-ffmpeg`` package (needed for MP4) is installed."""
+def ffmpeg_available() -> bool:
+    """True when the optional ``imageio-ffmpeg`` package (needed for MP4) is installed.
+
+    Returns:
+        Whether ``imageio_ffmpeg`` can be found (it is not imported).
+    """
     return importlib.util.find_spec("imageio_ffmpeg") is not None
 
 
-def check_film_path(path, force=False):
+def check_film_path(path: PathLike, force: bool = False) -> pathlib.Path:
     """Raise :class:`NSTError` now if :func:`save_film` could not write ``path`` later.
 
     Call it before a long run: a wrong suffix, a missing MP4 encoder, an existing file (without
     ``force``), a folder of that name, or a path under a regular file or in a read-only folder is
     reported before any time is spent.
+
+    Args:
+        path: the film to be written.
+        force: whether an existing file may be replaced.
+
+    Returns:
+        The path, with ``~`` expanded.
+
+    Raises:
+        NSTError: the film could not be written there, in one line.
     """
-    path = pathlib.Path(path).expanduser()
-    suffix = path.suffix.lower()
+    file = pathlib.Path(path).expanduser()
+    suffix = file.suffix.lower()
     if suffix not in GIF_SUFFIXES + VIDEO_SUFFIXES:
-        raise NSTError(f"{path}: unknown film type '{suffix}'; use .gif (or .mp4 with imageio-ffmpeg).")
+        raise NSTError(f"{file}: unknown film type '{suffix}'; use .gif (or .mp4 with imageio-ffmpeg).")
     if suffix in VIDEO_SUFFIXES and not ffmpeg_available():
-        raise NSTError(f"{path}: writing {suffix} needs the imageio-ffmpeg package "
+        raise NSTError(f"{file}: writing {suffix} needs the imageio-ffmpeg package "
                        "(pip install imageio-ffmpeg); or save a .gif instead.")
-    if path.is_dir():
-        raise NSTError(f"{path}: is a folder; give a file name ending in .gif or .mp4.")
-    return check_writable(path, force=force)
+    if file.is_dir():
+        raise NSTError(f"{file}: is a folder; give a file name ending in .gif or .mp4.")
+    return check_writable(file, force=force)
 
 
-def _label(image, text):
-    from PIL import ImageDraw
-
+def _label(image: np.ndarray, text: str) -> np.ndarray:
     img = Image.fromarray(image)
     draw = ImageDraw.Draw(img)
     box = draw.textbbox((0, 0), text)
@@ -80,7 +102,9 @@ def _label(image, text):
     return np.asarray(img)
 
 
-def save_film(frames, path, fps=8, force=False, max_side=None, label=True, hold_last=1.0):
+def save_film(frames: Any, path: PathLike, fps: float = 8, force: bool = False,
+              max_side: int | None = None, label: bool = True,
+              hold_last: float = 1.0) -> pathlib.Path:
     """Write ``frames`` as an animated GIF (or MP4) and return the path.
 
     Args:
@@ -95,11 +119,14 @@ def save_film(frames, path, fps=8, force=False, max_side=None, label=True, hold_
         label: write "step N" in the corner of each frame that has a step number.
         hold_last: show the last frame this many seconds longer, so the result can be seen.
 
+    Returns:
+        The path written, with ``~`` expanded.
+
     Raises:
         NSTError: no frames, a bad ``fps``, an unknown suffix, MP4 without ``imageio-ffmpeg``, or
             an existing file without ``force``.
     """
-    path = check_film_path(path, force=force)
+    file = check_film_path(path, force=force)
     try:
         fps = float(fps)
     except (TypeError, ValueError):
@@ -115,54 +142,66 @@ def save_film(frames, path, fps=8, force=False, max_side=None, label=True, hold_
     h, w = max((img.shape[:2] for _, img in items), key=lambda s: s[0] * s[1])
     if max_side is not None and max(h, w) > max_side:
         h, w = fit_longest((h, w), max_side)
-    suffix = path.suffix.lower()
+    suffix = file.suffix.lower()
     if suffix in VIDEO_SUFFIXES:  # H.264 in yuv420p wants even sides
         h, w = h - h % 2, w - w % 2
-    images = []
+    images: list[Any] = []  # uint8 frames (imageio types them as array-likes)
     for step, img in items:
         if img.shape[:2] != (h, w):
             img = resize(img, size=(h, w), label=f"frame {step}", min_side=1)
         if label and step is not None:
             img = _label(img, f"step {step}")
         images.append(img)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    file.parent.mkdir(parents=True, exist_ok=True)
     if suffix in GIF_SUFFIXES:
-        import imageio.v3 as iio
-
         # Pillow merges identical consecutive frames; each step's image differs in practice.
         durations = [1000.0 / fps] * len(images)
         durations[-1] += 1000.0 * hold_last
         data = iio.imwrite("<bytes>", np.stack(images), extension=".gif", plugin="pillow",
                            duration=durations, loop=0)
-        write_new(path, data, force=force)
+        write_new(file, data, force=force)
     else:
-        import imageio.v2 as iio2
-
         images += [images[-1]] * int(round(hold_last * fps))
-        if path.exists():  # force was given: replace it
-            path.unlink()
-        iio2.mimwrite(str(path), images, format="FFMPEG", fps=fps, macro_block_size=1,
+        if file.exists():  # force was given: replace it
+            file.unlink()
+        iio2.mimwrite(str(file), images, format="FFMPEG", fps=fps, macro_block_size=1,
                       codec="libx264", pixelformat="yuv420p")
-    return path
+    return file
 
 
-def read_film(path):
-    """The frames of a GIF or MP4 as a ``(frames, H, W, 3)`` ``uint8`` array (to check a film)."""
-    import imageio.v3 as iio
+def read_film(path: PathLike) -> np.ndarray:
+    """The frames of a GIF or MP4 as a ``(frames, H, W, 3)`` ``uint8`` array (to check a film).
 
-    path = pathlib.Path(path)
-    if not path.exists():
-        raise NSTError(f"{path}: no such file; check the path.")
-    kwargs = {"plugin": "pillow", "mode": "RGB"} if path.suffix.lower() in GIF_SUFFIXES else {}
-    frames = iio.imread(path, index=None, **kwargs)
+    Args:
+        path: a film that :func:`save_film` wrote.
+
+    Returns:
+        A ``uint8`` array of shape ``(frames, H, W, 3)``.
+
+    Raises:
+        NSTError: there is no such file.
+    """
+    file = pathlib.Path(path)
+    if not file.exists():
+        raise NSTError(f"{file}: no such file; check the path.")
+    kwargs = {"plugin": "pillow", "mode": "RGB"} if file.suffix.lower() in GIF_SUFFIXES else {}
+    frames = iio.imread(file, index=None, **kwargs)
     return np.asarray(frames)[..., :3]
 
 
-def show_film(path):
-    """Show a GIF in a notebook (an MP4 as a video element)."""
-    from IPython.display import Image, Video
+def show_film(path: PathLike) -> Any:
+    """Show a GIF in a notebook (an MP4 as a video element).
 
-    path = pathlib.Path(path)
-    if path.suffix.lower() in GIF_SUFFIXES:
-        return Image(data=path.read_bytes(), format="gif")
-    return Video(str(path), embed=True)
+    Args:
+        path: a film that :func:`save_film` wrote.
+
+    Returns:
+        An ``IPython.display`` object that shows it.
+    """
+    # Lazy: IPython takes 0.06 s to import, and only a notebook shows a film.
+    from IPython.display import Image, Video  # noqa: PLC0415
+
+    file = pathlib.Path(path)
+    if file.suffix.lower() in GIF_SUFFIXES:
+        return Image(data=file.read_bytes(), format="gif")
+    return Video(str(file), embed=True)

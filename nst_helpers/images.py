@@ -10,16 +10,40 @@ channel means subtracted, exactly what ``keras.applications.vgg19.preprocess_inp
 This module does not import TensorFlow until a function needs it.
 """
 
+from __future__ import annotations
+
 import io
 import json
 import math
 import os
 import pathlib
+import tempfile
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
-from PIL import Image, ImageOps, UnidentifiedImageError
+from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
 
+from ._tf import Tensor, tf as _tf
 from .errors import NSTError
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "MIN_SIDE", "VGG_MAX", "VGG_MEAN_BGR", "VGG_MIN", "ImageSource", "PathLike", "as_uint8",
+    "check_folder", "check_writable", "clip_vgg", "default_max_side", "fit_longest", "from_vgg",
+    "load_image", "resize", "save_image", "show", "to_png_bytes", "to_vgg", "vgg_input",
+    "write_new",
+]
+
+#: A path as the functions here take it.
+PathLike: TypeAlias = "str | os.PathLike[str]"
+#: What :func:`load_image` reads: a path, the bytes of a file, a PIL image, an array, or a tensor
+#: (anything with ``.numpy()``).
+ImageSource: TypeAlias = (
+    "str | os.PathLike[str] | bytes | bytearray | memoryview | Image.Image | np.ndarray | Tensor"
+)
 
 #: ImageNet channel means in BGR order, as used by the original Caffe VGG models.
 VGG_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
@@ -30,14 +54,16 @@ VGG_MAX = 255.0 - VGG_MEAN_BGR
 MIN_SIDE = 32
 
 
-def default_max_side():
-    """Longest image side the course uses by default: 256 px on a CPU, 512 px with a GPU."""
-    from ._tf import tf
+def default_max_side() -> int:
+    """Longest image side the course uses by default: 256 px on a CPU, 512 px with a GPU.
 
-    return 512 if tf().config.list_physical_devices("GPU") else 256
+    Returns:
+        512 where TensorFlow sees a GPU, else 256 (this starts TensorFlow).
+    """
+    return 512 if _tf().config.list_physical_devices("GPU") else 256
 
 
-def _describe(source, name):
+def _describe(source: object, name: str | None) -> str:
     if isinstance(source, (str, os.PathLike)):
         return f"{name} '{os.fspath(source)}'" if name else os.fspath(source)
     if name:
@@ -47,17 +73,17 @@ def _describe(source, name):
     return "image"
 
 
-def _read(path, label):
+def _read(path: PathLike, label: str) -> bytes:
     """The bytes of the file at ``path``, or NSTError naming ``label`` and what stopped it."""
-    path = pathlib.Path(path).expanduser()
-    if not path.exists():
+    file = pathlib.Path(path).expanduser()
+    if not file.exists():
         raise NSTError(f"{label}: no such file; check the path.")
-    if path.is_dir():
+    if file.is_dir():
         raise NSTError(f"{label}: is a folder, not an image file.")
     try:
-        if path.stat().st_size == 0:
+        if file.stat().st_size == 0:
             raise NSTError(f"{label}: the file is empty (0 bytes); re-save or re-download it.")
-        return path.read_bytes()
+        return file.read_bytes()
     except PermissionError:
         raise NSTError(f"{label}: no permission to read this file; check its permissions "
                        "(chmod u+r) or copy it somewhere readable.") from None
@@ -65,7 +91,7 @@ def _read(path, label):
         raise NSTError(f"{label}: the file cannot be read ({err.strerror or err}).") from None
 
 
-def _draft(img, max_side):
+def _draft(img: Image.Image, max_side: int | None) -> None:
     """Let a JPEG decode at a reduced scale (1/2, 1/4 or 1/8) that still covers ``max_side``.
 
     Decoding an 8000x6000 photo in full takes 144 MB and most of a second; at 1/8 it takes 1/64 of
@@ -80,7 +106,8 @@ def _draft(img, max_side):
     img.draft(img.mode, (max(MIN_SIDE, math.ceil(w * scale)), max(MIN_SIDE, math.ceil(h * scale))))
 
 
-def _open(source, label, max_side=None):
+def _open(source: PathLike | bytes | bytearray | memoryview, label: str,
+          max_side: int | None = None) -> Image.Image:
     """Return a PIL image with its pixels loaded, or raise NSTError naming ``label``.
 
     A JPEG larger than ``max_side`` is decoded at a reduced scale (:func:`_draft`).
@@ -106,9 +133,9 @@ def _open(source, label, max_side=None):
     return img
 
 
-def _to_rgb(img):
+def _to_rgb(img: Image.Image) -> Image.Image:
     """Any PIL mode to 8-bit RGB, honouring EXIF rotation and compositing alpha on white."""
-    img = ImageOps.exif_transpose(img)
+    img = ImageOps.exif_transpose(img) or img
     if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
         arr = np.asarray(img, dtype=np.float64)
         top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
@@ -123,8 +150,8 @@ def _to_rgb(img):
     return img.convert("RGB")
 
 
-def _array_to_pil(arr, label):
-    arr = np.asarray(arr)
+def _array_to_pil(array: np.ndarray, label: str) -> Image.Image:
+    arr = np.asarray(array)
     if arr.ndim == 4 and arr.shape[0] == 1:
         arr = arr[0]
     if arr.ndim == 3 and arr.shape[-1] == 1:
@@ -149,7 +176,8 @@ def _array_to_pil(arr, label):
     return Image.fromarray(np.ascontiguousarray(arr), mode)
 
 
-def load_image(source, max_side="auto", name=None):
+def load_image(source: ImageSource, max_side: int | Literal["auto"] | None = "auto",
+               name: str | None = None) -> np.ndarray:
     """Load an image as an ``uint8`` RGB array of shape ``(H, W, 3)``.
 
     Args:
@@ -159,6 +187,9 @@ def load_image(source, max_side="auto", name=None):
             this many pixels. ``"auto"`` uses :func:`default_max_side`; ``None`` keeps the size.
             Images are never enlarged.
         name: how to call the image in error messages (defaults to the path).
+
+    Returns:
+        A new ``uint8`` array of shape ``(H, W, 3)``.
 
     Raises:
         NSTError: a one-line message for a missing, empty, truncated or non-image file, or an image
@@ -193,31 +224,45 @@ def load_image(source, max_side="auto", name=None):
     return np.asarray(img, dtype=np.uint8).copy()
 
 
-def fit_longest(shape, side):
+def fit_longest(shape: Sequence[int], side: int) -> tuple[int, int]:
     """``(height, width)`` with longest side ``side`` and the aspect ratio of ``shape``.
 
     Args:
         shape: ``(height, width, ...)``, e.g. an image array's ``.shape``.
         side: the longest side wanted, in pixels.
+
+    Returns:
+        ``(height, width)``, each at least 1.
     """
     h, w = shape[:2]
     scale = side / max(h, w)
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
-def resize(image, max_side=None, size=None, label="image", min_side=MIN_SIDE):
+def resize(image: Any, max_side: int | None = None, size: Sequence[int] | None = None,
+           label: str = "image", min_side: int = MIN_SIDE) -> Any:
     """Resize to a longest side of ``max_side`` or to an exact ``size=(height, width)``.
 
     Args:
+        image: a PIL image, or an array :func:`as_uint8` takes.
+        max_side: the longest side wanted, in pixels (used when ``size`` is not given).
+        size: the exact ``(height, width)`` wanted.
+        label: how to call the image in error messages.
         min_side: refuse a result whose short side is smaller (default :data:`MIN_SIDE`, what
             VGG's five poolings need).
 
-    Returns the same kind it was given: a PIL image for a PIL image, else a ``uint8`` array.
+    Returns:
+        The same kind it was given: a PIL image for a PIL image, else a ``uint8`` array.
+
+    Raises:
+        NSTError: the result would have a side under ``min_side``.
     """
     is_pil = isinstance(image, Image.Image)
     img = image if is_pil else Image.fromarray(as_uint8(image))
     w, h = img.size
     if size is None:
+        if max_side is None:
+            raise NSTError(f"{label}: give max_side or size to resize it to.")
         size = fit_longest((h, w), max_side)
     nh, nw = int(size[0]), int(size[1])
     if min(nh, nw) < min_side:
@@ -229,8 +274,16 @@ def resize(image, max_side=None, size=None, label="image", min_side=MIN_SIDE):
     return out if is_pil else np.asarray(out, dtype=np.uint8).copy()
 
 
-def as_uint8(image):
-    """An ``uint8`` ``(H, W, 3)`` array from a uint8 array, a float array in [0, 1] or [0, 255]."""
+def as_uint8(image: Any) -> np.ndarray:
+    """An ``uint8`` ``(H, W, 3)`` array from a uint8 array, a float array in [0, 1] or [0, 255].
+
+    Args:
+        image: an array (or anything :func:`numpy.asarray` takes), ``(H, W, 3)`` or
+            ``(1, H, W, 3)``; floats whose maximum is at most 1 are taken as [0, 1].
+
+    Returns:
+        The array itself if it is ``uint8``, else a new one, rounded and clipped to 0…255.
+    """
     arr = np.asarray(image)
     if arr.ndim == 4 and arr.shape[0] == 1:
         arr = arr[0]
@@ -242,28 +295,46 @@ def as_uint8(image):
     return np.clip(arr, 0, 255).round().astype(np.uint8)
 
 
-def vgg_input(rgb):
+def vgg_input(rgb: Any) -> Tensor:
     """RGB in 0…255 ``(N, H, W, 3)`` (an array or a tensor, any dtype) → VGG's input, a float32
     tensor: BGR with the ImageNet means removed. The one conversion into VGG space, used on single
     images (:func:`to_vgg`) and on a network's batches alike.
 
     The same as ``keras.applications.vgg19.preprocess_input`` (its "caffe" mode).
-    """
-    from ._tf import tf
 
-    tf = tf()
+    Args:
+        rgb: the images, ``(N, H, W, 3)``.
+
+    Returns:
+        A float32 tensor of the same shape.
+    """
+    tf = _tf()
     return tf.reverse(tf.cast(rgb, tf.float32), axis=[-1]) - VGG_MEAN_BGR
 
 
-def to_vgg(image):
+def to_vgg(image: Any) -> Tensor:
     """RGB ``uint8`` ``(H, W, 3)`` → VGG input ``(1, H, W, 3)`` float32: BGR, ImageNet means removed
-    (:func:`vgg_input`)."""
+    (:func:`vgg_input`).
+
+    Args:
+        image: an image :func:`as_uint8` takes.
+
+    Returns:
+        A float32 tensor of shape ``(1, H, W, 3)``.
+    """
     return vgg_input(as_uint8(image)[None])
 
 
-def from_vgg(x):
+def from_vgg(x: Any) -> np.ndarray:
     """VGG input ``(1, H, W, 3)`` or ``(H, W, 3)`` → RGB ``uint8`` ``(H, W, 3)``; the inverse of
-    :func:`to_vgg`, clipping to the valid pixel range."""
+    :func:`to_vgg`, clipping to the valid pixel range.
+
+    Args:
+        x: a tensor or an array in VGG space.
+
+    Returns:
+        A new ``uint8`` array of shape ``(H, W, 3)``.
+    """
     arr = np.asarray(x.numpy() if hasattr(x, "numpy") else x, dtype=np.float32)
     if arr.ndim == 4:
         arr = arr[0]
@@ -271,17 +342,28 @@ def from_vgg(x):
     return np.clip(rgb, 0, 255).round().astype(np.uint8)
 
 
-def clip_vgg(x):
-    """Clip a VGG-space tensor to the range of real pixels (0…255 before the means were removed)."""
-    from ._tf import tf
+def clip_vgg(x: Tensor) -> Tensor:
+    """Clip a VGG-space tensor to the range of real pixels (0…255 before the means were removed).
 
-    return tf().clip_by_value(x, VGG_MIN, VGG_MAX)
+    Args:
+        x: a tensor in VGG space, ``(..., 3)``.
+
+    Returns:
+        The clipped tensor.
+    """
+    return _tf().clip_by_value(x, VGG_MIN, VGG_MAX)
 
 
-def to_png_bytes(image, metadata=None):
-    """PNG-encode an image; ``metadata`` (a dict) is stored as PNG text chunks."""
-    from PIL import PngImagePlugin
+def to_png_bytes(image: Any, metadata: Mapping[str, Any] | None = None) -> bytes:
+    """PNG-encode an image; ``metadata`` (a dict) is stored as PNG text chunks.
 
+    Args:
+        image: an image :func:`as_uint8` takes.
+        metadata: text chunks to store; values that are not strings are stored as JSON.
+
+    Returns:
+        The bytes of the PNG file.
+    """
     info = PngImagePlugin.PngInfo()
     for key, value in (metadata or {}).items():
         info.add_text(str(key), value if isinstance(value, str) else json.dumps(value))
@@ -290,11 +372,11 @@ def to_png_bytes(image, metadata=None):
     return buf.getvalue()
 
 
-def _exists_message(path):
+def _exists_message(path: PathLike) -> str:
     return f"{path}: already exists; choose another name or pass force=True (--force)."
 
 
-def check_folder(folder, file=None):
+def check_folder(folder: PathLike, file: PathLike | None = None) -> pathlib.Path:
     """Raise :class:`NSTError` now if files could not be created in ``folder`` later.
 
     A folder that does not exist yet passes if it could be created: its nearest existing parent
@@ -305,28 +387,29 @@ def check_folder(folder, file=None):
         folder: a path to a folder, existing or to be made.
         file: the file to be written there, to name in the message (default: the folder).
 
+    Returns:
+        The folder, with ``~`` expanded.
+
     Raises:
         NSTError: naming the part of the path that is a file, or the folder that is read-only.
     """
-    folder = pathlib.Path(folder).expanduser()
-    existing = folder
+    path = pathlib.Path(folder).expanduser()
+    existing = path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise NSTError(f"{file or folder}: cannot be {'written' if file else 'a folder'}, since "
+        raise NSTError(f"{file or path}: cannot be {'written' if file else 'a folder'}, since "
                        f"{existing} is a file, not a folder; choose another path.")
     try:
-        import tempfile
-
         with tempfile.TemporaryFile(dir=existing, prefix=".nst-check-"):
             pass
     except OSError as err:
         raise NSTError(f"{existing}: cannot write in this folder ({err.strerror or err}); choose "
                        "another one or change its permissions.") from None
-    return folder
+    return path
 
 
-def check_writable(path, force=False):
+def check_writable(path: PathLike, force: bool = False) -> pathlib.Path:
     """Raise :class:`NSTError` now if a file could not be written at ``path`` later.
 
     Call it before a long run, for every file the run will write: an existing file (without
@@ -339,43 +422,55 @@ def check_writable(path, force=False):
 
     Returns:
         The path, with ``~`` expanded.
+
+    Raises:
+        NSTError: the file could not be written there, in one line.
     """
-    path = pathlib.Path(path).expanduser()
-    if path.is_dir():
-        raise NSTError(f"{path}: is a folder; give a file name.")
-    if path.exists() and not force:
-        raise NSTError(_exists_message(path))
-    check_folder(path.parent, file=path)
-    return path
+    file = pathlib.Path(path).expanduser()
+    if file.is_dir():
+        raise NSTError(f"{file}: is a folder; give a file name.")
+    if file.exists() and not force:
+        raise NSTError(_exists_message(file))
+    check_folder(file.parent, file=file)
+    return file
 
 
-def write_new(path, data, force=False):
+def write_new(path: PathLike, data: bytes, force: bool = False) -> pathlib.Path:
     """Write ``data`` (bytes) to ``path``; without ``force`` only if no file is there.
 
     The existence check and the creation are one step (``open(path, "xb")``), so of two writers
     racing for one name the second gets the one-line refusal. Missing parent folders are made.
 
+    Args:
+        path: the file to write.
+        data: its contents.
+        force: whether an existing file may be replaced.
+
+    Returns:
+        The path, with ``~`` expanded.
+
     Raises:
         NSTError: the file exists (without ``force``), or the folder or file cannot be written.
     """
-    path = pathlib.Path(path).expanduser()
+    file = pathlib.Path(path).expanduser()
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with open(path, "wb" if force else "xb") as f:
+        file.parent.mkdir(parents=True, exist_ok=True)
+        with open(file, "wb" if force else "xb") as f:
             f.write(data)
     except (FileExistsError, NotADirectoryError):
-        if path.parent.is_dir():
-            raise NSTError(_exists_message(path)) from None
-        check_folder(path.parent, file=path)  # names the part of the path that is a file
+        if file.parent.is_dir():
+            raise NSTError(_exists_message(file)) from None
+        check_folder(file.parent, file=file)  # names the part of the path that is a file
         raise
     except IsADirectoryError:
-        raise NSTError(f"{path}: is a folder; give a file name.") from None
+        raise NSTError(f"{file}: is a folder; give a file name.") from None
     except OSError as err:
-        raise NSTError(f"{path}: cannot be written ({err.strerror or err}).") from None
-    return path
+        raise NSTError(f"{file}: cannot be written ({err.strerror or err}).") from None
+    return file
 
 
-def save_image(image, path, force=False, metadata=None):
+def save_image(image: Any, path: PathLike, force: bool = False,
+               metadata: Mapping[str, Any] | None = None) -> pathlib.Path:
     """Save an image as PNG (or JPEG by extension) and return the path.
 
     Never overwrites an existing file unless ``force=True``, even when another program creates it
@@ -383,13 +478,22 @@ def save_image(image, path, force=False, metadata=None):
     ``{"backbone": "vgg16-hed"}``) is written into PNG files as text chunks, so every saved result
     says what made it.
 
+    Args:
+        image: an image :func:`as_uint8` takes.
+        path: the file to write; its extension (``.png``, ``.jpg``, ...) picks the format.
+        force: whether an existing file may be replaced.
+        metadata: text chunks for a PNG file.
+
+    Returns:
+        The path, with ``~`` expanded.
+
     Raises:
         NSTError: the file exists (without ``force``), the type is unknown, or it cannot be written.
     """
-    path = pathlib.Path(path).expanduser()
-    if path.exists() and not force:
-        raise NSTError(_exists_message(path))
-    suffix = path.suffix.lower()
+    file = pathlib.Path(path).expanduser()
+    if file.exists() and not force:
+        raise NSTError(_exists_message(file))
+    suffix = file.suffix.lower()
     if suffix in ("", ".png"):
         data = to_png_bytes(image, metadata)
     elif suffix in (".jpg", ".jpeg", ".webp", ".bmp", ".tif", ".tiff"):
@@ -397,17 +501,25 @@ def save_image(image, path, force=False, metadata=None):
         Image.fromarray(as_uint8(image)).save(buf, format=Image.registered_extensions()[suffix])
         data = buf.getvalue()
     else:
-        raise NSTError(f"{path}: unknown image type '{suffix}'; use .png or .jpg.")
-    return write_new(path, data, force=force)
+        raise NSTError(f"{file}: unknown image type '{suffix}'; use .png or .jpg.")
+    return write_new(file, data, force=force)
 
 
-def show(*images, titles=None, size=3.5, cols=None):
+def show(*images: Any, titles: Sequence[str] | None = None, size: float = 3.5,
+         cols: int | None = None) -> Figure:
     """Show images side by side with matplotlib and return the figure.
 
-    Each image may be a ``uint8`` array, a float array in [0, 1] or a VGG-space tensor
-    (recognised by negative values).
+    Args:
+        *images: each a ``uint8`` array, a float array in [0, 1] or a VGG-space tensor
+            (recognised by negative values); one channel is shown grey.
+        titles: one title per image.
+        size: inches per panel.
+        cols: panels per row (default: all in one row).
+
+    Returns:
+        The matplotlib figure.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - lazy: pyplot takes about 0.4 s to import
 
     n = len(images)
     cols = cols or n

@@ -11,28 +11,49 @@ starting from the previous stage's result enlarged, and returns one
 :class:`~nst_helpers.optimize.StyleResult` for the whole run.
 """
 
+from __future__ import annotations
+
 import dataclasses
 import math
 import pathlib
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .config import preset
 from .errors import NSTError
-from .images import MIN_SIDE, fit_longest, load_image, resize
+from .images import MIN_SIDE, PathLike, fit_longest, load_image, resize
+
+if TYPE_CHECKING:
+    from .optimize import StyleResult
+
+__all__ = ["REFINE_SHARE", "parse_sizes", "stylize_coarse_to_fine"]
 
 #: Share of the first stage's steps that each later stage gets by default.
 REFINE_SHARE = 1 / 3
 
 
-def parse_sizes(sizes):
+def parse_sizes(sizes: str | int | Sequence[int | str]) -> list[int]:
+    """The stages' sizes, checked: whole numbers of pixels, at least :data:`MIN_SIDE`, growing.
+
+    Args:
+        sizes: ``"256,512"`` or ``"256 512"``, one number, or a list of them.
+
+    Returns:
+        The sizes as ints.
+
+    Raises:
+        NSTError: saying which value is wrong and what to give instead.
+    """
+    parts: list[Any]
     if isinstance(sizes, str):
         parts = [p.strip() for p in sizes.replace(",", " ").split()]
     elif isinstance(sizes, (list, tuple)):
         parts = list(sizes)
     else:
         parts = [sizes]
-    out = []
+    out: list[int] = []
     for p in parts:
         try:
             ok = float(p) == int(p) and not isinstance(p, bool)
@@ -51,11 +72,11 @@ def parse_sizes(sizes):
     return out
 
 
-def _check_steps(steps, n, default):
+def _check_steps(steps: int | Sequence[int] | None, n: int, default: int) -> list[int]:
     if steps is None:
         first = int(default)
         return [first] + [max(1, math.ceil(first * REFINE_SHARE))] * (n - 1)
-    values = list(steps) if isinstance(steps, (list, tuple)) else [steps] * n
+    values: list[Any] = list(steps) if isinstance(steps, (list, tuple)) else [steps] * n
     if len(values) != n:
         raise NSTError(f"steps has {len(values)} values for {n} sizes; give one per size, "
                        "or one number for every stage.")
@@ -71,10 +92,15 @@ def _check_steps(steps, n, default):
     return out
 
 
-def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast", steps=None, *,
-                           style_blend=None, style_masks=None, init_image=None, callback=None,
-                           callback_every=10, frames_every=None, frames_dir=None, progress=True,
-                           should_stop=None, verbose=True, force=False, **changes):
+def stylize_coarse_to_fine(
+    content: Any, style: Any, sizes: str | Sequence[int] = (256, 512, 1024),
+    config: Any = "fast", steps: int | Sequence[int] | None = None, *,
+    style_blend: Sequence[float] | None = None, style_masks: Sequence[Any] | None = None,
+    init_image: Any = None, callback: Callable[..., Any] | None = None, callback_every: int = 10,
+    frames_every: int | None = None, frames_dir: PathLike | None = None, progress: bool = True,
+    should_stop: Callable[[], bool] | None = None, verbose: bool = True, force: bool = False,
+    **changes: Any,
+) -> StyleResult:
     """Style transfer at ``sizes[-1]`` px, optimised coarse to fine over ``sizes``.
 
     Args:
@@ -106,7 +132,9 @@ def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast"
         way, with the finished stages' image; only before the first stage has anything to show is
         it raised.
     """
-    from .optimize import as_list, check_frames_dir, stylize
+    # Lazy: optimize starts TensorFlow, and the command line imports this module (parse_sizes)
+    # to refuse bad input before TensorFlow loads.
+    from .optimize import as_list, check_frames_dir, stylize  # noqa: PLC0415
 
     if "max_side" in changes:
         raise NSTError("coarse-to-fine sets the image size of each stage from sizes; "
@@ -130,8 +158,9 @@ def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast"
     # Each style as large, relative to the picture, as a direct run at the final size makes it.
     style_share = [min(max(s.shape[:2]), final) / final for s in styles_full]
 
-    results, stages = [], []
-    image = None
+    results: list[StyleResult] = []
+    stages: list[dict[str, Any]] = []
+    image: np.ndarray | None = None
     interrupted = False
     for k, (side, n) in enumerate(zip(sizes, stage_steps)):
         try:  # a stage's set-up and compilation too: Ctrl-C there keeps the stages before it
@@ -164,6 +193,7 @@ def stylize_coarse_to_fine(content, style, sizes=(256, 512, 1024), config="fast"
             break
 
     last = results[-1]
+    assert image is not None  # a stage finished (else KeyboardInterrupt was raised)
     offsets = np.cumsum([0] + [r.steps for r in results])
     history = {key: [v for r in results for v in r.history[key]] for key in last.history}
     frames = [(int(off) + step, f) for r, off in zip(results, offsets) for step, f in r.frames]

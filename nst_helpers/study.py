@@ -18,11 +18,21 @@ import functools
 import importlib.util
 import json
 import pathlib
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from .errors import NSTError
 from .images import load_image
+from .samples import load_sample
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+__all__ = [
+    "load_seed_study", "seed_study_figure", "seed_study_panels", "seven_table", "study_dir",
+    "study_image", "term_curves_figure", "term_histories", "term_table",
+]
 
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
 
@@ -33,9 +43,9 @@ def study_dir() -> pathlib.Path:
         spec = importlib.util.find_spec("nst_helpers.study_data")
     except (ImportError, ValueError):
         spec = None
-    for folder in (spec.submodule_search_locations or []) if spec else []:
-        if (pathlib.Path(folder) / "study.json").exists():
-            return pathlib.Path(folder)
+    for location in (spec.submodule_search_locations or []) if spec else []:
+        if (pathlib.Path(location) / "study.json").exists():
+            return pathlib.Path(location)
     folder = _ROOT / "data" / "seed_study"
     if not (folder / "study.json").exists():
         raise NSTError("the stored seed study is missing; reinstall the package, or remake it "
@@ -44,7 +54,7 @@ def study_dir() -> pathlib.Path:
 
 
 @functools.lru_cache(maxsize=1)
-def load_seed_study() -> dict:
+def load_seed_study() -> dict[str, Any]:
     """The study's summary: ``runs`` (settings, losses, timings), ``seven`` (the paper's seven
     configurations as ``run`` and ``step``), the precision and ``trainable`` checks."""
     folder = study_dir()
@@ -62,11 +72,11 @@ def study_image(run: int, step: int) -> np.ndarray:
     return load_image(path, max_side=None)
 
 
-def seven_table() -> list[dict]:
+def seven_table() -> list[dict[str, Any]]:
     """One row per configuration of the paper whose run is done: label, steps, settings and the
     losses at that step."""
     study = load_seed_study()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for item in study["seven"]:
         run = study["runs"][item["run"]]
         if not run.get("done"):
@@ -95,11 +105,11 @@ def term_histories(run: int) -> dict[str, np.ndarray]:
             "style": hist[f"run{run}_style"] / cfg["style_weight"]}
 
 
-def term_table() -> list[dict]:
+def term_table() -> list[dict[str, Any]]:
     """The unweighted content and style losses of each stored picture: the run's state at step
     1000 and its best image of 7500 steps (the step of its lowest weighted loss), one row each."""
     study = load_seed_study()
-    rows = []
+    rows: list[dict[str, Any]] = []
     for i, run in enumerate(study["runs"]):
         if not run.get("done"):
             continue
@@ -111,9 +121,16 @@ def term_table() -> list[dict]:
     return rows
 
 
-def term_curves_figure(size: float = 3.6):
-    """Each run's unweighted content and style losses against the step, on log scales."""
-    import matplotlib.pyplot as plt
+def term_curves_figure(size: float = 3.6) -> Figure:
+    """Each run's unweighted content and style losses against the step, on log scales.
+
+    Args:
+        size: a panel's height in inches.
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - lazy: pyplot takes about 0.4 s to import
 
     study = load_seed_study()
     fig, axes = plt.subplots(1, 2, figsize=(2 * size * 1.2, size))
@@ -134,16 +151,23 @@ def term_curves_figure(size: float = 3.6):
     return fig
 
 
-def seed_study_panels(size: float = 3.3):
+def seed_study_panels(size: float = 3.3) -> Figure:
     """The study's images at full size: the photograph and the painting, then one row per run
     with its picture after 1000 and after 7500 steps, each titled with its weighted loss.
 
     ``size`` is a panel's width in inches; at the default 100 dpi a 256 px image is shown at about
     its own size, so the strokes can be compared (the seven-panel figure shrinks them).
-    """
-    import matplotlib.pyplot as plt
 
-    from .samples import load_sample
+    Args:
+        size: a panel's width in inches.
+
+    Returns:
+        The matplotlib figure.
+
+    Raises:
+        NSTError: no run of the stored study is done.
+    """
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - lazy: pyplot takes about 0.4 s to import
 
     study = load_seed_study()
     runs = [(i, r) for i, r in enumerate(study["runs"]) if r.get("done")]
@@ -171,16 +195,21 @@ def seed_study_panels(size: float = 3.3):
     return fig
 
 
-def seed_study_figure(size: float = 2.6):
-    """The seven configurations' images, the photo and the painting, and the four loss curves."""
-    import matplotlib.pyplot as plt
+def seed_study_figure(size: float = 2.6) -> Figure:
+    """The seven configurations' images, the photo and the painting, and the four loss curves.
 
-    from .samples import load_sample
+    Args:
+        size: a panel's side in inches.
+
+    Returns:
+        The matplotlib figure.
+    """
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - lazy: pyplot takes about 0.4 s to import
 
     study = load_seed_study()
     fig, axes = plt.subplots(2, 5, figsize=(size * 5, size * 2 * 1.0))
     photo, painting = load_sample(study["content"]), load_sample(study["style"])
-    cells = [(photo, f"content: {study['content']}"), (painting, f"style: {study['style']}")]
+    cells: list[tuple[np.ndarray | None, str]] = [(photo, f"content: {study['content']}"), (painting, f"style: {study['style']}")]
     for item in study["seven"]:
         run = study["runs"][item["run"]]
         if not run.get("done"):

@@ -33,7 +33,9 @@ from __future__ import annotations
 import concurrent.futures as cf
 import contextlib
 import dataclasses
+import difflib
 import hashlib
+import importlib.util
 import itertools
 import json
 import math
@@ -45,18 +47,24 @@ import socket
 import sys
 import tempfile
 import time
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, cast
 
 import numpy as np
+from PIL import Image
 
 from .choices import BACKBONES, vgg_layer_names
 from .config import SETTINGS, StyleConfig, preset
 from .errors import NSTError
 from .images import check_folder, default_max_side, load_image, save_image
 
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+    from matplotlib.figure import Figure
+
 __all__ = ["grid", "parse_grid", "check_scheduler", "executor_for", "write_figures", "run_name",
            "plan_sweep", "run_plan", "run_sweep", "load_sweep", "process_pool", "SweepPlan",
-           "SweepResult", "RunRecord", "contact_sheet", "loss_figure"]
+           "SweepResult", "RunRecord", "contact_sheet", "loss_figure", "short_value", "suggest_grid"]
 
 _DONE = ("finished", "converged")  # a run that stopped otherwise is run again on resume
 
@@ -102,7 +110,7 @@ def _options() -> dict:
     return {s.option.lstrip("-").replace("-", "_"): s.name for s in SETTINGS.values() if s.option}
 
 
-def _suggest(key: str, values: Sequence[str]) -> str:
+def suggest_grid(key: str, values: Sequence[str]) -> str:
     """``--grid KEY=V1,V2`` with the user's own values if that grid parses, else an example."""
     text = f"{key}={','.join(dict.fromkeys(v for v in values if v))}"
     try:
@@ -114,16 +122,14 @@ def _suggest(key: str, values: Sequence[str]) -> str:
 
 def _unknown(key: str, spec: str, values: Sequence[str]) -> NSTError:
     """The refusal of a grid's unknown setting, with the setting meant where it can be told."""
-    import difflib
-
     option = _options().get(key)
     if option:
         return NSTError(f"--grid {spec}: unknown setting {key} (the option --"
-                        f"{key.replace('_', '-')} sets {option}); write {_suggest(option, values)}.")
+                        f"{key.replace('_', '-')} sets {option}); write {suggest_grid(option, values)}.")
     near = difflib.get_close_matches(key, list(SETTINGS), 1, 0.6)
     if near:
         return NSTError(f"--grid {spec}: unknown setting {key}; did you mean "
-                        f"{_suggest(near[0], values)}?")
+                        f"{suggest_grid(near[0], values)}?")
     return NSTError(f"--grid {spec}: unknown setting {key}; a grid's settings are "
                     f"{', '.join(sorted(SETTINGS))}, such as {GRID_EXAMPLE}.")
 
@@ -193,7 +199,8 @@ def parse_grid(specs: Sequence[str]) -> list[dict]:
     empty value (``1e-2,``), a value given twice, a setting given twice, an unknown setting and a
     value the setting cannot take are refused, naming the part and giving a grid that works.
     """
-    axes, given = {}, {}
+    axes: dict[str, tuple[list[Any], list[str]]] = {}
+    given: dict[str, str] = {}
     for spec in specs:
         key, sep, values = spec.partition("=")
         key = key.strip().lower().replace("-", "_")
@@ -212,8 +219,8 @@ def parse_grid(specs: Sequence[str]) -> list[dict]:
                            f"once, such as {_example(key)}.")
         if key in axes:
             raise NSTError(f"--grid gives {key} twice ({given[key]} and {spec}); list all its "
-                           f"values once, in one: {_suggest(key, axes[key][1] + parts)}.")
-        read = []
+                           f"values once, in one: {suggest_grid(key, axes[key][1] + parts)}.")
+        read: list[Any] = []
         for text in parts:
             try:
                 value = _read_value(key, text)
@@ -246,9 +253,10 @@ def check_scheduler(address: str, timeout: float = 5.0) -> str:
 
     Returns:
         The address.
-    """
-    import importlib.util
 
+    Raises:
+        NSTError: the address is malformed, nothing answers there, or ``distributed`` is missing.
+    """
     example = "such as tcp://127.0.0.1:8786 (the address that dask scheduler prints)"
     text = str(address).strip()
     scheme, sep, rest = text.rpartition("://")
@@ -280,15 +288,23 @@ def check_scheduler(address: str, timeout: float = 5.0) -> str:
 
 
 @contextlib.contextmanager
-def executor_for(workers: int | None = None, scheduler: str | None = None):
+def executor_for(workers: int | None = None,
+                 scheduler: str | None = None) -> Iterator[cf.Executor | None]:
     """The executor that ``nst sweep --workers N`` or ``--scheduler ADDRESS`` means (or None).
 
     A scheduler's address is checked first (:func:`check_scheduler`): a malformed or
     unreachable one raises :class:`NSTError`, as does a scheduler that does not answer as one.
+
+    Args:
+        workers: a pool of this many spawned processes (:func:`process_pool`).
+        scheduler: a Dask scheduler's address; it wins over ``workers``.
+
+    Yields:
+        The executor, or None to run in this process; it is shut down on leaving.
     """
     if scheduler:
         check_scheduler(scheduler)
-        import distributed
+        import distributed  # noqa: PLC0415 - lazy: optional (the [dask] extra), 0.4 s to import
 
         try:
             client = distributed.Client(scheduler, timeout=30)
@@ -308,10 +324,16 @@ def executor_for(workers: int | None = None, scheduler: str | None = None):
 def write_figures(result: SweepResult) -> list[pathlib.Path]:
     """Draw ``contact_sheet.png`` and ``losses.png`` into the sweep's folder (redrawn each time).
 
+    Args:
+        result: the sweep.
+
+    Returns:
+        The figures' paths (none while no run has finished).
+
     Raises:
         NSTError: a figure could not be drawn or written (the runs themselves are not touched).
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - lazy: pyplot takes about 0.4 s to import
 
     if not any(r.report is not None for r in result.runs):
         return []
@@ -331,11 +353,12 @@ def write_figures(result: SweepResult) -> list[pathlib.Path]:
     return paths
 
 
-def _short(value: Any) -> str:
+def short_value(value: Any) -> str:
+    """A setting's value as a run's name writes it: ``0.01``, ``block1_conv1+block2_conv1``."""
     if isinstance(value, float):
         return f"{value:g}"
     if isinstance(value, (tuple, list)):
-        return "+".join(_short(v) for v in value)
+        return "+".join(short_value(v) for v in value)
     return str(value)
 
 
@@ -343,7 +366,7 @@ def run_name(settings: Mapping[str, Any]) -> str:
     """A folder name for one run's settings: ``learning_rate=4,style_weight=0.01``."""
     if not settings:
         return "base"
-    text = ",".join(f"{k}={_short(v)}" for k, v in sorted(settings.items()))
+    text = ",".join(f"{k}={short_value(v)}" for k, v in sorted(settings.items()))
     return "".join(c if c.isalnum() or c in "=,.+-_" else "_" for c in text)
 
 
@@ -364,6 +387,7 @@ class RunRecord:
 
     @property
     def done(self) -> bool:
+        """Whether the run finished or converged."""
         return self.report is not None and self.report.get("stop_reason") in _DONE
 
     def image(self, step: int | None = None) -> np.ndarray:
@@ -382,11 +406,12 @@ class SweepResult:
     """What :func:`run_sweep` did: one :class:`RunRecord` per run, in the order given."""
 
     folder: pathlib.Path
-    runs: list
+    runs: list[RunRecord]
     interrupted: bool = False  # Ctrl-C stopped the sweep; run it again to resume
 
     @property
-    def failed(self) -> list:
+    def failed(self) -> list[RunRecord]:
+        """The runs that are not done."""
         return [r for r in self.runs if not r.done]
 
     def __repr__(self) -> str:
@@ -569,7 +594,8 @@ def _check_run(cfg: StyleConfig) -> None:
 
 def _plan(runs: Iterable[Mapping[str, Any]], base: StyleConfig) -> list:
     """``[(name, settings, config)]``, every settings dict validated before anything runs."""
-    plan, seen = [], {}
+    plan: list[tuple[str, dict, StyleConfig]] = []
+    seen: dict[str, dict] = {}
     _check_run(base)
     for settings in runs:
         if not isinstance(settings, Mapping):
@@ -609,8 +635,6 @@ def _check_snapshots(snapshots: Iterable[int], plan: Sequence = ()) -> tuple:
 
 def _image_problem(path: pathlib.Path) -> str:
     """Why ``path`` is not a whole image ("" if it is one)."""
-    from PIL import Image
-
     if not path.is_file():
         return f"{path} is missing"
     try:
@@ -880,13 +904,22 @@ def _records(source: Any) -> list:
 
 
 def contact_sheet(source: Any, step: int | None = None, cols: int | None = None,
-                  size: float = 3.0):
+                  size: float = 3.0) -> Figure:
     """A figure of every run's image (best, or at snapshot ``step``), titled with its settings.
 
     Args:
         source: a sweep folder, a :class:`SweepResult` or a list of :class:`RunRecord`.
+        step: a snapshot step, or None for each run's best image.
+        cols: panels per row (default: up to 4).
+        size: inches per panel.
+
+    Returns:
+        The matplotlib figure.
+
+    Raises:
+        NSTError: no run has finished.
     """
-    import matplotlib.pyplot as plt
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - lazy: pyplot takes about 0.4 s to import
 
     recs = _records(source)
     if not recs:
@@ -908,9 +941,18 @@ def contact_sheet(source: Any, step: int | None = None, cols: int | None = None,
     return fig
 
 
-def loss_figure(source: Any, ax=None, log: bool = True):
-    """Every run's total loss against steps, on one axis (log scale)."""
-    import matplotlib.pyplot as plt
+def loss_figure(source: Any, ax: Axes | None = None, log: bool = True) -> Figure:
+    """Every run's total loss against steps, on one axis (log scale).
+
+    Args:
+        source: a sweep folder, a :class:`SweepResult` or a list of :class:`RunRecord`.
+        ax: the axes to draw on (default: a new figure's).
+        log: whether the loss axis is logarithmic.
+
+    Returns:
+        The figure of ``ax``.
+    """
+    import matplotlib.pyplot as plt  # noqa: PLC0415 - lazy: pyplot takes about 0.4 s to import
 
     recs = _records(source)
     if ax is None:
@@ -925,4 +967,4 @@ def loss_figure(source: Any, ax=None, log: bool = True):
     backbones = sorted({r.report["backbone"] for r in recs})
     ax.set_title(f"network: {', '.join(backbones)}", fontsize=9)
     ax.legend(fontsize=7)
-    return ax.figure
+    return cast("Figure", ax.figure)  # the axes of a figure (subfigures are not drawn here)

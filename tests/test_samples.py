@@ -185,12 +185,13 @@ def test_unknown_painting():
 
 
 def test_module_imports_only_light_dependencies():
-    source = Path(samples.__file__).read_text()
     imported = set()
-    for node in ast.walk(ast.parse(source)):
-        if isinstance(node, ast.Import):
-            imported.update(alias.name.split(".")[0] for alias in node.names)
-        elif isinstance(node, ast.ImportFrom):
-            imported.add("." * node.level + (node.module or "").split(".")[0])
-    allowed = {"functools", "importlib", "numpy", "PIL", "skimage", ".errors", ".images"}
+    for module in ("samples.py", "painters.py"):  # the catalogue and its procedural painters
+        for node in ast.walk(ast.parse((Path(samples.__file__).parent / module).read_text())):
+            if isinstance(node, ast.Import):
+                imported.update(alias.name.split(".")[0] for alias in node.names)
+            elif isinstance(node, ast.ImportFrom):
+                imported.add("." * node.level + (node.module or "").split(".")[0])
+    allowed = {"__future__", "collections", "functools", "importlib", "numpy", "PIL", "skimage",
+               ".errors", ".images", ".painters"}
     assert imported <= allowed, imported - allowed  # in particular, no tensorflow (nor in images)

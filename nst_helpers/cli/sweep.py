@@ -73,10 +73,10 @@ def run(args: Any, term: dict | None = None) -> int:
     both = sorted({key for run in runs for key in run} & set(changes))
     if both:
         key = both[0]
-        values = [sweeps._short(run[key]) for run in runs] + [sweeps._short(changes[key])]
+        values = [sweeps.short_value(run[key]) for run in runs] + [sweeps.short_value(changes[key])]
         raise NSTError(f"{key} is given by {option_names()[key]} and by --grid; give it in one "
                        f"place: the option for one value, the grid for several, such as "
-                       f"{sweeps._suggest(key, values)}.")
+                       f"{sweeps.suggest_grid(key, values)}.")
     if args.scheduler:
         sweeps.check_scheduler(args.scheduler)
     content, style = _image_arg(args.content, "content"), _image_arg(args.style, "style")

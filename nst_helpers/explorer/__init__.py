@@ -38,6 +38,8 @@ Importing this package starts neither TensorFlow nor ipywidgets; creating an :cl
 does.
 """
 
+from __future__ import annotations
+
 from .drawing import loss_curve_svg, thumbnail_png
 from .front import Explorer
 from .lab import MAX_KEEP, SEED_STUDY, Job, Lab

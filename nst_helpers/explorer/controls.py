@@ -12,14 +12,23 @@ backbone's layers) and the style layers (a grid of ticks and relative weights).
 settings on them.
 """
 
+from __future__ import annotations
+
 import contextlib
 import json
 import math
-from typing import Any, Iterator, Optional
+from collections.abc import Iterator
+from typing import Any
 
 from ..config import PRESETS, SETTINGS, Setting
 from ..errors import NSTError
+from ..images import default_max_side
 from .lab import MAX_KEEP, SEED_STUDY
+
+__all__ = [
+    "CONTROL_OF", "DESC", "HELP", "LAYER_GRID", "ORDER", "SWITCHES", "TABS", "Controls",
+    "from_control", "make_control", "to_control", "tooltip",
+]
 
 #: The order of the controls on each settings tab; settings of a tab not named here follow.
 ORDER = {
@@ -53,7 +62,8 @@ DESC = {"description_width": "110px"}
 
 
 def _w() -> Any:
-    import ipywidgets
+    """The ``ipywidgets`` module, imported here: it is optional, and the lab runs without it."""
+    import ipywidgets  # noqa: PLC0415 - lazy: optional (a lab without widgets runs without it)
 
     return ipywidgets
 
@@ -77,8 +87,6 @@ def to_control(row: Setting, value: Any) -> Any:
     if row.choices is not None:
         return _token(value)
     if value == "auto":  # the image size: the device's default
-        from ..images import default_max_side
-
         return default_max_side()
     if value is None:  # the image size: as large as the control goes
         return row.span[1] if row.span else MAX_KEEP
@@ -111,6 +119,7 @@ def make_control(row: Setting, layers: list) -> Any:
                                style={**DESC, "button_width": "96px"})
     value = to_control(row, SWITCHES.get(row.name, (None, row.default))[1])
     if float in kinds and row.log:
+        assert row.span is not None  # a log slider's setting has a span
         low, high = (math.log10(x) for x in row.span)
         return w.FloatLogSlider(value=value, base=10, min=low, max=high, step=row.step or 0.1,
                                 layout=wide, continuous_update=False, **common)
@@ -142,8 +151,10 @@ class Controls:
         hidden: settings with no control (``beta_1`` …), as last set.
     """
 
+    hidden: dict[str, Any]
+
     def __init__(self, layers: list, backbone: str = "the backbone",
-                 folder: str = "outputs/explorer", sweep: Any = None):
+                 folder: str = "outputs/explorer", sweep: Any = None) -> None:
         self.layers = list(layers)
         self.backbone = backbone
         self.hidden = {}
@@ -178,7 +189,7 @@ class Controls:
         return {name: made.pop(name) for name in self.order() if name in made}
 
     @staticmethod
-    def order(tab: Optional[str] = None) -> list:
+    def order(tab: str | None = None) -> list:
         """The controls of the settings tabs (or of one ``tab``) in order: :data:`ORDER`, then the
         tab's other settings in the table's order."""
         names = []
@@ -265,7 +276,7 @@ class Controls:
         Raises:
             NSTError: the ticked style layers' weights are all zero.
         """
-        out = {}
+        out: dict[str, Any] = {}
         for row in SETTINGS.values():
             name = CONTROL_OF.get(row.name, row.name)
             if row.name in SWITCHES:

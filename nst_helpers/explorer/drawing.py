@@ -1,23 +1,34 @@
 """Pictures for the explorer's view, drawn without widgets or matplotlib: thumbnails as PNG bytes,
 the loss curve as a small inline SVG (so the explorer needs no ipympl)."""
 
+from __future__ import annotations
+
 import html
 import io
 import math
-from typing import Any, Optional
+from typing import Any
 
 import numpy as np
+from PIL import Image
 
 from ..images import as_uint8
+
+__all__ = ["CURVES", "loss_curve_svg", "thumbnail_png"]
 
 #: The curves of :func:`loss_curve_svg` and their colours.
 CURVES = (("total", "#222222"), ("content", "#1f77b4"), ("style", "#d62728"), ("tv", "#2ca02c"))
 
 
 def thumbnail_png(image: Any, side: int = 128) -> bytes:
-    """PNG bytes of ``image`` shrunk to at most ``side`` pixels on its longest side."""
-    from PIL import Image
+    """PNG bytes of ``image`` shrunk to at most ``side`` pixels on its longest side.
 
+    Args:
+        image: an image :func:`nst_helpers.images.as_uint8` takes.
+        side: the longest side, in pixels.
+
+    Returns:
+        The bytes of a PNG file.
+    """
     img = Image.fromarray(as_uint8(image))
     img.thumbnail((side, side), Image.Resampling.LANCZOS)
     buf = io.BytesIO()
@@ -25,7 +36,7 @@ def thumbnail_png(image: Any, side: int = 128) -> bytes:
     return buf.getvalue()
 
 
-def _series(history: dict, steps: Optional[list]) -> list:
+def _series(history: dict, steps: list | None) -> list:
     """``(name, colour, x, log10 y)`` of each curve with a positive finite value."""
     series = []
     for name, colour in CURVES:
@@ -41,7 +52,7 @@ def _series(history: dict, steps: Optional[list]) -> list:
 class _Frame:
     """The plot's box in pixels and its axes' ranges: steps across, decades of loss up."""
 
-    def __init__(self, series: list, width: int, height: int, title: Optional[str]):
+    def __init__(self, series: list, width: int, height: int, title: str | None) -> None:
         self.left, self.top, self.bottom = 46, 18 if title else 8, 26
         self.width, self.height = width, height
         self.pw, self.ph = width - self.left - 8, height - self.top - self.bottom
@@ -94,8 +105,8 @@ class _Frame:
         return out
 
 
-def loss_curve_svg(history: dict, steps: Optional[list] = None, width: int = 320,
-                   height: int = 190, title: Optional[str] = None) -> str:
+def loss_curve_svg(history: dict, steps: list | None = None, width: int = 320,
+                   height: int = 190, title: str | None = None) -> str:
     """A small log-scale plot of the losses as an SVG string (for an HTML widget; no matplotlib).
 
     Args:

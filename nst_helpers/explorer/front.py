@@ -1,12 +1,16 @@
 """The explorer's front: :class:`Explorer`, a lab, its controls and its view as one object."""
 
-from typing import Any, Optional
+from __future__ import annotations
+
+from typing import Any
 
 from ..errors import NSTError
 from .controls import Controls
 from .lab import Lab
 from .records import Entry, normalize_upload, upload_problem
 from .view import View
+
+__all__ = ["Explorer"]
 
 
 class Explorer:
@@ -31,7 +35,7 @@ class Explorer:
 
     def __init__(self, content: Any = "chelsea", style: Any = "starry_night", *,
                  preset: str = "fast", quick: bool = False, folder: Any = "outputs/explorer",
-                 sweep: Optional[list] = None, backbone: Optional[str] = None):
+                 sweep: list | None = None, backbone: str | None = None) -> None:
         self.quick = bool(quick)
         self.lab = Lab(backbone)
         self.backbone, self.backbone_spec, self.layers = (self.lab.backbone, self.lab.backbone_spec,
@@ -112,7 +116,8 @@ class Explorer:
     def _ipython_display_(self) -> None:
         """Show the interface. The plain-text form (what a saved notebook shows where widgets do
         not render, e.g. on GitHub) is one line instead of the long repr of the widget tree."""
-        from IPython.display import display
+        # Lazy: IPython calls this, so it is loaded then; elsewhere it costs 0.06 s to import.
+        from IPython.display import display  # noqa: PLC0415
 
         bundle = None
         if hasattr(self.widget, "_repr_mimebundle_"):  # ipywidgets 8
@@ -149,7 +154,7 @@ class Explorer:
         return self.lab.message
 
     @property
-    def last_error(self) -> Optional[str]:
+    def last_error(self) -> str | None:
         """The traceback of the last unexpected failure, as text."""
         return self.lab.last_error
 
@@ -172,7 +177,7 @@ class Explorer:
     # Images and settings
     # ---------------------------------------------------------------------------------------------
 
-    def set_image(self, which: str, source: Any, name: Optional[str] = None) -> bool:
+    def set_image(self, which: str, source: Any, name: str | None = None) -> bool:
         """Use ``source`` as the ``"content"`` or ``"style"`` image (see :meth:`Lab.set_image`)."""
         return self.lab.set_image(which, source, name)
 
@@ -191,7 +196,7 @@ class Explorer:
         ``preset``); NSTError if a value is bad."""
         return self.lab.config(self.settings(), **changes)
 
-    def set(self, preset: Optional[str] = None, **settings: Any) -> list:
+    def set(self, preset: str | None = None, **settings: Any) -> list:
         """Move the controls: to a ``preset`` first, then to ``settings`` (StyleConfig fields).
 
         Returns:
@@ -214,14 +219,14 @@ class Explorer:
     # Runs
     # ---------------------------------------------------------------------------------------------
 
-    def _read(self, what: str) -> Optional[dict]:
+    def _read(self, what: str) -> dict | None:
         try:
             return self.settings()
         except NSTError as err:
             self.lab.say("error", f"{what}: {err}")
             return None
 
-    def run(self, block: bool = False, **changes: Any) -> Optional[Entry]:
+    def run(self, block: bool = False, **changes: Any) -> Entry | None:
         """Run with the settings on the controls (``changes`` apply to this run only).
 
         With ``block=False`` (what the Run button does) the run goes on in a background thread
@@ -233,7 +238,7 @@ class Explorer:
         every = int(self.controls["preview_every"].value)
         return None if settings is None else self.lab.run(settings, block, every, **changes)
 
-    def sweep(self, grid: Optional[list] = None, block: bool = False, **changes: Any) -> Any:
+    def sweep(self, grid: list | None = None, block: bool = False, **changes: Any) -> Any:
         """Run each entry of ``grid`` (a list of dicts of settings; default the Sweep tab's lines).
 
         Every entry starts from the current controls, or from its ``"preset"`` if it names one;
@@ -253,7 +258,7 @@ class Explorer:
         """Ask the running run (or sweep) to stop at its next preview; its best image is kept."""
         return self.lab.stop()
 
-    def wait(self, timeout: Optional[float] = None) -> Optional[Entry]:
+    def wait(self, timeout: float | None = None) -> Entry | None:
         """Wait for a background run or sweep to end; return the latest gallery entry (or None)."""
         return self.lab.wait(timeout)
 
@@ -265,7 +270,7 @@ class Explorer:
         """Remove every run from the gallery (saved files stay)."""
         self.lab.clear_gallery()
 
-    def save(self, entry: Any = None, folder: Any = None) -> Optional[tuple]:
+    def save(self, entry: Any = None, folder: Any = None) -> tuple | None:
         """Save a gallery entry (default the latest; an :class:`Entry` or its number) as
         ``folder/nst_NNN.png`` (with its settings and backbone inside) and ``nst_NNN.json``.
 
@@ -274,7 +279,7 @@ class Explorer:
         """
         return self.lab.save(entry, folder or self.controls["folder"].value or ".")
 
-    def load(self, source: Any, name: Optional[str] = None) -> bool:
+    def load(self, source: Any, name: str | None = None) -> bool:
         """Put saved settings back on the controls.
 
         ``source`` is a gallery :class:`Entry` or number, a path to a saved ``.json`` or ``.png``,
@@ -287,13 +292,13 @@ class Explorer:
         """The gallery as plain text, one line per run."""
         return self.lab.table()
 
-    def figure(self, entries: Optional[list] = None, cols: Optional[int] = None,
+    def figure(self, entries: list | None = None, cols: int | None = None,
                size: float = 2.6) -> Any:
         """Gallery entries (default all) side by side as a matplotlib figure, each titled with
         the settings that differ between them."""
         return self.lab.figure(entries, cols=cols, size=size)
 
-    def sheet(self, entries: Optional[list] = None, cols: Optional[int] = None,
+    def sheet(self, entries: list | None = None, cols: int | None = None,
               size: float = 2.2, quality: int = 85) -> Any:
         """Like :meth:`figure`, as a compact JPEG image for notebooks (small saved outputs)."""
         return self.lab.sheet(entries, cols=cols, size=size, quality=quality)

@@ -15,16 +15,19 @@ other into the gallery; each job is a whole :class:`StyleConfig`, so the same li
 :func:`nst_helpers.sweep.run_sweep` as its runs' settings.
 """
 
+from __future__ import annotations
+
 import pathlib
 import threading
 import traceback
 from collections import namedtuple
-from typing import Any, Callable, Optional, Union
+from collections.abc import Callable
+from typing import Any
 
 from .. import samples
 from ..config import StyleConfig, preset as make_preset
 from ..errors import NSTError
-from ..images import load_image
+from ..images import default_max_side, load_image
 from .listener import Listener, outcome
 from .records import (
     Entry,
@@ -38,6 +41,8 @@ from .records import (
     upload_problem,
     write_entry,
 )
+
+__all__ = ["IMAGES", "MAX_KEEP", "SEED_STUDY", "Job", "Lab"]
 
 #: The original paper's study (style weight x learning rate), the default sweep. Each entry starts
 #: from the ``seed`` preset; the sweep's own size and step count apply unless an entry sets them.
@@ -61,8 +66,19 @@ class Lab:
         listener: what to tell about messages, images, runs and the gallery (default: nobody).
     """
 
-    def __init__(self, backbone: Optional[str] = None, *, listener: Optional[Listener] = None):
-        from ..backbone import load_backbone, resolve_name
+    gallery: list[Entry]
+    messages: list[tuple[str, str]]
+    last_error: str | None
+    images: dict[str, Any]
+    sources: dict[str, str]
+    uploads: dict[str, dict[str, Any]]
+    live: dict[str, Any]
+    _samples: dict[str, Any]
+    _thread: threading.Thread | None
+
+    def __init__(self, backbone: str | None = None, *, listener: Listener | None = None) -> None:
+        # Lazy: the backbone starts TensorFlow, which importing the explorer must not.
+        from ..backbone import load_backbone, resolve_name  # noqa: PLC0415
 
         self.backbone_spec = resolve_name(backbone)
         self.backbone = load_backbone(self.backbone_spec, verbose=False)
@@ -102,7 +118,7 @@ class Lab:
         """``action`` as a widget handler: whatever it raises ends in a message (``what`` failed:
         the error), with the traceback kept in :attr:`last_error`, never escaping into the
         browser's log where nobody sees it."""
-        def handler(*args):
+        def handler(*args: Any) -> Any:
             try:
                 return action(*args)
             except Exception as err:  # a handler must never fail silently
@@ -143,7 +159,7 @@ class Lab:
         self.listener.image(which, key, image, self.source_options(which))
         return True
 
-    def set_image(self, which: str, source: Any, name: Optional[str] = None) -> bool:
+    def set_image(self, which: str, source: Any, name: str | None = None) -> bool:
         """Use ``source`` as the ``"content"`` or ``"style"`` image.
 
         Args:
@@ -200,7 +216,7 @@ class Lab:
     # Settings
     # ---------------------------------------------------------------------------------------------
 
-    def values(self, preset: Optional[str] = None, **settings: Any) -> dict:
+    def values(self, preset: str | None = None, **settings: Any) -> dict:
         """The settings that controls moved to ``preset`` and then to ``settings`` must show.
 
         A preset gives every value but the backbone, and its size only if it names one.
@@ -232,8 +248,6 @@ class Lab:
         base = make_preset(name or "seed").to_dict()
         settings = {**base, "backbone": self.backbone_spec, **settings, **changes}
         if settings.get("max_side") == "auto":
-            from ..images import default_max_side
-
             settings["max_side"] = default_max_side()
         if not settings["style_layers"]:
             raise NSTError("tick at least one style layer (Layers tab).")
@@ -245,7 +259,7 @@ class Lab:
     # ---------------------------------------------------------------------------------------------
 
     def run(self, settings: dict, block: bool = False, every: int = 10,
-            **changes: Any) -> Optional[Entry]:
+            **changes: Any) -> Entry | None:
         """Run with ``settings`` and ``changes``, previews every ``every`` steps.
 
         With ``block=False`` the run goes on in a background thread and this returns None at once
@@ -282,8 +296,8 @@ class Lab:
             raise NSTError("the sweep grid is empty.")
         return jobs
 
-    def sweep(self, settings: dict, grid: Union[str, list], common: dict, block: bool = False,
-              every: int = 10) -> Optional[list]:
+    def sweep(self, settings: dict, grid: str | list, common: dict, block: bool = False,
+              every: int = 10) -> list | None:
         """Run each entry of ``grid`` (a list of dicts, or its text for :func:`parse_grid`) into
         the gallery, as :meth:`plan` makes them; the new entries when ``block=True``."""
         try:
@@ -314,7 +328,7 @@ class Lab:
     def run_jobs(self, jobs: list, every: int = 10) -> list:
         """Run ``jobs`` one after the other into the gallery until one is stopped; the new
         entries. (Call :meth:`start`, which checks that nothing else runs.)"""
-        entries = []
+        entries: list[Entry] = []
         try:
             for job in jobs:
                 if self._stop.is_set():
@@ -333,8 +347,8 @@ class Lab:
             self.listener.busy(False)
         return entries
 
-    def _run_one(self, job: Job, prefix: str, every: int) -> Optional[Entry]:
-        from ..optimize import stylize
+    def _run_one(self, job: Job, prefix: str, every: int) -> Entry | None:
+        from ..optimize import stylize  # noqa: PLC0415 - lazy: it starts TensorFlow
 
         self.live = {"steps": [], "history": {}, "prefix": prefix}
         self.listener.run_started(job, prefix)
@@ -382,7 +396,7 @@ class Lab:
         self.say("info", "Stopping at the next preview step…")
         return True
 
-    def wait(self, timeout: Optional[float] = None) -> Optional[Entry]:
+    def wait(self, timeout: float | None = None) -> Entry | None:
         """Wait for a background run or sweep to end; the latest gallery entry (or None, also
         when ``timeout`` seconds passed first)."""
         thread = self._thread
@@ -396,7 +410,7 @@ class Lab:
     # The gallery: saving, loading, reading it from code
     # ---------------------------------------------------------------------------------------------
 
-    def entry(self, ref: Union[None, int, Entry] = None) -> Entry:
+    def entry(self, ref: int | Entry | None = None) -> Entry:
         """A gallery entry: ``ref`` itself, the one numbered ``ref``, or (None) the latest.
 
         Raises:
@@ -419,8 +433,8 @@ class Lab:
         self.listener.gallery_cleared()
         self.say("info", "The gallery is empty.")
 
-    def save(self, entry: Union[None, int, Entry] = None,
-             folder: Union[str, pathlib.Path] = ".") -> Optional[tuple]:
+    def save(self, entry: int | Entry | None = None,
+             folder: str | pathlib.Path = ".") -> tuple | None:
         """Save a gallery entry (default the latest) with :func:`records.write_entry`, never
         overwriting; the two paths ``(png, json)``, or None with a message."""
         try:
@@ -432,8 +446,8 @@ class Lab:
         self.say("ok", f"Saved run #{entry.number} as {png} and {js.name}.")
         return png, js
 
-    def load(self, source: Any, name: Optional[str] = None,
-             apply: Optional[Callable[..., list]] = None) -> bool:
+    def load(self, source: Any, name: str | None = None,
+             apply: Callable[..., list] | None = None) -> bool:
         """Load saved settings: sample images named in the record are selected, and
         ``apply(**settings)`` (the explorer's ``set``) puts the settings on the controls and
         returns its warnings.
@@ -481,12 +495,12 @@ class Lab:
         """The gallery as plain text, one line per run."""
         return "\n".join(e.summary() for e in self.gallery)
 
-    def figure(self, entries: Optional[list] = None, cols: Optional[int] = None,
+    def figure(self, entries: list | None = None, cols: int | None = None,
                size: float = 2.6) -> Any:
         """Gallery entries (default all) side by side: :func:`records.figure`."""
         return figure(self.gallery if entries is None else entries, cols=cols, size=size)
 
-    def sheet(self, entries: Optional[list] = None, cols: Optional[int] = None,
+    def sheet(self, entries: list | None = None, cols: int | None = None,
               size: float = 2.2, quality: int = 85) -> Any:
         """Gallery entries (default all) as a compact JPEG: :func:`records.sheet`."""
         return sheet(self.gallery if entries is None else entries, cols=cols, size=size,

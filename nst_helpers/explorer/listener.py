@@ -4,9 +4,13 @@ The lab calls a listener's methods as things happen; the explorer's view impleme
 widgets, and the plain :class:`Listener` shows nothing (the lab alone, in scripts and tests).
 """
 
+from __future__ import annotations
+
 from typing import Any
 
 from .records import Entry, fmt
+
+__all__ = ["Listener", "outcome"]
 
 
 class Listener:

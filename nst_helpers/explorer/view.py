@@ -7,16 +7,21 @@ the lab does. It uses only widgets that exist in both ipywidgets 7.7 (Google Col
 (JupyterLab 4).
 """
 
+from __future__ import annotations
+
 import html
 import time
 from collections import namedtuple
-from typing import Any, Callable
+from collections.abc import Callable
+from typing import Any
 
 from ..images import to_png_bytes
 from .controls import TABS as SETTING_TABS, Controls, tooltip
 from .drawing import loss_curve_svg, thumbnail_png
 from .listener import Listener
 from .records import Entry, fmt, source_label
+
+__all__ = ["COLOURS", "DRAW_EVERY", "ICONS", "SIDE_BY_SIDE", "TABS", "Card", "View", "card_html"]
 
 #: The tabs, in order: the settings tabs first.
 TABS = (*SETTING_TABS, "Sweep", "Save / load")
@@ -32,7 +37,8 @@ DRAW_EVERY = 0.25
 
 
 def _w() -> Any:
-    import ipywidgets
+    """The ``ipywidgets`` module, imported here: it is optional, and the lab runs without it."""
+    import ipywidgets  # noqa: PLC0415 - lazy: optional (a lab without widgets runs without it)
 
     return ipywidgets
 
@@ -67,7 +73,10 @@ class View(Listener):
         actions: what a card's buttons call: ``actions.load(entry)`` and ``actions.save(entry)``.
     """
 
-    def __init__(self, controls: Controls, backbone: Any, guard: Callable, actions: Any):
+    cards: dict[int, Card]
+
+    def __init__(self, controls: Controls, backbone: Any, guard: Callable,
+                 actions: Any) -> None:
         w = _w()
         self.controls = controls
         self.guard = guard
@@ -206,7 +215,7 @@ class View(Listener):
             self.last_draw = now
             self._show(to_png_bytes(p.image()), loss_curve_svg(live["history"], live["steps"]))
 
-    def _show(self, png: bytes, svg: str = None) -> None:
+    def _show(self, png: bytes, svg: str | None = None) -> None:
         self.preview.value = png
         self.preview.layout.display = None
         if svg is not None:
