@@ -36,19 +36,20 @@ plus its use in the loop.
 import dataclasses
 import math
 from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Optional, Union, get_args, get_origin
+from typing import Any, Callable, Literal, Optional, Union, cast, get_args, get_origin
 
 from .choices import INITS, NORMALIZATIONS, OPTIMIZERS, POOLINGS, PRECISIONS, PRESERVE_COLORS
 from .errors import NSTError
 
 SEED_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 
-Normalization = Literal[NORMALIZATIONS]
-Optimizer = Literal[OPTIMIZERS]
-Init = Literal[INITS]
-Pooling = Literal[POOLINGS]
-Precision = Literal[PRECISIONS]
-PreserveColor = Optional[Literal[PRESERVE_COLORS]]
+# Literal of a tuple: at run time the tuple's words (what the table reads); mypy cannot see them.
+Normalization = Literal[NORMALIZATIONS]  # type: ignore[valid-type]
+Optimizer = Literal[OPTIMIZERS]  # type: ignore[valid-type]
+Init = Literal[INITS]  # type: ignore[valid-type]
+Pooling = Literal[POOLINGS]  # type: ignore[valid-type]
+Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
+PreserveColor = Optional[Literal[PRESERVE_COLORS]]  # type: ignore[valid-type]
 MaxSide = Union[int, Literal["auto"], None]
 
 
@@ -129,7 +130,7 @@ class Table:
                 f.name: Setting(name=f.name, type=f.type, default=f.default,
                                 **{"label": f.name.replace("_", " "), "short": f.name,
                                    **f.metadata})
-                for f in dataclasses.fields(cls)
+                for f in dataclasses.fields(cast(Any, cls))  # every table is a dataclass
             }
         return found
 
@@ -147,7 +148,7 @@ class Table:
                 f"valid: {', '.join(sorted(rows))}."
             )
         changes = {key: rows[key].convert(value) for key, value in changes.items()}
-        new = dataclasses.replace(self, **changes)
+        new = dataclasses.replace(cast(Any, self), **changes)
         new.validate()
         return new
 
@@ -168,7 +169,7 @@ class Table:
 
     def to_dict(self) -> dict:
         """Plain dict, for JSON reports."""
-        return dataclasses.asdict(self)
+        return dataclasses.asdict(cast(Any, self))
 
 
 #: The rows of every table, read once: ``{table class: {name: Setting}}``.

@@ -322,10 +322,10 @@ class Loop:
         self.deadline, self.deadline_words = deadline, deadline_words
         self.progress_info = progress_info or Progress
         self.kept = kept
-        self.history = {k: [] for k in LOSS_NAMES}
-        self.frames = []
+        self.history: dict[str, list[float]] = {k: [] for k in LOSS_NAMES}
+        self.frames: list[tuple[int, np.ndarray]] = []
         self.step = int(start)
-        self.start = None
+        self.start = time.perf_counter()  # set again when run() starts
         self.seconds = 0.0  # optimisation time, set by run()
         self.bar = progress_bar(self.steps - self.step, desc, progress)
 

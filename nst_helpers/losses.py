@@ -198,6 +198,8 @@ class PerceptualLoss:
         masks: one ``{style layer: (h, w) mask}`` or ``None`` (everywhere) per style image.
         content_extractor: a cheaper extractor of the content layers alone, for
             :meth:`content_targets` (default: ``extractor``).
+        backbone, precision: the backbone the extractors came from and their arithmetic, for
+            the caller's records.
 
     .. note:: The style loss is taken image by image: :func:`gram_matrix` of a whole batch would
        pool the positions of all its images into one Gram matrix.
@@ -214,8 +216,10 @@ class PerceptualLoss:
     def __init__(self, extractor: Callable[[Tensor], dict[str, Tensor]], config: Any,
                  style_images: Sequence[Tensor], blend: Sequence[float] | None = None,
                  masks: Sequence[Mapping[str, Tensor] | None] | None = None,
-                 content_extractor: Callable[[Tensor], dict[str, Tensor]] | None = None) -> None:
+                 content_extractor: Callable[[Tensor], dict[str, Tensor]] | None = None,
+                 backbone: Any = None, precision: str | None = None) -> None:
         self.extractor = extractor
+        self.backbone, self.precision = backbone, precision
         self.content_extractor = content_extractor or extractor
         self.config = config
         self.layer_weights = config.layer_weights()

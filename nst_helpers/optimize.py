@@ -13,6 +13,7 @@ after each step, as the seed did; L-BFGS-B (scipy) with bounds. Adam runs many s
 import gc
 import time
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 from scipy.optimize import Bounds, minimize
@@ -178,7 +179,7 @@ def _run_lbfgs(problem, x0, loop):
         return tf.stack([total, content, style, tv]), tape.gradient(total, x)
 
     value_and_grad, compile_seconds = trace(value_and_grad, tf.TensorSpec(shape, tf.float32))
-    best = {"loss": np.inf, "x": np.asarray(x0), "step": 0}
+    best: dict[str, Any] = {"loss": np.inf, "x": np.asarray(x0), "step": 0}
 
     def fun(flat):
         if loop.step >= loop.steps:  # scipy may ask for one more evaluation than allowed

@@ -119,7 +119,7 @@ class Problem:
                            f"{n} style image{'s' if n != 1 else ''}; give one per style "
                            "(None for everywhere).")
         h, w = self.content.shape[:2]
-        out = []
+        out: list[np.ndarray | None] = []
         for i, m in enumerate(masks):
             name = f"style mask {i + 1}"
             if m is None:

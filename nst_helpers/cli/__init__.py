@@ -76,7 +76,7 @@ EXTRAS = {"distributed": ("distributed", "dask"), "voila": ("voila", "app"),
 def _check_extras(args):
     """Raise NSTError in one line, naming the extra to install, when this command needs a package
     that is not installed; before anything is read or imported (``nst grade`` checks its own)."""
-    needs = []
+    needs: list[tuple[str, ...]] = []
     if args.command == "lab":
         needs.append(("voila", "nst lab"))
     if getattr(args, "scheduler", None):
@@ -121,7 +121,7 @@ def main(argv: list[str] | None = None) -> int:
                 return sweep.run(args, term)
             if args.command in ("train-style", "stylize-fast"):
                 status = train.run(args, term)
-                return interrupted_status(term) if status == "interrupted" else status
+                return interrupted_status(term) if status == "interrupted" else int(status)
             if args.command == "demo":
                 return run.demo(args, term)
             return run.run(args.content, args.style, args, args.preset, run.changes(args), term)

@@ -211,7 +211,7 @@ def _check_outputs(args, output):
     named = [("-o/--output", output), ("--report", getattr(args, "report", None)),
              ("--film", getattr(args, "film", None)), ("--frames", getattr(args, "frames", None))]
     named = [(option, path) for option, path in named if path]
-    seen = {}
+    seen: dict[str, str] = {}
     for option, path in named:
         key = os.path.realpath(os.path.expanduser(str(path)))
         if key in seen:

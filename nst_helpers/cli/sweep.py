@@ -90,5 +90,5 @@ def run(args: Any, term: dict | None = None) -> int:
         sheets = f"none ({err})"
     print(f"{result}\nFigures: {sheets}")
     if result.interrupted:
-        return interrupted_status(term)
+        return interrupted_status(term or {})
     return 1 if result.failed else 0

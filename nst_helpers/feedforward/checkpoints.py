@@ -58,7 +58,7 @@ def _note(text):
 def _checkpoint_files(folder):
     """``{step: [files]}``: the files of every checkpoint in ``folder`` (``ckpt-N.index``,
     ``ckpt-N.data-00000-of-00001`` …), found on disk, whatever the state file says."""
-    found = {}
+    found: dict[int, list[pathlib.Path]] = {}
     if pathlib.Path(folder).is_dir():
         for path in pathlib.Path(folder).iterdir():
             m = _CHECKPOINT_FILE.fullmatch(path.name)
@@ -81,13 +81,15 @@ def _read_state(folder):
     except (OSError, UnicodeDecodeError) as err:
         raise ValueError(str(err)) from None
     lines = [line for line in text.splitlines() if line.strip()]
-    pairs = [re.fullmatch(r'\s*(\w+)\s*:\s*("[^"]*"|[-+\d.eE]+)\s*', line) for line in lines]
-    if not pairs or not all(pairs):
+    found = [re.fullmatch(r'\s*(\w+)\s*:\s*("[^"]*"|[-+\d.eE]+)\s*', line) for line in lines]
+    pairs = [m for m in found if m is not None]
+    if not pairs or len(pairs) != len(found):
         raise ValueError("not a checkpoint list")
     named = [m.group(2).strip('"') for m in pairs if m.group(1).endswith("model_checkpoint_path")
              or m.group(1) == "all_model_checkpoint_paths"]
-    steps = [re.fullmatch(r"ckpt-(\d+)", pathlib.Path(name).name) for name in named]
-    if not named or not all(steps):
+    matched = [re.fullmatch(r"ckpt-(\d+)", pathlib.Path(name).name) for name in named]
+    steps = [m for m in matched if m is not None]
+    if not named or len(steps) != len(matched):
         raise ValueError("names no checkpoint")
     return sorted({int(m.group(1)) for m in steps}, reverse=True)
 
@@ -98,7 +100,7 @@ def _checkpoint_problem(folder, step, files):
     names = {p.name for p in files}
     if f"ckpt-{step}.index" not in names:
         return "its .index file is missing"
-    shards = [_CHECKPOINT_FILE.fullmatch(n) for n in names if ".data-" in n]
+    shards = [m for m in (_CHECKPOINT_FILE.fullmatch(n) for n in names if ".data-" in n) if m]
     counts = {int(m.group(3)) for m in shards}
     if not shards or len(counts) != 1 or {int(m.group(2)) for m in shards} != set(
             range(counts.pop())):
@@ -187,10 +189,11 @@ def checkpoint_setup(folder, config, painting, description, resume, force):
               f"moved to {moved} (move them back into {folder} to resume that run).")
         return None, None
     if not found:
-        gone = (f" (its list names ckpt-{', ckpt-'.join(map(str, listed))}, which are missing)"
-                if listed else "")
-        raise NSTError(f"{folder}: holds no checkpoint to resume from{gone}; drop resume "
+        missing = (f" (its list names ckpt-{', ckpt-'.join(map(str, listed))}, which are "
+                   "missing)" if listed else "")
+        raise NSTError(f"{folder}: holds no checkpoint to resume from{missing}; drop resume "
                        "(--resume) to start training.")
+    earlier: dict
     try:
         earlier = json.loads(record_path.read_text(encoding="utf-8"))
         if not isinstance(earlier, dict):
@@ -200,7 +203,8 @@ def checkpoint_setup(folder, config, painting, description, resume, force):
                        f"be checked against this run (network, painting); restore it from a copy, "
                        + START_AGAIN) from None
     now = run_record(config, painting, description)
-    then = earlier.get("architecture") if isinstance(earlier.get("architecture"), dict) else {}
+    recorded = earlier.get("architecture")
+    then: dict = recorded if isinstance(recorded, dict) else {}
     differ = [k for k in now["architecture"] if then.get(k) != now["architecture"][k]]
     if differ:
         k = differ[0]

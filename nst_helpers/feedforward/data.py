@@ -84,7 +84,8 @@ class PhotoCrops:
 
     def __init__(self, photos=None, size=128, batch_size=4, seed=0):
         self.size, self.batch_size, self.seed = int(size), int(batch_size), int(seed)
-        self._files = None
+        self._files: list[pathlib.Path] | None = None
+        self._images: list[np.ndarray] | None = None
         if photos is None:
             self.names = list(TRAINING_PHOTOS)
             self._images = [photo(n) for n in self.names]
@@ -112,6 +113,7 @@ class PhotoCrops:
     def _image(self, i):
         if self._images is not None:
             return self._images[i]
+        assert self._files is not None  # a folder of photographs, read when drawn
         return load_image(self._files[i], max_side=max(PHOTO_SIDE, self.size),
                           name=f"training photo {self._files[i]}")
 
@@ -124,9 +126,9 @@ class PhotoCrops:
         side = int(round(math.exp(rng.uniform(math.log(low), math.log(high)))))
         y, x = int(rng.integers(h - side + 1)), int(rng.integers(w - side + 1))
         box = (x, y, x + side, y + side)
-        out = Image.fromarray(image).resize((self.size, self.size), Image.Resampling.BILINEAR,
-                                            box=box, reducing_gap=2.0)
-        out = np.asarray(out, dtype=np.uint8)
+        crop = Image.fromarray(image).resize((self.size, self.size), Image.Resampling.BILINEAR,
+                                             box=box, reducing_gap=2.0)
+        out = np.asarray(crop, dtype=np.uint8)
         return out[:, ::-1] if rng.random() < 0.5 else out
 
     def batch(self, step):

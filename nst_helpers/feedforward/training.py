@@ -58,7 +58,7 @@ class TrainResult:
     config: TrainConfig = field(repr=False)
     stop_reason: str = "finished"  # finished, time limit, interrupted, stopped or diverged
     message: str = ""
-    checkpoint: str = None  # the last checkpoint written, if any
+    checkpoint: str | None = None  # the last checkpoint written, if any
 
     @property
     def seconds_per_step(self):
@@ -99,8 +99,8 @@ def perceptual_loss(style: Any, config: TrainConfig, verbose: bool = True) -> lo
     backbone.check_layers(layers)
     loss = losses.PerceptualLoss(
         backbone.extractor(layers, precision=precision), config, [vgg_input(style[None])],
-        content_extractor=backbone.extractor(list(config.content_layers), precision=precision))
-    loss.backbone, loss.precision = backbone, precision
+        content_extractor=backbone.extractor(list(config.content_layers), precision=precision),
+        backbone=backbone, precision=precision)
     return loss
 
 
@@ -240,5 +240,5 @@ def train(style: Any, config: TrainConfig | None = None, *, photos: Any = None,
     return TrainResult(model=net, history=loop.history, start_step=start_step, step=done,
                        seconds=loop.seconds, setup_seconds=setup_seconds,
                        compile_seconds=compile_seconds, backbone=loss_fn.backbone.name,
-                       precision=loss_fn.precision, config=cfg, stop_reason=reason,
+                       precision=str(loss_fn.precision), config=cfg, stop_reason=reason,
                        message=message, checkpoint=path)

@@ -22,7 +22,7 @@ import keras  # noqa: E402  (Keras 3, imported after TensorFlow's quiet import)
 __all__ = ["stylize_fast", "milliseconds_per_image", "save_network", "load_network",
            "describe_network"]
 
-_FORWARD = weakref.WeakKeyDictionary()
+_FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 def _forward(model):
