@@ -33,7 +33,7 @@ if TYPE_CHECKING:
 __all__ = [
     "MIN_SIDE", "VGG_MAX", "VGG_MEAN_BGR", "VGG_MIN", "ImageSource", "PathLike", "as_uint8",
     "check_folder", "check_writable", "clip_vgg", "default_max_side", "fit_longest", "from_vgg",
-    "load_image", "resize", "save_image", "show", "to_png_bytes", "to_vgg", "vgg_input",
+    "load_image", "load_mask", "resize", "save_image", "show", "to_png_bytes", "to_vgg", "vgg_input",
     "write_new",
 ]
 
@@ -222,6 +222,55 @@ def load_image(source: ImageSource, max_side: int | Literal["auto"] | None = "au
     if max_side is not None and max(w, h) > max_side:
         img = resize(img, max_side=max_side, label=label)
     return np.asarray(img, dtype=np.uint8).copy()
+
+
+def load_mask(mask: Any, size: tuple[int, int], name: str = "mask") -> np.ndarray:
+    """A mask of the image of ``size`` ``(H, W)``: float32 ``(H, W)`` in [0, 1], 1 where it applies.
+
+    Args:
+        mask: an ``(H, W)`` array (numbers in [0, 1], or 0 to 255, or booleans), a tensor, a PIL
+            image or an image file (white = here, black = not; colour is averaged). One with the
+            image's aspect ratio but another size is resized (area averaging).
+        size: the image's ``(height, width)``.
+        name: how messages name it (``"style mask 1"``).
+
+    Raises:
+        NSTError: not numbers, not 2-D, NaN or infinite values, negative values, another aspect
+            ratio, or empty (all zero).
+    """
+    h, w = size
+    m = mask
+    if not isinstance(m, np.ndarray) and not hasattr(m, "numpy"):
+        if isinstance(m, (list, tuple)):
+            m = np.asarray(m)
+        else:  # a path, a PIL image or bytes: any image load_image reads
+            m = load_image(m, max_side=None, name=name).astype(np.float32) / 255.0
+    m = np.asarray(m.numpy() if hasattr(m, "numpy") else m)
+    if m.dtype == np.bool_:
+        m = m.astype(np.float32)
+    if not np.issubdtype(m.dtype, np.number):
+        raise NSTError(f"{name}: a {m.dtype} array is not a mask; give numbers in [0, 1].")
+    m = m.astype(np.float32)
+    if m.ndim == 3 and m.shape[-1] in (1, 3, 4):
+        m = m[..., :3].mean(axis=-1)
+    if m.ndim != 2:
+        raise NSTError(f"{name} has shape {m.shape}; give a 2-D (height, width) mask.")
+    if not np.isfinite(m).all():
+        raise NSTError(f"{name} holds NaN or infinite values.")
+    if m.min() < 0:
+        raise NSTError(f"{name} has negative values; give values in [0, 1] (or 0 to 255).")
+    if m.max() > 1.0:
+        m = m / 255.0 if m.max() <= 255.0 else m / m.max()
+    if m.shape != (h, w):
+        if min(m.shape) < 2 or abs(m.shape[0] / m.shape[1] - h / w) > 0.02 * (h / w):
+            raise NSTError(
+                f"{name} is {m.shape[1]}x{m.shape[0]} px but the content image is "
+                f"{w}x{h} px; give a mask with the content image's size or aspect ratio."
+            )
+        m = _tf().image.resize(m[..., None], (h, w), method="area").numpy()[..., 0]
+    if not m.max() > 0:
+        raise NSTError(f"{name} is empty (all zero): that style would apply nowhere.")
+    return np.clip(m, 0.0, 1.0).astype(np.float32)
 
 
 def fit_longest(shape: Sequence[int], side: int) -> tuple[int, int]:

@@ -16,7 +16,7 @@ from ._tf import tf as _tf
 from .backbone import bfloat16_hardware, load_backbone, resolve_precision
 from .color import luminance_image, match_histogram
 from .errors import NSTError
-from .images import load_image, resize, to_vgg
+from .images import load_image, load_mask, resize, to_vgg
 
 tf = _tf()
 
@@ -105,9 +105,8 @@ class Problem:
     def _masks(self, masks, n):
         """Check the style masks and bring them to the content image's size.
 
-        Returns one ``(H, W)`` float32 array in [0, 1] (or None, for everywhere) per style. A mask
-        may be an array, a PIL image or an image file (white = this style, black = not); one with
-        the content image's aspect ratio but another size is resized.
+        Returns one ``(H, W)`` float32 array in [0, 1] (or None, for everywhere) per style
+        (:func:`nst_helpers.images.load_mask`).
         """
         if masks is None:
             return [None] * n
@@ -119,44 +118,8 @@ class Problem:
                            f"{n} style image{'s' if n != 1 else ''}; give one per style "
                            "(None for everywhere).")
         h, w = self.content.shape[:2]
-        out: list[np.ndarray | None] = []
-        for i, m in enumerate(masks):
-            name = f"style mask {i + 1}"
-            if m is None:
-                out.append(None)
-                continue
-            if not isinstance(m, np.ndarray) and not hasattr(m, "numpy"):
-                if isinstance(m, (list, tuple)):
-                    m = np.asarray(m)
-                else:  # a path, a PIL image or bytes: any image load_image reads
-                    m = load_image(m, max_side=None, name=name).astype(np.float32) / 255.0
-            m = np.asarray(m.numpy() if hasattr(m, "numpy") else m)
-            if m.dtype == np.bool_:
-                m = m.astype(np.float32)
-            if not np.issubdtype(m.dtype, np.number):
-                raise NSTError(f"{name}: a {m.dtype} array is not a mask; give numbers in [0, 1].")
-            m = m.astype(np.float32)
-            if m.ndim == 3 and m.shape[-1] in (1, 3, 4):
-                m = m[..., :3].mean(axis=-1)
-            if m.ndim != 2:
-                raise NSTError(f"{name} has shape {m.shape}; give a 2-D (height, width) mask.")
-            if not np.isfinite(m).all():
-                raise NSTError(f"{name} holds NaN or infinite values.")
-            if m.min() < 0:
-                raise NSTError(f"{name} has negative values; give values in [0, 1] (or 0 to 255).")
-            if m.max() > 1.0:
-                m = m / 255.0 if m.max() <= 255.0 else m / m.max()
-            if m.shape != (h, w):
-                if min(m.shape) < 2 or abs(m.shape[0] / m.shape[1] - h / w) > 0.02 * (h / w):
-                    raise NSTError(
-                        f"{name} is {m.shape[1]}x{m.shape[0]} px but the content image is "
-                        f"{w}x{h} px; give a mask with the content image's size or aspect ratio."
-                    )
-                m = tf.image.resize(m[..., None], (h, w), method="area").numpy()[..., 0]
-            if not m.max() > 0:
-                raise NSTError(f"{name} is empty (all zero): that style would apply nowhere.")
-            out.append(np.clip(m, 0.0, 1.0).astype(np.float32))
-        return out
+        return [None if m is None else load_mask(m, (h, w), name=f"style mask {i + 1}")
+                for i, m in enumerate(masks)]
 
     def losses(self, x):
         """``(total, content, style, tv)`` of the VGG-space image ``x``, weights applied."""

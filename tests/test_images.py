@@ -219,3 +219,16 @@ def test_large_jpeg_decodes_at_a_reduced_scale(tmp_path, monkeypatch):
     reference = np.asarray(Image.fromarray(full).resize((64, 48), Image.Resampling.LANCZOS))
     assert np.abs(out.astype(int) - reference).mean() < 3  # the same picture
     assert images.load_image(path, max_side=2000).shape == (1500, 2000, 3)  # no draft below it
+
+
+def test_load_mask_scales_resizes_and_refuses_in_one_line():
+    from nst_helpers.errors import NSTError
+    from nst_helpers.images import load_mask
+
+    m = load_mask(np.full((20, 30), 255, np.uint8), (40, 60), name="style mask 1")
+    assert m.shape == (40, 60) and m.dtype == np.float32 and m.max() == 1.0
+    for bad, words in ((np.zeros((40, 60)), "empty"), (np.ones((40, 40)), "aspect ratio"),
+                       (np.full((40, 60), np.nan), "NaN"), (-np.ones((40, 60)), "negative")):
+        with pytest.raises(NSTError, match=words) as err:
+            load_mask(bad, (40, 60), name="style mask 2")
+        assert str(err.value).startswith("style mask 2") and "\n" not in str(err.value)
