@@ -271,7 +271,7 @@ def _check_calls(nb):
     calls = {}
     for i, cell in enumerate(nb["cells"]):
         if cell["cell_type"] == "code":
-            names = re.findall(r"\bchecks\.(check_\w+)\s*\(", grading._source(cell))
+            names = re.findall(r"\bchecks\.(check_\w+)\s*\(", grading.cell_source(cell))
             if names:
                 calls[i] = names
     return calls

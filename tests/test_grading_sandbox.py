@@ -131,7 +131,7 @@ def hostile(tmp_path_factory):
     os.utime(older, (time.time() - 3600, time.time() - 3600))
     _write(subs / "carl_01_convolutions (1).ipynb", _nb("01_convolutions"))
     honest_digest = _sha(honest)
-    package = grading._digest_files(grading._package_files())
+    package = grading.digest_files(grading.package_files())
     rows = grading.grade([subs], out, timeout=300, jobs=2, verbose=False)
     with out.open(newline="") as f:
         from_csv = {r["student"]: r for r in csv.DictReader(f)}
@@ -174,7 +174,7 @@ def test_writing_outside_the_sandbox_changes_nothing_and_gains_nothing(hostile):
     assert _sha(hostile["honest"]) == hostile["honest_digest"]  # a classmate's submission
     assert not hostile["outside"].exists() and not (hostile["root"] / "grades.csv.new").exists()
     assert "changed by a submission" not in (hostile["root"] / "grades.csv").read_text()
-    assert grading._digest_files(grading._package_files()) == hostile["package"]
+    assert grading.digest_files(grading.package_files()) == hostile["package"]
     assert hostile["rows"]["alice"]["points"] == "1"
 
 

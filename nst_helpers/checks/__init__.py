@@ -40,6 +40,8 @@ under its own name: replacing anything in ``nst_helpers.checks`` does not reach 
 its own ``data_dir`` reaches all its checks.
 """
 
+from __future__ import annotations
+
 import importlib.util as _importlib_util
 import pathlib as _pathlib
 import sys as _sys
@@ -62,7 +64,11 @@ def _stand_in(name: str, file: str) -> list[str]:
         raise ImportError(f"load a copy of nst_helpers.checks as nst_helpers.<name>, not as {name}")
     folder = _pathlib.Path(file).resolve().parent
     if not (folder / "common.py").is_file():
-        nst = _importlib_util.find_spec("nst_helpers").submodule_search_locations[0]
+        spec = _importlib_util.find_spec("nst_helpers")
+        if spec is None or not spec.submodule_search_locations:
+            raise ImportError("a copy of nst_helpers.checks outside its package needs nst_helpers "
+                              "installed (or on sys.path) to find its exercises' modules")
+        nst = spec.submodule_search_locations[0]
         folder = _pathlib.Path(nst) / "checks"
     path = [str(folder)]
     if name not in _sys.modules:

@@ -15,6 +15,8 @@ import numpy as np
 from .answers import GRADIENT_HINT, _as_array, _call, _tf
 from .common import _cases, _fail, _fname, _off_by
 
+__all__ = ["HINTS", "generate", "check_adam_loop"]
+
 HINTS = {
     "no_clip": "the pixels are never clipped. After each step, put the image back into the range of "
                "real pixels, in VGG space: image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX)).",
@@ -278,7 +280,7 @@ def _nearest_run(values: np.ndarray, runs: dict[str, np.ndarray]) -> list[str]:
     dist = {name: _distance(values, losses) for name, losses in runs.items() if _right(values, losses)}
     if not dist:
         return []
-    ranked = sorted(dist, key=dist.get)
+    ranked = sorted(dist, key=lambda name: dist[name])
     return [n for n in ranked if dist[n] <= _AMBIGUOUS * dist[ranked[0]]]
 
 

@@ -28,6 +28,8 @@ from .common import (
     _variant,
 )
 
+__all__ = ["GRADIENT_HINT"]
+
 
 def _call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)``; an unwritten exercise (``NotImplementedError``) fails in one line.
@@ -173,7 +175,7 @@ def _gradient_outcome(fn: Callable, args: list, watch: list[int] | None = None) 
     function]`` or ``["error", type, message]``."""
     tf = _tf()
     watch = [0] if watch is None else list(watch)
-    sources = []
+    sources: list[Any] = []  # the tensors the gradient is taken with respect to
     for i in watch:
         arg = args[i]
         sources.extend(arg.values() if isinstance(arg, dict) else [arg])

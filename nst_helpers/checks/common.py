@@ -21,12 +21,14 @@ from __future__ import annotations
 import contextvars
 import importlib.util
 import pathlib
-from typing import Any, Callable, NoReturn
+from typing import Any, Callable, NoReturn, SupportsFloat
 
 import numpy as np
 
 from ..choices import NORMALIZATIONS
 from ..errors import NSTError
+
+__all__ = ["CHECKS", "serve_from", "data_dir", "normalised", "CheckFailed"]
 
 #: File stem of each check's reference values in ``data/checks/``, one module of this package each.
 #: New names go at the end: the position seeds each generator's random numbers (unless its module
@@ -112,7 +114,7 @@ def _cases(name: str) -> list[dict[str, Any]]:
     cases = []
     for i in range(int(ref["n_cases"])):
         prefix = f"c{i}."
-        case = {"inputs": {}, "mistakes": {}, "expected": ref.get(prefix + "expected")}
+        case: dict[str, Any] = {"inputs": {}, "mistakes": {}, "expected": ref.get(prefix + "expected")}
         for key, value in ref.items():
             if key.startswith(prefix + "in."):
                 case["inputs"][key[len(prefix + "in."):]] = value
@@ -236,7 +238,7 @@ def _times(r: float) -> str:
     return f"{1 / r:.3g} times too small"
 
 
-def _off_by(got: float, want: float) -> str:
+def _off_by(got: SupportsFloat, want: SupportsFloat) -> str:
     """``expected …, got … (how they differ).`` for a scalar answer that matched no known mistake."""
     got, want = float(got), float(want)
     text = f"expected {want:.6g}, got {got:.6g}"

@@ -13,6 +13,8 @@ import numpy as np
 from .answers import _check_loss
 from .common import _features, normalised
 
+__all__ = ["HINTS", "generate", "check_content_loss"]
+
 HINTS = {
     "sum": "you summed the squared differences; the seed's content loss is their mean "
            "(tf.reduce_mean), which does not grow with the size of the layer.",

@@ -14,6 +14,8 @@ import numpy as np
 from .answers import _as_array, _call, _tf
 from .common import _cases, _close, _fail, _first_mistake, _scale, _success
 
+__all__ = ["HINTS", "generate", "check_conv2d"]
+
 HINTS = {
     "flipped": "you flipped the kernel. In deep learning (and in tf.nn.conv2d) a 'convolution' slides the "
                "kernel as it is, without flipping (a cross-correlation): "

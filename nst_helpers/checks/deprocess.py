@@ -14,6 +14,8 @@ import numpy as np
 from .answers import _as_array, _call
 from .common import _cases, _close, _fail, _first_mistake, _success
 
+__all__ = ["HINTS", "generate", "check_deprocess"]
+
 HINTS = {
     "bgr": "BGR/RGB swap: VGG's input is BGR, so reverse the channel axis (x[..., ::-1]) to get RGB back.",
     "mean_order": "the means went onto the wrong channels: VGG_MEAN_BGR = [103.939, 116.779, 123.68] is in "

@@ -13,6 +13,8 @@ import numpy as np
 from .answers import _as_array, _call, _check_gradient, _tensor
 from .common import _cases, _close, _fail, _features, _first_mistake, _scale, _success
 
+__all__ = ["HINTS", "generate", "check_gram_matrix"]
+
 HINTS = {
     "unnormalised": "divide by the number of positions M = H * W, so that Gram matrices of images of "
                     "different sizes can be compared (the seed's normalisation).",

@@ -13,6 +13,8 @@ import numpy as np
 from .answers import _as_array, _call
 from .common import _cases, _close, _fail, _first_mistake, _off_by, _success
 
+__all__ = ["HINTS", "generate", "check_high_frequency_energy"]
+
 HINTS = {
     "uint8": "convert the image to floats first (np.asarray(image, dtype=np.float64)): in uint8, "
              "differences and squares wrap around (3 - 5 is 254, not -2; 16**2 is 0).",
@@ -42,10 +44,10 @@ def generate(rng: np.random.Generator) -> dict:
 
     yy, xx = np.mgrid[0:6, 0:9]
     smooth = np.stack([xx * 20, yy * 30, xx * yy * 3], -1) + rng.integers(0, 6, size=(6, 9, 3))
-    images = [rng.integers(0, 256, size=(7, 5, 3)).astype(np.uint8),
-              smooth.clip(0, 255).astype(np.uint8),
-              rng.uniform(0, 255, size=(5, 8, 3)),
-              rng.uniform(0, 1, size=(4, 6, 3)).astype(np.float32)]
+    images: list[np.ndarray] = [rng.integers(0, 256, size=(7, 5, 3)).astype(np.uint8),
+                                smooth.clip(0, 255).astype(np.uint8),
+                                rng.uniform(0, 255, size=(5, 8, 3)),
+                                rng.uniform(0, 1, size=(4, 6, 3)).astype(np.float32)]
     out = {}
     for i, img in enumerate(images):
         x = img.astype(np.float64)

@@ -23,6 +23,7 @@ What the kernel sends back is hostile: :func:`read_records` bounds its size, loa
 from __future__ import annotations
 
 import json
+import os
 import pathlib
 import re
 from typing import Any, Callable
@@ -30,6 +31,9 @@ from typing import Any, Callable
 import numpy as np
 
 from .common import _SOURCE, CHECKS, CheckFailed
+
+__all__ = ["MAX_JSON_BYTES", "MAX_ARRAY_BYTES", "MAX_ITEMS", "inputs_only", "fresh_reference",
+           "collect", "Malformed", "read_records", "judge"]
 
 #: Limits on what the grader reads back from a kernel for one check.
 MAX_JSON_BYTES = 1 << 20
@@ -162,7 +166,8 @@ class _Collect:
         raise _Collected
 
 
-def collect(folder: str, key: str, name: str, get_fn: Callable[[], Any], options: dict) -> None:
+def collect(folder: str | os.PathLike, key: str, name: str, get_fn: Callable[[], Any],
+            options: dict) -> None:
     """Run the student's function for check ``name`` on the inputs in ``folder/key.inputs.npz``
     and write what it did to ``folder/key.*``: what the grader's collecting cell calls.
 
@@ -315,8 +320,8 @@ def _raised(record: dict) -> Exception:
     built-in base class), for the check's own ``except`` clauses and wording."""
     import builtins
 
-    name = record.get("type") if isinstance(record.get("type"), str) else "Exception"
-    name = name if _NAME.match(name) else "Exception"
+    name = record.get("type")
+    name = name if isinstance(name, str) and _NAME.match(name) else "Exception"
     base = getattr(builtins, str(record.get("base")), Exception)
     if not (isinstance(base, type) and issubclass(base, Exception)):
         base = Exception

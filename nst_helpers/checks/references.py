@@ -20,6 +20,8 @@ import numpy as np
 from . import common
 from .common import _ROOT, CHECKS
 
+__all__ = ["reference_arrays", "regenerate", "main"]
+
 
 def reference_arrays(name: str, seed: Sequence[int] | None = None) -> dict[str, np.ndarray]:
     """The arrays of check ``name``'s reference file, computed afresh with the library.

@@ -9,6 +9,8 @@ import numpy as np
 
 from .common import _cases, _failer
 
+__all__ = ["generate", "check_refined"]
+
 
 def generate(rng: np.random.Generator) -> dict:
     """The fine stage's steps and size; the answer is computed from the student's own run."""

@@ -16,6 +16,8 @@ import numpy as np
 from .answers import _check_gradient, _shaped, _tf
 from .common import _cases, _fail, _first_mistake, _success
 
+__all__ = ["SEED", "HINTS", "generate", "check_residual_block"]
+
 #: The seed of :func:`generate`'s random numbers, which the reference file was made with.
 SEED = (2025, 9, 1)
 

@@ -13,6 +13,8 @@ import numpy as np
 from .answers import _check_loss
 from .common import _features, normalised
 
+__all__ = ["HINTS", "generate", "check_style_loss"]
+
 HINTS = {
     "sum": "you summed the squared differences; the seed's style loss is their mean (tf.reduce_mean).",
     "paper": "that is the paper's normalisation, sum((G - A)**2) / (4 N**2); this exercise uses the "

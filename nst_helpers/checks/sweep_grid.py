@@ -8,6 +8,8 @@ import numpy as np
 
 from .common import _cases, _failer
 
+__all__ = ["generate", "check_sweep_grid"]
+
 
 def generate(rng: np.random.Generator) -> dict:
     """The exercise's preset, style weight and TV weights; no answers to store."""

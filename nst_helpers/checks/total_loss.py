@@ -7,12 +7,14 @@ which already are Gram matrices.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable
 
 import numpy as np
 
 from .answers import _call, _check_gradient, _scalar, _tensor
 from .common import _cases, _close, _fail, _features, _first_mistake, _off_by, _success
+
+__all__ = ["HINTS", "UNEXPLAINED", "generate", "check_total_loss"]
 
 HINTS = {
     "swapped": "the weights are swapped: content_weight multiplies the content loss and style_weight "
@@ -56,9 +58,9 @@ def _derived(case: dict, n_content: int, n_style: int) -> dict[str, np.float64]:
     return {"pooled": (n_content * c + n_style * s) / (n_content + n_style), "halved": (c + s) / 2}
 
 
-def _split_dicts(inputs):
+def _split_dicts(inputs: dict[str, Any]) -> dict[str, Any]:
     """``{"features.block1_conv1": x, "style_weight": w}`` → ``{"features": {"block1_conv1": x}, ...}``."""
-    out = {}
+    out: dict[str, Any] = {}
     for key, value in inputs.items():
         head, dot, tail = key.partition(".")
         if dot:
@@ -128,8 +130,8 @@ def check_total_loss(total_loss: Callable) -> None:
         inp = _split_dicts(case["inputs"])
         text = (f"{len(inp['content_targets'])} content and {len(inp['style_targets'])} style layers, "
                 f"weights {float(inp['content_weight']):g} and {float(inp['style_weight']):g}")
-        args = [{l: _tensor(v) for l, v in inp[k].items()}
-                for k in ("features", "content_targets", "style_targets")]
+        args: list[Any] = [{l: _tensor(v) for l, v in inp[k].items()}
+                           for k in ("features", "content_targets", "style_targets")]
         args += [float(inp["content_weight"]), float(inp["style_weight"])]
         got = _scalar(total_loss, _call(total_loss, *args), text)
         want = case["expected"]

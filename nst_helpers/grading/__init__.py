@@ -58,7 +58,7 @@ import multiprocessing
 import os
 import pathlib
 import sys
-from typing import Sequence
+from typing import Any, Sequence
 
 from ..errors import NSTError
 from .command import run_command
@@ -72,22 +72,22 @@ from .common import (
     NOT_ATTEMPTED,
     PASSED,
     RUN_FAILED,
-    _one_line,
     check_installed,
+    one_line,
 )
 from .notebook import build_notebook, check_calls
-from .runner import _digest_files, _Job, _package_files, _short, grade_notebook  # noqa: F401
+from .runner import Job, digest_files, grade_notebook, package_files, short_path  # noqa: F401
 from .sandbox import sandbox_mode
 from .submissions import (  # noqa: F401
     Exercise,
     Submission,
-    _grading,
-    _source,
+    cell_source,
     exercises,
     find_submissions,
+    grading_metadata,
     load_course,
 )
-from .table import _check_out, table, write_csv
+from .table import check_out, table, write_csv
 
 __all__ = ["Exercise", "Submission", "load_course", "exercises", "find_submissions", "check_calls",
            "build_notebook", "sandbox_mode", "grade_notebook", "grade", "table", "write_csv",
@@ -97,16 +97,26 @@ __all__ = ["Exercise", "Submission", "load_course", "exercises", "find_submissio
 
 
 def process_pool(jobs: int) -> cf.ProcessPoolExecutor:
-    """A pool of ``jobs`` spawned processes (a forked TensorFlow can hang)."""
+    """A pool of ``jobs`` spawned processes (a forked TensorFlow can hang).
+
+    Args:
+        jobs: how many processes, a whole number >= 1.
+
+    Returns:
+        The pool; whoever uses it shuts it down.
+    """
     if not (isinstance(jobs, int) and jobs >= 1):
         raise NSTError(f"jobs must be a whole number >= 1, not {jobs!r}.")
     return cf.ProcessPoolExecutor(jobs, mp_context=multiprocessing.get_context("spawn"))
 
 
 def default_jobs() -> int:
-    """Kernels run at once by default: half the cores (each kernel's TensorFlow uses several)."""
-    return max(1, min(4, (os.cpu_count() or 2) // 2))
+    """Kernels run at once by default: half the cores (each kernel's TensorFlow uses several).
 
+    Returns:
+        Between 1 and 4.
+    """
+    return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
 def grade(submissions: Sequence[str | os.PathLike], out: str | os.PathLike | None = None, *,
@@ -136,7 +146,7 @@ def grade(submissions: Sequence[str | os.PathLike], out: str | os.PathLike | Non
         raise NSTError(f"timeout must be a positive number of seconds, not {timeout!r}.")
     out = pathlib.Path(out) if out is not None else None
     if out is not None:
-        _check_out(out, force)
+        check_out(out, force)
     course_nbs = load_course(course)
     subs = find_submissions(submissions, course_nbs)
     if not subs:
@@ -152,8 +162,10 @@ def grade(submissions: Sequence[str | os.PathLike], out: str | os.PathLike | Non
               "this user's files, reach the network and see other processes. Grade untrusted "
               "classes where bubblewrap works (apt-get install bubblewrap).", file=sys.stderr)
     watch = tuple(str(p) for sub in subs for p in [sub.path, *sub.copies])
-    package_before = _digest_files(_package_files())
-    results, todo, copy_notes = [], [], {}
+    package_before = digest_files(package_files())
+    results: list[dict[str, Any]] = []
+    todo: list[Job] = []
+    copy_notes: dict[tuple[str, str], str] = {}
     for sub in subs:
         if sub.notebook is None:
             results.append({"student": sub.student, "notebook": None, "results": {},
@@ -168,21 +180,22 @@ def grade(submissions: Sequence[str | os.PathLike], out: str | os.PathLike | Non
             results.append({"student": sub.student, "notebook": sub.notebook, "results": {},
                             "notes": [f"{sub.path.name}: over {MAX_BYTES >> 20} MB, not graded"]})
             continue
-        todo.append(_Job(sub.student, sub.notebook, text, course_nbs[sub.notebook], float(timeout),
+        todo.append(Job(sub.student, sub.notebook, text, course_nbs[sub.notebook], float(timeout),
                          sandbox=mode, watch=watch))
         if sub.copies:
             copy_notes[(sub.student, sub.notebook)] = (
                 f"{sub.notebook}: took the newest of {len(sub.copies) + 1} copies, {sub.path.name}")
-    own = executor is None and bool(todo)
-    pool = process_pool(jobs or default_jobs()) if own else executor
+    own = process_pool(jobs or default_jobs()) if executor is None and todo else None
+    pool = own if own is not None else executor  # None only when there is nothing to grade
     try:
-        futures = {pool.submit(grade_notebook, job): job for job in todo}
+        futures: dict[cf.Future[dict], Job] = (
+            {pool.submit(grade_notebook, job): job for job in todo} if pool is not None else {})
         for future in cf.as_completed(futures):
             job = futures[future]
             try:
                 res = future.result()
             except Exception as err:  # noqa: BLE001 - a worker that died, or a bug: say so, go on
-                why = f"{GRADER_FAILED} ({type(err).__name__}: {_one_line(err)[:200]})"
+                why = f"{GRADER_FAILED} ({type(err).__name__}: {one_line(err)[:200]})"
                 res = {"student": job.student, "notebook": job.notebook, "results": {},
                        "notes": [f"{job.notebook}: {why}"], "grader_error": why}
             if (res["student"], res["notebook"]) in copy_notes:
@@ -194,17 +207,17 @@ def grade(submissions: Sequence[str | os.PathLike], out: str | os.PathLike | Non
                       + (f" ({'; '.join(res['notes'])})" if res["notes"] else "")
                       + (f", {res['seconds']:.0f} s" if "seconds" in res else ""), flush=True)
     finally:
-        if own:
-            pool.shutdown(wait=True, cancel_futures=True)
+        if own is not None:
+            own.shutdown(wait=True, cancel_futures=True)
     failed = [r["grader_error"] for r in results if r.get("grader_error")]
     if todo and len(failed) == len(todo):  # nothing graded: a table of zeros would be a lie
         raise NSTError(f"no notebook could be graded ({failed[0]}); nothing was written. Check "
                        "that a python3 kernel starts here (jupyter kernelspec list; "
                        f"{INSTALL}).")
-    changed = [k for k, v in _digest_files(package_before).items() if package_before[k] != v]
+    changed = [k for k, v in digest_files(package_before).items() if package_before[k] != v]
     if changed:
         raise NSTError(f"the grader's own files (its checks and reference values) changed while "
-                       f"grading ({_short(changed[0])}); nothing was written. If nobody edited "
+                       f"grading ({short_path(changed[0])}); nothing was written. If nobody edited "
                        "them, a submission run without a sandbox did: reinstall nst-helpers and "
                        "grade again where bubblewrap works.")
     rows = table(results, course_nbs)

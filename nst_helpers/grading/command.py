@@ -7,7 +7,9 @@ import pathlib
 import sys
 
 from .common import GRADER_FAILED, RUN_FAILED, check_installed
-from .table import _check_out
+from .table import check_out
+
+__all__ = ["run_command"]
 
 
 def run_command(args: argparse.Namespace) -> int:
@@ -25,7 +27,7 @@ def run_command(args: argparse.Namespace) -> int:
 
     check_installed()
     if args.out is not None:
-        _check_out(pathlib.Path(args.out), args.force)  # before connecting to a cluster
+        check_out(pathlib.Path(args.out), args.force)  # before connecting to a cluster
     executor_cm = None
     if getattr(args, "scheduler", None):
         from ..sweep import executor_for

@@ -6,13 +6,17 @@ import pathlib
 
 from ..errors import NSTError
 
+__all__ = ["DEFAULT_TIMEOUT", "MAX_BYTES", "ROOT", "NOT_WRITTEN", "PASSED", "FAILED", "NOT_ATTEMPTED",
+           "RUN_FAILED", "GRADER_FAILED", "EXTRA_MODULES", "INSTALL", "check_installed", "one_line"]
+
 #: Seconds a submission's cells may run in all, unless told otherwise.
 DEFAULT_TIMEOUT = 600
 #: A submission larger than this is not read (notebooks with their outputs are a few MB).
 MAX_BYTES = 64 * 1024 * 1024
 #: The checkout (or the folder the package is installed in): ``notebooks/student`` lies there.
-_ROOT = pathlib.Path(__file__).resolve().parents[2]
-_NOT_WRITTEN = "is not written yet"
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+#: What a check says of an exercise not written yet (its function raises NotImplementedError).
+NOT_WRITTEN = "is not written yet"
 
 PASSED, FAILED, NOT_ATTEMPTED = "passed", "failed", "not attempted"
 #: Notes of a notebook that could not be graded through no fault of its own.
@@ -51,7 +55,14 @@ def check_installed() -> None:
                        f"installed: {INSTALL} (it brings ipykernel); nothing was graded.") from None
 
 
+def one_line(text: object) -> str:
+    """``text`` (a message, or an exception) on one line: its non-blank lines, stripped, joined.
 
-def _one_line(text: str) -> str:
+    Args:
+        text: what to put on one line; anything else than a string is turned into one first.
+
+    Returns:
+        The one line.
+    """
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
 

@@ -4,7 +4,9 @@ and in place of each test cell a cell that only collects what the student's func
 from __future__ import annotations
 
 from ..errors import NSTError
-from .submissions import _grading, _source
+from .submissions import cell_source, grading_metadata
+
+__all__ = ["check_calls", "build_notebook"]
 
 _COLLECT = """\
 import nst_helpers.checks.record as __nst_record
@@ -27,18 +29,17 @@ def check_calls(source: str) -> list[tuple[str, str, dict]]:
 
     from ..checks import CHECKS
 
-    calls = []
+    calls: list[tuple[str, str, dict]] = []
     try:
         body = ast.parse(source).body
     except SyntaxError as err:
         raise NSTError(f"a test cell of the course is not Python ({err.msg}).") from None
     for stmt in body:
         call = stmt.value if isinstance(stmt, ast.Expr) else None
-        ok = (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-              and isinstance(call.func.value, ast.Name) and call.func.value.id == "checks"
-              and call.func.attr.removeprefix("check_") in CHECKS and len(call.args) == 1
-              and isinstance(call.args[0], ast.Name))
-        if not ok:
+        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
+                and isinstance(call.func.value, ast.Name) and call.func.value.id == "checks"
+                and call.func.attr.removeprefix("check_") in CHECKS and len(call.args) == 1
+                and isinstance(call.args[0], ast.Name)):
             raise NSTError(f"the course's test cell {source.strip()[:80]!r} is not a list of "
                            "checks.check_NAME(function, option=value) calls; the grader cannot "
                            "judge it outside the kernel.")
@@ -53,14 +54,14 @@ def check_calls(source: str) -> list[tuple[str, str, dict]]:
 
 def _answer_in(submission: list, course_cell: dict) -> str | None:
     """The source of the submission's cell that answers ``course_cell``, or None."""
-    gid, cid = _grading(course_cell).get("grade_id"), course_cell.get("id")
+    gid, cid = grading_metadata(course_cell).get("grade_id"), course_cell.get("id")
     code = [c for c in submission if isinstance(c, dict) and c.get("cell_type") == "code"]
-    for match in (lambda c: _grading(c).get("grade_id") == gid,
+    for match in (lambda c: grading_metadata(c).get("grade_id") == gid,
                   lambda c: cid is not None and c.get("id") == cid,
-                  lambda c: _source(c).strip().splitlines()[:1] == _source(course_cell).strip().splitlines()[:1]):
+                  lambda c: cell_source(c).strip().splitlines()[:1] == cell_source(course_cell).strip().splitlines()[:1]):
         found = [c for c in code if match(c)]
         if found:
-            return _source(found[0])
+            return cell_source(found[0])
     return None
 
 
@@ -78,19 +79,21 @@ def build_notebook(course_nb: dict, submission: dict, folder: str) -> tuple[dict
     """
     cells = submission.get("cells") if isinstance(submission, dict) else None
     cells = cells if isinstance(cells, list) else []
-    out, verdicts, notes = [], {}, []
-    last = max((i for i, c in enumerate(course_nb["cells"]) if _grading(c).get("grade")), default=-1)
+    out: list[dict] = []
+    verdicts: dict[str, tuple[int, list[tuple[str, str, str, dict]]]] = {}
+    notes: list[str] = []
+    last = max((i for i, c in enumerate(course_nb["cells"]) if grading_metadata(c).get("grade")), default=-1)
     for cell in course_nb["cells"][:last + 1]:
         if cell.get("cell_type") != "code":
             continue
-        meta, src = _grading(cell), _source(cell)
+        meta, src = grading_metadata(cell), cell_source(cell)
         if meta.get("solution"):
             answer = _answer_in(cells, cell)
             if answer is None:
                 notes.append(f"no answer cell {meta.get('grade_id')}")
             src = src if answer is None else answer
         elif meta.get("grade"):
-            calls = []
+            calls: list[tuple[str, str, str, dict]] = []
             for check, fn, options in check_calls(src):
                 calls.append((f"k{sum(len(v[1]) for v in verdicts.values()) + len(calls)}", check,
                               fn, options))

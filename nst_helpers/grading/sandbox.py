@@ -10,8 +10,13 @@ import shutil
 import subprocess
 import sys
 import time
+from typing import Any
 
-from .common import _one_line
+from .common import one_line
+
+__all__ = ["MEMORY_LIMIT", "FILE_LIMIT", "PROCESS_LIMIT", "sandbox_mode", "launcher",
+           "kernel_manager_class", "become_subreaper", "descendants", "end_processes",
+           "copy_package", "copy_weights"]
 
 #: Limits on one submission's kernel and everything it starts: address space (bytes), files
 #: written (bytes each), and processes and threads beyond those its user already runs.
@@ -54,7 +59,7 @@ def sandbox_mode() -> tuple[str, str]:
                 probe = subprocess.run(_bwrap_argv([], []) + ["--", sys.executable, "-c", "pass"],
                                        capture_output=True, text=True, timeout=60)
                 found = ("bwrap", "") if probe.returncode == 0 else (
-                    "none", f"bwrap cannot make a sandbox here ({_one_line(probe.stderr)[:120]})")
+                    "none", f"bwrap cannot make a sandbox here ({one_line(probe.stderr)[:120]})")
             except (OSError, subprocess.SubprocessError) as err:
                 found = ("none", f"bwrap did not run ({type(err).__name__})")
         _SANDBOX_CACHE["mode"] = found
@@ -107,42 +112,65 @@ def _tasks_of_user() -> int:
     return n
 
 
-def _launcher(mode: str, read_only: list[str], writable: list[str], timeout: float) -> list[str]:
+def launcher(mode: str, read_only: list[str], writable: list[str], timeout: float) -> list[str]:
     """What comes before the kernel's command: the sandbox (``mode`` ``"bwrap"``), then the
-    limits."""
+    limits.
+
+    Args:
+        mode: ``"bwrap"`` (run in bubblewrap) or ``"none"`` (the limits only), as
+            :func:`sandbox_mode` says.
+        read_only: folders the sandbox sees read-only (besides the system's and Python's).
+        writable: folders the sandbox may write in.
+        timeout: the notebook's time limit in seconds (the CPU-time limit is drawn from it).
+
+    Returns:
+        The command's first words; the kernel's own command follows them.
+    """
     cpu = int(max(120, 4 * timeout))
     limits = [str(MEMORY_LIMIT), str(cpu), str(_tasks_of_user() + PROCESS_LIMIT), str(FILE_LIMIT)]
     prefix = _bwrap_argv(read_only, writable) + ["--"] if mode == "bwrap" else []
     return prefix + [sys.executable, "-c", _LIMITS, *limits]
 
 
-def _kernel_manager_class(prefix: list[str], ipc: pathlib.Path):
+def kernel_manager_class(prefix: list[str], ipc: pathlib.Path) -> type:
     """A Jupyter kernel manager that starts its kernel behind ``prefix`` and talks to it over
     Unix sockets in ``ipc`` (a sandbox without a network still has them).
 
     It is the asynchronous manager, as nbclient's own default: its client waits for messages
     without blocking nbclient's event loop, so that nbclient's check that the kernel is alive runs
     every second and a kernel that died (``os._exit``, a crash, the sandbox's end) ends the run at
-    once. A blocking client would wait for the dead kernel's next message forever."""
+    once. A blocking client would wait for the dead kernel's next message forever.
+
+    Args:
+        prefix: what comes before the kernel's command (:func:`launcher`).
+        ipc: the folder of the kernel's sockets and connection file.
+
+    Returns:
+        A subclass of jupyter_client's ``AsyncKernelManager``.
+    """
     from jupyter_client.manager import AsyncKernelManager
 
     class SandboxedKernelManager(AsyncKernelManager):
-        def __init__(self, **kwargs):
+        def __init__(self, **kwargs: Any) -> None:
             kwargs.update(transport="ipc", ip=str(ipc / "k"),
                           connection_file=str(ipc / "kernel.json"))
             super().__init__(**kwargs)
 
-        def format_kernel_cmd(self, extra_arguments=None):
+        def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
             return prefix + super().format_kernel_cmd(extra_arguments)
 
     return SandboxedKernelManager
 
 
-def _become_subreaper() -> None:
+def become_subreaper() -> None:
     """Orphans of this process's descendants (a detached process) come back to it, not to init,
-    so that :func:`_end_processes` finds them (Linux; elsewhere nothing). Only without a sandbox:
+    so that :func:`end_processes` finds them (Linux; elsewhere nothing). Only without a sandbox:
     bubblewrap's PID namespace ends everything in it with the kernel, and a subreaper would
-    inherit the sandbox's own processes (zombies) when its outer process ends first."""
+    inherit the sandbox's own processes (zombies) when its outer process ends first.
+
+    Returns:
+        None.
+    """
     try:
         import ctypes
 
@@ -151,9 +179,13 @@ def _become_subreaper() -> None:
         pass
 
 
-def _descendants() -> set[int]:
-    """The process ids of this process's descendants."""
-    parent = {}
+def descendants() -> set[int]:
+    """The process ids of this process's descendants (none where there is no ``/proc``).
+
+    Returns:
+        Their process ids.
+    """
+    parent: dict[int, int] = {}
     for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
         if pid.isdigit():
             try:
@@ -161,7 +193,8 @@ def _descendants() -> set[int]:
                 parent[int(pid)] = int(stat.rsplit(")", 1)[1].split()[1])
             except (OSError, ValueError, IndexError):
                 continue
-    found, todo = set(), [os.getpid()]
+    found: set[int] = set()
+    todo = [os.getpid()]
     while todo:
         p = todo.pop()
         kids = [c for c, pp in parent.items() if pp == p and c not in found]
@@ -172,7 +205,8 @@ def _descendants() -> set[int]:
 
 def _marked(marker: str) -> set[int]:
     """Processes whose environment carries this run's marker."""
-    found, needle = set(), f"NST_GRADE_RUN={marker}".encode()
+    found: set[int] = set()
+    needle = f"NST_GRADE_RUN={marker}".encode()
     for pid in os.listdir("/proc") if os.path.isdir("/proc") else []:
         if pid.isdigit() and int(pid) != os.getpid():
             try:
@@ -192,13 +226,21 @@ def _zombie(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[:1] == ["Z"]
 
 
-def _end_processes(marker: str, before: set[int]) -> int:
+def end_processes(marker: str, before: set[int]) -> int:
     """Kill what a run left behind: processes with its marker, and descendants of this process
     that appeared during it (a detached process that cleared its environment); reap those that
-    are this process's children. Returns how many were still running."""
+    are this process's children.
+
+    Args:
+        marker: the run's marker, set in its kernel's environment (``NST_GRADE_RUN``).
+        before: this process's descendants before the run (:func:`descendants`).
+
+    Returns:
+        How many of them were still running (not zombies) when they were killed.
+    """
     import signal
 
-    left = _marked(marker) | (_descendants() - before)
+    left = _marked(marker) | (descendants() - before)
     running = sum(1 for pid in left if not _zombie(pid))
     for pid in left:
         try:
@@ -218,9 +260,12 @@ def _end_processes(marker: str, before: set[int]) -> int:
     return running
 
 
+def copy_package(dest: pathlib.Path) -> None:
+    """A private copy of this package, its reference values and its samples, for the kernel.
 
-def _copy_package(dest: pathlib.Path) -> None:
-    """A private copy of this package, its reference values and its samples, for the kernel."""
+    Args:
+        dest: the folder that gets ``nst_helpers/``.
+    """
     from importlib import resources
 
     from .. import checks
@@ -235,8 +280,15 @@ def _copy_package(dest: pathlib.Path) -> None:
             shutil.copytree(src, target, ignore=ignore, dirs_exist_ok=True)
 
 
-def _copy_weights(home: pathlib.Path) -> dict[str, str]:
-    """Copies of VGG19's weights in the kernel's own cache folders; its environment variables."""
+def copy_weights(home: pathlib.Path) -> dict[str, str]:
+    """Copies of VGG19's weights (those cached here) in the kernel's own cache folders.
+
+    Args:
+        home: the kernel's home folder; its ``.cache`` and ``.keras`` are made.
+
+    Returns:
+        The kernel's environment variables that point at the copies.
+    """
     from .. import weights
 
     cache, keras_home = home / ".cache" / "nst_helpers", home / ".keras"

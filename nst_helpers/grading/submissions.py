@@ -11,7 +11,10 @@ import re
 from typing import Iterable
 
 from ..errors import NSTError
-from .common import _ROOT, MAX_BYTES
+from .common import MAX_BYTES, ROOT
+
+__all__ = ["Exercise", "Submission", "cell_source", "grading_metadata", "load_course", "exercises",
+           "find_submissions"]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -41,12 +44,28 @@ class Exercise:
 # --------------------------------------------------------------------------------------------------
 
 
-def _source(cell: dict) -> str:
+def cell_source(cell: dict) -> str:
+    """A notebook cell's source as one string (nbformat keeps it as a string or a list of lines).
+
+    Args:
+        cell: the cell, as a dict (untrusted: any value of ``source`` is turned into text).
+
+    Returns:
+        Its source.
+    """
     src = cell.get("source", "")
     return "".join(str(s) for s in src) if isinstance(src, list) else str(src)
 
 
-def _grading(cell: dict) -> dict:
+def grading_metadata(cell: dict) -> dict:
+    """A notebook cell's nbgrader metadata (``grade_id``, ``grade``, ``solution``, ``points``).
+
+    Args:
+        cell: the cell, as a dict (untrusted: metadata that is not a dict counts as none).
+
+    Returns:
+        The metadata, or ``{}`` when the cell has none.
+    """
     meta = cell.get("metadata")
     meta = meta.get("nbgrader") if isinstance(meta, dict) else None
     return meta if isinstance(meta, dict) else {}
@@ -63,7 +82,7 @@ def load_course(folder: str | os.PathLike | None = None) -> dict[str, dict]:
         ``{"01_convolutions": notebook, ...}``, the notebooks as dicts, for those that hold at
         least one autograded test cell.
     """
-    folder = pathlib.Path(folder) if folder is not None else _ROOT / "notebooks" / "student"
+    folder = pathlib.Path(folder) if folder is not None else ROOT / "notebooks" / "student"
     if not folder.is_dir():
         raise NSTError(f"{folder}: no course notebooks there; pass --course DIR, the folder of the "
                        "course's student notebooks (notebooks/student in a checkout of the course).")
@@ -85,7 +104,7 @@ def exercises(nb: dict, stem: str) -> list[Exercise]:
     """The autograded test cells of course notebook ``nb`` (named ``stem``), in order."""
     out = []
     for cell in nb.get("cells", []):
-        meta = _grading(cell)
+        meta = grading_metadata(cell)
         if cell.get("cell_type") == "code" and meta.get("grade") and not meta.get("solution"):
             out.append(Exercise(stem, str(meta["grade_id"]), float(meta.get("points", 0))))
     return out
@@ -121,7 +140,7 @@ def find_submissions(paths: Iterable[str | os.PathLike], course: dict[str, dict]
     Returns:
         One :class:`Submission` per notebook file, sorted by student then notebook.
     """
-    files = []
+    files: list[pathlib.Path] = []
     for p in map(pathlib.Path, paths):
         if p.is_dir():
             found = sorted(f for f in p.rglob("*.ipynb")
@@ -135,7 +154,8 @@ def find_submissions(paths: Iterable[str | os.PathLike], course: dict[str, dict]
             files.append(p)
         else:
             raise NSTError(f"{p}: no such file or folder.")
-    subs, seen = [], {}
+    subs: list[Submission] = []
+    seen: dict[tuple[str, str | None], Submission] = {}
     for f in dict.fromkeys(files):
         sub = _identify(f, course)
         key = (sub.student, sub.notebook)
@@ -163,12 +183,12 @@ def _identify(path: pathlib.Path, course: dict[str, dict]) -> Submission:
     if notebook is None:  # by the nbgrader ids of its cells
         try:
             cells = json.loads(path.read_bytes()[:MAX_BYTES]).get("cells", [])
-            ids = {str(_grading(c).get("grade_id")) for c in cells if isinstance(c, dict)} - {"None"}
+            ids = {str(grading_metadata(c).get("grade_id")) for c in cells if isinstance(c, dict)} - {"None"}
         except (OSError, ValueError, AttributeError):
             ids = set()
-        scores = {c: len(ids & {str(_grading(x).get("grade_id")) for x in nb["cells"]})
+        scores = {c: len(ids & {str(grading_metadata(x).get("grade_id")) for x in nb["cells"]})
                   for c, nb in course.items()}
-        best = max(scores, key=scores.get, default=None)
+        best = max(scores, key=lambda c: scores[c], default=None)
         notebook = best if best is not None and scores[best] > 0 else None
     problem = None if notebook else ("could not tell which course notebook this is (name it like "
                                      f"{next(iter(course))}.ipynb)")

@@ -12,8 +12,17 @@ from ..errors import NSTError
 from .common import FAILED, NOT_ATTEMPTED, PASSED
 from .submissions import exercises
 
+__all__ = ["check_out", "table", "write_csv"]
 
-def _check_out(out: pathlib.Path, force: bool) -> None:
+
+def check_out(out: pathlib.Path, force: bool) -> None:
+    """Raise :class:`NSTError` in one line unless the CSV file ``out`` can be written: a file, not
+    there yet (unless ``force``), in a folder that exists and this user may write in.
+
+    Args:
+        out: the CSV file to write.
+        force: whether an existing file may be replaced.
+    """
     if out.is_dir():
         raise NSTError(f"{out} is a folder; --out needs a file name such as grades.csv.")
     if out.exists() and not force:
@@ -24,12 +33,20 @@ def _check_out(out: pathlib.Path, force: bool) -> None:
         raise NSTError(f"{out.parent}: cannot write there; choose another --out.")
 
 
-
 def table(results: list[dict], course_nbs: dict[str, dict]) -> list[dict]:
-    """One row per student from the per-notebook results: a column per exercise, points, notes."""
+    """One row per student from the per-notebook results: a column per exercise, points, notes.
+
+    Args:
+        results: the per-notebook results (:func:`nst_helpers.grading.grade_notebook`'s).
+        course_nbs: the course, from :func:`nst_helpers.grading.load_course`.
+
+    Returns:
+        The rows, one dict per student: ``{"student", column: status..., "points", "out of",
+        "notes"}``.
+    """
     stems = sorted({r["notebook"] for r in results if r["notebook"]})
     exs = [e for stem in stems for e in exercises(course_nbs[stem], stem)]
-    rows = {}
+    rows: dict[str, dict] = {}
     for r in sorted(results, key=lambda r: (r["student"], r["notebook"] or "")):
         row = rows.setdefault(r["student"], {"student": r["student"], "_notes": [], "_seen": set()})
         row["_seen"].add(r["notebook"])
