@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import pathlib
+import sys
 from typing import Any
 
 from .options import nonneg_float as _nonneg_float, positive_int as _positive_int
@@ -34,7 +36,39 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: Any) -> int:
-    """``nst grade``: grade the submissions as asked (:mod:`nst_helpers.grading`)."""
-    from ..grading import run_command  # nbclient and the kernels: only for this command
+    """``nst grade``: grade the submissions as asked (:func:`nst_helpers.grading.grade`).
 
-    return run_command(args)
+    Returns:
+        0, or 1 when some notebooks could not be graded through no fault of their own (their rows
+        say why, and a line on stderr).
+    """
+    # nbclient, the kernels and the sandbox: imported for this command only
+    from ..grading import GRADER_FAILED, RUN_FAILED, check_installed, check_out, grade
+    from ..sweep import executor_for
+
+    check_installed()
+    if args.out is not None:
+        check_out(pathlib.Path(args.out), args.force)  # before connecting to a cluster
+    executor_cm = None
+    if getattr(args, "scheduler", None):
+        from ..sweep import executor_for
+
+        executor_cm = executor_for(scheduler=args.scheduler)
+    if executor_cm is None:
+        rows = grade(args.submissions, args.out, timeout=args.timeout, jobs=args.jobs,
+                     course=args.course, force=args.force, verbose=not args.quiet)
+    else:
+        with executor_cm as executor:
+            rows = grade(args.submissions, args.out, timeout=args.timeout, executor=executor,
+                         course=args.course, force=args.force, verbose=not args.quiet)
+    for row in rows:
+        print(f"{row['student']}: {row['points']} / {row['out of']}"
+              + (f"  ({row['notes']})" if row["notes"] else ""))
+    print(f"wrote {args.out}")
+    troubled = [row["student"] for row in rows
+                if GRADER_FAILED in row["notes"] or RUN_FAILED in row["notes"]]
+    if troubled:
+        print(f"nst: warning: the grader could not run some notebooks of {', '.join(troubled)} "
+              "(see their notes); grade them again.", file=sys.stderr)
+        return 1
+    return 0

@@ -61,7 +61,6 @@ import sys
 from typing import Any, Sequence
 
 from ..errors import NSTError
-from .command import run_command
 from .common import (
     DEFAULT_TIMEOUT,
     EXTRA_MODULES,
@@ -91,7 +90,7 @@ from .table import check_out, table, write_csv
 
 __all__ = ["Exercise", "Submission", "load_course", "exercises", "find_submissions", "check_calls",
            "build_notebook", "sandbox_mode", "grade_notebook", "grade", "table", "write_csv",
-           "run_command", "check_installed", "process_pool", "default_jobs", "NSTError",
+           "check_installed", "process_pool", "default_jobs", "NSTError",
            "DEFAULT_TIMEOUT", "MAX_BYTES", "EXTRA_MODULES", "INSTALL", "PASSED", "FAILED",
            "NOT_ATTEMPTED", "RUN_FAILED", "GRADER_FAILED"]
 
