@@ -342,11 +342,12 @@ class Loop:
 
     def record(self, rows: Any) -> None:
         """Add one row of :data:`LOSS_NAMES` values per step done to the history."""
-        for row in np.atleast_2d(rows):
+        rows = np.atleast_2d(rows)
+        for row in rows:
             for k, v in zip(LOSS_NAMES, row):
                 self.history[k].append(float(v))
         if self.bar is not None:
-            self.bar.update(len(np.atleast_2d(rows)))
+            self.bar.update(len(rows))
             self.bar.set_postfix(loss=f"{self.history['total'][-1]:.4g}", refresh=False)
 
     def check(self) -> None:

@@ -19,24 +19,20 @@ import pytest
 
 pytest.importorskip("nbclient")
 
+from test_grading import _answer, _nb  # noqa: E402  (the same notebook helpers)
+
 from nst_helpers import checks, grading  # noqa: E402
 from nst_helpers.checks import record  # noqa: E402
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
 NOTEBOOKS = ROOT / "notebooks"
-needs_bwrap = pytest.mark.skipif(grading.sandbox_mode()[0] != "bwrap",
-                                 reason="bubblewrap cannot make a sandbox here")
-
-
-def _nb(stem, student=False):
-    return json.loads((NOTEBOOKS / ("student" if student else "") / f"{stem}.ipynb").read_text())
-
-
-def _answer(nb, grade_id, source):
-    cells = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id]
-    assert len(cells) == 1, grade_id
-    cells[0]["source"] = source
-    return nb
+#: Without bubblewrap the sandbox's tests skip, unless ``NST_REQUIRE_SANDBOX=1`` (as in CI), which
+#: makes a missing or broken sandbox an error instead of a quiet skip.
+NO_SANDBOX = grading.sandbox_mode()[0] != "bwrap"
+if NO_SANDBOX and os.environ.get("NST_REQUIRE_SANDBOX") == "1":
+    raise RuntimeError("bubblewrap cannot make a sandbox here, and NST_REQUIRE_SANDBOX=1: "
+                       "apt-get install bubblewrap")
+needs_bwrap = pytest.mark.skipif(NO_SANDBOX, reason="bubblewrap cannot make a sandbox here")
 
 
 def _write(path, nb):
@@ -220,7 +216,7 @@ def test_without_a_sandbox_the_grader_ends_detached_processes_and_reports_change
 def test_a_kernel_that_ends_python_is_reported_at_once(tmp_path, monkeypatch, sandbox):
     """``os._exit`` in an answer cell: the run ends within seconds, not at the time limit (a
     blocking kernel client once waited for the dead kernel's next message for ever)."""
-    if sandbox == "bwrap" and grading.sandbox_mode()[0] != "bwrap":
+    if sandbox == "bwrap" and NO_SANDBOX:
         pytest.skip("bubblewrap cannot make a sandbox here")
     if sandbox == "none":
         monkeypatch.setenv("NST_GRADE_SANDBOX", "none")
