@@ -54,8 +54,9 @@ def stylize(size, precision="float32", **kwargs):
     content, style = images()
     kwargs.setdefault("progress", False)
     kwargs.setdefault("verbose", False)
-    return _stylize(content, style, "seed", backbone=BACKBONE, max_side=int(size),
-                    precision=precision, **kwargs)
+    return _stylize(
+        content, style, "seed", backbone=BACKBONE, max_side=int(size), precision=precision, **kwargs
+    )
 
 
 class Timeline:
@@ -78,12 +79,15 @@ class Timeline:
         chunks (they hold the first call's one-time work)."""
         rates = []
         marks = self.marks
-        for (s0, t0, _), (s1, t1, _) in zip(marks[skip:], marks[skip + 1:]):
+        for (s0, t0, _), (s1, t1, _) in zip(marks[skip:], marks[skip + 1 :]):
             if s1 > s0:
                 rates.append((t1 - t0) / (s1 - s0) * 1000)
         if not rates:  # too few chunks: use all of them
-            rates = [(t1 - t0) / (s1 - s0) * 1000
-                     for (s0, t0, _), (s1, t1, _) in zip(marks, marks[1:]) if s1 > s0]
+            rates = [
+                (t1 - t0) / (s1 - s0) * 1000
+                for (s0, t0, _), (s1, t1, _) in zip(marks, marks[1:])
+                if s1 > s0
+            ]
         return statistics.median(rates) if rates else float("nan")
 
 
@@ -203,6 +207,7 @@ def set_threads(intra=0, inter=0):
 
 # --- FLOPs and the matmul limit --------------------------------------------------------------
 
+
 def conv_flops(problem):
     """FLOPs of one loss-and-gradient evaluation, counted from the extractor's layer shapes.
 
@@ -229,8 +234,15 @@ def conv_flops(problem):
             cin = layer.kernel.shape[-2]
             cout = layer.filters
             f = 2.0 * h * w * k[0] * k[1] * cin * cout
-            layers.append({"layer": layer.name, "size": [w, h], "in": int(cin), "out": int(cout),
-                           "gflop_forward": f / 1e9})
+            layers.append(
+                {
+                    "layer": layer.name,
+                    "size": [w, h],
+                    "in": int(cin),
+                    "out": int(cout),
+                    "gflop_forward": f / 1e9,
+                }
+            )
             forward += f
             backward += f
         elif isinstance(layer, (keras.layers.MaxPooling2D, keras.layers.AveragePooling2D)):
@@ -242,8 +254,7 @@ def conv_flops(problem):
         g = 2.0 * m * c * c
         forward += g
         backward += g
-    return {"forward": forward, "backward": backward, "total": forward + backward,
-            "layers": layers}
+    return {"forward": forward, "backward": backward, "total": forward + backward, "layers": layers}
 
 
 class MatmulProbe:
@@ -277,7 +288,7 @@ class MatmulProbe:
             self._many(t.constant(self.k)).numpy()
             dt = time.perf_counter() - t0
             if dt >= min_seconds or self.k >= 4096:
-                return 2.0 * self.n ** 3 * self.k / dt / 1e9
+                return 2.0 * self.n**3 * self.k / dt / 1e9
             self.k *= 2
 
 
@@ -354,10 +365,14 @@ def gram_layer_ms(layers, style_layers, min_seconds=0.25, repeats=2, probe=None)
                 acc += t.matmul(f, d + t.transpose(d))[0, 0]
             return acc
 
-        row = {"layer": entry["layer"], "positions": h * w, "channels": c,
-               "gflop": 2.0 * h * w * c * c / 1e9,
-               "forward_ms": _loop_ms(forward, min_seconds, repeats),
-               "backward_ms": _loop_ms(backward, min_seconds, repeats)}
+        row = {
+            "layer": entry["layer"],
+            "positions": h * w,
+            "channels": c,
+            "gflop": 2.0 * h * w * c * c / 1e9,
+            "forward_ms": _loop_ms(forward, min_seconds, repeats),
+            "backward_ms": _loop_ms(backward, min_seconds, repeats),
+        }
         out.append(rate.around(row))
     return out
 
@@ -403,13 +418,19 @@ def conv_layer_ms(layers, min_seconds=0.25, repeats=2, probe=None, fast_conv=Non
             acc = t.zeros(())
             for _ in t.range(n):
                 acc += t.raw_ops.Conv2DBackpropInput(
-                    input_sizes=[1, h, w, cin], filter=k, out_backprop=dy + acc,
-                    strides=[1, 1, 1, 1], padding="SAME")[0, 0, 0, 0]
+                    input_sizes=[1, h, w, cin],
+                    filter=k,
+                    out_backprop=dy + acc,
+                    strides=[1, 1, 1, 1],
+                    padding="SAME",
+                )[0, 0, 0, 0]
             return acc
 
         plain = timed(lambda a, b: t.nn.conv2d(a, b, 1, "SAME"))
-        fns = [("forward_ms", timed(library_conv) if library_conv else plain),
-               ("backward_ms", backward)]
+        fns = [
+            ("forward_ms", timed(library_conv) if library_conv else plain),
+            ("backward_ms", backward),
+        ]
         if library_conv:
             fns.append(("forward_plain_ms", plain))
         row = {"layer": entry["layer"], "fast_conv": bool(library_conv)}

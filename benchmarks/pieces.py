@@ -20,8 +20,16 @@ def _losses(values):
 
 # --- 1. the seed's loop against the library's compiled step ----------------------------------
 
-def step_time(size, chunks=6, chunk_steps=10, warmup=2, with_roofline=True, layer_seconds=0.25,
-              ablation_rounds=6):
+
+def step_time(
+    size,
+    chunks=6,
+    chunk_steps=10,
+    warmup=2,
+    with_roofline=True,
+    layer_seconds=0.25,
+    ablation_rounds=6,
+):
     """ms per step of the seed's eager loop and of the library's compiled Adam, interleaved.
 
     One process, same images, size and backbone. The library runs ``chunks * chunk_steps``
@@ -51,8 +59,9 @@ def step_time(size, chunks=6, chunk_steps=10, warmup=2, with_roofline=True, laye
             matmul.append(probe.measure(0.3))
         state["last"] = time.perf_counter()
 
-    result = common.stylize(size, steps=chunks * chunk_steps, callback=interleave,
-                            callback_every=chunk_steps)
+    result = common.stylize(
+        size, steps=chunks * chunk_steps, callback=interleave, callback_every=chunk_steps
+    )
     # lib_ms[0] is the library's second chunk: the first (before any callback) is not timed.
     seed_steady = seed_ms[1:] or seed_ms
     lib_steady = lib_ms or [result.seconds_per_step * 1000]
@@ -70,15 +79,19 @@ def step_time(size, chunks=6, chunk_steps=10, warmup=2, with_roofline=True, laye
         # Same start, same settings: the two loops must give the same losses step by step.
         "max_relative_loss_difference": max(
             (abs(a - b) / max(abs(b), 1e-12) for a, b in zip(seed_losses[:n], lib_losses[:n])),
-            default=float("nan")),
+            default=float("nan"),
+        ),
         "compared_steps": n,
     }
     out["ratio"] = out["seed_ms"] / out["library_ms"]
     if with_roofline:
         # Library chunk i ran right after matmul batch i: pair them.
         pairs = list(zip(lib_ms, matmul)) or [(out["library_ms"], matmul[-1])]
-        out.update(roofline(size, out["library_ms"], out["seed_ms"], pairs=pairs,
-                            layer_seconds=layer_seconds))
+        out.update(
+            roofline(
+                size, out["library_ms"], out["seed_ms"], pairs=pairs, layer_seconds=layer_seconds
+            )
+        )
     if ablation_rounds:
         out["ablation"] = conv_ablation(size, rounds=ablation_rounds)
     return out
@@ -93,11 +106,13 @@ def conv_ablation(size, rounds=6, evaluations=5):
     t = common.tf()
     problem = common.make_problem(size)
     plain = copy.copy(problem)
-    plain.extractor = problem.backbone.extractor(problem.extractor.layers,
-                                                 pooling=problem.config.pooling, fast_conv=False)
+    plain.extractor = problem.backbone.extractor(
+        problem.extractor.layers, pooling=problem.config.pooling, fast_conv=False
+    )
     x = t.constant(problem.initial_image())
     fns = {}
     for name, p in (("library", problem), ("plain", plain)):
+
         @t.function
         def evaluate(x, p=p):
             with t.GradientTape() as tape:
@@ -124,14 +139,16 @@ def conv_ablation(size, rounds=6, evaluations=5):
         "plain_ms_rounds": ms["plain"],
         "loss_relative_difference": abs(float(first["library"][0]) - float(first["plain"][0]))
         / max(abs(float(first["plain"][0])), 1e-12),
-        "gradient_relative_difference": float(np.abs(g_lib - g_plain).max()
-                                              / max(np.abs(g_plain).max(), 1e-30)),
+        "gradient_relative_difference": float(
+            np.abs(g_lib - g_plain).max() / max(np.abs(g_plain).max(), 1e-30)
+        ),
     }
     out["speedup"] = out["plain_ms"] / out["library_ms"]
     return out
 
 
 # --- 2. roofline -----------------------------------------------------------------------------
+
 
 def roofline(size, library_ms, seed_ms=None, pairs=None, layer_seconds=0.25):
     """FLOPs per step from the layer shapes, this machine's fp32 matmul rate, the fraction.
@@ -170,22 +187,29 @@ def roofline(size, library_ms, seed_ms=None, pairs=None, layer_seconds=0.25):
     if seed_ms:
         out["seed_gflops"] = gflop / (seed_ms / 1000)
     if layer_seconds:
-        layers = common.conv_layer_ms(flops["layers"], min_seconds=layer_seconds,
-                                      probe=common.MatmulProbe("float32"))
+        layers = common.conv_layer_ms(
+            flops["layers"], min_seconds=layer_seconds, probe=common.MatmulProbe("float32")
+        )
         for entry, times in zip(out["layers"], layers):
             entry.update(times)
         # Each layer's time counted as if the machine ran at the reference matmul rate ``limit``:
         # time * (matmul rate measured around that layer) / limit, so load affects neither side.
         conv_gflop = sum(2 * e["gflop_forward"] for e in flops["layers"])
-        conv_ms = sum((t["forward_ms"] + t["backward_ms"]) * t["matmul_gflops"] / limit
-                      for t in layers)
+        conv_ms = sum(
+            (t["forward_ms"] + t["backward_ms"]) * t["matmul_gflops"] / limit for t in layers
+        )
         out["conv_alone_ms"] = conv_ms
         out["conv_alone_gflops"] = conv_gflop / (conv_ms / 1000)
-        grams = common.gram_layer_ms(flops["layers"], problem.config.style_layers,
-                                     min_seconds=layer_seconds, probe=common.MatmulProbe("float32"))
+        grams = common.gram_layer_ms(
+            flops["layers"],
+            problem.config.style_layers,
+            min_seconds=layer_seconds,
+            probe=common.MatmulProbe("float32"),
+        )
         out["grams"] = grams
-        gram_ms = sum((g["forward_ms"] + g["backward_ms"]) * g["matmul_gflops"] / limit
-                      for g in grams)
+        gram_ms = sum(
+            (g["forward_ms"] + g["backward_ms"]) * g["matmul_gflops"] / limit for g in grams
+        )
         out["gram_alone_ms"] = gram_ms
         out["gram_alone_gflops"] = sum(2 * g["gflop"] for g in grams) / (gram_ms / 1000)
     try:
@@ -197,6 +221,7 @@ def roofline(size, library_ms, seed_ms=None, pairs=None, layer_seconds=0.25):
 
 
 # --- 3 and 4. long runs: loss against time, and memory ---------------------------------------
+
 
 def seed_run(size, steps=500, memory_at=(50, 500)):
     """The seed's loop for ``steps`` steps: loss and time of every step, peak memory at
@@ -227,8 +252,9 @@ def seed_run(size, steps=500, memory_at=(50, 500)):
     }
 
 
-def library_run(size, steps=500, memory_at=(50, 500), optimizer="adam", callback_every=10,
-                precision="float32"):
+def library_run(
+    size, steps=500, memory_at=(50, 500), optimizer="adam", callback_every=10, precision="float32"
+):
     """The library's run for ``steps`` steps (Adam by default), with the same records."""
     timeline = common.Timeline()
     memory = {"before": common.peak_rss_mb()}
@@ -239,8 +265,14 @@ def library_run(size, steps=500, memory_at=(50, 500), optimizer="adam", callback
         if info.step in memory_at:
             memory[str(info.step)] = common.peak_rss_mb()
 
-    result = common.stylize(size, steps=steps, optimizer=optimizer, callback=callback,
-                            callback_every=callback_every, precision=precision)
+    result = common.stylize(
+        size,
+        steps=steps,
+        optimizer=optimizer,
+        callback=callback,
+        callback_every=callback_every,
+        precision=precision,
+    )
     return {
         "loop": f"library-{optimizer}",
         "size": list(result.image.shape[1::-1]),
@@ -280,6 +312,7 @@ def curve(run, points=200):
 
 # --- 3. L-BFGS and coarse-to-fine, until the seed's quality ----------------------------------
 
+
 def lbfgs_run(size, steps=60, target=None):
     """L-BFGS (scipy's L-BFGS-B) on the seed's losses, every evaluation timed."""
     run = library_run(size, steps=steps, memory_at=(), optimizer="lbfgs", callback_every=1)
@@ -316,9 +349,17 @@ def coarse_to_fine_run(size, steps=(40, 40), optimizer="lbfgs", target=None):
 
     cfg = common.seed_config(size, optimizer=optimizer)
     t0 = time.perf_counter()
-    result = stylize_coarse_to_fine(content, style, sizes=sizes, config=cfg, steps=list(steps),
-                                    callback=callback, callback_every=1, progress=False,
-                                    verbose=False)
+    result = stylize_coarse_to_fine(
+        content,
+        style,
+        sizes=sizes,
+        config=cfg,
+        steps=list(steps),
+        callback=callback,
+        callback_every=1,
+        progress=False,
+        verbose=False,
+    )
     wall = time.perf_counter() - t0
     stages = result.stages
     final_steps = stages[-1]["steps"] if stages else len(result.history["total"])
@@ -341,25 +382,36 @@ def coarse_to_fine_run(size, steps=(40, 40), optimizer="lbfgs", target=None):
     }
     if target is not None:
         n = common.first_below(loss, target)
-        run["time_to_target"] = None if n is None else (
-            earlier + result.compile_seconds + common.time_at_step(run["marks"], n))
+        run["time_to_target"] = (
+            None
+            if n is None
+            else (earlier + result.compile_seconds + common.time_at_step(run["marks"], n))
+        )
     return run
 
 
 # --- 5. precision ----------------------------------------------------------------------------
+
 
 def precision(size, steps=200, lbfgs_steps=80, image_dir=None, noise_floor=True):
     """:func:`precision_run` for the seed's Adam (``steps``) and for L-BFGS (``lbfgs_steps``;
     0 skips it). The Adam run's figures are at the top level, L-BFGS's under ``"lbfgs"``."""
     out = precision_run(size, steps, "adam", image_dir=image_dir, noise_floor=noise_floor)
     if lbfgs_steps:
-        out["lbfgs"] = precision_run(size, lbfgs_steps, "lbfgs", callback_every=5,
-                                     image_dir=image_dir, noise_floor=noise_floor)
+        out["lbfgs"] = precision_run(
+            size,
+            lbfgs_steps,
+            "lbfgs",
+            callback_every=5,
+            image_dir=image_dir,
+            noise_floor=noise_floor,
+        )
     return out
 
 
-def precision_run(size, steps=200, optimizer="adam", callback_every=10, image_dir=None,
-                  noise_floor=True):
+def precision_run(
+    size, steps=200, optimizer="adam", callback_every=10, image_dir=None, noise_floor=True
+):
     """float32 against bfloat16 (the library's ``precision="bfloat16"``, Keras' mixed_bfloat16: VGG
     in bfloat16; the image, optimiser and losses in float32): steady ms per step, how far the
     bfloat16 image is from float32's, and the float32 loss of both images.
@@ -379,8 +431,15 @@ def precision_run(size, steps=200, optimizer="adam", callback_every=10, image_di
     for name, changes in plan:
         prec = "bfloat16" if name == "bfloat16" else "float32"
         timeline = common.Timeline()
-        r = common.stylize(size, steps=steps, optimizer=optimizer, callback=timeline,
-                           callback_every=callback_every, precision=prec, **changes)
+        r = common.stylize(
+            size,
+            steps=steps,
+            optimizer=optimizer,
+            callback=timeline,
+            callback_every=callback_every,
+            precision=prec,
+            **changes,
+        )
         runs[name] = (r, timeline)
     (a, ta), (b, tb) = runs["float32"], runs["bfloat16"]
     problem = common.make_problem(size)  # float32: the judge of both images
@@ -392,7 +451,7 @@ def precision_run(size, steps=200, optimizer="adam", callback_every=10, image_di
         "optimizer": optimizer,
         "steps": steps,
         "size": list(a.image.shape[1::-1]),
-        "switch": "the library's setting `precision=\"bfloat16\"`",
+        "switch": 'the library\'s setting `precision="bfloat16"`',
         "float32_ms": ta.steady_ms_per_step(),
         "bfloat16_ms": tb.steady_ms_per_step(),
         "float32_final_loss": a.history["total"][-1],
@@ -407,12 +466,15 @@ def precision_run(size, steps=200, optimizer="adam", callback_every=10, image_di
     out["speedup"] = out["float32_ms"] / out["bfloat16_ms"]
     out.update(image_difference(a.image, b.image))
     if noise_floor:
-        out["float32_vs_perturbed_float32"] = image_difference(a.image, runs["float32_perturbed"][0].image)
+        out["float32_vs_perturbed_float32"] = image_difference(
+            a.image, runs["float32_perturbed"][0].image
+        )
     # For scale: how far the float32 run moved the image from the content photograph.
     out["float32_change_from_content"] = image_difference(problem.content, a.image)
     if image_dir is not None:
-        out["comparison_image"] = save_comparison(a.image, b.image, image_dir,
-                                                  name=f"performance_precision_{optimizer}.jpg")
+        out["comparison_image"] = save_comparison(
+            a.image, b.image, image_dir, name=f"performance_precision_{optimizer}.jpg"
+        )
     return out
 
 
@@ -423,10 +485,15 @@ def image_difference(a, b):
     x, y = a.astype(np.float64), b.astype(np.float64)
     diff = np.abs(x - y)
     mse = float(np.mean((x - y) ** 2))
-    psnr = float("inf") if mse == 0 else 10 * np.log10(255.0 ** 2 / mse)
+    psnr = float("inf") if mse == 0 else 10 * np.log10(255.0**2 / mse)
     ssim = float(structural_similarity(a, b, channel_axis=-1, data_range=255))
-    return {"mean_abs_diff": float(diff.mean()), "max_abs_diff": float(diff.max()),
-            "p99_abs_diff": float(np.percentile(diff, 99)), "psnr_db": psnr, "ssim": ssim}
+    return {
+        "mean_abs_diff": float(diff.mean()),
+        "max_abs_diff": float(diff.max()),
+        "p99_abs_diff": float(np.percentile(diff, 99)),
+        "psnr_db": psnr,
+        "ssim": ssim,
+    }
 
 
 def save_comparison(a, b, folder, name="performance_precision.jpg"):
@@ -445,6 +512,7 @@ def save_comparison(a, b, folder, name="performance_precision.jpg"):
 
 
 # --- 6. the notebooks in CI mode -------------------------------------------------------------
+
 
 def notebooks(timeout=900):
     """Execute every solved notebook in CI mode (``CI=true``), timing each; no output checks."""
@@ -466,9 +534,15 @@ def notebooks(timeout=900):
         t0 = time.perf_counter()
         error = None
         try:
-            NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                           resources={"metadata": {"path": str(path.parent)}}).execute()
+            NotebookClient(
+                nb,
+                timeout=timeout,
+                kernel_name="python3",
+                resources={"metadata": {"path": str(path.parent)}},
+            ).execute()
         except Exception as err:  # report, do not stop: the timing of the others still counts
-            error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"[:300]
+            error = f"{type(err).__name__}: {str(err).strip().splitlines()[-1] if str(err).strip() else ''}"[
+                :300
+            ]
         out.append({"notebook": path.name, "seconds": time.perf_counter() - t0, "error": error})
     return {"available": True, "notebooks": out, "seconds": time.perf_counter() - total}

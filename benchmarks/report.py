@@ -19,15 +19,31 @@ DEFAULT_BACKBONE = "vgg16-hed"
 
 #: (key, what, goal text, test on the measured value)
 TARGETS = (
-    ("step_ratio", "Compiled step against the seed's eager step", ">= 1.7x faster",
-     lambda v: v >= 1.7),
+    (
+        "step_ratio",
+        "Compiled step against the seed's eager step",
+        ">= 1.7x faster",
+        lambda v: v >= 1.7,
+    ),
     ("roofline", "Share of this machine's fp32 matmul rate", ">= 80 %", lambda v: v >= 0.8),
-    ("lbfgs_ratio", "L-BFGS to the seed's {q}-step loss, against the seed's loop",
-     ">= 10x sooner", lambda v: v >= 10),
-    ("memory_growth", "Library's peak memory growth, {m0} to {m1} steps", "< 5 %",
-     lambda v: v < 0.05),
-    ("bf16", "bfloat16 step against float32 (images visibly equal)",
-     ">= 1.4x faster", lambda v: v >= 1.4),
+    (
+        "lbfgs_ratio",
+        "L-BFGS to the seed's {q}-step loss, against the seed's loop",
+        ">= 10x sooner",
+        lambda v: v >= 10,
+    ),
+    (
+        "memory_growth",
+        "Library's peak memory growth, {m0} to {m1} steps",
+        "< 5 %",
+        lambda v: v < 0.05,
+    ),
+    (
+        "bf16",
+        "bfloat16 step against float32 (images visibly equal)",
+        ">= 1.4x faster",
+        lambda v: v >= 1.4,
+    ),
     ("notebooks", "Whole CI-mode notebook run", "< 10 min", lambda v: v < 600),
 )
 
@@ -36,11 +52,16 @@ TARGETS = (
 PSNR_EQUAL_DB, SSIM_EQUAL = 35.0, 0.97
 
 #: The four optimisation runs, as the tables and the plot name them.
-RUNS = (("seed_run", "seed's loop"), ("library_run", "library Adam"),
-        ("lbfgs_run", "library L-BFGS"), ("coarse_to_fine_run", "coarse-to-fine L-BFGS"))
+RUNS = (
+    ("seed_run", "seed's loop"),
+    ("library_run", "library Adam"),
+    ("lbfgs_run", "library L-BFGS"),
+    ("coarse_to_fine_run", "coarse-to-fine L-BFGS"),
+)
 
 
 # --- judging the targets ---------------------------------------------------------------------
+
 
 def _what(what, results):
     """A target's description with this run's step counts."""
@@ -79,38 +100,53 @@ def visibly_equal(prec):
 
 def _precision_text(prec):
     eq = visibly_equal(prec)
-    text = (f"Adam {prec['speedup']:.2f}x ({prec['float32_ms']:.0f} to {prec['bfloat16_ms']:.0f} "
-            f"ms), images {'visibly equal' if eq else 'visibly different'} (PSNR "
-            f"{prec['psnr_db']:.1f} dB, SSIM {prec['ssim']:.3f})")
+    text = (
+        f"Adam {prec['speedup']:.2f}x ({prec['float32_ms']:.0f} to {prec['bfloat16_ms']:.0f} "
+        f"ms), images {'visibly equal' if eq else 'visibly different'} (PSNR "
+        f"{prec['psnr_db']:.1f} dB, SSIM {prec['ssim']:.3f})"
+    )
     lb = prec.get("lbfgs") or {}
     if _ok(lb) and "speedup" in lb:
         floor = lb.get("float32_vs_perturbed_float32", {}).get("psnr_db", float("nan"))
-        text += (f"; L-BFGS {lb['speedup']:.2f}x per evaluation, images "
-                 f"{'visibly equal' if visibly_equal(lb) else 'not pixel-equal'} (PSNR "
-                 f"{lb['psnr_db']:.1f} dB; float32 against itself perturbed: {floor:.1f} dB)")
+        text += (
+            f"; L-BFGS {lb['speedup']:.2f}x per evaluation, images "
+            f"{'visibly equal' if visibly_equal(lb) else 'not pixel-equal'} (PSNR "
+            f"{lb['psnr_db']:.1f} dB; float32 against itself perturbed: {floor:.1f} dB)"
+        )
     return dict(value=prec["speedup"], extra_pass=eq, measured=text)
 
 
 def _speed_targets(results, out):
     st = results.get("step_time", {})
     if _ok(st) and "ratio" in st:
-        out["step_ratio"] = dict(value=st["ratio"], measured=(
-            f"{st['ratio']:.2f}x (seed {st['seed_ms']:.0f} ms, library {st['library_ms']:.0f} ms "
-            "per step)"))
+        out["step_ratio"] = dict(
+            value=st["ratio"],
+            measured=(
+                f"{st['ratio']:.2f}x (seed {st['seed_ms']:.0f} ms, library {st['library_ms']:.0f} ms "
+                "per step)"
+            ),
+        )
         if "fraction_of_matmul" in st:
-            out["roofline"] = dict(value=st["fraction_of_matmul"], measured=(
-                f"{st['fraction_of_matmul'] * 100:.0f} % ({st['library_gflops']:.0f} of "
-                f"{st['matmul_gflops_fp32']:.0f} GFLOP/s)"))
+            out["roofline"] = dict(
+                value=st["fraction_of_matmul"],
+                measured=(
+                    f"{st['fraction_of_matmul'] * 100:.0f} % ({st['library_gflops']:.0f} of "
+                    f"{st['matmul_gflops_fp32']:.0f} GFLOP/s)"
+                ),
+            )
     seed, lbfgs = results.get("seed_run", {}), results.get("lbfgs_run", {})
     if _ok(seed) and _ok(lbfgs) and seed.get("time_to_target"):
         t = lbfgs.get("time_to_target")
         if t:
             ratio = seed["time_to_target"] / t
-            out["lbfgs_ratio"] = dict(value=ratio, measured=(
-                f"{ratio:.1f}x ({t:.1f} s against {seed['time_to_target']:.0f} s)"))
+            out["lbfgs_ratio"] = dict(
+                value=ratio,
+                measured=(f"{ratio:.1f}x ({t:.1f} s against {seed['time_to_target']:.0f} s)"),
+            )
         else:
-            out["lbfgs_ratio"] = dict(value=0.0, measured=(
-                f"not reached in {len(lbfgs['loss'])} evaluations"))
+            out["lbfgs_ratio"] = dict(
+                value=0.0, measured=(f"not reached in {len(lbfgs['loss'])} evaluations")
+            )
 
 
 def evaluate(results):
@@ -124,16 +160,23 @@ def evaluate(results):
         if g is not None:
             sg, smb = growth(seed, memory_at) if _ok(seed) else (None, None)
             seed_txt = f"; seed's loop {sg * 100:+.1f} % ({smb:+.0f} MB)" if sg is not None else ""
-            out["memory_growth"] = dict(value=g, measured=f"{g * 100:+.1f} % ({mb:+.0f} MB){seed_txt}")
+            out["memory_growth"] = dict(
+                value=g, measured=f"{g * 100:+.1f} % ({mb:+.0f} MB){seed_txt}"
+            )
     prec = results.get("precision", {})
     if _ok(prec) and "speedup" in prec:
         out["bf16"] = _precision_text(prec)
     nbs = results.get("notebooks", {})
     if _ok(nbs) and nbs.get("available"):
         errors = [n for n in nbs["notebooks"] if n["error"]]
-        out["notebooks"] = dict(value=nbs["seconds"], extra_pass=not errors, measured=(
-            f"{nbs['seconds'] / 60:.1f} min for {len(nbs['notebooks'])} notebook(s)"
-            + (f", {len(errors)} failed" if errors else "")))
+        out["notebooks"] = dict(
+            value=nbs["seconds"],
+            extra_pass=not errors,
+            measured=(
+                f"{nbs['seconds'] / 60:.1f} min for {len(nbs['notebooks'])} notebook(s)"
+                + (f", {len(errors)} failed" if errors else "")
+            ),
+        )
     for key, _, _, test in TARGETS:
         if key in out:
             out[key]["pass"] = bool(test(out[key]["value"])) and out[key].get("extra_pass", True)
@@ -147,13 +190,16 @@ def summary_lines(results):
         what = _what(what, results)
         if key in ev:
             e = ev[key]
-            lines.append(f"{'PASS' if e['pass'] else 'MISS'}  {what}: {e['measured']} (target {goal})")
+            lines.append(
+                f"{'PASS' if e['pass'] else 'MISS'}  {what}: {e['measured']} (target {goal})"
+            )
         else:
             lines.append(f"----  {what}: not measured (target {goal})")
     return lines
 
 
 # --- the plot --------------------------------------------------------------------------------
+
 
 def plot(results, path):
     """Loss against seconds for the seed's loop, Adam, L-BFGS and coarse-to-fine."""
@@ -165,19 +211,32 @@ def plot(results, path):
     from .pieces import curve
 
     fig, ax = plt.subplots(figsize=(6.4, 3.8), dpi=100)
-    labels = {"seed_run": "seed's loop (eager Adam)", "library_run": "library Adam (compiled)",
-              "coarse_to_fine_run": "coarse-to-fine L-BFGS (final size)"}
+    labels = {
+        "seed_run": "seed's loop (eager Adam)",
+        "library_run": "library Adam (compiled)",
+        "coarse_to_fine_run": "coarse-to-fine L-BFGS (final size)",
+    }
     colours = ("tab:red", "tab:blue", "tab:green", "tab:purple")
     for (key, label), colour in zip(RUNS, colours):
         run = results.get(key, {})
         pts = curve(run) if _ok(run) and run.get("loss") else None
         if pts:
-            ax.plot([p[0] for p in pts], [p[1] for p in pts], label=labels.get(key, label),
-                    color=colour, lw=1.5)
+            ax.plot(
+                [p[0] for p in pts],
+                [p[1] for p in pts],
+                label=labels.get(key, label),
+                color=colour,
+                lw=1.5,
+            )
     target = results.get("target", {}).get("loss")
     if target:
-        ax.axhline(target, color="gray", ls="--", lw=1,
-                   label=f"seed preset after {results['target']['quality_step']} Adam steps")
+        ax.axhline(
+            target,
+            color="gray",
+            ls="--",
+            lw=1,
+            label=f"seed preset after {results['target']['quality_step']} Adam steps",
+        )
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("seconds (optimisation and compilation, no set-up)")
@@ -195,6 +254,7 @@ def plot(results, path):
 
 # --- the markdown: one function per section --------------------------------------------------
 
+
 def _table(header, rows):
     """A markdown table, and the blank line after it."""
     lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
@@ -206,44 +266,73 @@ def _intro(results):
     size = p.get("size")
     backbone = results.get("backbone", DEFAULT_BACKBONE)
     command = results.get("command", "python -m benchmarks.run_all")
-    L = ["# Performance", "",
-         f"Measured by one run of `{command}` on {results.get('started', '?')}: content `chelsea`, "
-         f"style `swirls`, longest side {size} px, the seed's preset, backbone `{backbone}`. The "
-         "seed's loop is the 2021 course paper's eager loop, re-created in "
-         f"`benchmarks/seed_loop.py`. What the figures mean, and what else was tried: [{HISTORY}]"
-         f"({HISTORY}).", ""]
+    L = [
+        "# Performance",
+        "",
+        f"Measured by one run of `{command}` on {results.get('started', '?')}: content `chelsea`, "
+        f"style `swirls`, longest side {size} px, the seed's preset, backbone `{backbone}`. The "
+        "seed's loop is the 2021 course paper's eager loop, re-created in "
+        f"`benchmarks/seed_loop.py`. What the figures mean, and what else was tried: [{HISTORY}]"
+        f"({HISTORY}).",
+        "",
+    ]
     if p.get("long_steps", 500) < 500 or size != 256:
-        L += ["**A shortened run** (smaller image or fewer steps): the targets are set for the full "
-              "run at 256 px and are only indicative here.", ""]
-    return L + ["Measure again (writes this page, its figures and `performance.json`), or rewrite "
-                "this page from `performance.json` alone:", "",
-                "```bash", command, "python -m benchmarks.run_all --report-only", "```", ""]
+        L += [
+            "**A shortened run** (smaller image or fewer steps): the targets are set for the full "
+            "run at 256 px and are only indicative here.",
+            "",
+        ]
+    return L + [
+        "Measure again (writes this page, its figures and `performance.json`), or rewrite "
+        "this page from `performance.json` alone:",
+        "",
+        "```bash",
+        command,
+        "python -m benchmarks.run_all --report-only",
+        "```",
+        "",
+    ]
 
 
 def _targets(results, ev):
     rows = []
     for key, what, goal, _ in TARGETS:
         e = ev.get(key)
-        rows.append([_what(what, results), goal, e["measured"] if e else "not measured in this run",
-                     ("pass" if e["pass"] else "**missed**") if e else "—"])
+        rows.append(
+            [
+                _what(what, results),
+                goal,
+                e["measured"] if e else "not measured in this run",
+                ("pass" if e["pass"] else "**missed**") if e else "—",
+            ]
+        )
     return ["## Targets", ""] + _table(["Target", "Goal", "Measured", "Result"], rows)
 
 
 def _machine(results):
     m = results.get("machine", {})
     cores = f"{m.get('cores')} logical cores" + (
-        f" ({m.get('usable_cores')} usable)" if m.get("usable_cores") else "")
-    rows = [["CPU", f"{m.get('cpu')}, {cores}"],
-            ["CPU flags", ", ".join(m.get("cpu_flags", [])) or "—"],
-            ["Memory", f"{m.get('memory_gb')} GB"],
-            ["GPU", ", ".join(m["gpu"]) if m.get("gpu") else "none (CPU only)"],
-            ["Software", f"Python {m.get('python')}, TensorFlow {m.get('tensorflow')}, Keras "
-                         f"{m.get('keras')}, NumPy {m.get('numpy')}; oneDNN: {m.get('onednn')}"],
-            ["Threads", f"intra-op {m.get('intra_op_threads')}, inter-op {m.get('inter_op_threads')}"],
-            ["Platform", m.get("platform")]]
+        f" ({m.get('usable_cores')} usable)" if m.get("usable_cores") else ""
+    )
+    rows = [
+        ["CPU", f"{m.get('cpu')}, {cores}"],
+        ["CPU flags", ", ".join(m.get("cpu_flags", [])) or "—"],
+        ["Memory", f"{m.get('memory_gb')} GB"],
+        ["GPU", ", ".join(m["gpu"]) if m.get("gpu") else "none (CPU only)"],
+        [
+            "Software",
+            f"Python {m.get('python')}, TensorFlow {m.get('tensorflow')}, Keras "
+            f"{m.get('keras')}, NumPy {m.get('numpy')}; oneDNN: {m.get('onednn')}",
+        ],
+        ["Threads", f"intra-op {m.get('intra_op_threads')}, inter-op {m.get('inter_op_threads')}"],
+        ["Platform", m.get("platform")],
+    ]
     keys = ("seed_run", "library_run", "step_time", "lbfgs_run", "coarse_to_fine_run", "precision")
-    loads = [f"{k} {results[k]['load_average_before'][0]}" for k in keys
-             if _ok(results.get(k, {})) and results[k].get("load_average_before")]
+    loads = [
+        f"{k} {results[k]['load_average_before'][0]}"
+        for k in keys
+        if _ok(results.get(k, {})) and results[k].get("load_average_before")
+    ]
     if loads:
         rows.append(["1-minute load average before each benchmark", ", ".join(loads)])
     if results.get("total_seconds"):
@@ -255,18 +344,31 @@ def _step_time(st):
     L = ["## 1. Step time", ""]
     if not (_ok(st) and "ratio" in st):
         return L + ["Not measured.", ""]
-    L += [f"One process, {st['size'][0]}x{st['size'][1]} px; the two loops alternate, "
-          f"{st['chunk_steps']} steps each, {st['chunks']} times (median of the chunks after the "
-          "first).", ""]
-    return L + _table(["", "Measured"], [
-        ["seed's loop (eager, `tf.compat.v1` Adam, a frame every step), ms per step",
-         f"{st['seed_ms']:.0f}"],
-        ["library (`tf.function`, many steps per call), ms per step", f"{st['library_ms']:.0f}"],
-        ["ratio", f"**{st['ratio']:.2f}x**"],
-        ["library's one-off compilation", f"{st['library_compile_s']:.1f} s"],
-        [f"largest relative difference of the two loops' losses, over {st['compared_steps']} steps",
-         f"{st['max_relative_loss_difference']:.1e}"],
-    ])
+    L += [
+        f"One process, {st['size'][0]}x{st['size'][1]} px; the two loops alternate, "
+        f"{st['chunk_steps']} steps each, {st['chunks']} times (median of the chunks after the "
+        "first).",
+        "",
+    ]
+    return L + _table(
+        ["", "Measured"],
+        [
+            [
+                "seed's loop (eager, `tf.compat.v1` Adam, a frame every step), ms per step",
+                f"{st['seed_ms']:.0f}",
+            ],
+            [
+                "library (`tf.function`, many steps per call), ms per step",
+                f"{st['library_ms']:.0f}",
+            ],
+            ["ratio", f"**{st['ratio']:.2f}x**"],
+            ["library's one-off compilation", f"{st['library_compile_s']:.1f} s"],
+            [
+                f"largest relative difference of the two loops' losses, over {st['compared_steps']} steps",
+                f"{st['max_relative_loss_difference']:.1e}",
+            ],
+        ],
+    )
 
 
 def _roofline(st):
@@ -274,25 +376,42 @@ def _roofline(st):
     if not (_ok(st) and "gflop_per_step" in st):
         return L + ["Not measured.", ""]
     rate = st["matmul_gflops_fp32"]
-    L += [f"FLOPs per step, from the layer shapes: {st['gflop_forward']:.1f} GFLOP forward, "
-          f"{st['gflop_backward']:.1f} GFLOP backward, {st['gflop_per_step']:.1f} in all. The "
-          "fp32 matmul rate (2048x2048) is measured between the chunks of section 1.", ""]
-    rows = [["fp32 matmul, between the chunks (median)", f"{rate:.0f}", "100 %"],
-            [f"library step ({st['library_ms']:.0f} ms)", f"{st['library_gflops']:.0f}",
-             f"**{st['fraction_of_matmul'] * 100:.0f} %**"]]
-    optional = (("seed_gflops", "seed's loop"),
-                ("conv_alone_gflops", "the step's convolutions, each timed alone and scaled to "
-                                      "that matmul rate ({conv_alone_ms:.0f} ms in all)"),
-                ("gram_alone_gflops", "the Gram matrices and their gradients, timed alike "
-                                      "({gram_alone_ms:.0f} ms in all)"),
-                ("matmul_gflops_fp32_best", "fp32 matmul, best of five batches on its own"),
-                ("matmul_gflops_bf16", "bf16 matmul, for reference"))
+    L += [
+        f"FLOPs per step, from the layer shapes: {st['gflop_forward']:.1f} GFLOP forward, "
+        f"{st['gflop_backward']:.1f} GFLOP backward, {st['gflop_per_step']:.1f} in all. The "
+        "fp32 matmul rate (2048x2048) is measured between the chunks of section 1.",
+        "",
+    ]
+    rows = [
+        ["fp32 matmul, between the chunks (median)", f"{rate:.0f}", "100 %"],
+        [
+            f"library step ({st['library_ms']:.0f} ms)",
+            f"{st['library_gflops']:.0f}",
+            f"**{st['fraction_of_matmul'] * 100:.0f} %**",
+        ],
+    ]
+    optional = (
+        ("seed_gflops", "seed's loop"),
+        (
+            "conv_alone_gflops",
+            "the step's convolutions, each timed alone and scaled to "
+            "that matmul rate ({conv_alone_ms:.0f} ms in all)",
+        ),
+        (
+            "gram_alone_gflops",
+            "the Gram matrices and their gradients, timed alike ({gram_alone_ms:.0f} ms in all)",
+        ),
+        ("matmul_gflops_fp32_best", "fp32 matmul, best of five batches on its own"),
+        ("matmul_gflops_bf16", "bf16 matmul, for reference"),
+    )
     for key, label in optional:
         if st.get(key):
             rows.append([label.format(**st), f"{st[key]:.0f}", _share(st[key], rate)])
     chunks = [f * 100 for f in st.get("fraction_of_matmul_chunks") or []]
     if len(chunks) > 1:
-        rows.append(["library step, chunk by chunk", "", f"{min(chunks):.0f} to {max(chunks):.0f} %"])
+        rows.append(
+            ["library step, chunk by chunk", "", f"{min(chunks):.0f} to {max(chunks):.0f} %"]
+        )
     return L + _table(["", "GFLOP/s", "share of the fp32 matmul rate"], rows) + _convolutions(st)
 
 
@@ -304,25 +423,50 @@ def _convolutions(st):
         return []
     L = ["### The library's convolutions", ""]
     if _ok(ab) and "speedup" in ab:
-        L += [f"One evaluation (loss and gradient), the two extractors alternating "
-              f"{len(ab.get('library_ms_rounds', []))} times:", ""]
-        L += _table(["", "Measured"], [
-            ["the library's convolutions, ms", f"**{ab['library_ms']:.0f}**"],
-            ["Keras' plain convolutions, ms", f"{ab['plain_ms']:.0f}"],
-            ["speed-up", f"**{ab['speedup']:.2f}x**"],
-            ["relative difference of the loss, of the gradient",
-             f"{ab['loss_relative_difference']:.1e}, {ab['gradient_relative_difference']:.1e}"],
-        ])
+        L += [
+            f"One evaluation (loss and gradient), the two extractors alternating "
+            f"{len(ab.get('library_ms_rounds', []))} times:",
+            "",
+        ]
+        L += _table(
+            ["", "Measured"],
+            [
+                ["the library's convolutions, ms", f"**{ab['library_ms']:.0f}**"],
+                ["Keras' plain convolutions, ms", f"{ab['plain_ms']:.0f}"],
+                ["speed-up", f"**{ab['speedup']:.2f}x**"],
+                [
+                    "relative difference of the loss, of the gradient",
+                    f"{ab['loss_relative_difference']:.1e}, {ab['gradient_relative_difference']:.1e}",
+                ],
+            ],
+        )
     if layers:
         L += ["Each convolution alone at its shape (best of two batches; ms):", ""]
         rows = []
         for l in layers:
             w, h = l.get("size", ["?", "?"])
             plain = f"{l['forward_plain_ms']:.1f}" if "forward_plain_ms" in l else "same"
-            rows.append([f"`{l['layer']}`", f"{w}x{h}", f"{l.get('in', '?')}, {l.get('out', '?')}",
-                         f"{l['forward_ms']:.1f}", plain, f"{l['backward_ms']:.1f}"])
-        L += _table(["layer", "pixels", "channels in, out", "forward, as the library runs it",
-                     "forward, Keras' plain `conv2d`", "input gradient"], rows)
+            rows.append(
+                [
+                    f"`{l['layer']}`",
+                    f"{w}x{h}",
+                    f"{l.get('in', '?')}, {l.get('out', '?')}",
+                    f"{l['forward_ms']:.1f}",
+                    plain,
+                    f"{l['backward_ms']:.1f}",
+                ]
+            )
+        L += _table(
+            [
+                "layer",
+                "pixels",
+                "channels in, out",
+                "forward, as the library runs it",
+                "forward, Keras' plain `conv2d`",
+                "input gradient",
+            ],
+            rows,
+        )
     return L
 
 
@@ -333,9 +477,12 @@ def _time_to_quality(results):
     target = results.get("target", {})
     if not target.get("loss"):
         return L + ["Not measured.", ""]
-    L += [f"The loss the seed's preset reaches after {target['quality_step']} Adam steps, "
-          f"**{target['loss']:.5g}**; seconds of optimisation, compilation included, set-up left "
-          "out.", ""]
+    L += [
+        f"The loss the seed's preset reaches after {target['quality_step']} Adam steps, "
+        f"**{target['loss']:.5g}**; seconds of optimisation, compilation included, set-up left "
+        "out.",
+        "",
+    ]
     seed_t = results.get("seed_run", {}).get("time_to_target")
     rows = []
     for key, label in RUNS:
@@ -344,19 +491,47 @@ def _time_to_quality(results):
             rows.append([label, "not available", "", ""])
             continue
         t, n = r.get("time_to_target"), first_below(r.get("loss", []), target["loss"])
-        extra = (f" at {r['sizes'][-1]} px, after all {r['steps'][0]} at {r['sizes'][0]} px"
-                 if key == "coarse_to_fine_run" and n else "")
-        rows.append([label, _f(t, "{:.1f}"), f"{n if n else 'not reached'}{extra}",
-                     f"{seed_t / t:.1f}x" if t and seed_t else ""])
-    L += _table(["Optimiser", "seconds to reach it", "steps or evaluations",
-                 "sooner than the seed's loop"], rows)
-    runs = [(label, results[key]) for key, label in RUNS
-            if _ok(results.get(key, {})) and results[key].get("loss")]
-    L += _table(["Optimiser", "first loss", "lowest loss", "steps or evaluations (final size)",
-                 "compilation (s)"],
-                [[label, f"{r['loss'][0]:.5g}", f"{min(r['loss']):.5g}", len(r["loss"]),
-                  _f(r["compile_seconds"], "{:.1f}") if "compile_seconds" in r else "none (eager)"]
-                 for label, r in runs])
+        extra = (
+            f" at {r['sizes'][-1]} px, after all {r['steps'][0]} at {r['sizes'][0]} px"
+            if key == "coarse_to_fine_run" and n
+            else ""
+        )
+        rows.append(
+            [
+                label,
+                _f(t, "{:.1f}"),
+                f"{n if n else 'not reached'}{extra}",
+                f"{seed_t / t:.1f}x" if t and seed_t else "",
+            ]
+        )
+    L += _table(
+        ["Optimiser", "seconds to reach it", "steps or evaluations", "sooner than the seed's loop"],
+        rows,
+    )
+    runs = [
+        (label, results[key])
+        for key, label in RUNS
+        if _ok(results.get(key, {})) and results[key].get("loss")
+    ]
+    L += _table(
+        [
+            "Optimiser",
+            "first loss",
+            "lowest loss",
+            "steps or evaluations (final size)",
+            "compilation (s)",
+        ],
+        [
+            [
+                label,
+                f"{r['loss'][0]:.5g}",
+                f"{min(r['loss']):.5g}",
+                len(r["loss"]),
+                _f(r["compile_seconds"], "{:.1f}") if "compile_seconds" in r else "none (eager)",
+            ]
+            for label, r in runs
+        ],
+    )
     return L + [f"![Loss against time]({PLOT})", ""]
 
 
@@ -371,33 +546,67 @@ def _memory(results):
     for r, label in ((seed, "seed's loop"), (lib, "library Adam")):
         g, mb = growth(r, ma)
         mem = r.get("peak_rss_mb", {})
-        rows.append([label, _f(mem.get(str(ma[0])), "{:.0f}"), _f(mem.get(str(ma[1])), "{:.0f}"),
-                     f"{_f(None if g is None else g * 100, '{:+.1f} %')} ({_f(mb, '{:+.0f} MB')})",
-                     f"{r['frame_bytes'] / 1024:.0f} kB" if r.get("frame_bytes") else "none"])
-    return L + _table(["Loop", f"after {ma[0]} steps (MB)", f"after {ma[1]} steps (MB)", "growth",
-                       "frame kept every step"], rows)
+        rows.append(
+            [
+                label,
+                _f(mem.get(str(ma[0])), "{:.0f}"),
+                _f(mem.get(str(ma[1])), "{:.0f}"),
+                f"{_f(None if g is None else g * 100, '{:+.1f} %')} ({_f(mb, '{:+.0f} MB')})",
+                f"{r['frame_bytes'] / 1024:.0f} kB" if r.get("frame_bytes") else "none",
+            ]
+        )
+    return L + _table(
+        [
+            "Loop",
+            f"after {ma[0]} steps (MB)",
+            f"after {ma[1]} steps (MB)",
+            "growth",
+            "frame kept every step",
+        ],
+        rows,
+    )
 
 
 def _precision_rows(prec, lb):
     def cells(fn):
         return fn(prec) + (fn(lb) if lb else ["", ""])
 
-    rows = [["steps"] + cells(lambda r: [str(r["steps"])] * 2),
-            ["ms per step"] + cells(lambda r: [f"{r['float32_ms']:.0f}",
-                                               f"{r['bfloat16_ms']:.0f} (**{r['speedup']:.2f}x**)"]),
-            ["float32 loss of the final image"] + cells(
-                lambda r: [f"{r['float32_image_loss']:.5g}",
-                           f"{r['bfloat16_image_loss_in_float32']:.5g}"]),
-            ["difference to float32: mean / largest (grey levels)"] + cells(
-                lambda r: ["", f"{r['mean_abs_diff']:.2f} / {r['max_abs_diff']:.0f}"]),
-            ["difference to float32: PSNR, SSIM"] + cells(
-                lambda r: ["", f"{r['psnr_db']:.1f} dB, {r['ssim']:.3f}"])]
+    rows = [
+        ["steps"] + cells(lambda r: [str(r["steps"])] * 2),
+        ["ms per step"]
+        + cells(
+            lambda r: [
+                f"{r['float32_ms']:.0f}",
+                f"{r['bfloat16_ms']:.0f} (**{r['speedup']:.2f}x**)",
+            ]
+        ),
+        ["float32 loss of the final image"]
+        + cells(
+            lambda r: [
+                f"{r['float32_image_loss']:.5g}",
+                f"{r['bfloat16_image_loss_in_float32']:.5g}",
+            ]
+        ),
+        ["difference to float32: mean / largest (grey levels)"]
+        + cells(lambda r: ["", f"{r['mean_abs_diff']:.2f} / {r['max_abs_diff']:.0f}"]),
+        ["difference to float32: PSNR, SSIM"]
+        + cells(lambda r: ["", f"{r['psnr_db']:.1f} dB, {r['ssim']:.3f}"]),
+    ]
     if prec.get("float32_vs_perturbed_float32"):
-        rows.append(["float32 against float32 perturbed by 1e-6: PSNR, SSIM"] + cells(
-            lambda r: [f"{r['float32_vs_perturbed_float32']['psnr_db']:.1f} dB, "
-                       f"{r['float32_vs_perturbed_float32']['ssim']:.3f}", ""]))
-    rows.append(["float32 image against the content photograph: PSNR"] + cells(
-        lambda r: [f"{r['float32_change_from_content']['psnr_db']:.1f} dB", ""]))
+        rows.append(
+            ["float32 against float32 perturbed by 1e-6: PSNR, SSIM"]
+            + cells(
+                lambda r: [
+                    f"{r['float32_vs_perturbed_float32']['psnr_db']:.1f} dB, "
+                    f"{r['float32_vs_perturbed_float32']['ssim']:.3f}",
+                    "",
+                ]
+            )
+        )
+    rows.append(
+        ["float32 image against the content photograph: PSNR"]
+        + cells(lambda r: [f"{r['float32_change_from_content']['psnr_db']:.1f} dB", ""])
+    )
     equal = ["visibly equal (PSNR >= {:.0f} dB, SSIM >= {})".format(PSNR_EQUAL_DB, SSIM_EQUAL)]
     rows.append(equal + cells(lambda r: ["", "**yes**" if visibly_equal(r) else "**no**"]))
     return rows
@@ -408,42 +617,65 @@ def _precision(prec):
     if not (_ok(prec) and "speedup" in prec):
         return L + ["Not measured.", ""]
     lb = prec.get("lbfgs") if _ok(prec.get("lbfgs") or {}) and prec.get("lbfgs") else None
-    L += [f"The same run in float32 and in bfloat16 ({prec.get('switch', 'a Keras dtype policy')}); "
-          "the float32 loss judges both final images with the same float32 network.", ""]
-    L += _table(["", "Adam float32", "Adam bfloat16", "L-BFGS float32", "L-BFGS bfloat16"],
-                _precision_rows(prec, lb))
+    L += [
+        f"The same run in float32 and in bfloat16 ({prec.get('switch', 'a Keras dtype policy')}); "
+        "the float32 loss judges both final images with the same float32 network.",
+        "",
+    ]
+    L += _table(
+        ["", "Adam float32", "Adam bfloat16", "L-BFGS float32", "L-BFGS bfloat16"],
+        _precision_rows(prec, lb),
+    )
     for r, label in ((prec, "Adam"), (lb, "L-BFGS")):
         if r and r.get("comparison_image"):
-            L += [f"![{label}: float32, bfloat16, difference x10]({r['comparison_image']})", "",
-                  f"{label}, {r['steps']} steps: float32 | bfloat16 | difference x10", ""]
+            L += [
+                f"![{label}: float32, bfloat16, difference x10]({r['comparison_image']})",
+                "",
+                f"{label}, {r['steps']} steps: float32 | bfloat16 | difference x10",
+                "",
+            ]
     return L
 
 
 def _notebooks(nbs):
     L = ["## 6. The notebooks in CI mode", ""]
     if not (_ok(nbs) and nbs.get("available")):
-        return L + ["Not measured in this run (`--no-notebooks`, `--quick`, or no notebooks yet).", ""]
+        return L + [
+            "Not measured in this run (`--no-notebooks`, `--quick`, or no notebooks yet).",
+            "",
+        ]
     rows = [[n["notebook"], f"{n['seconds']:.0f}", n["error"] or "ok"] for n in nbs["notebooks"]]
     rows.append(["all", f"{nbs['seconds']:.0f} ({nbs['seconds'] / 60:.1f} min)", ""])
-    return L + ["Every solved notebook with `CI=true`, one kernel each, outputs not compared.",
-                ""] + _table(["Notebook", "seconds", ""], rows)
+    return (
+        L
+        + ["Every solved notebook with `CI=true`, one kernel each, outputs not compared.", ""]
+        + _table(["Notebook", "seconds", ""], rows)
+    )
 
 
 def _gpu_section(gpu):
     m = gpu.get("machine", {})
-    L = ["## On a GPU machine", "",
-         f"The same benchmarks, run with `{gpu.get('command', 'python -m benchmarks.run_all')}` on "
-         f"{', '.join(m.get('gpu', [])) or 'a GPU'} ({m.get('cpu')}, {m.get('cores')} cores, "
-         f"TensorFlow {m.get('tensorflow')}), on {gpu.get('started', '?')}. The CPU targets do not "
-         "apply; nothing in the course needs a GPU.", ""]
+    L = [
+        "## On a GPU machine",
+        "",
+        f"The same benchmarks, run with `{gpu.get('command', 'python -m benchmarks.run_all')}` on "
+        f"{', '.join(m.get('gpu', [])) or 'a GPU'} ({m.get('cpu')}, {m.get('cores')} cores, "
+        f"TensorFlow {m.get('tensorflow')}), on {gpu.get('started', '?')}. The CPU targets do not "
+        "apply; nothing in the course needs a GPU.",
+        "",
+    ]
     ev = evaluate(gpu)
     rows = [[_what(what, gpu), ev[key]["measured"]] for key, what, _, _ in TARGETS if key in ev]
     t = gpu.get("target", {}).get("loss")
     for key, label in RUNS:
         r = gpu.get(key, {})
         if _ok(r) and t and r.get("time_to_target"):
-            rows.append([f"time to the seed's {gpu['target']['quality_step']}-step loss, {label}",
-                         f"{r['time_to_target']:.1f} s"])
+            rows.append(
+                [
+                    f"time to the seed's {gpu['target']['quality_step']}-step loss, {label}",
+                    f"{r['time_to_target']:.1f} s",
+                ]
+            )
     return L + _table(["Figure", "GPU"], rows)
 
 

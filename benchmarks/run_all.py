@@ -29,16 +29,52 @@ ROOT = pathlib.Path(__file__).resolve().parents[1]
 
 #: Sizes and step counts. ``quality_step``: the seed preset's loss after this many Adam steps is
 #: the quality every optimiser must reach.
-FULL = dict(size=256, long_steps=500, memory_at=(50, 500), quality_step=400, step_chunks=10,
-            chunk_steps=10, lbfgs_steps=60, c2f_steps=(40, 40), precision_steps=200,
-            precision_lbfgs_steps=80, layer_seconds=0.25, ablation_rounds=6, notebooks=True)
-QUICK = dict(size=128, long_steps=60, memory_at=(10, 60), quality_step=40, step_chunks=3,
-             chunk_steps=3, lbfgs_steps=20, c2f_steps=(10, 10), precision_steps=30,
-             precision_lbfgs_steps=10, layer_seconds=0.1, ablation_rounds=3, notebooks=False)
+FULL = dict(
+    size=256,
+    long_steps=500,
+    memory_at=(50, 500),
+    quality_step=400,
+    step_chunks=10,
+    chunk_steps=10,
+    lbfgs_steps=60,
+    c2f_steps=(40, 40),
+    precision_steps=200,
+    precision_lbfgs_steps=80,
+    layer_seconds=0.25,
+    ablation_rounds=6,
+    notebooks=True,
+)
+QUICK = dict(
+    size=128,
+    long_steps=60,
+    memory_at=(10, 60),
+    quality_step=40,
+    step_chunks=3,
+    chunk_steps=3,
+    lbfgs_steps=20,
+    c2f_steps=(10, 10),
+    precision_steps=30,
+    precision_lbfgs_steps=10,
+    layer_seconds=0.1,
+    ablation_rounds=3,
+    notebooks=False,
+)
 #: Even tinier, for the tests.
-TINY = dict(size=64, long_steps=12, memory_at=(4, 12), quality_step=8, step_chunks=2,
-            chunk_steps=2, lbfgs_steps=8, c2f_steps=(3, 4), precision_steps=6,
-            precision_lbfgs_steps=4, layer_seconds=0.02, ablation_rounds=2, notebooks=False)
+TINY = dict(
+    size=64,
+    long_steps=12,
+    memory_at=(4, 12),
+    quality_step=8,
+    step_chunks=2,
+    chunk_steps=2,
+    lbfgs_steps=8,
+    c2f_steps=(3, 4),
+    precision_steps=6,
+    precision_lbfgs_steps=4,
+    layer_seconds=0.02,
+    ablation_rounds=2,
+    notebooks=False,
+)
 
 
 def _worker(piece, kwargs, json_path, intra, inter):
@@ -60,41 +96,66 @@ def _worker(piece, kwargs, json_path, intra, inter):
 def figures(piece, out):
     """One or two printed lines with a benchmark's main figures."""
     if piece == "machine":
-        return [f"{out['cpu']}, {out['cores']} cores, TensorFlow {out['tensorflow']}"
-                + (f", GPU {', '.join(out['gpu'])}" if out["gpu"] else "")]
+        return [
+            f"{out['cpu']}, {out['cores']} cores, TensorFlow {out['tensorflow']}"
+            + (f", GPU {', '.join(out['gpu'])}" if out["gpu"] else "")
+        ]
     if piece == "step_time":
-        lines = [f"seed's loop {out['seed_ms']:.1f} ms/step, library {out['library_ms']:.1f} ms/step, "
-                 f"ratio {out['ratio']:.2f}x"]
+        lines = [
+            f"seed's loop {out['seed_ms']:.1f} ms/step, library {out['library_ms']:.1f} ms/step, "
+            f"ratio {out['ratio']:.2f}x"
+        ]
         if "fraction_of_matmul" in out:
-            lines.append(f"{out['gflop_per_step']:.1f} GFLOP/step; library {out['library_gflops']:.0f} "
-                         f"GFLOP/s = {out['fraction_of_matmul'] * 100:.0f} % of fp32 matmul "
-                         f"{out['matmul_gflops_fp32']:.0f} GFLOP/s")
+            lines.append(
+                f"{out['gflop_per_step']:.1f} GFLOP/step; library {out['library_gflops']:.0f} "
+                f"GFLOP/s = {out['fraction_of_matmul'] * 100:.0f} % of fp32 matmul "
+                f"{out['matmul_gflops_fp32']:.0f} GFLOP/s"
+            )
         return lines
     if piece in ("seed_run", "library_run", "lbfgs_run", "coarse_to_fine_run"):
         if out.get("available") is False:
             return ["not available"]
         mem = out.get("peak_rss_mb", {})
-        lines = [f"{len(out['loss'])} steps, last loss {out['loss'][-1]:.6g}"
-                 + (f", peak RSS {', '.join(f'{k}: {v:.0f} MB' for k, v in mem.items())}" if mem else "")]
+        lines = [
+            f"{len(out['loss'])} steps, last loss {out['loss'][-1]:.6g}"
+            + (f", peak RSS {', '.join(f'{k}: {v:.0f} MB' for k, v in mem.items())}" if mem else "")
+        ]
         if out.get("time_to_target") is not None:
             lines.append(f"reached the target loss after {out['time_to_target']:.1f} s")
         return lines
     if piece == "precision":
-        return [f"{r['optimizer']}: float32 {r['float32_ms']:.1f} ms/step, bfloat16 "
-                f"{r['bfloat16_ms']:.1f} ms/step ({r['speedup']:.2f}x); image PSNR {r['psnr_db']:.1f} dB, "
-                f"SSIM {r['ssim']:.3f}, mean |diff| {r['mean_abs_diff']:.2f}"
-                for r in (out, out.get("lbfgs")) if r]
+        return [
+            f"{r['optimizer']}: float32 {r['float32_ms']:.1f} ms/step, bfloat16 "
+            f"{r['bfloat16_ms']:.1f} ms/step ({r['speedup']:.2f}x); image PSNR {r['psnr_db']:.1f} dB, "
+            f"SSIM {r['ssim']:.3f}, mean |diff| {r['mean_abs_diff']:.2f}"
+            for r in (out, out.get("lbfgs"))
+            if r
+        ]
     if piece == "notebooks" and out.get("available"):
-        return [f"{n['notebook']}: {n['seconds']:.0f} s {n['error'] or ''}" for n in out["notebooks"]]
+        return [
+            f"{n['notebook']}: {n['seconds']:.0f} s {n['error'] or ''}" for n in out["notebooks"]
+        ]
     return []
 
 
 def _spawn(piece, kwargs, tmp, args):
     """Run ``piece`` in a fresh process and return its figures."""
     path = pathlib.Path(tmp) / f"{piece}.json"
-    cmd = [sys.executable, "-m", "benchmarks.run_all", "--piece", piece,
-           "--kwargs", json.dumps(kwargs), "--json", str(path),
-           "--intra", str(args.intra), "--inter", str(args.inter)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "benchmarks.run_all",
+        "--piece",
+        piece,
+        "--kwargs",
+        json.dumps(kwargs),
+        "--json",
+        str(path),
+        "--intra",
+        str(args.intra),
+        "--inter",
+        str(args.inter),
+    ]
     env = dict(os.environ)
     env.setdefault("NST_BACKBONE", "vgg16-hed")
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
@@ -139,31 +200,49 @@ def run(params, out_dir, args, command):
     out_dir = pathlib.Path(out_dir)
     out_dir.mkdir(parents=True, exist_ok=True)
     size = params["size"]
-    results = {"params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
-               "command": command, "started": time.strftime("%Y-%m-%d %H:%M:%S %Z")}
+    results = {
+        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
+        "command": command,
+        "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+    }
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
         spawn = lambda piece, **kw: _spawn(piece, kw, tmp, args)  # noqa: E731
         results["machine"] = spawn("machine")
-        results["seed_run"] = spawn("seed_run", size=size, steps=params["long_steps"],
-                                    memory_at=list(params["memory_at"]))
-        results["library_run"] = spawn("library_run", size=size, steps=params["long_steps"],
-                                       memory_at=list(params["memory_at"]))
+        results["seed_run"] = spawn(
+            "seed_run", size=size, steps=params["long_steps"], memory_at=list(params["memory_at"])
+        )
+        results["library_run"] = spawn(
+            "library_run",
+            size=size,
+            steps=params["long_steps"],
+            memory_at=list(params["memory_at"]),
+        )
         seed = results["seed_run"]
         q = params["quality_step"]
         target = seed["loss"][q] if not seed.get("failed") and len(seed["loss"]) > q else None
         results["target"] = {"quality_step": q, "loss": target}
-        results["step_time"] = spawn("step_time", size=size, chunks=params["step_chunks"],
-                                     chunk_steps=params["chunk_steps"],
-                                     layer_seconds=params["layer_seconds"],
-                                     ablation_rounds=params["ablation_rounds"])
-        results["lbfgs_run"] = spawn("lbfgs_run", size=size, steps=params["lbfgs_steps"],
-                                     target=target)
-        results["coarse_to_fine_run"] = spawn("coarse_to_fine_run", size=size,
-                                              steps=list(params["c2f_steps"]), target=target)
-        results["precision"] = spawn("precision", size=size, steps=params["precision_steps"],
-                                     lbfgs_steps=params["precision_lbfgs_steps"],
-                                     image_dir=str(out_dir.resolve()))
+        results["step_time"] = spawn(
+            "step_time",
+            size=size,
+            chunks=params["step_chunks"],
+            chunk_steps=params["chunk_steps"],
+            layer_seconds=params["layer_seconds"],
+            ablation_rounds=params["ablation_rounds"],
+        )
+        results["lbfgs_run"] = spawn(
+            "lbfgs_run", size=size, steps=params["lbfgs_steps"], target=target
+        )
+        results["coarse_to_fine_run"] = spawn(
+            "coarse_to_fine_run", size=size, steps=list(params["c2f_steps"]), target=target
+        )
+        results["precision"] = spawn(
+            "precision",
+            size=size,
+            steps=params["precision_steps"],
+            lbfgs_steps=params["precision_lbfgs_steps"],
+            image_dir=str(out_dir.resolve()),
+        )
         if params.get("notebooks") and not args.no_notebooks:
             results["notebooks"] = spawn("notebooks")
     for key in ("seed_run", "library_run"):
@@ -179,17 +258,33 @@ def run(params, out_dir, args, command):
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--quick", action="store_true", help="small sizes and few steps (~2 min)")
-    parser.add_argument("--out", help="folder for the report (default docs/, or "
-                                      "outputs/benchmarks-quick/ with --quick)")
-    parser.add_argument("--size", type=int, help="longest image side in px (default 256, quick 128)")
-    parser.add_argument("--no-notebooks", action="store_true",
-                        help="skip timing the CI-mode notebook run")
-    parser.add_argument("--report-only", action="store_true",
-                        help="re-write the report from OUT/performance.json, run nothing")
-    parser.add_argument("--wait-idle", type=float, default=0,
-                        help="first wait up to this many seconds for the load average to drop")
-    parser.add_argument("--intra", type=int, default=0, help="TensorFlow intra-op threads (0: default)")
-    parser.add_argument("--inter", type=int, default=0, help="TensorFlow inter-op threads (0: default)")
+    parser.add_argument(
+        "--out",
+        help="folder for the report (default docs/, or outputs/benchmarks-quick/ with --quick)",
+    )
+    parser.add_argument(
+        "--size", type=int, help="longest image side in px (default 256, quick 128)"
+    )
+    parser.add_argument(
+        "--no-notebooks", action="store_true", help="skip timing the CI-mode notebook run"
+    )
+    parser.add_argument(
+        "--report-only",
+        action="store_true",
+        help="re-write the report from OUT/performance.json, run nothing",
+    )
+    parser.add_argument(
+        "--wait-idle",
+        type=float,
+        default=0,
+        help="first wait up to this many seconds for the load average to drop",
+    )
+    parser.add_argument(
+        "--intra", type=int, default=0, help="TensorFlow intra-op threads (0: default)"
+    )
+    parser.add_argument(
+        "--inter", type=int, default=0, help="TensorFlow inter-op threads (0: default)"
+    )
     parser.add_argument("--piece", help=argparse.SUPPRESS)
     parser.add_argument("--kwargs", default="{}", help=argparse.SUPPRESS)
     parser.add_argument("--json", help=argparse.SUPPRESS)
@@ -198,8 +293,11 @@ def main(argv=None):
     if args.piece:
         _worker(args.piece, json.loads(args.kwargs), args.json, args.intra, args.inter)
         return 0
-    out_dir = pathlib.Path(args.out) if args.out else (
-        ROOT / ("outputs/benchmarks-quick" if args.quick else "docs"))
+    out_dir = (
+        pathlib.Path(args.out)
+        if args.out
+        else (ROOT / ("outputs/benchmarks-quick" if args.quick else "docs"))
+    )
     if args.report_only:
         from . import report
 
@@ -211,7 +309,8 @@ def main(argv=None):
     if args.size:
         params["size"] = args.size
     command = "python -m benchmarks.run_all" + "".join(
-        f" {a}" for a in (argv if argv is not None else sys.argv[1:]))
+        f" {a}" for a in (argv if argv is not None else sys.argv[1:])
+    )
     command = " ".join(shlex.quote(p) for p in shlex.split(command))
     if args.wait_idle:
         _wait_idle(args.wait_idle)

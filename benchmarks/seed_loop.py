@@ -31,8 +31,10 @@ def deprocess_img(processed_img):
     x = processed_img.copy()
     if len(x.shape) == 4:
         x = np.squeeze(x, 0)
-    assert len(x.shape) == 3, ("Input to deprocess image must be an image of "
-                               "dimension [1, height, width, channel] or [height, width, channel]")
+    assert len(x.shape) == 3, (
+        "Input to deprocess image must be an image of "
+        "dimension [1, height, width, channel] or [height, width, channel]"
+    )
 
     if len(x.shape) != 3:
         raise ValueError("Invalid input to deprocessing image")
@@ -43,7 +45,7 @@ def deprocess_img(processed_img):
     x[:, :, 2] += 123.68
     x = x[:, :, ::-1]
 
-    x = np.clip(x, 0, 255).astype('uint8')
+    x = np.clip(x, 0, 255).astype("uint8")
     return x
 
 
@@ -79,8 +81,9 @@ class SeedLoop:
         self.num_content_layers = len(self.content_layers)
         self.num_style_layers = len(self.style_layers)
         # The seed's Keras model: plain Keras convolutions, not the library's faster ones.
-        extractor = problem.backbone.extractor(self.style_layers + self.content_layers,
-                                               pooling=cfg.pooling, fast_conv=False)
+        extractor = problem.backbone.extractor(
+            self.style_layers + self.content_layers, pooling=cfg.pooling, fast_conv=False
+        )
 
         def model(x):  # the seed's Model(vgg.input, style_outputs + content_outputs)
             feats = extractor(x)
@@ -93,23 +96,24 @@ class SeedLoop:
         # get_feature_representations(model)
         style_outputs = model(x_style)
         content_outputs = model(x_img)
-        style_features = [style_layer[0] for style_layer in style_outputs[:self.num_style_layers]]
-        content_features = [content_layer[0]
-                            for content_layer in content_outputs[self.num_style_layers:]]
+        style_features = [style_layer[0] for style_layer in style_outputs[: self.num_style_layers]]
+        content_features = [
+            content_layer[0] for content_layer in content_outputs[self.num_style_layers :]
+        ]
         gram_style_features = [gram_matrix(style_feature) for style_feature in style_features]
 
         init_image = np.copy(x_img)
         init_image = tf.Variable(init_image, dtype=tf.float32)
         self.opt = tf.compat.v1.train.AdamOptimizer(learning_rate=2, beta1=0.99, epsilon=1e-1)
         self.iter_count = 1
-        self.best_loss, self.best_img = float('inf'), None
+        self.best_loss, self.best_img = float("inf"), None
         loss_weights = (cfg.style_weight, cfg.content_weight)
         self.cfg = {
-            'model': model,
-            'loss_weights': loss_weights,
-            'init_image': init_image,
-            'gram_style_features': gram_style_features,
-            'content_features': content_features,
+            "model": model,
+            "loss_weights": loss_weights,
+            "init_image": init_image,
+            "gram_style_features": gram_style_features,
+            "content_features": content_features,
         }
         norm_means = np.array([103.939, 116.779, 123.68])
         self.min_vals = -norm_means
@@ -121,8 +125,8 @@ class SeedLoop:
 
         model_outputs = model(init_image)
 
-        style_output_features = model_outputs[:self.num_style_layers]
-        content_output_features = model_outputs[self.num_style_layers:]
+        style_output_features = model_outputs[: self.num_style_layers]
+        content_output_features = model_outputs[self.num_style_layers :]
 
         style_score = 0
         content_score = 0
@@ -133,8 +137,9 @@ class SeedLoop:
 
         weight_per_content_layer = 1.0 / float(self.num_content_layers)
         for target_content, comb_content in zip(content_features, content_output_features):
-            content_score += weight_per_content_layer * get_content_loss(comb_content[0],
-                                                                         target_content)
+            content_score += weight_per_content_layer * get_content_loss(
+                comb_content[0], target_content
+            )
 
         style_score *= style_weight
         content_score *= content_weight
@@ -145,7 +150,7 @@ class SeedLoop:
     @property
     def image(self):
         """The current image variable (VGG space)."""
-        return self.cfg['init_image']
+        return self.cfg["init_image"]
 
     def run(self, num_iterations, on_step=None, progress=False):
         """The seed's loop for ``num_iterations`` steps.
@@ -156,7 +161,12 @@ class SeedLoop:
         from tqdm import tqdm
 
         cfg, opt = self.cfg, self.opt
-        init_image, min_vals, max_vals, imgs = cfg['init_image'], self.min_vals, self.max_vals, self.imgs
+        init_image, min_vals, max_vals, imgs = (
+            cfg["init_image"],
+            self.min_vals,
+            self.max_vals,
+            self.imgs,
+        )
         for i in tqdm(range(num_iterations), disable=not progress):
             with tf.GradientTape() as tape:
                 all_loss = self.compute_loss(**cfg)

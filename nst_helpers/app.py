@@ -50,8 +50,16 @@ from .errors import NSTError
 from .explorer.records import MAX_UPLOAD_BYTES
 from .images import load_image
 
-__all__ = ["app_notebook", "voila_command", "voila_config", "serve",
-           "MAX_KERNELS", "CULL_AFTER", "MIN_CULL_AFTER", "MEMORY_PER_KERNEL"]
+__all__ = [
+    "app_notebook",
+    "voila_command",
+    "voila_config",
+    "serve",
+    "MAX_KERNELS",
+    "CULL_AFTER",
+    "MIN_CULL_AFTER",
+    "MEMORY_PER_KERNEL",
+]
 
 TITLE = "Neural style transfer: the hyperparameter explorer"
 #: Pages (kernels) alive at once unless ``--max-kernels`` says otherwise.
@@ -68,13 +76,19 @@ def _upload_guard(limit: int) -> str:
     """A script for the page: a file over ``limit`` bytes is read as empty, so the upload widget
     sends its name and size but not its bytes, and the explorer says it is too large (a file over
     the websocket's limit would otherwise drop the page's connection without a word)."""
-    return ("<script>(function () { var limit = %d, read = FileReader.prototype.readAsArrayBuffer; "
-            "FileReader.prototype.readAsArrayBuffer = function (blob) { return read.call(this, "
-            "blob && blob.size > limit ? new Blob([]) : blob); }; })();</script>" % int(limit))
+    return (
+        "<script>(function () { var limit = %d, read = FileReader.prototype.readAsArrayBuffer; "
+        "FileReader.prototype.readAsArrayBuffer = function (blob) { return read.call(this, "
+        "blob && blob.size > limit ? new Blob([]) : blob); }; })();</script>" % int(limit)
+    )
 
 
-def app_notebook(content: str = "chelsea", style: str = "starry_night", quick: bool = False,
-                 upload_limit: int | None = None) -> dict:
+def app_notebook(
+    content: str = "chelsea",
+    style: str = "starry_night",
+    quick: bool = False,
+    upload_limit: int | None = None,
+) -> dict:
     """The notebook the app runs: a title, and one cell that shows the explorer.
 
     Args:
@@ -88,32 +102,52 @@ def app_notebook(content: str = "chelsea", style: str = "starry_night", quick: b
         The notebook, as a dict (nbformat 4).
     """
     limit = MAX_UPLOAD_BYTES if upload_limit is None else int(upload_limit)
-    intro = (f"# {TITLE}\n\n"
-             "Choose a photograph and a painting (or upload your own), set the weights, and press "
-             "**Run**; **Stop** ends a run early and keeps its best image. Finished runs join the "
-             "gallery; **Sweep** runs a small grid of settings. Part of the course *Neural style "
-             "transfer, from convolutions to the full loop* (notebook 06).\n\n"
-             f"Uploads: PNG or JPEG files of up to {limit / 1e6:.0f} MB.")
-    source = ("import os\n"
-              "os.chdir(os.environ.get('NST_LAB_DIR') or os.getcwd())  # where saved runs go\n"
-              "from nst_helpers.explorer import Explorer\n"
-              f"explorer = Explorer(content={content!r}, style={style!r}, quick={bool(quick)!r})\n"
-              "explorer")
+    intro = (
+        f"# {TITLE}\n\n"
+        "Choose a photograph and a painting (or upload your own), set the weights, and press "
+        "**Run**; **Stop** ends a run early and keeps its best image. Finished runs join the "
+        "gallery; **Sweep** runs a small grid of settings. Part of the course *Neural style "
+        "transfer, from convolutions to the full loop* (notebook 06).\n\n"
+        f"Uploads: PNG or JPEG files of up to {limit / 1e6:.0f} MB."
+    )
+    source = (
+        "import os\n"
+        "os.chdir(os.environ.get('NST_LAB_DIR') or os.getcwd())  # where saved runs go\n"
+        "from nst_helpers.explorer import Explorer\n"
+        f"explorer = Explorer(content={content!r}, style={style!r}, quick={bool(quick)!r})\n"
+        "explorer"
+    )
     return {
-        "cells": [{"cell_type": "markdown", "id": "intro", "metadata": {}, "source": intro},
-                  {"cell_type": "markdown", "id": "upload-guard", "metadata": {},
-                   "source": _upload_guard(limit)},
-                  {"cell_type": "code", "id": "explorer", "execution_count": None, "metadata": {},
-                   "outputs": [], "source": source}],
-        "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                    "name": "python3"},
-                     "language_info": {"name": "python"}, "title": TITLE},
-        "nbformat": 4, "nbformat_minor": 5,
+        "cells": [
+            {"cell_type": "markdown", "id": "intro", "metadata": {}, "source": intro},
+            {
+                "cell_type": "markdown",
+                "id": "upload-guard",
+                "metadata": {},
+                "source": _upload_guard(limit),
+            },
+            {
+                "cell_type": "code",
+                "id": "explorer",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": source,
+            },
+        ],
+        "metadata": {
+            "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"},
+            "language_info": {"name": "python"},
+            "title": TITLE,
+        },
+        "nbformat": 4,
+        "nbformat_minor": 5,
     }
 
 
-def voila_config(max_kernels: int = MAX_KERNELS, cull_after: int = CULL_AFTER,
-                 upload_limit: int | None = None) -> dict:
+def voila_config(
+    max_kernels: int = MAX_KERNELS, cull_after: int = CULL_AFTER, upload_limit: int | None = None
+) -> dict:
     """Voilà's and Jupyter server's settings for the app (what ``nst lab`` writes to voila.json).
 
     Args:
@@ -127,21 +161,24 @@ def voila_config(max_kernels: int = MAX_KERNELS, cull_after: int = CULL_AFTER,
     """
     limit = MAX_UPLOAD_BYTES if upload_limit is None else int(upload_limit)
     return {
-        "Voila": {"port_retries": 0,
-                  "tornado_settings": {"websocket_max_message_size": 2 * limit}},
+        "Voila": {"port_retries": 0, "tornado_settings": {"websocket_max_message_size": 2 * limit}},
         "VoilaConfiguration": {
             "multi_kernel_manager_class": "nst_helpers.app_kernels.BoundedKernelManager",
             "preheat_kernel": False,  # a pool of kernels would hold 1 GB each with nobody on them
         },
         "BoundedKernelManager": {"max_kernels": int(max_kernels)},
-        "MappingKernelManager": {"cull_idle_timeout": int(cull_after),
-                                 "cull_interval": max(1, min(60, int(cull_after) // 4)),
-                                 "cull_connected": False, "cull_busy": False},
+        "MappingKernelManager": {
+            "cull_idle_timeout": int(cull_after),
+            "cull_interval": max(1, min(60, int(cull_after) // 4)),
+            "cull_connected": False,
+            "cull_busy": False,
+        },
     }
 
 
-def voila_command(notebook: str | os.PathLike, port: int = 8866, ip: str = "localhost",
-                  open_browser: bool = True) -> list[str]:
+def voila_command(
+    notebook: str | os.PathLike, port: int = 8866, ip: str = "localhost", open_browser: bool = True
+) -> list[str]:
     """The command that serves ``notebook`` with Voilà: sources stripped, no tracebacks shown, on
     ``port`` or not at all (``port_retries=0``).
 
@@ -154,9 +191,18 @@ def voila_command(notebook: str | os.PathLike, port: int = 8866, ip: str = "loca
     Returns:
         The command, as a list of arguments.
     """
-    cmd = [sys.executable, "-m", "voila", str(notebook), f"--port={int(port)}",
-           f"--Voila.ip={ip}", "--Voila.port_retries=0", "--strip_sources=True",
-           "--show_tracebacks=False", "--theme=light"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "voila",
+        str(notebook),
+        f"--port={int(port)}",
+        f"--Voila.ip={ip}",
+        "--Voila.port_retries=0",
+        "--strip_sources=True",
+        "--show_tracebacks=False",
+        "--theme=light",
+    ]
     if not open_browser:
         cmd.append("--no-browser")
     return cmd
@@ -170,9 +216,12 @@ def _image_source(text: str, role: str) -> str:
     if not path.exists() and any(text in values for values in names.values()):
         return text
     if not path.exists():
-        offer = (f"photographs: {', '.join(names['content'])}" if role == "--content" else
-                 f"paintings: {', '.join(names['paintings'])}; procedural: "
-                 f"{', '.join(names['style'])}")
+        offer = (
+            f"photographs: {', '.join(names['content'])}"
+            if role == "--content"
+            else f"paintings: {', '.join(names['paintings'])}; procedural: "
+            f"{', '.join(names['style'])}"
+        )
         raise NSTError(f"{role} {text!r}: no such file, and not a sample name ({offer}).")
     load_image(str(path), max_side=64, name=f"{role} {text!r}")  # says what is wrong with it
     return str(path.resolve())
@@ -187,20 +236,28 @@ def _port_problem(ip: str, port: int) -> str | None:
     try:
         sockets = bind_sockets(port, ip or None)
     except socket.gaierror:
-        return (f"--ip {ip}: not an address of this machine; use localhost, 127.0.0.1, or 0.0.0.0 "
-                "to let the network in.")
+        return (
+            f"--ip {ip}: not an address of this machine; use localhost, 127.0.0.1, or 0.0.0.0 "
+            "to let the network in."
+        )
     except OSError as err:
         if err.errno == errno.EADDRINUSE:
             free = next((p for p in range(port + 1, min(port + 50, 65536)) if _free(ip, p)), None)
             offer = f", e.g. --port {free}" if free else ""
-            return (f"port {port} is in use on {ip} (another nst lab, Jupyter, or another "
-                    f"program listens there); stop it, or choose another port with --port{offer}.")
+            return (
+                f"port {port} is in use on {ip} (another nst lab, Jupyter, or another "
+                f"program listens there); stop it, or choose another port with --port{offer}."
+            )
         if err.errno in (errno.EACCES, errno.EPERM):
-            return (f"not allowed to listen on port {port} (ports below 1024 need administrator "
-                    "rights); choose another with --port, e.g. --port 8866.")
+            return (
+                f"not allowed to listen on port {port} (ports below 1024 need administrator "
+                "rights); choose another with --port, e.g. --port 8866."
+            )
         if err.errno == errno.EADDRNOTAVAIL:
-            return (f"--ip {ip}: not an address of this machine; use localhost, 127.0.0.1, or "
-                    "0.0.0.0 to let the network in.")
+            return (
+                f"--ip {ip}: not an address of this machine; use localhost, 127.0.0.1, or "
+                "0.0.0.0 to let the network in."
+            )
         return f"cannot listen on {ip} port {port}: {err.strerror or err}."
     for sock in sockets:
         sock.close()
@@ -218,18 +275,23 @@ def _free(ip: str, port: int) -> bool:
     return True
 
 
-def _check(port: int, folder: pathlib.Path, max_kernels: int = MAX_KERNELS,
-           cull_after: int = CULL_AFTER) -> None:
+def _check(
+    port: int, folder: pathlib.Path, max_kernels: int = MAX_KERNELS, cull_after: int = CULL_AFTER
+) -> None:
     if importlib.util.find_spec("voila") is None:
-        raise NSTError("nst lab needs Voilà: pip install \"nst-helpers[app]\" (it keeps your "
-                       "ipywidgets as they are).")
+        raise NSTError(
+            'nst lab needs Voilà: pip install "nst-helpers[app]" (it keeps your '
+            "ipywidgets as they are)."
+        )
     if not 1 <= int(port) <= 65535:
         raise NSTError(f"--port must be between 1 and 65535, not {port}.")
     if int(max_kernels) < 1:
         raise NSTError(f"--max-kernels must be at least 1, not {max_kernels}.")
     if int(cull_after) < MIN_CULL_AFTER:
-        raise NSTError(f"--cull-after must be at least {MIN_CULL_AFTER} seconds, not "
-                       f"{cull_after}: a page needs a few seconds to connect to its kernel.")
+        raise NSTError(
+            f"--cull-after must be at least {MIN_CULL_AFTER} seconds, not "
+            f"{cull_after}: a page needs a few seconds to connect to its kernel."
+        )
     if not folder.is_dir():
         raise NSTError(f"{folder}: no such folder for --dir.")
     if not os.access(folder, os.W_OK):
@@ -261,10 +323,17 @@ def _pythonpath(env: dict) -> str:
     return os.pathsep.join([here, *rest])
 
 
-def serve(port: int = 8866, ip: str = "localhost", folder: str | os.PathLike = ".",
-          content: str = "chelsea", style: str = "starry_night", quick: bool = False,
-          open_browser: bool = True, max_kernels: int = MAX_KERNELS,
-          cull_after: int = CULL_AFTER) -> int:
+def serve(
+    port: int = 8866,
+    ip: str = "localhost",
+    folder: str | os.PathLike = ".",
+    content: str = "chelsea",
+    style: str = "starry_night",
+    quick: bool = False,
+    open_browser: bool = True,
+    max_kernels: int = MAX_KERNELS,
+    cull_after: int = CULL_AFTER,
+) -> int:
     """Serve the explorer app until Ctrl-C or SIGTERM; returns Voilà's exit status.
 
     Args:
@@ -297,19 +366,22 @@ def serve(port: int = 8866, ip: str = "localhost", folder: str | os.PathLike = "
         notebook = home / "explorer.ipynb"
         notebook.write_text(json.dumps(app_notebook(content, style, quick, limit), indent=1))
         (home / "voila.json").write_text(  # Voilà reads voila.json from its working folder
-            json.dumps(voila_config(max_kernels, cull_after, limit), indent=1))
+            json.dumps(voila_config(max_kernels, cull_after, limit), indent=1)
+        )
         env = dict(os.environ, NST_LAB_DIR=str(folder))
         env["PYTHONPATH"] = _pythonpath(env)
         proc = subprocess.Popen(voila_command(notebook, port, ip, open_browser), cwd=home, env=env)
         previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
         try:
             if _listening(proc, ip, int(port)):
-                print(f"Serving the explorer on http://{ip}:{port}/ (Ctrl-C stops it); saved runs "
-                      f"go to {folder}.\nAt most {max_kernels} page{'s' if max_kernels != 1 else ''}"
-                      f" at once (about {MEMORY_PER_KERNEL * max_kernels / 1e9:.0f} GB of memory; "
-                      f"--max-kernels); a page closed or never opened frees its place after "
-                      f"{cull_after} s idle (--cull-after); uploads up to {limit / 1e6:.0f} MB.",
-                      flush=True)
+                print(
+                    f"Serving the explorer on http://{ip}:{port}/ (Ctrl-C stops it); saved runs "
+                    f"go to {folder}.\nAt most {max_kernels} page{'s' if max_kernels != 1 else ''}"
+                    f" at once (about {MEMORY_PER_KERNEL * max_kernels / 1e9:.0f} GB of memory; "
+                    f"--max-kernels); a page closed or never opened frees its place after "
+                    f"{cull_after} s idle (--cull-after); uploads up to {limit / 1e6:.0f} MB.",
+                    flush=True,
+                )
             code = proc.wait()
         except KeyboardInterrupt:
             proc.send_signal(signal.SIGINT)

@@ -26,18 +26,24 @@ __all__ = ["BoundedKernelManager", "refusal"]
 def refusal(limit: int, free_within: int) -> str:
     """What a visitor beyond the limit reads (one line, plain ASCII: it is also the status line's
     reason phrase, which Voilà's error page shows)."""
-    return (f"The explorer is full: {limit} page{'s are' if limit != 1 else ' is'} open, the most "
-            f"this server allows (nst lab --max-kernels {limit}). A page that is closed frees its "
-            f"place at once, one that never finished loading within {free_within} seconds: try "
-            "again then.")
+    return (
+        f"The explorer is full: {limit} page{'s are' if limit != 1 else ' is'} open, the most "
+        f"this server allows (nst lab --max-kernels {limit}). A page that is closed frees its "
+        f"place at once, one that never finished loading within {free_within} seconds: try "
+        "again then."
+    )
 
 
 class BoundedKernelManager(AsyncMappingKernelManager):
     """Jupyter server's kernel manager with a limit on the number of kernels alive at once."""
 
-    max_kernels = Integer(4, config=True, help="The most kernels alive at once (one per open "
-                          "page); a page load beyond them is refused with 503 and a message. "
-                          "0 means no limit.")
+    max_kernels = Integer(
+        4,
+        config=True,
+        help="The most kernels alive at once (one per open "
+        "page); a page load beyond them is refused with 503 and a message. "
+        "0 means no limit.",
+    )
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(**kwargs)

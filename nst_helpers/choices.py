@@ -9,8 +9,15 @@ TensorFlow. To offer a new choice, add its word here and implement it where it i
 from __future__ import annotations
 
 __all__ = [
-    "BACKBONES", "INITS", "NORMALIZATIONS", "OPTIMIZERS", "POOLINGS", "PRECISIONS",
-    "PRESERVE_COLORS", "VGG_BLOCKS", "vgg_layer_names",
+    "BACKBONES",
+    "INITS",
+    "NORMALIZATIONS",
+    "OPTIMIZERS",
+    "POOLINGS",
+    "PRECISIONS",
+    "PRESERVE_COLORS",
+    "VGG_BLOCKS",
+    "vgg_layer_names",
 ]
 
 #: How losses are scaled (:mod:`nst_helpers.losses`): the 2021 seed's means, or Gatys et al.'s sums.
@@ -42,5 +49,6 @@ def vgg_layer_names(depth: int = 19) -> list[str]:
     Returns:
         The names of its convolution layers, first to last.
     """
-    return [f"block{b}_conv{i}" for b, n in enumerate(VGG_BLOCKS[depth], 1)
-            for i in range(1, n + 1)]
+    return [
+        f"block{b}_conv{i}" for b, n in enumerate(VGG_BLOCKS[depth], 1) for i in range(1, n + 1)
+    ]

@@ -36,8 +36,14 @@ from .choices import PRESERVE_COLORS as PRESERVE_COLORS  # re-exported: the two 
 from .images import as_uint8
 
 __all__ = [
-    "PRESERVE_COLORS", "chroma_difference", "color_stats", "luminance", "luminance_image",
-    "match_channel_histograms", "match_histogram", "transfer_luminance",
+    "PRESERVE_COLORS",
+    "chroma_difference",
+    "color_stats",
+    "luminance",
+    "luminance_image",
+    "match_channel_histograms",
+    "match_histogram",
+    "transfer_luminance",
 ]
 
 

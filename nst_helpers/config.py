@@ -80,11 +80,14 @@ ZERO_OR_POSITIVE = Check(lambda v: v >= 0, "zero or positive")
 POSITIVE = Check(lambda v: v > 0, "positive")
 BELOW_ONE = Check(lambda v: 0 <= v < 1, "in [0, 1)")
 WHOLE = Check(_whole, "a whole number >= 0")
-SIDE = Check(lambda v: v is None or v == "auto" or isinstance(v, int) and v >= 32,
-             "'auto', None or a whole number >= 32")
+SIDE = Check(
+    lambda v: v is None or v == "auto" or isinstance(v, int) and v >= 32,
+    "'auto', None or a whole number >= 32",
+)
 BOOLEAN = Check(lambda v: isinstance(v, bool), "True or False")
-POSITIVE_OR_NONE = Check(lambda v: v is None or not isinstance(v, bool) and 0 < v < math.inf,
-                         "a positive number or None")
+POSITIVE_OR_NONE = Check(
+    lambda v: v is None or not isinstance(v, bool) and 0 < v < math.inf, "a positive number or None"
+)
 
 
 def at_least(low: int) -> Check:
@@ -92,10 +95,21 @@ def at_least(low: int) -> Check:
     return Check(lambda v: _whole(v) and v >= low, f"a whole number >= {low}")
 
 
-def row(default: Any, help: str, *, label: Optional[str] = None, short: Optional[str] = None,
-        tab: Optional[str] = None, choices: Optional[tuple] = None, check: Optional[Check] = None,
-        span: Optional[tuple] = None, log: bool = False, step: Optional[float] = None,
-        titles: Optional[dict] = None, option: Optional[str] = None) -> Any:
+def row(
+    default: Any,
+    help: str,
+    *,
+    label: Optional[str] = None,
+    short: Optional[str] = None,
+    tab: Optional[str] = None,
+    choices: Optional[tuple] = None,
+    check: Optional[Check] = None,
+    span: Optional[tuple] = None,
+    log: bool = False,
+    step: Optional[float] = None,
+    titles: Optional[dict] = None,
+    option: Optional[str] = None,
+) -> Any:
     """One row of the settings table: a dataclass field with its metadata (see the module's text).
 
     Args:
@@ -106,10 +120,20 @@ def row(default: Any, help: str, *, label: Optional[str] = None, short: Optional
     Returns:
         A :func:`dataclasses.field`, for the class body of :class:`StyleConfig`.
     """
-    meta = dict(help=help, label=label, short=short, tab=tab, choices=choices, check=check,
-                span=span, log=log or None, step=step, titles=titles, option=option)
+    meta = dict(
+        help=help,
+        label=label,
+        short=short,
+        tab=tab,
+        choices=choices,
+        check=check,
+        span=span,
+        log=log or None,
+        step=step,
+        titles=titles,
+        option=option,
+    )
     return field(default=default, metadata={k: v for k, v in meta.items() if v is not None})
-
 
 
 class Table:
@@ -127,9 +151,12 @@ class Table:
         found = _TABLES.get(cls)
         if found is None:
             found = _TABLES[cls] = {
-                f.name: Setting(name=f.name, type=f.type, default=f.default,
-                                **{"label": f.name.replace("_", " "), "short": f.name,
-                                   **f.metadata})
+                f.name: Setting(
+                    name=f.name,
+                    type=f.type,
+                    default=f.default,
+                    **{"label": f.name.replace("_", " "), "short": f.name, **f.metadata},
+                )
                 for f in dataclasses.fields(cast(Any, cls))  # every table is a dataclass
             }
         return found
@@ -182,76 +209,175 @@ class StyleConfig(Table):
     :meth:`replace` (validated)."""
 
     content_layers: tuple[str, ...] = row(
-        ("block5_conv2",), "Where the content is compared. Deeper layers keep the layout but let "
-        "details change.", label="content layer", short="content layer", tab="Layers")
+        ("block5_conv2",),
+        "Where the content is compared. Deeper layers keep the layout but let details change.",
+        label="content layer",
+        short="content layer",
+        tab="Layers",
+    )
     style_layers: tuple[str, ...] = row(
-        SEED_STYLE_LAYERS, "Where the style's Gram matrices are compared: shallow layers carry "
-        "colour and grain, deep ones larger strokes.", short="style layers", tab="Layers")
+        SEED_STYLE_LAYERS,
+        "Where the style's Gram matrices are compared: shallow layers carry "
+        "colour and grain, deep ones larger strokes.",
+        short="style layers",
+        tab="Layers",
+    )
     style_layer_weights: Optional[tuple[float, ...]] = row(
-        None, "One weight per style layer; None means equal weights, 1/L each.",
-        short="layer weights", tab="Layers")
+        None,
+        "One weight per style layer; None means equal weights, 1/L each.",
+        short="layer weights",
+        tab="Layers",
+    )
     content_weight: float = row(
-        1e3, "How strongly the result must keep the content image's shapes.",
-        label="content weight", short="content", tab="Weights", check=ZERO_OR_POSITIVE,
-        span=(1e-3, 1e6), log=True, step=0.1, option="--content-weight")
+        1e3,
+        "How strongly the result must keep the content image's shapes.",
+        label="content weight",
+        short="content",
+        tab="Weights",
+        check=ZERO_OR_POSITIVE,
+        span=(1e-3, 1e6),
+        log=True,
+        step=0.1,
+        option="--content-weight",
+    )
     style_weight: float = row(
-        1e-2, "How strongly the result must match the style image's textures (Gram matrices). "
-        "Only its ratio to the content weight matters.", label="style weight", short="style",
-        tab="Weights", check=ZERO_OR_POSITIVE, span=(1e-5, 1e5), log=True, step=0.1,
-        option="--style-weight")
+        1e-2,
+        "How strongly the result must match the style image's textures (Gram matrices). "
+        "Only its ratio to the content weight matters.",
+        label="style weight",
+        short="style",
+        tab="Weights",
+        check=ZERO_OR_POSITIVE,
+        span=(1e-5, 1e5),
+        log=True,
+        step=0.1,
+        option="--style-weight",
+    )
     tv_weight: float = row(
-        0.0, "Weight of the total-variation (smoothness) loss; with the presets' weights it takes "
-        "about 1e3 to 1e4 to remove speckle.", label="TV weight", short="TV", tab="Weights",
-        check=ZERO_OR_POSITIVE, span=(1e-4, 1e6), log=True, step=0.1, option="--tv-weight")
+        0.0,
+        "Weight of the total-variation (smoothness) loss; with the presets' weights it takes "
+        "about 1e3 to 1e4 to remove speckle.",
+        label="TV weight",
+        short="TV",
+        tab="Weights",
+        check=ZERO_OR_POSITIVE,
+        span=(1e-4, 1e6),
+        log=True,
+        step=0.1,
+        option="--tv-weight",
+    )
     normalization: Normalization = row(
-        "seed", "How losses are scaled: 'seed' (means, as the original paper) or 'paper' (Gatys "
+        "seed",
+        "How losses are scaled: 'seed' (means, as the original paper) or 'paper' (Gatys "
         "et al. 2016). The weights that work differ by orders of magnitude.",
-        label="loss scaling", short="losses", tab="Layers", choices=NORMALIZATIONS)
+        label="loss scaling",
+        short="losses",
+        tab="Layers",
+        choices=NORMALIZATIONS,
+    )
     optimizer: Optimizer = row(
-        "adam", "Adam takes small steps along the gradient; L-BFGS uses curvature and needs far "
-        "fewer steps.", tab="Optimiser", choices=OPTIMIZERS,
-        titles={"adam": "Adam", "lbfgs": "L-BFGS"}, option="--optimizer")
+        "adam",
+        "Adam takes small steps along the gradient; L-BFGS uses curvature and needs far "
+        "fewer steps.",
+        tab="Optimiser",
+        choices=OPTIMIZERS,
+        titles={"adam": "Adam", "lbfgs": "L-BFGS"},
+        option="--optimizer",
+    )
     learning_rate: float = row(
-        2.0, "Adam's step size in pixel values (0..255). Too large and the loss explodes.",
-        label="learning rate", short="lr", tab="Optimiser", check=POSITIVE, span=(0.1, 100.0),
-        log=True, step=0.05, option="--lr")
-    beta_1: float = row(0.99, "Adam's decay of its mean gradient (the seed's 0.99).",
-                        check=BELOW_ONE)
+        2.0,
+        "Adam's step size in pixel values (0..255). Too large and the loss explodes.",
+        label="learning rate",
+        short="lr",
+        tab="Optimiser",
+        check=POSITIVE,
+        span=(0.1, 100.0),
+        log=True,
+        step=0.05,
+        option="--lr",
+    )
+    beta_1: float = row(
+        0.99, "Adam's decay of its mean gradient (the seed's 0.99).", check=BELOW_ONE
+    )
     beta_2: float = row(0.999, "Adam's decay of its mean squared gradient.", check=BELOW_ONE)
-    epsilon: float = row(0.1, "Adam's epsilon (the seed's 0.1: steps stay small where the "
-                         "gradient is tiny).", check=POSITIVE)
-    steps: int = row(7500, "How many optimisation steps (for L-BFGS, loss evaluations).",
-                     tab="Optimiser", check=WHOLE, span=(1, 10000), option="--steps")
+    epsilon: float = row(
+        0.1,
+        "Adam's epsilon (the seed's 0.1: steps stay small where the gradient is tiny).",
+        check=POSITIVE,
+    )
+    steps: int = row(
+        7500,
+        "How many optimisation steps (for L-BFGS, loss evaluations).",
+        tab="Optimiser",
+        check=WHOLE,
+        span=(1, 10000),
+        option="--steps",
+    )
     init: Init = row(
-        "content", "Where the optimisation starts: the content image, random noise, or noise with "
-        "the style image's colours (or pass init_image= to stylize()).", label="start from",
-        tab="Optimiser", choices=INITS, option="--init")
-    seed: int = row(0, "Random seed of the noise start; the same seed gives the same picture.",
-                    tab="Optimiser", check=WHOLE, option="--seed")
+        "content",
+        "Where the optimisation starts: the content image, random noise, or noise with "
+        "the style image's colours (or pass init_image= to stylize()).",
+        label="start from",
+        tab="Optimiser",
+        choices=INITS,
+        option="--init",
+    )
+    seed: int = row(
+        0,
+        "Random seed of the noise start; the same seed gives the same picture.",
+        tab="Optimiser",
+        check=WHOLE,
+        option="--seed",
+    )
     max_side: MaxSide = row(
-        "auto", "Longest side of the images in pixels: 'auto' (256 on a CPU, 512 on a GPU), or "
-        "None to keep them. Time grows with the number of pixels.", label="image size",
-        short="px", tab="Optimiser", check=SIDE, span=(32, 1024), step=32, option="--size")
+        "auto",
+        "Longest side of the images in pixels: 'auto' (256 on a CPU, 512 on a GPU), or "
+        "None to keep them. Time grows with the number of pixels.",
+        label="image size",
+        short="px",
+        tab="Optimiser",
+        check=SIDE,
+        span=(32, 1024),
+        step=32,
+        option="--size",
+    )
     pooling: Pooling = row(
-        "max", "VGG's pooling: max (as trained) or average (Gatys et al. found it a little "
-        "smoother).", tab="Layers", choices=POOLINGS, option="--pooling")
+        "max",
+        "VGG's pooling: max (as trained) or average (Gatys et al. found it a little smoother).",
+        tab="Layers",
+        choices=POOLINGS,
+        option="--pooling",
+    )
     backbone: str = row(
-        "auto", "The network: auto, vgg19, vgg16-hed, random[:SEED] or a weights file.",
-        option="--backbone")
+        "auto",
+        "The network: auto, vgg19, vgg16-hed, random[:SEED] or a weights file.",
+        option="--backbone",
+    )
     trainable: bool = row(
-        False, "The seed's study toggled vgg.trainable. Only the image is optimised, so it cannot "
-        "matter.")
+        False,
+        "The seed's study toggled vgg.trainable. Only the image is optimised, so it cannot matter.",
+    )
     preserve_color: PreserveColor = row(
-        None, "Keep the content image's colours: luminance-only transfer or a histogram match of "
-        "the style image (Gatys et al. 2017).", label="keep colours", short="colour",
-        tab="Weights", choices=(None, *PRESERVE_COLORS), titles={None: "off"},
-        option="--preserve-color")
+        None,
+        "Keep the content image's colours: luminance-only transfer or a histogram match of "
+        "the style image (Gatys et al. 2017).",
+        label="keep colours",
+        short="colour",
+        tab="Weights",
+        choices=(None, *PRESERVE_COLORS),
+        titles={None: "off"},
+        option="--preserve-color",
+    )
     precision: Precision = row(
-        "float32", "The network's arithmetic. bfloat16 (the network only; the image, the "
+        "float32",
+        "The network's arithmetic. bfloat16 (the network only; the image, the "
         "optimiser and the losses stay float32) is about twice as fast on CPUs with AMX or "
         "AVX512-BF16 and on recent GPUs (slower elsewhere); L-BFGS then paints slightly "
         "different strokes of the same quality. auto: bfloat16 where the hardware has it.",
-        tab="Optimiser", choices=PRECISIONS, option="--precision")
+        tab="Optimiser",
+        choices=PRECISIONS,
+        option="--precision",
+    )
 
     def check_together(self) -> None:
         """At least one content or style layer; one weight per style layer, none negative."""
@@ -332,24 +458,34 @@ class Setting:
         if kinds == {int} and isinstance(value, float) and value.is_integer():
             return int(value)
         if tuple in kinds and value is not None:
-            items = ([v.strip() for v in value.split(",") if v.strip()] if isinstance(value, str)
-                     else list(value) if isinstance(value, (list, tuple)) else [value])
+            items = (
+                [v.strip() for v in value.split(",") if v.strip()]
+                if isinstance(value, str)
+                else list(value)
+                if isinstance(value, (list, tuple))
+                else [value]
+            )
             element = _element(self.type)
             if element in (int, float):
                 try:
-                    items = [element(v) if element is float or float(v).is_integer() else v
-                             for v in items]
+                    items = [
+                        element(v) if element is float or float(v).is_integer() else v
+                        for v in items
+                    ]
                 except (TypeError, ValueError):
-                    raise NSTError(f"{self.name} must be {'whole ' if element is int else ''}"
-                                   f"numbers, not {value!r}.") from None
+                    raise NSTError(
+                        f"{self.name} must be {'whole ' if element is int else ''}"
+                        f"numbers, not {value!r}."
+                    ) from None
             return tuple(items)
         return value
 
     def validate(self, value: Any) -> None:
         """Raise :class:`NSTError` unless ``value`` is one of the choices or passes the check."""
         if self.choices is not None and value not in self.choices:
-            raise NSTError(f"{self.name} must be one of {', '.join(map(str, self.choices))}, "
-                           f"not {value!r}.")
+            raise NSTError(
+                f"{self.name} must be one of {', '.join(map(str, self.choices))}, not {value!r}."
+            )
         if self.check is not None and not self.check.passes(value):
             raise NSTError(f"{self.name} must be {self.check.words}, not {value!r}.")
 
@@ -392,8 +528,14 @@ PRESETS = {
         steps=300,
     ),
     # bfloat16 where the hardware has it: the same quality (its picture's float32 loss), sooner.
-    "fast": dict(optimizer="lbfgs", steps=150, max_side=256, style_weight=1e-2, tv_weight=0.0,
-                 precision="auto"),
+    "fast": dict(
+        optimizer="lbfgs",
+        steps=150,
+        max_side=256,
+        style_weight=1e-2,
+        tv_weight=0.0,
+        precision="auto",
+    ),
 }
 
 
@@ -401,7 +543,7 @@ PRESETS = {
 PRESET_WORDS = {
     "fast": "Good results in a minute or two on a laptop CPU",
     "seed": "The 2021 course paper's algorithm exactly; its 7500 Adam steps take over an hour on "
-            "a CPU",
+    "a CPU",
     "gatys": "Gatys et al. (2016): the paper's content layer and normalisation",
 }
 

@@ -27,8 +27,13 @@ from .errors import NSTError
 from .images import PathLike, as_uint8, check_writable, fit_longest, resize, write_new
 
 __all__ = [
-    "GIF_SUFFIXES", "VIDEO_SUFFIXES", "check_film_path", "ffmpeg_available", "read_film",
-    "save_film", "show_film",
+    "GIF_SUFFIXES",
+    "VIDEO_SUFFIXES",
+    "check_film_path",
+    "ffmpeg_available",
+    "read_film",
+    "save_film",
+    "show_film",
 ]
 
 GIF_SUFFIXES = (".gif",)
@@ -49,8 +54,10 @@ def _frame_list(frames: Any) -> list[tuple[int | None, np.ndarray]]:
         if arr.ndim == 4 and arr.shape[0] == 1:
             arr = arr[0]
         if arr.ndim != 3 or arr.shape[-1] != 3:
-            raise NSTError(f"film frame {len(out) + 1} has shape {arr.shape}; frames must be "
-                           "(height, width, 3) RGB images.")
+            raise NSTError(
+                f"film frame {len(out) + 1} has shape {arr.shape}; frames must be "
+                "(height, width, 3) RGB images."
+            )
         out.append((step, as_uint8(arr)))
     return out
 
@@ -84,10 +91,14 @@ def check_film_path(path: PathLike, force: bool = False) -> pathlib.Path:
     file = pathlib.Path(path).expanduser()
     suffix = file.suffix.lower()
     if suffix not in GIF_SUFFIXES + VIDEO_SUFFIXES:
-        raise NSTError(f"{file}: unknown film type '{suffix}'; use .gif (or .mp4 with imageio-ffmpeg).")
+        raise NSTError(
+            f"{file}: unknown film type '{suffix}'; use .gif (or .mp4 with imageio-ffmpeg)."
+        )
     if suffix in VIDEO_SUFFIXES and not ffmpeg_available():
-        raise NSTError(f"{file}: writing {suffix} needs the imageio-ffmpeg package "
-                       "(pip install imageio-ffmpeg); or save a .gif instead.")
+        raise NSTError(
+            f"{file}: writing {suffix} needs the imageio-ffmpeg package "
+            "(pip install imageio-ffmpeg); or save a .gif instead."
+        )
     if file.is_dir():
         raise NSTError(f"{file}: is a folder; give a file name ending in .gif or .mp4.")
     return check_writable(file, force=force)
@@ -102,9 +113,15 @@ def _label(image: np.ndarray, text: str) -> np.ndarray:
     return np.asarray(img)
 
 
-def save_film(frames: Any, path: PathLike, fps: float = 8, force: bool = False,
-              max_side: int | None = None, label: bool = True,
-              hold_last: float = 1.0) -> pathlib.Path:
+def save_film(
+    frames: Any,
+    path: PathLike,
+    fps: float = 8,
+    force: bool = False,
+    max_side: int | None = None,
+    label: bool = True,
+    hold_last: float = 1.0,
+) -> pathlib.Path:
     """Write ``frames`` as an animated GIF (or MP4) and return the path.
 
     Args:
@@ -137,8 +154,10 @@ def save_film(frames: Any, path: PathLike, fps: float = 8, force: bool = False,
         raise NSTError(f"hold_last must be zero or positive seconds, not {hold_last!r}.")
     items = _frame_list(frames)
     if not items:
-        raise NSTError("no frames to film; run stylize with frames_every=K (--save-every K) "
-                       "to keep a frame every K steps.")
+        raise NSTError(
+            "no frames to film; run stylize with frames_every=K (--save-every K) "
+            "to keep a frame every K steps."
+        )
     h, w = max((img.shape[:2] for _, img in items), key=lambda s: s[0] * s[1])
     if max_side is not None and max(h, w) > max_side:
         h, w = fit_longest((h, w), max_side)
@@ -157,15 +176,28 @@ def save_film(frames: Any, path: PathLike, fps: float = 8, force: bool = False,
         # Pillow merges identical consecutive frames; each step's image differs in practice.
         durations = [1000.0 / fps] * len(images)
         durations[-1] += 1000.0 * hold_last
-        data = iio.imwrite("<bytes>", np.stack(images), extension=".gif", plugin="pillow",
-                           duration=durations, loop=0)
+        data = iio.imwrite(
+            "<bytes>",
+            np.stack(images),
+            extension=".gif",
+            plugin="pillow",
+            duration=durations,
+            loop=0,
+        )
         write_new(file, data, force=force)
     else:
         images += [images[-1]] * int(round(hold_last * fps))
         if file.exists():  # force was given: replace it
             file.unlink()
-        iio2.mimwrite(str(file), images, format="FFMPEG", fps=fps, macro_block_size=1,
-                      codec="libx264", pixelformat="yuv420p")
+        iio2.mimwrite(
+            str(file),
+            images,
+            format="FFMPEG",
+            fps=fps,
+            macro_block_size=1,
+            codec="libx264",
+            pixelformat="yuv420p",
+        )
     return file
 
 

@@ -31,9 +31,27 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "MIN_SIDE", "VGG_MAX", "VGG_MEAN_BGR", "VGG_MIN", "ImageSource", "PathLike", "as_uint8",
-    "check_folder", "check_writable", "clip_vgg", "default_max_side", "fit_longest", "from_vgg",
-    "load_image", "load_mask", "resize", "save_image", "show", "to_png_bytes", "to_vgg", "vgg_input",
+    "MIN_SIDE",
+    "VGG_MAX",
+    "VGG_MEAN_BGR",
+    "VGG_MIN",
+    "ImageSource",
+    "PathLike",
+    "as_uint8",
+    "check_folder",
+    "check_writable",
+    "clip_vgg",
+    "default_max_side",
+    "fit_longest",
+    "from_vgg",
+    "load_image",
+    "load_mask",
+    "resize",
+    "save_image",
+    "show",
+    "to_png_bytes",
+    "to_vgg",
+    "vgg_input",
     "write_new",
 ]
 
@@ -85,8 +103,10 @@ def _read(path: PathLike, label: str) -> bytes:
             raise NSTError(f"{label}: the file is empty (0 bytes); re-save or re-download it.")
         return file.read_bytes()
     except PermissionError:
-        raise NSTError(f"{label}: no permission to read this file; check its permissions "
-                       "(chmod u+r) or copy it somewhere readable.") from None
+        raise NSTError(
+            f"{label}: no permission to read this file; check its permissions "
+            "(chmod u+r) or copy it somewhere readable."
+        ) from None
     except OSError as err:
         raise NSTError(f"{label}: the file cannot be read ({err.strerror or err}).") from None
 
@@ -106,8 +126,9 @@ def _draft(img: Image.Image, max_side: int | None) -> None:
     img.draft(img.mode, (max(MIN_SIDE, math.ceil(w * scale)), max(MIN_SIDE, math.ceil(h * scale))))
 
 
-def _open(source: PathLike | bytes | bytearray | memoryview, label: str,
-          max_side: int | None = None) -> Image.Image:
+def _open(
+    source: PathLike | bytes | bytearray | memoryview, label: str, max_side: int | None = None
+) -> Image.Image:
     """Return a PIL image with its pixels loaded, or raise NSTError naming ``label``.
 
     A JPEG larger than ``max_side`` is decoded at a reduced scale (:func:`_draft`).
@@ -129,7 +150,9 @@ def _open(source: PathLike | bytes | bytearray | memoryview, label: str,
             f"{label}: the image is truncated or damaged ({err}); re-save or re-download it."
         ) from None
     except Image.DecompressionBombError:
-        raise NSTError(f"{label}: the image is too large to open safely; shrink it first.") from None
+        raise NSTError(
+            f"{label}: the image is too large to open safely; shrink it first."
+        ) from None
     return img
 
 
@@ -176,8 +199,9 @@ def _array_to_pil(array: np.ndarray, label: str) -> Image.Image:
     return Image.fromarray(np.ascontiguousarray(arr), mode)
 
 
-def load_image(source: ImageSource, max_side: int | Literal["auto"] | None = "auto",
-               name: str | None = None) -> np.ndarray:
+def load_image(
+    source: ImageSource, max_side: int | Literal["auto"] | None = "auto", name: str | None = None
+) -> np.ndarray:
     """Load an image as an ``uint8`` RGB array of shape ``(H, W, 3)``.
 
     Args:
@@ -288,8 +312,13 @@ def fit_longest(shape: Sequence[int], side: int) -> tuple[int, int]:
     return max(1, round(h * scale)), max(1, round(w * scale))
 
 
-def resize(image: Any, max_side: int | None = None, size: Sequence[int] | None = None,
-           label: str = "image", min_side: int = MIN_SIDE) -> Any:
+def resize(
+    image: Any,
+    max_side: int | None = None,
+    size: Sequence[int] | None = None,
+    label: str = "image",
+    min_side: int = MIN_SIDE,
+) -> Any:
     """Resize to a longest side of ``max_side`` or to an exact ``size=(height, width)``.
 
     Args:
@@ -447,14 +476,18 @@ def check_folder(folder: PathLike, file: PathLike | None = None) -> pathlib.Path
     while not existing.exists() and existing != existing.parent:
         existing = existing.parent
     if not existing.is_dir():
-        raise NSTError(f"{file or path}: cannot be {'written' if file else 'a folder'}, since "
-                       f"{existing} is a file, not a folder; choose another path.")
+        raise NSTError(
+            f"{file or path}: cannot be {'written' if file else 'a folder'}, since "
+            f"{existing} is a file, not a folder; choose another path."
+        )
     try:
         with tempfile.TemporaryFile(dir=existing, prefix=".nst-check-"):
             pass
     except OSError as err:
-        raise NSTError(f"{existing}: cannot write in this folder ({err.strerror or err}); choose "
-                       "another one or change its permissions.") from None
+        raise NSTError(
+            f"{existing}: cannot write in this folder ({err.strerror or err}); choose "
+            "another one or change its permissions."
+        ) from None
     return path
 
 
@@ -518,8 +551,9 @@ def write_new(path: PathLike, data: bytes, force: bool = False) -> pathlib.Path:
     return file
 
 
-def save_image(image: Any, path: PathLike, force: bool = False,
-               metadata: Mapping[str, Any] | None = None) -> pathlib.Path:
+def save_image(
+    image: Any, path: PathLike, force: bool = False, metadata: Mapping[str, Any] | None = None
+) -> pathlib.Path:
     """Save an image as PNG (or JPEG by extension) and return the path.
 
     Never overwrites an existing file unless ``force=True``, even when another program creates it
@@ -554,8 +588,9 @@ def save_image(image: Any, path: PathLike, force: bool = False,
     return write_new(file, data, force=force)
 
 
-def show(*images: Any, titles: Sequence[str] | None = None, size: float = 3.5,
-         cols: int | None = None) -> Figure:
+def show(
+    *images: Any, titles: Sequence[str] | None = None, size: float = 3.5, cols: int | None = None
+) -> Figure:
     """Show images side by side with matplotlib and return the figure.
 
     Args:

@@ -24,9 +24,23 @@ import numpy as np
 from .errors import NSTError
 from .images import check_folder, from_vgg, save_image
 
-__all__ = ["LOSS_NAMES", "EXPLODE", "StopRun", "LoopStop", "Progress", "Loop", "diverged",
-           "divergence_message", "not_finite", "finite_json", "progress_bar", "trace",
-           "forget_custom_gradients", "frame_path", "check_frames_dir"]
+__all__ = [
+    "LOSS_NAMES",
+    "EXPLODE",
+    "StopRun",
+    "LoopStop",
+    "Progress",
+    "Loop",
+    "diverged",
+    "divergence_message",
+    "not_finite",
+    "finite_json",
+    "progress_bar",
+    "trace",
+    "forget_custom_gradients",
+    "frame_path",
+    "check_frames_dir",
+]
 
 #: The loss terms every run records, weighted, one value per step each.
 LOSS_NAMES = ("total", "content", "style", "tv")
@@ -110,12 +124,16 @@ def _start_cause(history: dict, cfg: Any) -> str | None:
     infinite = [k for k, v in terms.items() if not_finite(v) == "infinite"]
     if infinite:
         names = " and ".join(f"{_WEIGHTS[k]}={getattr(cfg, _WEIGHTS[k]):g}" for k in infinite)
-        return (f"the {' and '.join(infinite)} loss of the starting image is already infinite "
-                f"(beyond float32's 3.4e38): {names} is too large; lower it by several "
-                "orders of magnitude.")
+        return (
+            f"the {' and '.join(infinite)} loss of the starting image is already infinite "
+            f"(beyond float32's 3.4e38): {names} is too large; lower it by several "
+            "orders of magnitude."
+        )
     nan = [k for k, v in terms.items() if not_finite(v) == "NaN"] or ["total"]
-    return (f"the {' and '.join(nan)} loss of the starting image is already NaN with finite "
-            "weights: an input gives NaN; check the images and masks (and the weights' values).")
+    return (
+        f"the {' and '.join(nan)} loss of the starting image is already NaN with finite "
+        "weights: an input gives NaN; check the images and masks (and the weights' values)."
+    )
 
 
 def divergence_message(step: int, cfg: Any, history: dict) -> str:
@@ -159,8 +177,7 @@ def finite_json(data: dict) -> dict:
             return {k: clean(v, f"{key}.{k}" if key else k) for k, v in value.items()}
         if isinstance(value, (list, tuple)):
             bad = sum(isinstance(v, float) and not_finite(v) is not None for v in value)
-            out = [None if isinstance(v, float) and not_finite(v) else clean(v, key)
-                   for v in value]
+            out = [None if isinstance(v, float) and not_finite(v) else clean(v, key) for v in value]
             if bad:
                 reasons[key] = f"{bad} of {len(value)} values NaN or infinite"
             return out
@@ -177,8 +194,9 @@ def frame_path(frames_dir: str | pathlib.Path, step: int) -> pathlib.Path:
     return pathlib.Path(frames_dir).expanduser() / f"frame_{int(step):05d}.png"
 
 
-def check_frames_dir(frames_dir: str | pathlib.Path, frames_every: int | None, steps: int,
-                     force: bool = False) -> pathlib.Path:
+def check_frames_dir(
+    frames_dir: str | pathlib.Path, frames_every: int | None, steps: int, force: bool = False
+) -> pathlib.Path:
     """Raise :class:`NSTError` now if the run's frames could not go to ``frames_dir`` later.
 
     Refused, in one line: a path that is a file (or lies under one), a folder that cannot be
@@ -197,12 +215,17 @@ def check_frames_dir(frames_dir: str | pathlib.Path, frames_every: int | None, s
     check_folder(folder)
     if force or not frames_every or not folder.is_dir():
         return folder
-    taken = [p.name for p in (frame_path(folder, k) for k in range(frames_every, int(steps) + 1,
-                                                                   frames_every)) if p.exists()]
+    taken = [
+        p.name
+        for p in (frame_path(folder, k) for k in range(frames_every, int(steps) + 1, frames_every))
+        if p.exists()
+    ]
     if taken:
         more = f" and {len(taken) - 1} more" if len(taken) > 1 else ""
-        raise NSTError(f"{folder}: already holds {taken[0]}{more}, which this run would write; "
-                       "choose another folder or pass force=True (--force).")
+        raise NSTError(
+            f"{folder}: already holds {taken[0]}{more}, which this run would write; "
+            "choose another folder or pass force=True (--force)."
+        )
     return folder
 
 
@@ -299,15 +322,28 @@ class Loop:
         kept: what an interrupted run keeps, for its message ("the best image so far").
     """
 
-    def __init__(self, steps: int, config: Any, *, start: int = 0,
-                 callback: Callable | None = None, callback_every: int | None = 10,
-                 frames_every: int | None = None, frames_dir: Any = None,
-                 should_stop: Callable[[], bool] | None = None, progress: bool = False,
-                 desc: str = "", force: bool = False, frame_transform: Callable | None = None,
-                 save_every: int | None = None, save: Callable[[], Any] | None = None,
-                 deadline: float | None = None, deadline_words: str = "",
-                 progress_info: Callable[..., Any] | None = None,
-                 kept: str = "the best image so far"):
+    def __init__(
+        self,
+        steps: int,
+        config: Any,
+        *,
+        start: int = 0,
+        callback: Callable | None = None,
+        callback_every: int | None = 10,
+        frames_every: int | None = None,
+        frames_dir: Any = None,
+        should_stop: Callable[[], bool] | None = None,
+        progress: bool = False,
+        desc: str = "",
+        force: bool = False,
+        frame_transform: Callable | None = None,
+        save_every: int | None = None,
+        save: Callable[[], Any] | None = None,
+        deadline: float | None = None,
+        deadline_words: str = "",
+        progress_info: Callable[..., Any] | None = None,
+        kept: str = "the best image so far",
+    ):
         self.config = config
         self.steps = int(steps)
         self.callback = callback
@@ -331,14 +367,17 @@ class Loop:
 
     def next_boundary(self, step: int) -> int:
         """The first boundary after ``step``."""
-        stops = [self.steps] + [(step // k + 1) * k for k in (self.callback_every,
-                                                                self.frames_every, self.save_every)
-                                if k]
+        stops = [self.steps] + [
+            (step // k + 1) * k
+            for k in (self.callback_every, self.frames_every, self.save_every)
+            if k
+        ]
         return min(stops)
 
     def is_boundary(self, step: int) -> bool:
-        return step == self.steps or any(k and step % k == 0 for k in (
-            self.callback_every, self.frames_every, self.save_every))
+        return step == self.steps or any(
+            k and step % k == 0 for k in (self.callback_every, self.frames_every, self.save_every)
+        )
 
     def record(self, rows: Any) -> None:
         """Add one row of :data:`LOSS_NAMES` values per step done to the history."""
@@ -371,18 +410,24 @@ class Loop:
             self.step == self.steps or self.callback_every and self.step % self.callback_every == 0
         ):
             last = {k: v[-1] for k, v in self.history.items() if v}
-            info = self.progress_info(self.step, self.steps, last,
-                                      time.perf_counter() - self.start, best_loss, x)
+            info = self.progress_info(
+                self.step, self.steps, last, time.perf_counter() - self.start, best_loss, x
+            )
             try:
                 self.callback(info)
             except StopRun:
                 raise LoopStop("stopped") from None
         if self.should_stop is not None and self.should_stop():
             raise LoopStop("stopped")
-        if (self.deadline is not None and self.step < self.steps
-                and time.perf_counter() >= self.deadline):
-            raise LoopStop("time limit", f"Stopped at step {self.step} of {self.steps}: "
-                                         f"{self.deadline_words} was reached.")
+        if (
+            self.deadline is not None
+            and self.step < self.steps
+            and time.perf_counter() >= self.deadline
+        ):
+            raise LoopStop(
+                "time limit",
+                f"Stopped at step {self.step} of {self.steps}: {self.deadline_words} was reached.",
+            )
 
     def write_frame(self, step: int, frame: np.ndarray) -> None:
         """Save a frame; if that fails (the disk, another program), go on without saving more."""

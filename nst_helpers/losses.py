@@ -26,8 +26,13 @@ from .choices import NORMALIZATIONS  # the words the losses' normalization takes
 from .errors import NSTError
 
 __all__ = [
-    "NORMALIZATIONS", "PerceptualLoss", "content_loss", "gram_matrix", "style_layer_loss",
-    "style_loss", "total_variation_loss",
+    "NORMALIZATIONS",
+    "PerceptualLoss",
+    "content_loss",
+    "gram_matrix",
+    "style_layer_loss",
+    "style_loss",
+    "total_variation_loss",
 ]
 
 tf = _tf()
@@ -100,8 +105,9 @@ def gram_matrix(features: Tensor, mask: Tensor | None = None, normalize: bool = 
     return gram / count if normalize else gram
 
 
-def style_layer_loss(generated: Tensor, target_gram: Tensor, normalization: str = "seed",
-                     mask: Tensor | None = None) -> Tensor:
+def style_layer_loss(
+    generated: Tensor, target_gram: Tensor, normalization: str = "seed", mask: Tensor | None = None
+) -> Tensor:
     """Style loss of one layer: generated features against the style image's normalised Gram.
 
     ``target_gram`` is :func:`gram_matrix` of the style image (divided by its positions).
@@ -127,9 +133,13 @@ def style_layer_loss(generated: Tensor, target_gram: Tensor, normalization: str 
     return tf.reduce_sum(sq) / (4.0 * n * n)
 
 
-def style_loss(generated: Mapping[str, Tensor], target_grams: Mapping[str, Tensor],
-               layer_weights: Mapping[str, float] | None = None, normalization: str = "seed",
-               masks: Mapping[str, Tensor] | None = None) -> Tensor:
+def style_loss(
+    generated: Mapping[str, Tensor],
+    target_grams: Mapping[str, Tensor],
+    layer_weights: Mapping[str, float] | None = None,
+    normalization: str = "seed",
+    masks: Mapping[str, Tensor] | None = None,
+) -> Tensor:
     """Weighted sum over layers of :func:`style_layer_loss`.
 
     Args:
@@ -213,11 +223,17 @@ class PerceptualLoss:
     blend: list[float]
     masks: list[Mapping[str, Tensor] | None]
 
-    def __init__(self, extractor: Callable[[Tensor], dict[str, Tensor]], config: Any,
-                 style_images: Sequence[Tensor], blend: Sequence[float] | None = None,
-                 masks: Sequence[Mapping[str, Tensor] | None] | None = None,
-                 content_extractor: Callable[[Tensor], dict[str, Tensor]] | None = None,
-                 backbone: Any = None, precision: str | None = None) -> None:
+    def __init__(
+        self,
+        extractor: Callable[[Tensor], dict[str, Tensor]],
+        config: Any,
+        style_images: Sequence[Tensor],
+        blend: Sequence[float] | None = None,
+        masks: Sequence[Mapping[str, Tensor] | None] | None = None,
+        content_extractor: Callable[[Tensor], dict[str, Tensor]] | None = None,
+        backbone: Any = None,
+        precision: str | None = None,
+    ) -> None:
         self.extractor = extractor
         self.backbone, self.precision = backbone, precision
         self.content_extractor = content_extractor or extractor
@@ -226,8 +242,9 @@ class PerceptualLoss:
         self.style_grams = []
         for image in style_images:
             feats = extractor(image)
-            self.style_grams.append({l: tf.constant(gram_matrix(feats[l]))
-                                     for l in config.style_layers})
+            self.style_grams.append(
+                {l: tf.constant(gram_matrix(feats[l])) for l in config.style_layers}
+            )
         self.blend = list(blend) if blend is not None else [1.0] * len(self.style_grams)
         self.masks = list(masks) if masks is not None else [None] * len(self.style_grams)
 
@@ -236,8 +253,9 @@ class PerceptualLoss:
         feats = self.content_extractor(x)
         return {l: tf.stop_gradient(feats[l]) for l in self.config.content_layers}
 
-    def __call__(self, x: Tensor,
-                 content_targets: Mapping[str, Tensor]) -> tuple[Tensor, Tensor, Tensor, Tensor]:
+    def __call__(
+        self, x: Tensor, content_targets: Mapping[str, Tensor]
+    ) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``(total, content, style, tv)`` of the VGG-space images ``x`` against
         ``content_targets`` (:meth:`content_targets`), weights applied, float32."""
         cfg = self.config
@@ -249,11 +267,12 @@ class PerceptualLoss:
         n = int(x.shape[0])
         style: Any = 0.0
         for i in range(n):
-            image = feats if n == 1 else {l: feats[l][i:i + 1] for l in cfg.style_layers}
+            image = feats if n == 1 else {l: feats[l][i : i + 1] for l in cfg.style_layers}
             for blend, grams, masks in zip(self.blend, self.style_grams, self.masks):
                 if blend:
-                    style += blend * style_loss(image, grams, self.layer_weights,
-                                                cfg.normalization, masks)
+                    style += blend * style_loss(
+                        image, grams, self.layer_weights, cfg.normalization, masks
+                    )
         style = cfg.style_weight * style / n
         tv = cfg.tv_weight * total_variation_loss(x) if cfg.tv_weight else tf.constant(0.0)
         content = tf.convert_to_tensor(content, tf.float32)
@@ -271,8 +290,17 @@ class PerceptualLoss:
             value = 0.0
             for blend, grams, masks in zip(self.blend, self.style_grams, self.masks):
                 if blend:
-                    value += blend * self.layer_weights[layer] * float(style_layer_loss(
-                        feats[layer], grams[layer], cfg.normalization,
-                        None if masks is None else masks[layer]))
+                    value += (
+                        blend
+                        * self.layer_weights[layer]
+                        * float(
+                            style_layer_loss(
+                                feats[layer],
+                                grams[layer],
+                                cfg.normalization,
+                                None if masks is None else masks[layer],
+                            )
+                        )
+                    )
             out[layer] = cfg.style_weight * value
         return out

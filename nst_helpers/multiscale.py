@@ -67,8 +67,10 @@ def parse_sizes(sizes: str | int | Sequence[int | str]) -> list[int]:
     if min(out) < MIN_SIDE:
         raise NSTError(f"sizes must be at least {MIN_SIDE} px, not {min(out)}.")
     if any(b <= a for a, b in zip(out, out[1:])):
-        raise NSTError(f"sizes must grow from stage to stage, such as 256, 512, 1024; not "
-                       f"{', '.join(map(str, out))}.")
+        raise NSTError(
+            f"sizes must grow from stage to stage, such as 256, 512, 1024; not "
+            f"{', '.join(map(str, out))}."
+        )
     return out
 
 
@@ -78,8 +80,10 @@ def _check_steps(steps: int | Sequence[int] | None, n: int, default: int) -> lis
         return [first] + [max(1, math.ceil(first * REFINE_SHARE))] * (n - 1)
     values: list[Any] = list(steps) if isinstance(steps, (list, tuple)) else [steps] * n
     if len(values) != n:
-        raise NSTError(f"steps has {len(values)} values for {n} sizes; give one per size, "
-                       "or one number for every stage.")
+        raise NSTError(
+            f"steps has {len(values)} values for {n} sizes; give one per size, "
+            "or one number for every stage."
+        )
     out = []
     for v in values:
         try:
@@ -93,12 +97,23 @@ def _check_steps(steps: int | Sequence[int] | None, n: int, default: int) -> lis
 
 
 def stylize_coarse_to_fine(
-    content: Any, style: Any, sizes: str | Sequence[int] = (256, 512, 1024),
-    config: Any = "fast", steps: int | Sequence[int] | None = None, *,
-    style_blend: Sequence[float] | None = None, style_masks: Sequence[Any] | None = None,
-    init_image: Any = None, callback: Callable[..., Any] | None = None, callback_every: int = 10,
-    frames_every: int | None = None, frames_dir: PathLike | None = None, progress: bool = True,
-    should_stop: Callable[[], bool] | None = None, verbose: bool = True, force: bool = False,
+    content: Any,
+    style: Any,
+    sizes: str | Sequence[int] = (256, 512, 1024),
+    config: Any = "fast",
+    steps: int | Sequence[int] | None = None,
+    *,
+    style_blend: Sequence[float] | None = None,
+    style_masks: Sequence[Any] | None = None,
+    init_image: Any = None,
+    callback: Callable[..., Any] | None = None,
+    callback_every: int = 10,
+    frames_every: int | None = None,
+    frames_dir: PathLike | None = None,
+    progress: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+    verbose: bool = True,
+    force: bool = False,
     **changes: Any,
 ) -> StyleResult:
     """Style transfer at ``sizes[-1]`` px, optimised coarse to fine over ``sizes``.
@@ -137,8 +152,9 @@ def stylize_coarse_to_fine(
     from .optimize import as_list, check_frames_dir, stylize  # noqa: PLC0415
 
     if "max_side" in changes:
-        raise NSTError("coarse-to-fine sets the image size of each stage from sizes; "
-                       "drop max_side.")
+        raise NSTError(
+            "coarse-to-fine sets the image size of each stage from sizes; drop max_side."
+        )
     sizes = parse_sizes(sizes)
     cfg = preset(config, **changes)
     stage_steps = _check_steps(steps, len(sizes), cfg.steps)
@@ -153,8 +169,10 @@ def stylize_coarse_to_fine(
     if not styles:
         raise NSTError("give at least one style image.")
     named = len(styles) > 1
-    styles_full = [load_image(s, max_side=final, name=f"style image {i + 1}" if named else "style image")
-                   for i, s in enumerate(styles)]
+    styles_full = [
+        load_image(s, max_side=final, name=f"style image {i + 1}" if named else "style image")
+        for i, s in enumerate(styles)
+    ]
     # Each style as large, relative to the picture, as a direct run at the final size makes it.
     style_share = [min(max(s.shape[:2]), final) / final for s in styles_full]
 
@@ -169,16 +187,29 @@ def stylize_coarse_to_fine(
             styles_k = []
             for s, share in zip(styles_full, style_share):
                 target = fit_longest(s.shape, max(MIN_SIDE, round(share * side)))
-                styles_k.append(s if s.shape[:2] == target else
-                                resize(s, size=target, label="style image"))
+                styles_k.append(
+                    s if s.shape[:2] == target else resize(s, size=target, label="style image")
+                )
             start = init_image if k == 0 else resize(image, size=shape, label="enlarged result")
             stage_dir = None if frames_dir is None else pathlib.Path(frames_dir) / f"{side}px"
-            r = stylize(content_k, styles_k if named else styles_k[0], cfg,
-                        style_blend=style_blend, style_masks=style_masks, init_image=start,
-                        callback=callback, callback_every=callback_every,
-                        frames_every=frames_every, frames_dir=stage_dir, progress=progress,
-                        should_stop=should_stop, verbose=verbose and k == 0, force=force,
-                        max_side=side, steps=n)
+            r = stylize(
+                content_k,
+                styles_k if named else styles_k[0],
+                cfg,
+                style_blend=style_blend,
+                style_masks=style_masks,
+                init_image=start,
+                callback=callback,
+                callback_every=callback_every,
+                frames_every=frames_every,
+                frames_dir=stage_dir,
+                progress=progress,
+                should_stop=should_stop,
+                verbose=verbose and k == 0,
+                force=force,
+                max_side=side,
+                steps=n,
+            )
         except KeyboardInterrupt:
             if not results:
                 raise
@@ -187,8 +218,15 @@ def stylize_coarse_to_fine(
         results.append(r)
         image = r.image
         h, w = r.image.shape[:2]
-        stages.append({"size": [w, h], "steps": r.steps, "seconds": r.seconds,
-                       "best_loss": r.best_loss, "stop_reason": r.stop_reason})
+        stages.append(
+            {
+                "size": [w, h],
+                "steps": r.steps,
+                "seconds": r.seconds,
+                "best_loss": r.best_loss,
+                "stop_reason": r.stop_reason,
+            }
+        )
         if r.stop_reason not in ("finished", "converged"):
             break
 
@@ -199,20 +237,35 @@ def stylize_coarse_to_fine(
     frames = [(int(off) + step, f) for r, off in zip(results, offsets) for step, f in r.frames]
     reason, message = last.stop_reason, last.message
     if interrupted:
-        reason, message = "interrupted", (f"Interrupted while the {sizes[len(results)]} px stage "
-                                          "was being set up; kept the best image so far.")
+        reason, message = (
+            "interrupted",
+            (
+                f"Interrupted while the {sizes[len(results)]} px stage "
+                "was being set up; kept the best image so far."
+            ),
+        )
     if len(results) < len(sizes) or reason not in ("finished", "converged"):
         h, w = image.shape[:2]
         message = (f"{message} " if message else "") + (
             f"Coarse-to-fine ended at the {max(h, w)} px stage ({reason}); "
-            f"its image was enlarged to {final} px.")
+            f"its image was enlarged to {final} px."
+        )
         image = resize(image, size=fit_longest(content_full.shape, final), label="result")
     else:
-        reason = "finished" if all(r.stop_reason == "finished" for r in results) else last.stop_reason
+        reason = (
+            "finished" if all(r.stop_reason == "finished" for r in results) else last.stop_reason
+        )
     return dataclasses.replace(
-        last, image=image, best_step=int(offsets[-2]) + last.best_step, history=history,
-        steps=sum(r.steps for r in results), seconds=sum(r.seconds for r in results),
+        last,
+        image=image,
+        best_step=int(offsets[-2]) + last.best_step,
+        history=history,
+        steps=sum(r.steps for r in results),
+        seconds=sum(r.seconds for r in results),
         setup_seconds=sum(r.setup_seconds for r in results),
-        compile_seconds=sum(r.compile_seconds for r in results), stop_reason=reason,
-        message=message, frames=frames, stages=stages,
+        compile_seconds=sum(r.compile_seconds for r in results),
+        stop_reason=reason,
+        message=message,
+        frames=frames,
+        stages=stages,
     )

@@ -78,36 +78,44 @@ class StyleResult:
         result adds its ``"stages"``.
         """
         h, w = self.image.shape[:2]
-        return finite_json({
-            "backbone": self.backbone,
-            "size": [w, h],
-            "steps": self.steps,
-            "seconds": round(self.seconds, 3),
-            "seconds_per_step": round(self.seconds_per_step, 5) if self.steps else None,
-            "setup_seconds": round(self.setup_seconds, 3),
-            "compile_seconds": round(self.compile_seconds, 3),
-            "best_loss": self.best_loss,
-            "best_step": self.best_step,
-            "final_losses": {k: (v[-1] if v else None) for k, v in self.history.items()},
-            "loss_history": list(self.history["total"]),
-            "stop_reason": self.stop_reason,
-            "message": self.message,
-            "config": self.config.to_dict(),
-            **({"stages": list(self.stages)} if self.stages else {}),
-        })
+        return finite_json(
+            {
+                "backbone": self.backbone,
+                "size": [w, h],
+                "steps": self.steps,
+                "seconds": round(self.seconds, 3),
+                "seconds_per_step": round(self.seconds_per_step, 5) if self.steps else None,
+                "setup_seconds": round(self.setup_seconds, 3),
+                "compile_seconds": round(self.compile_seconds, 3),
+                "best_loss": self.best_loss,
+                "best_step": self.best_step,
+                "final_losses": {k: (v[-1] if v else None) for k, v in self.history.items()},
+                "loss_history": list(self.history["total"]),
+                "stop_reason": self.stop_reason,
+                "message": self.message,
+                "config": self.config.to_dict(),
+                **({"stages": list(self.stages)} if self.stages else {}),
+            }
+        )
 
     def save(self, path, force=False):
         """Save the best image as PNG with the backbone and settings stored in it."""
-        meta = {"backbone": self.backbone, "nst_config": self.config.to_dict(),
-                "best_loss": self.best_loss, "steps": self.steps}
+        meta = {
+            "backbone": self.backbone,
+            "nst_config": self.config.to_dict(),
+            "best_loss": self.best_loss,
+            "steps": self.steps,
+        }
         return save_image(self.image, path, force=force, metadata=meta)
 
     def __repr__(self):
         h, w = self.image.shape[:2]
-        return (f"StyleResult({w}x{h}, backbone={self.backbone}, {self.config.precision}, "
-                f"steps={self.steps}, "
-                f"best_loss={self.best_loss:.4g}, seconds={self.seconds:.1f}, "
-                f"stop_reason={self.stop_reason!r})")
+        return (
+            f"StyleResult({w}x{h}, backbone={self.backbone}, {self.config.precision}, "
+            f"steps={self.steps}, "
+            f"best_loss={self.best_loss:.4g}, seconds={self.seconds:.1f}, "
+            f"stop_reason={self.stop_reason!r})"
+        )
 
 
 @dataclass
@@ -128,8 +136,9 @@ def _run_adam(problem, x0, loop):
     best_x = tf.Variable(x0, dtype=tf.float32, name="best_image")
     best_loss = tf.Variable(np.inf, dtype=tf.float32)
     best_step = tf.Variable(0, dtype=tf.int64)
-    opt = keras.optimizers.Adam(learning_rate=cfg.learning_rate, beta_1=cfg.beta_1,
-                                beta_2=cfg.beta_2, epsilon=cfg.epsilon)
+    opt = keras.optimizers.Adam(
+        learning_rate=cfg.learning_rate, beta_1=cfg.beta_1, beta_2=cfg.beta_2, epsilon=cfg.epsilon
+    )
     opt.build([x])
     lo, hi = tf.constant(VGG_MIN), tf.constant(VGG_MAX)
 
@@ -164,8 +173,9 @@ def _run_adam(problem, x0, loop):
     reason, message = loop.run(body)
     if not np.isfinite(best_loss.numpy()):  # no step finished: the start is the best we have
         best_x.assign(x0)
-    return _Outcome(best_x, float(best_loss.numpy()), int(best_step.numpy()), compile_seconds,
-                    reason, message)
+    return _Outcome(
+        best_x, float(best_loss.numpy()), int(best_step.numpy()), compile_seconds, reason, message
+    )
 
 
 def _run_lbfgs(problem, x0, loop):
@@ -205,18 +215,38 @@ def _run_lbfgs(problem, x0, loop):
         # threads spin and take the cores TensorFlow needs, which made each evaluation 30 %
         # slower on two cores; one BLAS thread is as fast for these vector operations.
         with threadpool_limits(limits=1, user_api="blas"):
-            out = minimize(fun, np.asarray(x0, np.float64).ravel(), jac=True, method="L-BFGS-B",
-                           bounds=Bounds(lo, hi),
-                           options={"maxiter": loop.steps, "maxfun": loop.steps, "maxcor": 20})
+            out = minimize(
+                fun,
+                np.asarray(x0, np.float64).ravel(),
+                jac=True,
+                method="L-BFGS-B",
+                bounds=Bounds(lo, hi),
+                options={"maxiter": loop.steps, "maxfun": loop.steps, "maxcor": 20},
+            )
         return "converged" if loop.step < loop.steps and out.status == 0 else "finished"
 
     reason, message = loop.run(body)
     return _Outcome(best["x"], float(best["loss"]), best["step"], compile_seconds, reason, message)
 
 
-def stylize(content, style, config="fast", *, style_blend=None, style_masks=None, init_image=None,
-            callback=None, callback_every=10, frames_every=None, frames_dir=None, progress=True,
-            should_stop=None, verbose=True, force=False, **changes):
+def stylize(
+    content,
+    style,
+    config="fast",
+    *,
+    style_blend=None,
+    style_masks=None,
+    init_image=None,
+    callback=None,
+    callback_every=10,
+    frames_every=None,
+    frames_dir=None,
+    progress=True,
+    should_stop=None,
+    verbose=True,
+    force=False,
+    **changes,
+):
     """Transfer the style of ``style`` onto ``content`` (Gatys et al. 2016).
 
     Args:
@@ -269,13 +299,23 @@ def stylize(content, style, config="fast", *, style_blend=None, style_masks=None
     desc = "L-BFGS" if cfg.optimizer == "lbfgs" else "Adam"
     frame_transform = None
     if cfg.preserve_color == "luminance":  # the grey image's luminance, the content's colours
+
         def frame_transform(image):
             return transfer_luminance(image, problem.color_content)
 
-    loop = Loop(int(cfg.steps), problem.config, callback=callback, callback_every=callback_every,
-                frames_every=frames_every, frames_dir=frames_dir, should_stop=should_stop,
-                progress=progress, desc=f"{desc} [{problem.backbone.name}]", force=force,
-                frame_transform=frame_transform)
+    loop = Loop(
+        int(cfg.steps),
+        problem.config,
+        callback=callback,
+        callback_every=callback_every,
+        frames_every=frames_every,
+        frames_dir=frames_dir,
+        should_stop=should_stop,
+        progress=progress,
+        desc=f"{desc} [{problem.backbone.name}]",
+        force=force,
+        frame_transform=frame_transform,
+    )
     runner = _run_lbfgs if cfg.optimizer == "lbfgs" else _run_adam
     try:
         out = runner(problem, x0, loop)
@@ -292,8 +332,17 @@ def stylize(content, style, config="fast", *, style_blend=None, style_masks=None
         if verbose:
             print(loop.frame_error)
     return StyleResult(
-        image=image, best_loss=out.loss, best_step=out.step, history=loop.history,
-        steps=loop.step, seconds=loop.seconds, setup_seconds=setup_seconds,
-        compile_seconds=out.compile_seconds, backbone=problem.backbone.name, config=problem.config,
-        stop_reason=out.reason, message=message, frames=loop.frames,
+        image=image,
+        best_loss=out.loss,
+        best_step=out.step,
+        history=loop.history,
+        steps=loop.step,
+        seconds=loop.seconds,
+        setup_seconds=setup_seconds,
+        compile_seconds=out.compile_seconds,
+        backbone=problem.backbone.name,
+        config=problem.config,
+        stop_reason=out.reason,
+        message=message,
+        frames=loop.frames,
     )

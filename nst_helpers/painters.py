@@ -135,7 +135,9 @@ def make_swirls(size: int = 512, seed: int = 0) -> np.ndarray:
 
     canvas = Image.fromarray(_to_uint8(colour)).filter(ImageFilter.BoxBlur(max(1, size // 64)))
     draw = ImageDraw.Draw(canvas)
-    accents = np.array([(225, 235, 240), (60, 160, 170), (240, 200, 80), (120, 170, 230)], np.float32)
+    accents = np.array(
+        [(225, 235, 240), (60, 160, 170), (240, 200, 80), (120, 170, 230)], np.float32
+    )
     # (number of strokes per 512^2, stroke length, brush width) as fractions of size.
     for count, length, width in ((900, 0.09, 0.024), (2200, 0.055, 0.014), (3600, 0.032, 0.008)):
         n = int(count * (size / 512) ** 2)

@@ -44,7 +44,9 @@ class Problem:
         self.blend = self._blend(style_blend, len(styles), masked=style_masks is not None)
         full_masks = self._masks(style_masks, len(styles))
         self.styles = [
-            load_image(s, max_side=side, name=f"style image {i + 1}" if len(styles) > 1 else "style image")
+            load_image(
+                s, max_side=side, name=f"style image {i + 1}" if len(styles) > 1 else "style image"
+            )
             for i, s in enumerate(styles)
         ]
         #: The content image in colour; ``self.content`` is what the network sees (grey with
@@ -58,27 +60,34 @@ class Problem:
         self.backbone = load_backbone(config.backbone, verbose=verbose)
         layers = list(config.content_layers) + list(config.style_layers)
         self.backbone.check_layers(layers)
-        self.extractor = self.backbone.extractor(layers, pooling=config.pooling,
-                                                 trainable=config.trainable,
-                                                 precision=config.precision)
+        self.extractor = self.backbone.extractor(
+            layers, pooling=config.pooling, trainable=config.trainable, precision=config.precision
+        )
         if verbose and config.precision == "bfloat16" and not bfloat16_hardware():
-            print("Note: this CPU has no bfloat16 instructions (AMX or AVX512-BF16), so "
-                  "precision='bfloat16' will be slower than float32 here.")
+            print(
+                "Note: this CPU has no bfloat16 instructions (AMX or AVX512-BF16), so "
+                "precision='bfloat16' will be slower than float32 here."
+            )
         content_feats = self.extractor(to_vgg(self.content))
         self.content_targets = {l: tf.constant(content_feats[l]) for l in config.content_layers}
         #: Per style: None (everywhere) or ``{style layer: (h, w) mask at that layer's resolution}``.
         self.masks = [
-            None if m is None else {
-                l: tf.constant(tf.image.resize(m[..., None], content_feats[l].shape[1:3],
-                                               method="area")[..., 0])
+            None
+            if m is None
+            else {
+                l: tf.constant(
+                    tf.image.resize(m[..., None], content_feats[l].shape[1:3], method="area")[
+                        ..., 0
+                    ]
+                )
                 for l in config.style_layers
             }
             for m in full_masks
         ]
         #: The loss, the library's one (:class:`nst_helpers.losses.PerceptualLoss`).
-        self.loss = losses.PerceptualLoss(self.extractor, config,
-                                          [to_vgg(img) for img in self.styles], self.blend,
-                                          self.masks)
+        self.loss = losses.PerceptualLoss(
+            self.extractor, config, [to_vgg(img) for img in self.styles], self.blend, self.masks
+        )
         self.style_grams = self.loss.style_grams
         self.layer_weights = self.loss.layer_weights
 
@@ -91,12 +100,18 @@ class Problem:
         try:
             blend = [float(b) for b in as_list(blend)]
         except (TypeError, ValueError):
-            raise NSTError(f"style_blend must be numbers, one per style image, not {blend!r}.") from None
+            raise NSTError(
+                f"style_blend must be numbers, one per style image, not {blend!r}."
+            ) from None
         if len(blend) != n:
-            raise NSTError(f"style_blend has {len(blend)} weight{'s' if len(blend) != 1 else ''} "
-                           f"for {n} style image{'s' if n != 1 else ''}; give one per style.")
+            raise NSTError(
+                f"style_blend has {len(blend)} weight{'s' if len(blend) != 1 else ''} "
+                f"for {n} style image{'s' if n != 1 else ''}; give one per style."
+            )
         if any(not math.isfinite(b) or b < 0 for b in blend) or sum(blend) <= 0:
-            raise NSTError(f"style_blend weights must be zero or positive, and not all zero, not {blend}.")
+            raise NSTError(
+                f"style_blend weights must be zero or positive, and not all zero, not {blend}."
+            )
         if masked:
             return blend
         total = sum(blend)
@@ -114,12 +129,16 @@ class Problem:
             masks = [masks]
         masks = list(masks)
         if len(masks) != n:
-            raise NSTError(f"style_masks has {len(masks)} mask{'s' if len(masks) != 1 else ''} for "
-                           f"{n} style image{'s' if n != 1 else ''}; give one per style "
-                           "(None for everywhere).")
+            raise NSTError(
+                f"style_masks has {len(masks)} mask{'s' if len(masks) != 1 else ''} for "
+                f"{n} style image{'s' if n != 1 else ''}; give one per style "
+                "(None for everywhere)."
+            )
         h, w = self.content.shape[:2]
-        return [None if m is None else load_mask(m, (h, w), name=f"style mask {i + 1}")
-                for i, m in enumerate(masks)]
+        return [
+            None if m is None else load_mask(m, (h, w), name=f"style mask {i + 1}")
+            for i, m in enumerate(masks)
+        ]
 
     def losses(self, x):
         """``(total, content, style, tv)`` of the VGG-space image ``x``, weights applied."""
@@ -131,7 +150,8 @@ class Problem:
         their blend weights. The values add up to the style term of :meth:`losses`.
         """
         return self.loss.style_layer_losses(
-            to_vgg(image) if np.asarray(image).dtype == np.uint8 else image)
+            to_vgg(image) if np.asarray(image).dtype == np.uint8 else image
+        )
 
     def initial_image(self, init_image=None):
         """The starting image in VGG space: content, seeded noise, style statistics or a given one.
@@ -155,7 +175,7 @@ class Problem:
             pixels = [s.reshape(-1, 3).astype(np.float64) for s in self.styles]
             mean = sum(wt * p.mean(0) for wt, p in zip(weights, pixels))
             second = sum(wt * (p.var(0) + p.mean(0) ** 2) for wt, p in zip(weights, pixels))
-            std = np.sqrt(np.maximum(second - mean ** 2, 0.0)) + 1e-3
+            std = np.sqrt(np.maximum(second - mean**2, 0.0)) + 1e-3
             rng = np.random.default_rng(int(self.config.seed))
             img = np.clip(rng.normal(mean, std, size=(h, w, 3)), 0, 255).round().astype(np.uint8)
         if self.config.preserve_color == "luminance" and img is not self.content:

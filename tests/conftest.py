@@ -72,4 +72,3 @@ def _release_memory_between_modules():
     backbone._load.cache_clear()
     keras.backend.clear_session()
     gc.collect()
-

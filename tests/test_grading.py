@@ -37,7 +37,9 @@ def _nb(stem, student=False):
 
 def _answer(nb, grade_id, source):
     """``nb`` with the source of its answer cell ``grade_id`` replaced."""
-    cells = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id]
+    cells = [
+        c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade_id") == grade_id
+    ]
     assert len(cells) == 1, grade_id
     cells[0]["source"] = source
     return nb
@@ -48,7 +50,7 @@ def _write(folder, name, nb):
     (folder / name).write_text(json.dumps(nb))
 
 
-FLIPPED = '''\
+FLIPPED = """\
 def conv2d(image, kernel, stride=1, padding=0):
     x = np.pad(np.asarray(image, dtype=float), padding)
     k = np.asarray(kernel)[::-1, ::-1]  # the classic mistake: a flipped kernel
@@ -58,12 +60,12 @@ def conv2d(image, kernel, stride=1, padding=0):
         for j in range(out.shape[1]):
             out[i, j] = np.sum(x[i * stride:i * stride + kh, j * stride:j * stride + kw] * k)
     return out
-'''
+"""
 
 # Forges conv2d's reference values so that the flipped kernel is "expected", in every file named
 # conv2d.npz it can reach, but never inside the course's checkout (should the grader's isolation
 # fail, the test fails on the marker instead of changing a tracked file).
-FORGE = '''
+FORGE = """
 import pathlib, numpy as np
 def forge(path):
     path = pathlib.Path(path).resolve()
@@ -74,36 +76,46 @@ def forge(path):
         if key.endswith(".expected"):
             ref[key] = ref[key[:-len("expected")] + "mistake.flipped"]
     np.savez(path, **ref)
-'''
+"""
 
 
 def _eve(root, marker):
     """Redefines the check, patches the checks module, forges the values it can see."""
-    return FLIPPED + FORGE.format(root=str(root)) + f'''
+    return (
+        FLIPPED
+        + FORGE.format(root=str(root))
+        + f"""
 pathlib.Path({str(marker)!r}).write_text(str(checks.data_dir()))
 forge(checks.data_dir() / "conv2d.npz")
 checks._CACHE.clear()
 checks.check_conv2d = lambda fn: print("✔ conv2d is right (6 test cases).")
 checks._close = lambda *args, **kwargs: True
 checks._fail = lambda *args, **kwargs: None
-'''
+"""
+    )
 
 
 def _frank(root):
     """Finds every copy of the reference values in the grader's folder and forges them; deletes
     its home and working folders."""
-    return FLIPPED + FORGE.format(root=str(root)) + '''
+    return (
+        FLIPPED
+        + FORGE.format(root=str(root))
+        + """
 import os, shutil
 for found in pathlib.Path.cwd().parent.rglob("conv2d.npz"):
     forge(found)
 shutil.rmtree(os.path.expanduser("~"), ignore_errors=True)
 for f in pathlib.Path.cwd().iterdir():
     shutil.rmtree(f, ignore_errors=True) if f.is_dir() else f.unlink()
-'''
+"""
+    )
 
 
 def _reference_digests():
-    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in checks.data_dir().glob("*.npz")}
+    return {
+        p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in checks.data_dir().glob("*.npz")
+    }
 
 
 @pytest.fixture(scope="module")
@@ -111,17 +123,28 @@ def graded(tmp_path_factory):
     root = tmp_path_factory.mktemp("class")
     subs = root / "submitted"
     for stem in COURSE:
-        _write(subs / "alice", f"{stem}.ipynb", _nb(stem))               # solved
-        _write(subs / "bob", f"{stem}.ipynb", _nb(stem, student=True))   # untouched
-    sum_loss = _answer(_nb("04_gram_matrices"), "answer-style_loss", (
-        "def style_loss(features, target_gram):\n"
-        "    return tf.reduce_sum(tf.square(gram_matrix(features) - target_gram))\n"))
+        _write(subs / "alice", f"{stem}.ipynb", _nb(stem))  # solved
+        _write(subs / "bob", f"{stem}.ipynb", _nb(stem, student=True))  # untouched
+    sum_loss = _answer(
+        _nb("04_gram_matrices"),
+        "answer-style_loss",
+        (
+            "def style_loss(features, target_gram):\n"
+            "    return tf.reduce_sum(tf.square(gram_matrix(features) - target_gram))\n"
+        ),
+    )
     _write(subs, "carol_04_gram_matrices.ipynb", sum_loss)
     marker = root / "eve-saw.txt"
-    _write(subs / "eve", "01_convolutions.ipynb",
-           _answer(_nb("01_convolutions", student=True), "answer-conv2d", _eve(ROOT, marker)))
-    _write(subs / "frank", "01_convolutions.ipynb",
-           _answer(_nb("01_convolutions", student=True), "answer-conv2d", _frank(ROOT)))
+    _write(
+        subs / "eve",
+        "01_convolutions.ipynb",
+        _answer(_nb("01_convolutions", student=True), "answer-conv2d", _eve(ROOT, marker)),
+    )
+    _write(
+        subs / "frank",
+        "01_convolutions.ipynb",
+        _answer(_nb("01_convolutions", student=True), "answer-conv2d", _frank(ROOT)),
+    )
     crash = _answer(_nb("04_gram_matrices"), "answer-style_loss", "import os\nos._exit(1)\n")
     _write(subs / "grace", "04_gram_matrices.ipynb", crash)
     before = _reference_digests()
@@ -131,8 +154,14 @@ def graded(tmp_path_factory):
     seconds = time.monotonic() - start
     with out.open(newline="") as f:
         from_csv = list(csv.DictReader(f))
-    return {"rows": {r["student"]: r for r in rows}, "csv": from_csv, "seconds": seconds,
-            "before": before, "after": _reference_digests(), "marker": marker}
+    return {
+        "rows": {r["student"]: r for r in rows},
+        "csv": from_csv,
+        "seconds": seconds,
+        "before": before,
+        "after": _reference_digests(),
+        "marker": marker,
+    }
 
 
 def _columns(row, prefix=""):
@@ -194,7 +223,13 @@ def test_the_csv_holds_one_row_per_student_and_a_total(graded):
     assert list(rows[0])[0] == "student" and list(rows[0])[-3:] == ["points", "out of", "notes"]
     assert len(_columns(rows[0])) == 6
     assert {r["student"]: r["points"] for r in rows} == {
-        "alice": "6", "bob": "0", "carol": "2", "eve": "0", "frank": "0", "grace": "1"}
+        "alice": "6",
+        "bob": "0",
+        "carol": "2",
+        "eve": "0",
+        "frank": "0",
+        "grace": "1",
+    }
     print(f"graded 10 notebooks in {graded['seconds']:.0f} s")
 
 
@@ -229,8 +264,11 @@ def test_every_graded_notebook_solved_scores_full_marks_and_untouched_zero(stem,
 
 
 def test_an_endless_loop_is_stopped_at_its_time_limit_and_reported(tmp_path):
-    loop = _answer(_nb("01_convolutions", student=True), "answer-conv2d",
-                   "def conv2d(image, kernel, stride=1, padding=0):\n    while True:\n        pass\n")
+    loop = _answer(
+        _nb("01_convolutions", student=True),
+        "answer-conv2d",
+        "def conv2d(image, kernel, stride=1, padding=0):\n    while True:\n        pass\n",
+    )
     _write(tmp_path / "henry", "01_convolutions.ipynb", loop)
     start = time.monotonic()
     [henry] = grading.grade([tmp_path / "henry"], None, timeout=10, jobs=1, verbose=False)
@@ -246,18 +284,23 @@ def test_an_endless_loop_is_stopped_at_its_time_limit_and_reported(tmp_path):
 
 def test_students_are_named_by_file_or_folder(tmp_path):
     course = grading.load_course()
-    paths = [tmp_path / "alice" / "03_content_loss.ipynb",
-             tmp_path / "x" / "bob_03_content_loss.ipynb",
-             tmp_path / "submitted" / "carol" / "03_content_loss" / "03_content_loss.ipynb",
-             tmp_path / "mystery.ipynb"]
+    paths = [
+        tmp_path / "alice" / "03_content_loss.ipynb",
+        tmp_path / "x" / "bob_03_content_loss.ipynb",
+        tmp_path / "submitted" / "carol" / "03_content_loss" / "03_content_loss.ipynb",
+        tmp_path / "mystery.ipynb",
+    ]
     for p in paths[:3]:
         _write(p.parent, p.name, _nb("03_content_loss", student=True))
     renamed = _nb("02_vgg_features", student=True)  # recognised by its cells' nbgrader ids
     _write(tmp_path, "mystery.ipynb", renamed)
     subs = grading.find_submissions([tmp_path], course)
     assert sorted((s.student, s.notebook) for s in subs) == [
-        ("alice", "03_content_loss"), ("bob", "03_content_loss"), ("carol", "03_content_loss"),
-        ("mystery", "02_vgg_features")]
+        ("alice", "03_content_loss"),
+        ("bob", "03_content_loss"),
+        ("carol", "03_content_loss"),
+        ("mystery", "02_vgg_features"),
+    ]
     _write(tmp_path / "alice", "alice_03_content_loss.ipynb", renamed)
     with pytest.raises(NSTError, match="alice submitted 03_content_loss twice"):
         grading.find_submissions([tmp_path], course)
@@ -298,8 +341,12 @@ def test_every_check_a_notebook_calls_is_in_the_graders_copy_of_the_checks(tmp_p
                     assert check in checks.__all__, f"{path.name}, cell {i}: {check}"
                     assert callable(getattr(copy, check, None)), f"{path.name}, cell {i}: {check}"
                     seen.add(check)
-            tests = [c for c in nb["cells"] if c["metadata"].get("nbgrader", {}).get("grade")
-                     and not c["metadata"]["nbgrader"].get("solution")]
+            tests = [
+                c
+                for c in nb["cells"]
+                if c["metadata"].get("nbgrader", {}).get("grade")
+                and not c["metadata"]["nbgrader"].get("solution")
+            ]
             if any(_check_calls({"cells": tests}).values()):
                 assert path.stem in GRADED, path.stem
         assert {"check_instance_norm", "check_residual_block"} <= seen
@@ -311,7 +358,11 @@ def test_every_check_a_notebook_calls_is_in_the_graders_copy_of_the_checks(tmp_p
 
 def test_the_graded_notebook_runs_the_courses_cells_with_the_submissions_answers():
     course = _nb("04_gram_matrices", student=True)
-    sub = _answer(_nb("04_gram_matrices", student=True), "answer-gram_matrix", "def gram_matrix(f):\n    return 1")
+    sub = _answer(
+        _nb("04_gram_matrices", student=True),
+        "answer-gram_matrix",
+        "def gram_matrix(f):\n    return 1",
+    )
     for cell in sub["cells"]:  # a changed course cell and a changed check never run
         if cell["cell_type"] == "code" and "import" in cell["source"]:
             cell["source"] = "checks = None"
@@ -325,8 +376,11 @@ def test_the_graded_notebook_runs_the_courses_cells_with_the_submissions_answers
     for index, calls in verdicts.values():  # collecting cells only: no verdict in the kernel
         assert "record.collect('/x/io'" in sources[index] and "passed" not in sources[index]
         compile(sources[index], "collect", "exec")
-    assert verdicts["check-style_loss_paper"][1][0][1:] == ("style_loss", "style_loss_paper",
-                                                            {"normalization": "paper"})
+    assert verdicts["check-style_loss_paper"][1][0][1:] == (
+        "style_loss",
+        "style_loss_paper",
+        {"normalization": "paper"},
+    )
     assert max(i for i, _ in verdicts.values()) == len(sources) - 1  # nothing after the last check
     assert notes == []
 
@@ -345,8 +399,10 @@ def test_cli_grades_into_a_csv_and_never_overwrites_it(tmp_path, capsys):
 
 
 def test_csv_cells_are_never_formulas(tmp_path):
-    out = grading.write_csv([{"student": "=HYPERLINK(1)", "points": "1", "out of": "1", "notes": ""}],
-                            tmp_path / "g.csv")
+    out = grading.write_csv(
+        [{"student": "=HYPERLINK(1)", "points": "1", "out of": "1", "notes": ""}],
+        tmp_path / "g.csv",
+    )
     assert list(csv.DictReader(out.open(newline="")))[0]["student"] == "'=HYPERLINK(1)"
 
 
@@ -363,15 +419,17 @@ def _class_of_one(tmp_path):
 
 @pytest.mark.parametrize("module", grading.EXTRA_MODULES)
 def test_without_the_grade_extra_it_says_what_to_install_and_writes_nothing(
-        tmp_path, capsys, monkeypatch, module):
+    tmp_path, capsys, monkeypatch, module
+):
     """A package of the [grade] extra missing (as if never installed): one line, exit 2, no CSV."""
     monkeypatch.setitem(sys.modules, module, None)
     out = tmp_path / "grades.csv"
     assert main(["grade", str(_class_of_one(tmp_path)), "--out", str(out)]) == 2
     captured = capsys.readouterr()
     assert captured.err.splitlines() == [
-        f'nst: error: nst grade needs {module}, which the [grade] extra installs: pip install '
-        f'"nst-helpers[grade]"; nothing was graded.']
+        f"nst: error: nst grade needs {module}, which the [grade] extra installs: pip install "
+        f'"nst-helpers[grade]"; nothing was graded.'
+    ]
     assert captured.out == "" and not out.exists()
     with pytest.raises(NSTError, match=r"\[grade\] extra"):  # the library function too
         grading.grade([tmp_path / "ann"], None, verbose=False)
@@ -394,15 +452,22 @@ def test_without_a_python3_kernel_it_says_what_to_install(tmp_path, capsys, monk
 def test_the_extra_missing_in_a_real_python_process(tmp_path):
     """The real command in a Python where importing nbclient fails as an uninstalled one does."""
     out = tmp_path / "grades.csv"
-    shim = ("import sys; sys.modules['nbclient'] = None\n"
-            "from nst_helpers.cli import main\n"
-            "sys.exit(main(sys.argv[1:]))")
-    proc = subprocess.run([sys.executable, "-c", shim, "grade", str(_class_of_one(tmp_path)),
-                           "--out", str(out)], capture_output=True, text=True, timeout=120)
+    shim = (
+        "import sys; sys.modules['nbclient'] = None\n"
+        "from nst_helpers.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))"
+    )
+    proc = subprocess.run(
+        [sys.executable, "-c", shim, "grade", str(_class_of_one(tmp_path)), "--out", str(out)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [
-        'nst: error: nst grade needs nbclient, which the [grade] extra installs: pip install '
-        '"nst-helpers[grade]"; nothing was graded.']
+        "nst: error: nst grade needs nbclient, which the [grade] extra installs: pip install "
+        '"nst-helpers[grade]"; nothing was graded.'
+    ]
     assert not out.exists()
 
 
@@ -414,8 +479,9 @@ def _in_threads(monkeypatch, grade_one):
     monkeypatch.setattr(grading, "grade_notebook", grade_one)
 
 
-def test_a_grader_that_cannot_run_any_notebook_writes_no_table_of_zeros(tmp_path, capsys,
-                                                                          monkeypatch):
+def test_a_grader_that_cannot_run_any_notebook_writes_no_table_of_zeros(
+    tmp_path, capsys, monkeypatch
+):
     def broken(job):
         raise ModuleNotFoundError("No module named 'nbformat'")  # as in a worker without it
 
@@ -423,31 +489,44 @@ def test_a_grader_that_cannot_run_any_notebook_writes_no_table_of_zeros(tmp_path
     _write(tmp_path / "bob", "01_convolutions.ipynb", _nb("01_convolutions", student=True))
     _class_of_one(tmp_path)
     out = tmp_path / "grades.csv"
-    assert main(["grade", str(tmp_path / "ann"), str(tmp_path / "bob"), "--out", str(out),
-                 "-q"]) == 2
+    assert (
+        main(["grade", str(tmp_path / "ann"), str(tmp_path / "bob"), "--out", str(out), "-q"]) == 2
+    )
     [line] = capsys.readouterr().err.splitlines()
-    assert line.startswith("nst: error: no notebook could be graded (the grader failed "
-                           "(ModuleNotFoundError: No module named 'nbformat'))")
+    assert line.startswith(
+        "nst: error: no notebook could be graded (the grader failed "
+        "(ModuleNotFoundError: No module named 'nbformat'))"
+    )
     assert "nothing was written" in line and not out.exists()
 
 
-def test_a_notebook_the_grader_could_not_run_is_said_and_the_status_is_1(tmp_path, capsys,
-                                                                          monkeypatch):
+def test_a_notebook_the_grader_could_not_run_is_said_and_the_status_is_1(
+    tmp_path, capsys, monkeypatch
+):
     def some(job):
         if job.student == "bob":
-            return {"student": "bob", "notebook": job.notebook, "grader_error": "the run failed "
-                    "(RuntimeError: kernel died before replying)", "results": {},
-                    "notes": ["the run failed (RuntimeError: kernel died before replying)"]}
+            return {
+                "student": "bob",
+                "notebook": job.notebook,
+                "grader_error": "the run failed (RuntimeError: kernel died before replying)",
+                "results": {},
+                "notes": ["the run failed (RuntimeError: kernel died before replying)"],
+            }
         ids = [e.grade_id for e in grading.exercises(job.course_nb, job.notebook)]
-        return {"student": job.student, "notebook": job.notebook, "notes": [],
-                "results": {g: [grading.PASSED, ""] for g in ids}}
+        return {
+            "student": job.student,
+            "notebook": job.notebook,
+            "notes": [],
+            "results": {g: [grading.PASSED, ""] for g in ids},
+        }
 
     _in_threads(monkeypatch, some)
     _write(tmp_path / "bob", "01_convolutions.ipynb", _nb("01_convolutions", student=True))
     _class_of_one(tmp_path)
     out = tmp_path / "grades.csv"
-    assert main(["grade", str(tmp_path / "ann"), str(tmp_path / "bob"), "--out", str(out),
-                 "-q"]) == 1
+    assert (
+        main(["grade", str(tmp_path / "ann"), str(tmp_path / "bob"), "--out", str(out), "-q"]) == 1
+    )
     [line] = capsys.readouterr().err.splitlines()
     assert line.startswith("nst: warning: the grader could not run some notebooks of bob")
     rows = {r["student"]: r for r in csv.DictReader(out.open(newline=""))}
@@ -456,8 +535,11 @@ def test_a_notebook_the_grader_could_not_run_is_said_and_the_status_is_1(tmp_pat
 
 
 def test_notebooks_that_are_none_of_the_courses_are_refused(tmp_path, capsys):
-    _write(tmp_path / "ann", "holiday.ipynb", {"cells": [], "metadata": {}, "nbformat": 4,
-                                               "nbformat_minor": 5})
+    _write(
+        tmp_path / "ann",
+        "holiday.ipynb",
+        {"cells": [], "metadata": {}, "nbformat": 4, "nbformat_minor": 5},
+    )
     out = tmp_path / "grades.csv"
     assert main(["grade", str(tmp_path / "ann"), "--out", str(out)]) == 2
     [line] = capsys.readouterr().err.splitlines()

@@ -30,8 +30,10 @@ NOTEBOOKS = ROOT / "notebooks"
 #: makes a missing or broken sandbox an error instead of a quiet skip.
 NO_SANDBOX = grading.sandbox_mode()[0] != "bwrap"
 if NO_SANDBOX and os.environ.get("NST_REQUIRE_SANDBOX") == "1":
-    raise RuntimeError("bubblewrap cannot make a sandbox here, and NST_REQUIRE_SANDBOX=1: "
-                       "apt-get install bubblewrap")
+    raise RuntimeError(
+        "bubblewrap cannot make a sandbox here, and NST_REQUIRE_SANDBOX=1: "
+        "apt-get install bubblewrap"
+    )
 needs_bwrap = pytest.mark.skipif(NO_SANDBOX, reason="bubblewrap cannot make a sandbox here")
 
 
@@ -47,22 +49,22 @@ def _conv(source):
 
 # The attack that gave full marks when the kernel printed its own verdict: every two-element list
 # dumped as JSON reads ["passed", ""].
-JSON_DUMPS = '''\
+JSON_DUMPS = """\
 import json
 _dumps = json.dumps
 json.dumps = lambda v, *a, **k: _dumps(["passed", ""] if isinstance(v, list) and len(v) == 2 else v, *a, **k)
-'''
+"""
 
 # A forged verdict line for every token it can find, and a check that always says it passed.
-FORGED_LINE = '''\
+FORGED_LINE = """\
 for name in list(globals()):
     print(f"NST-GRADE-{name} " + '["passed", ""]')
 print('NST-GRADE-0000000000000000 ["passed", ""]')
 checks.check_conv2d = lambda fn: print("✔ conv2d is right (6 test cases).")
-'''
+"""
 
 # Returns the stored expected answer of whichever stored case has the same inputs.
-REPLAY = '''\
+REPLAY = """\
 import numpy as np
 _ref = dict(np.load(checks.data_dir() / "conv2d.npz"))
 def conv2d(image, kernel, stride=1, padding=0):
@@ -70,13 +72,13 @@ def conv2d(image, kernel, stride=1, padding=0):
         if np.array_equal(_ref[f"c{i}.in.image"], image) and np.array_equal(_ref[f"c{i}.in.kernel"], kernel):
             return _ref[f"c{i}.expected"]
     return _ref["c0.expected"]
-'''
+"""
 
 
 def _vandal(targets, marker):
     """Tries to write every path in ``targets`` (never inside the checkout), to read the grader's
     folders, and leaves a detached process behind whose command line carries ``marker``."""
-    return f'''\
+    return f"""\
 import os, pathlib, subprocess, sys
 for t in {[str(t) for t in targets]!r} + [checks.__file__]:
     p = pathlib.Path(t).resolve()
@@ -89,7 +91,7 @@ for t in {[str(t) for t in targets]!r} + [checks.__file__]:
         pass
 subprocess.Popen([sys.executable, "-c", "import time; time.sleep(600)", {marker!r}],
                  start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-'''
+"""
 
 
 def _alive(marker):
@@ -114,15 +116,19 @@ def hostile(tmp_path_factory):
     subs = root / "class"
     honest = _write(subs / "alice" / "01_convolutions.ipynb", _nb("01_convolutions"))
     _write(subs / "bob" / "01_convolutions.ipynb", _nb("01_convolutions", student=True))
-    _write(subs / "mallory" / "04_gram_matrices.ipynb",
-           _answer(_nb("04_gram_matrices", student=True), "answer-gram_matrix", JSON_DUMPS))
+    _write(
+        subs / "mallory" / "04_gram_matrices.ipynb",
+        _answer(_nb("04_gram_matrices", student=True), "answer-gram_matrix", JSON_DUMPS),
+    )
     _write(subs / "forger" / "01_convolutions.ipynb", _conv(FORGED_LINE))
     _write(subs / "replayer" / "01_convolutions.ipynb", _conv(REPLAY))
     out = root / "grades.csv"
     outside = root / "outside.txt"
     marker = f"nst-detached-{os.getpid()}-{time.monotonic_ns()}"
-    _write(subs / "vandal" / "01_convolutions.ipynb",
-           _conv(_vandal([honest, out, outside, root / "grades.csv.new"], marker)))
+    _write(
+        subs / "vandal" / "01_convolutions.ipynb",
+        _conv(_vandal([honest, out, outside, root / "grades.csv.new"], marker)),
+    )
     older = _write(subs / "carl_01_convolutions.ipynb", _nb("01_convolutions", student=True))
     os.utime(older, (time.time() - 3600, time.time() - 3600))
     _write(subs / "carl_01_convolutions (1).ipynb", _nb("01_convolutions"))
@@ -131,9 +137,16 @@ def hostile(tmp_path_factory):
     rows = grading.grade([subs], out, timeout=300, jobs=2, verbose=False)
     with out.open(newline="") as f:
         from_csv = {r["student"]: r for r in csv.DictReader(f)}
-    return {"rows": {r["student"]: r for r in rows}, "csv": from_csv, "root": root,
-            "marker": marker, "outside": outside, "honest": honest, "honest_digest": honest_digest,
-            "package": package}
+    return {
+        "rows": {r["student"]: r for r in rows},
+        "csv": from_csv,
+        "root": root,
+        "marker": marker,
+        "outside": outside,
+        "honest": honest,
+        "honest_digest": honest_digest,
+        "package": package,
+    }
 
 
 @needs_bwrap
@@ -194,13 +207,17 @@ def test_the_csv_is_complete_and_no_temporary_file_is_left(hostile):
 
 
 def test_without_a_sandbox_the_grader_ends_detached_processes_and_reports_changes(
-        tmp_path, monkeypatch, capsys):
+    tmp_path, monkeypatch, capsys
+):
     """The fallback: no bubblewrap (forced). A warning says what is not isolated; a detached
     process is ended; a change to the kernel's package copy costs the points and is reported."""
     monkeypatch.setenv("NST_GRADE_SANDBOX", "none")
     marker = f"nst-detached-{os.getpid()}-{time.monotonic_ns()}"
-    solved = [c for c in _nb("01_convolutions")["cells"]
-              if c["metadata"].get("nbgrader", {}).get("grade_id") == "answer-conv2d"][0]
+    solved = [
+        c
+        for c in _nb("01_convolutions")["cells"]
+        if c["metadata"].get("nbgrader", {}).get("grade_id") == "answer-conv2d"
+    ][0]
     source = "".join(solved["source"]) + "\n" + _vandal([], marker)
     _write(tmp_path / "vic" / "01_convolutions.ipynb", _conv(source))
     [vic] = grading.grade([tmp_path / "vic"], None, timeout=300, jobs=1, verbose=False)
@@ -252,8 +269,9 @@ def test_numbers_come_back_as_numbers_not_one_element_arrays():
     takes (a 1-element array it refuses under NumPy 2)."""
     arrays = {}
     spec = record._encode((np.zeros((2, 3), np.float32), [1.5, 2.5]), arrays)
-    image, losses = record._decode(record._renamed(spec, "p0"),
-                                   {f"p0{k}": v for k, v in arrays.items()})
+    image, losses = record._decode(
+        record._renamed(spec, "p0"), {f"p0{k}": v for k, v in arrays.items()}
+    )
     assert image.shape == (2, 3) and [float(v) for v in losses] == [1.5, 2.5]
 
 
@@ -276,8 +294,9 @@ def test_the_kernel_gets_inputs_never_expected_values():
 
 
 def test_a_course_test_cell_is_read_as_calls_never_run():
-    assert grading.check_calls('checks.check_style_loss(style_loss_paper, normalization="paper")') \
-        == [("style_loss", "style_loss_paper", {"normalization": "paper"})]
+    assert grading.check_calls(
+        'checks.check_style_loss(style_loss_paper, normalization="paper")'
+    ) == [("style_loss", "style_loss_paper", {"normalization": "paper"})]
     for bad in ("import os", "checks.check_nothing(f)", "checks.check_conv2d(f())"):
         with pytest.raises(grading.NSTError, match="test cell"):
             grading.check_calls(bad)

@@ -21,8 +21,14 @@ def test_sources_agree(tmp_path, photo):
     Image.fromarray(photo).save(path)
     from_path = images.load_image(path, max_side=None)
     assert from_path.dtype == np.uint8 and from_path.shape == photo.shape
-    for source in (str(path), Image.fromarray(photo), photo, path.read_bytes(),
-                   memoryview(path.read_bytes()), photo.astype(np.float32) / 255.0):
+    for source in (
+        str(path),
+        Image.fromarray(photo),
+        photo,
+        path.read_bytes(),
+        memoryview(path.read_bytes()),
+        photo.astype(np.float32) / 255.0,
+    ):
         np.testing.assert_array_equal(images.load_image(source, max_side=None), from_path)
 
 
@@ -112,8 +118,9 @@ def test_vgg_round_trip_and_keras_agreement(photo):
 def test_bad_files_give_one_line_errors_naming_the_file(tmp_path, photo, content, problem):
     path = tmp_path / "input.png"
     if content == "truncated":
-        content = png_bytes(Image.fromarray(np.random.default_rng(0).integers(
-            0, 255, (64, 64, 3), dtype=np.uint8)))[:400]
+        content = png_bytes(
+            Image.fromarray(np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8))
+        )[:400]
     elif content == "tiny":
         content = png_bytes(Image.fromarray(photo[:20, :40]))
     if content is not None:
@@ -145,8 +152,9 @@ def test_save_never_overwrites_without_force(tmp_path, photo):
         images.save_image(photo, tmp_path / "x.txt")
 
 
-def test_a_second_writer_racing_for_the_name_gets_the_one_line_refusal(tmp_path, photo,
-                                                                        monkeypatch):
+def test_a_second_writer_racing_for_the_name_gets_the_one_line_refusal(
+    tmp_path, photo, monkeypatch
+):
     """The existence check and the creation are one step: a file made in between is not replaced."""
     path = tmp_path / "x.png"
     real = images.to_png_bytes
@@ -164,7 +172,10 @@ def test_a_second_writer_racing_for_the_name_gets_the_one_line_refusal(tmp_path,
 def test_paths_that_cannot_be_written_are_named_before_any_work(tmp_path, monkeypatch):
     a_file = tmp_path / "notes.txt"
     a_file.write_text("mine")
-    with pytest.raises(NSTError, match=r"notes.txt/out.png: cannot be written, since .*notes.txt is a file, not a folder"):
+    with pytest.raises(
+        NSTError,
+        match=r"notes.txt/out.png: cannot be written, since .*notes.txt is a file, not a folder",
+    ):
         images.check_writable(a_file / "out.png")
     with pytest.raises(NSTError, match="is a folder"):
         images.check_writable(tmp_path)
@@ -210,8 +221,9 @@ def test_large_jpeg_decodes_at_a_reduced_scale(tmp_path, monkeypatch):
     Image.fromarray(small).resize((2400, 1800)).save(path, quality=90)
     decoded = []
     real = images.resize
-    monkeypatch.setattr(images, "resize", lambda img, *a, **k: decoded.append(img.size)
-                        or real(img, *a, **k))
+    monkeypatch.setattr(
+        images, "resize", lambda img, *a, **k: decoded.append(img.size) or real(img, *a, **k)
+    )
     out = images.load_image(path, max_side=64)
     assert out.shape == (48, 64, 3) and decoded == [(300, 225)]  # 2400 / 8, not 2400
     full = images.load_image(path, max_side=None)
@@ -227,8 +239,12 @@ def test_load_mask_scales_resizes_and_refuses_in_one_line():
 
     m = load_mask(np.full((20, 30), 255, np.uint8), (40, 60), name="style mask 1")
     assert m.shape == (40, 60) and m.dtype == np.float32 and m.max() == 1.0
-    for bad, words in ((np.zeros((40, 60)), "empty"), (np.ones((40, 40)), "aspect ratio"),
-                       (np.full((40, 60), np.nan), "NaN"), (-np.ones((40, 60)), "negative")):
+    for bad, words in (
+        (np.zeros((40, 60)), "empty"),
+        (np.ones((40, 40)), "aspect ratio"),
+        (np.full((40, 60), np.nan), "NaN"),
+        (-np.ones((40, 60)), "negative"),
+    ):
         with pytest.raises(NSTError, match=words) as err:
             load_mask(bad, (40, 60), name="style mask 2")
         assert str(err.value).startswith("style mask 2") and "\n" not in str(err.value)

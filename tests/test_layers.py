@@ -83,8 +83,10 @@ def violations(layers, package=PACKAGE):
             elif module in TOP or other in FOUNDATIONS:
                 continue
             elif other in TOP or layers.get(other, -1) > layers.get(module, -1):
-                bad.append(f"{module} (layer {layers.get(module)}) imports {other} "
-                           f"(layer {layers.get(other)}), a higher one")
+                bad.append(
+                    f"{module} (layer {layers.get(module)}) imports {other} "
+                    f"(layer {layers.get(other)}), a higher one"
+                )
     return bad
 
 
@@ -99,12 +101,18 @@ def test_the_package_itself_imports_nothing():
     assert not [n for n in ast.walk(tree) if isinstance(n, (ast.Import, ast.ImportFrom))]
 
 
-@pytest.mark.parametrize("source, expected", [
-    ("from . import samples\nfrom .config import preset", {"samples", "config"}),
-    ("def f():\n    from .optimize import stylize", {"optimize"}),
-    ("import nst_helpers.backbone as b\nfrom nst_helpers import losses", {"backbone", "losses"}),
-    ("from .errors import NSTError\nimport numpy", {"errors"}),
-])
+@pytest.mark.parametrize(
+    "source, expected",
+    [
+        ("from . import samples\nfrom .config import preset", {"samples", "config"}),
+        ("def f():\n    from .optimize import stylize", {"optimize"}),
+        (
+            "import nst_helpers.backbone as b\nfrom nst_helpers import losses",
+            {"backbone", "losses"},
+        ),
+        ("from .errors import NSTError\nimport numpy", {"errors"}),
+    ],
+)
 def test_imports_are_found_wherever_they_stand(tmp_path, source, expected):
     (tmp_path / "mine.py").write_text(source)
     assert imported("mine", tmp_path / "mine.py", tmp_path) == expected
@@ -113,19 +121,25 @@ def test_imports_are_found_wherever_they_stand(tmp_path, source, expected):
 def test_imports_of_a_subpackage_count_as_its_own(tmp_path):
     (tmp_path / "lab").mkdir()
     (tmp_path / "lab" / "__init__.py").write_text("from .parts import x\n")
-    (tmp_path / "lab" / "parts.py").write_text("from ..config import preset\nfrom . import more\n"
-                                               "from .. import cli\n")
+    (tmp_path / "lab" / "parts.py").write_text(
+        "from ..config import preset\nfrom . import more\nfrom .. import cli\n"
+    )
     assert imported("lab", tmp_path / "lab", tmp_path) == {"config", "cli"}
 
 
 def test_a_higher_import_is_caught(tmp_path):
-    layers = readme_layers("| Module | What it holds |\n|---|---|\n| `images` | a |\n"
-                           "| `color`, `film` | b |\n| `cli` | c |\n")
+    layers = readme_layers(
+        "| Module | What it holds |\n|---|---|\n| `images` | a |\n"
+        "| `color`, `film` | b |\n| `cli` | c |\n"
+    )
     assert layers == {"images": 0, "color": 1, "film": 1, "cli": 2}
-    for name, source in (("images", "def f():\n    from .color import x\n"),
-                         ("color", "from .film import y\nfrom .errors import E\n"),
-                         ("film", "from . import images\n"), ("cli", "from . import color\n"),
-                         ("errors", "from .images import z\n")):
+    for name, source in (
+        ("images", "def f():\n    from .color import x\n"),
+        ("color", "from .film import y\nfrom .errors import E\n"),
+        ("film", "from . import images\n"),
+        ("cli", "from . import color\n"),
+        ("errors", "from .images import z\n"),
+    ):
         (tmp_path / f"{name}.py").write_text(source)
     assert violations(layers, tmp_path) == [
         "errors lies below every layer but imports images",
@@ -138,8 +152,10 @@ def test_every_subpackage_is_installed():
     Colab's setup cell) while an editable install still finds it."""
     import tomllib
 
-    listed = set(tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
-                 ["packages"])
-    found = {"nst_helpers"} | {f"nst_helpers.{p.parent.name}"
-                               for p in PACKAGE.glob("*/__init__.py")}
+    listed = set(
+        tomllib.loads((ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]["packages"]
+    )
+    found = {"nst_helpers"} | {
+        f"nst_helpers.{p.parent.name}" for p in PACKAGE.glob("*/__init__.py")
+    }
     assert found <= listed, f"add {', '.join(sorted(found - listed))} to pyproject.toml's packages"

@@ -40,12 +40,21 @@ def test_every_exercise_and_check_is_an_nbgrader_cell(path):
 
 
 def test_metadata_names_the_exercise_and_keeps_points_set_by_hand():
-    answer = {"cell_type": "code", "metadata": {},
-              "source": "def gram(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n"}
-    check = {"cell_type": "code", "metadata": {"nbgrader": {"grade": True, "points": 5}},
-             "source": "checks.check_gram_matrix(gram)\nchecks.check_style_loss(loss, 'paper')"}
-    assignment = {"cell_type": "code", "metadata": {},
-                  "source": "x = 1\n### BEGIN SOLUTION\nmy_grid = [x]\n### END SOLUTION\n"}
+    answer = {
+        "cell_type": "code",
+        "metadata": {},
+        "source": "def gram(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n",
+    }
+    check = {
+        "cell_type": "code",
+        "metadata": {"nbgrader": {"grade": True, "points": 5}},
+        "source": "checks.check_gram_matrix(gram)\nchecks.check_style_loss(loss, 'paper')",
+    }
+    assignment = {
+        "cell_type": "code",
+        "metadata": {},
+        "source": "x = 1\n### BEGIN SOLUTION\nmy_grid = [x]\n### END SOLUTION\n",
+    }
     taken = set()
     assert nbtool.nbgrader_metadata(answer, taken)["grade_id"] == "answer-gram"
     meta = nbtool.nbgrader_metadata(check, taken)
@@ -54,7 +63,10 @@ def test_metadata_names_the_exercise_and_keeps_points_set_by_hand():
     assert nbtool.nbgrader_metadata(check, taken)["points"] == 2
     assert nbtool.nbgrader_metadata(check, taken)["grade_id"] == "check-gram-loss-3"  # unique
     assert nbtool.nbgrader_metadata(assignment, taken)["grade_id"] == "answer-my_grid"
-    assert nbtool.nbgrader_metadata({"cell_type": "code", "metadata": {}, "source": "x = 1"}, taken) is None
+    assert (
+        nbtool.nbgrader_metadata({"cell_type": "code", "metadata": {}, "source": "x = 1"}, taken)
+        is None
+    )
 
 
 def test_student_versions_pass_nbgraders_own_validation():
@@ -77,13 +89,23 @@ def test_nbgrader_generate_assignment_gives_the_student_versions(tmp_path):
     """`nbgrader generate_assignment` on the course folder the tool writes releases, after the
     course's normalisation, exactly the notebooks of notebooks/student/."""
     pytest.importorskip("nbgrader")
-    nbgrader = shutil.which("nbgrader", path=str(pathlib.Path(sys.executable).parent)) or shutil.which("nbgrader")
+    nbgrader = shutil.which(
+        "nbgrader", path=str(pathlib.Path(sys.executable).parent)
+    ) or shutil.which("nbgrader")
     assert nbgrader, "nbgrader is installed but its command is not on PATH"
     written = nbtool.write_nbgrader_course(tmp_path)
     assert [p.name for p in written] == [p.name for p in SOLVED]
-    run = subprocess.run([nbgrader, "generate_assignment", "*", "--no-db"], cwd=tmp_path,
-                         capture_output=True, text=True, timeout=300)
+    run = subprocess.run(
+        [nbgrader, "generate_assignment", "*", "--no-db"],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert run.returncode == 0, run.stdout[-2000:] + run.stderr[-2000:]
     for path in SOLVED:
         released = json.loads((tmp_path / "release" / path.stem / path.name).read_text())
-        assert nbtool.dumps(nbtool.normalise(released, path, student=True)) == (nbtool.STUDENT / path.name).read_text()
+        assert (
+            nbtool.dumps(nbtool.normalise(released, path, student=True))
+            == (nbtool.STUDENT / path.name).read_text()
+        )

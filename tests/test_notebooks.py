@@ -57,8 +57,9 @@ def test_anatomy(path):
     setup = [i for i, c in enumerate(cells) if "setup" in nbtool._tags(c)]
     assert len(setup) == 1 and cells[setup[0]]["cell_type"] == "code"
     assert source(cells[setup[0]]) == nbtool.SETUP
-    assert any("## What you will learn" in source(c) for c in cells[2:setup[0]]), \
+    assert any("## What you will learn" in source(c) for c in cells[2 : setup[0]]), (
         "learning objectives ('## What you will learn') belong before the setup cell"
+    )
     # the setup cell is the first code cell: everything after it may use CI
     assert code_cells({"cells": cells})[0] is cells[setup[0]]
 
@@ -98,7 +99,9 @@ def test_student_version_has_exercises_and_keeps_the_checks(path):
     assert "NBVAL_" not in student_src
     nav = source(student["cells"][1])
     assert f"notebooks/student/{path.name}" in nav and "Solved version" not in nav
-    solved_badge = re.search(r'<a href="([^"]+)"><img src="[^"]*colab-badge', source(load(path)["cells"][1]))
+    solved_badge = re.search(
+        r'<a href="([^"]+)"><img src="[^"]*colab-badge', source(load(path)["cells"][1])
+    )
     assert solved_badge.group(1).endswith(f"/notebooks/{path.name}")  # the solved one opens itself
     assert student["metadata"]["accelerator"] == "GPU"
 
@@ -112,11 +115,25 @@ def test_course_notebooks_have_an_exercise_with_its_check(name):
 
 
 def test_to_student_replaces_solutions():
-    nb = {"cells": [{"cell_type": "code", "metadata": {}, "outputs": [], "execution_count": 3,
-                     "source": "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n"},
-                    {"cell_type": "markdown", "metadata": {},
-                     "source": "Q?\n<!-- BEGIN SOLUTION -->\nA.\n<!-- END SOLUTION -->\n"}],
-          "metadata": {}, "nbformat": 4, "nbformat_minor": 5}
+    nb = {
+        "cells": [
+            {
+                "cell_type": "code",
+                "metadata": {},
+                "outputs": [],
+                "execution_count": 3,
+                "source": "def f(x):\n    ### BEGIN SOLUTION\n    return x\n    ### END SOLUTION\n",
+            },
+            {
+                "cell_type": "markdown",
+                "metadata": {},
+                "source": "Q?\n<!-- BEGIN SOLUTION -->\nA.\n<!-- END SOLUTION -->\n",
+            },
+        ],
+        "metadata": {},
+        "nbformat": 4,
+        "nbformat_minor": 5,
+    }
     out = nbtool.to_student(nb, SOLVED[0])
     want = 'def f(x):\n    raise NotImplementedError("Write your solution here.")'
     assert out["cells"][0]["source"] == want
@@ -125,27 +142,47 @@ def test_to_student_replaces_solutions():
 
 
 def test_normalise_drops_tensorflow_start_up_lines_only():
-    text = ("WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
-            "I0000 00:00:1795879440.904751   12897 port.cc:153] oneDNN custom operations are on.\n"
-            "E0000 00:00:1795879457.246072   12991 cuda_platform.cc:52] failed call to cuInit: x\n"
-            "UserWarning: something real\n")
+    text = (
+        "WARNING: All log messages before absl::InitializeLog() is called are written to STDERR\n"
+        "I0000 00:00:1795879440.904751   12897 port.cc:153] oneDNN custom operations are on.\n"
+        "E0000 00:00:1795879457.246072   12991 cuda_platform.cc:52] failed call to cuInit: x\n"
+        "UserWarning: something real\n"
+    )
     out = nbtool._clean_outputs([{"output_type": "stream", "name": "stderr", "text": text}])
-    assert out == [{"output_type": "stream", "name": "stderr", "text": "UserWarning: something real\n"}]
+    assert out == [
+        {"output_type": "stream", "name": "stderr", "text": "UserWarning: something real\n"}
+    ]
     only_noise = [{"output_type": "stream", "name": "stderr", "text": text.rsplit("U", 1)[0]}]
     assert nbtool._clean_outputs(only_noise) == []
 
 
 def test_normalise_drops_frozen_progress_bars_but_keeps_other_widgets_text():
-    bar = {"output_type": "display_data", "metadata": {},
-           "data": {"text/plain": "Adam [vgg16-hed]:   0%|          | 0/300 [00:00<?, ?step/s]",
-                    nbtool.WIDGET_MIME: {"model_id": "abc", "version_major": 2, "version_minor": 0}}}
-    other = {"output_type": "display_data", "metadata": {},
-             "data": {"text/plain": "<Explorer: run the notebook to see the controls>",
-                      nbtool.WIDGET_MIME: {"model_id": "def", "version_major": 2, "version_minor": 0}}}
-    plain = {"output_type": "display_data", "metadata": {}, "data": {"text/plain": "50%|#| 1/2 [x]"}}
+    bar = {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {
+            "text/plain": "Adam [vgg16-hed]:   0%|          | 0/300 [00:00<?, ?step/s]",
+            nbtool.WIDGET_MIME: {"model_id": "abc", "version_major": 2, "version_minor": 0},
+        },
+    }
+    other = {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {
+            "text/plain": "<Explorer: run the notebook to see the controls>",
+            nbtool.WIDGET_MIME: {"model_id": "def", "version_major": 2, "version_minor": 0},
+        },
+    }
+    plain = {
+        "output_type": "display_data",
+        "metadata": {},
+        "data": {"text/plain": "50%|#| 1/2 [x]"},
+    }
     out = nbtool._clean_outputs([bar, other, plain])
-    assert [o["data"] for o in out] == [{"text/plain": "<Explorer: run the notebook to see the controls>"},
-                                        {"text/plain": "50%|#| 1/2 [x]"}]
+    assert [o["data"] for o in out] == [
+        {"text/plain": "<Explorer: run the notebook to see the controls>"},
+        {"text/plain": "50%|#| 1/2 [x]"},
+    ]
 
 
 @pytest.mark.parametrize("path", SOLVED, ids=lambda p: p.stem)
@@ -172,19 +209,38 @@ def test_figure_pages_put_each_figure_beside_its_words(tmp_path):
     """`figures` writes each stored image with the markdown above and below and the cell's comments."""
     md = lambda text: {"cell_type": "markdown", "metadata": {}, "source": text}  # noqa: E731
     png = _tiny_png()
-    cells = [md("# A title"), md("The red square is bright."),
-             {"cell_type": "code", "id": "fig", "metadata": {}, "execution_count": 1,
-              "source": "# NBVAL_IGNORE_OUTPUT\nshow(red)  # a patch around the left eye\n",
-              "outputs": [{"output_type": "stream", "name": "stdout", "text": "loss 3.5\n"},
-                          {"output_type": "display_data", "metadata": {},
-                           "data": {"image/png": png, "text/plain": "<Figure>"}}]},
-             md("Below: the square is red."),
-             {"cell_type": "code", "metadata": {}, "execution_count": 2, "source": "x = 1",
-              "outputs": []}]
+    cells = [
+        md("# A title"),
+        md("The red square is bright."),
+        {
+            "cell_type": "code",
+            "id": "fig",
+            "metadata": {},
+            "execution_count": 1,
+            "source": "# NBVAL_IGNORE_OUTPUT\nshow(red)  # a patch around the left eye\n",
+            "outputs": [
+                {"output_type": "stream", "name": "stdout", "text": "loss 3.5\n"},
+                {
+                    "output_type": "display_data",
+                    "metadata": {},
+                    "data": {"image/png": png, "text/plain": "<Figure>"},
+                },
+            ],
+        },
+        md("Below: the square is red."),
+        {
+            "cell_type": "code",
+            "metadata": {},
+            "execution_count": 2,
+            "source": "x = 1",
+            "outputs": [],
+        },
+    ]
     nb_path = tmp_path / "nb" / "01_demo.ipynb"
     nb_path.parent.mkdir()
-    nb_path.write_text(json.dumps({"cells": cells, "metadata": {}, "nbformat": 4,
-                                   "nbformat_minor": 5}))
+    nb_path.write_text(
+        json.dumps({"cells": cells, "metadata": {}, "nbformat": 4, "nbformat_minor": 5})
+    )
     [(page, count)] = nbtool.figure_pages(tmp_path / "review", [nb_path])
     assert count == 1 and page == tmp_path / "review" / "01_demo.md"
     text = page.read_text()
@@ -201,8 +257,14 @@ def test_figures_command_covers_every_solved_notebook(tmp_path, capsys):
     assert nbtool.main(["figures", str(tmp_path)]) == 0
     pages = sorted(p.name for p in tmp_path.glob("*.md"))
     assert pages == [p.stem + ".md" for p in SOLVED]
-    stored = sum(1 for p in SOLVED for c in code_cells(load(p)) for o in c.get("outputs", [])
-                 for mime in nbtool.FIGURE_MIME if mime in o.get("data", {}))
+    stored = sum(
+        1
+        for p in SOLVED
+        for c in code_cells(load(p))
+        for o in c.get("outputs", [])
+        for mime in nbtool.FIGURE_MIME
+        if mime in o.get("data", {})
+    )
     assert len(list(tmp_path.glob("*/figure*"))) == stored > 0
     assert nbtool.main(["figures", str(tmp_path), "99"]) == 2
     assert "no solved notebook starts with 99" in capsys.readouterr().out
@@ -213,7 +275,7 @@ def test_summary_has_what_to_remember(path):
     """The summary ends the notebook's teaching with a short box of what to remember."""
     summary = [source(c) for c in load(path)["cells"] if "## Summary" in source(c)]
     assert len(summary) == 1, "one '## Summary' cell"
-    box = summary[0][summary[0].index("## Summary"):]
+    box = summary[0][summary[0].index("## Summary") :]
     assert "> **What to remember**" in box
     bullets = re.findall(r"^> - ", box, re.M)
     assert 3 <= len(bullets) <= 6, f"{len(bullets)} bullets in the box; keep it to 3-6"

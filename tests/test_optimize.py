@@ -55,19 +55,41 @@ def test_ctrl_c_with_lbfgs(photo, texture):
         if progress.step >= 4:
             raise KeyboardInterrupt
 
-    r = stylize(photo, texture, "seed", optimizer="lbfgs", steps=40, callback=interrupt,
-                callback_every=2, **QUICK)
+    r = stylize(
+        photo,
+        texture,
+        "seed",
+        optimizer="lbfgs",
+        steps=40,
+        callback=interrupt,
+        callback_every=2,
+        **QUICK,
+    )
     assert r.stop_reason == "interrupted" and r.steps == 4
     assert r.best_loss == pytest.approx(min(r.history["total"]))
 
 
 def test_stop_requests(photo, texture):
-    r = stylize(photo, texture, "seed", steps=30, callback_every=5,
-                callback=lambda p: (_ for _ in ()).throw(StopRun) if p.step == 10 else None, **QUICK)
+    r = stylize(
+        photo,
+        texture,
+        "seed",
+        steps=30,
+        callback_every=5,
+        callback=lambda p: (_ for _ in ()).throw(StopRun) if p.step == 10 else None,
+        **QUICK,
+    )
     assert r.stop_reason == "stopped" and r.steps == 10
     calls = []
-    r = stylize(photo, texture, "seed", steps=30, callback_every=4,
-                should_stop=lambda: calls.append(1) or len(calls) == 2, **QUICK)
+    r = stylize(
+        photo,
+        texture,
+        "seed",
+        steps=30,
+        callback_every=4,
+        should_stop=lambda: calls.append(1) or len(calls) == 2,
+        **QUICK,
+    )
     assert r.stop_reason == "stopped" and r.steps == 8
 
 
@@ -87,8 +109,16 @@ def test_trainable_cannot_matter(photo, texture):
 
 
 def test_exploding_loss_stops_with_advice(photo, texture):
-    r = stylize(photo, texture, "seed", steps=60, learning_rate=1e9, style_weight=1.0,
-                callback_every=5, **QUICK)
+    r = stylize(
+        photo,
+        texture,
+        "seed",
+        steps=60,
+        learning_rate=1e9,
+        style_weight=1.0,
+        callback_every=5,
+        **QUICK,
+    )
     assert r.stop_reason == "diverged" and r.steps < 60
     assert "learning_rate" in r.message and "too large" in r.message
     assert r.best_loss == pytest.approx(min(x for x in r.history["total"] if np.isfinite(x)))
@@ -96,11 +126,24 @@ def test_exploding_loss_stops_with_advice(photo, texture):
 
 def test_frames_every_k_steps_only(photo, texture, tmp_path):
     seen = []
-    r = stylize(photo, texture, "seed", steps=20, frames_every=5, frames_dir=tmp_path / "f",
-                callback=lambda p: seen.append((p.step, p.image().shape)), callback_every=10, **QUICK)
+    r = stylize(
+        photo,
+        texture,
+        "seed",
+        steps=20,
+        frames_every=5,
+        frames_dir=tmp_path / "f",
+        callback=lambda p: seen.append((p.step, p.image().shape)),
+        callback_every=10,
+        **QUICK,
+    )
     assert [s for s, _ in r.frames] == [5, 10, 15, 20]
     assert sorted(p.name for p in (tmp_path / "f").iterdir()) == [
-        "frame_00005.png", "frame_00010.png", "frame_00015.png", "frame_00020.png"]
+        "frame_00005.png",
+        "frame_00010.png",
+        "frame_00015.png",
+        "frame_00020.png",
+    ]
     assert seen == [(10, photo.shape), (20, photo.shape)]
 
 
@@ -109,7 +152,9 @@ def test_report_has_the_promised_fields(photo, texture, vgg19_name):
     rep = r.report()
     for key in ("backbone", "size", "steps", "seconds", "loss_history", "best_loss"):
         assert key in rep
-    assert rep["backbone"] == vgg19_name and rep["size"] == [64, 43] and len(rep["loss_history"]) == 3
+    assert (
+        rep["backbone"] == vgg19_name and rep["size"] == [64, 43] and len(rep["loss_history"]) == 3
+    )
 
 
 def test_config_presets_and_validation():
@@ -122,10 +167,15 @@ def test_config_presets_and_validation():
     gatys = preset("gatys")
     assert gatys.content_layers == ("block4_conv2",) and gatys.optimizer == "lbfgs"
     assert gatys.normalization == "paper"
-    for bad, match in [(dict(learning_rate=-1), "learning_rate"), (dict(optimizer="sgd"), "optimizer"),
-                       (dict(steps=2.5), "steps"), (dict(style_weigth=1), "unknown setting"),
-                       (dict(style_layer_weights=(1, 2)), "one weight per layer"),
-                       (dict(max_side=8), "max_side"), (dict(precision="fp16"), "precision")]:
+    for bad, match in [
+        (dict(learning_rate=-1), "learning_rate"),
+        (dict(optimizer="sgd"), "optimizer"),
+        (dict(steps=2.5), "steps"),
+        (dict(style_weigth=1), "unknown setting"),
+        (dict(style_layer_weights=(1, 2)), "one weight per layer"),
+        (dict(max_side=8), "max_side"),
+        (dict(precision="fp16"), "precision"),
+    ]:
         with pytest.raises(NSTError, match=match):
             seed.replace(**bad)
     with pytest.raises(NSTError, match="unknown preset"):
@@ -139,8 +189,10 @@ def test_bad_layer_in_config_is_reported(photo, texture):
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
 def test_bfloat16_runs_close_to_float32(photo, texture, optimizer):
-    runs = {p: stylize(photo, texture, "seed", steps=8, optimizer=optimizer, precision=p, **QUICK)
-            for p in ("float32", "bfloat16")}
+    runs = {
+        p: stylize(photo, texture, "seed", steps=8, optimizer=optimizer, precision=p, **QUICK)
+        for p in ("float32", "bfloat16")
+    }
     lo, hi = runs["bfloat16"], runs["float32"]
     assert lo.config.precision == "bfloat16" and lo.report()["config"]["precision"] == "bfloat16"
     assert lo.history["total"][-1] < lo.history["total"][0]
@@ -166,18 +218,23 @@ def test_frames_dir_never_replaces_earlier_frames(photo, texture, tmp_path):
     folder.mkdir()
     (folder / "frame_00004.png").write_bytes(b"an earlier run's frame")
     (folder / "frame_00003.png").write_bytes(b"not one this run writes")
-    with pytest.raises(NSTError, match=r"already holds frame_00004.png, which this run would "
-                                       r"write; .* force=True"):
+    with pytest.raises(
+        NSTError,
+        match=r"already holds frame_00004.png, which this run would "
+        r"write; .* force=True",
+    ):
         stylize(photo, texture, "seed", steps=4, frames_every=2, frames_dir=folder, **QUICK)
     assert (folder / "frame_00004.png").read_bytes() == b"an earlier run's frame"
-    r = stylize(photo, texture, "seed", steps=4, frames_every=2, frames_dir=folder, force=True,
-                **QUICK)
+    r = stylize(
+        photo, texture, "seed", steps=4, frames_every=2, frames_dir=folder, force=True, **QUICK
+    )
     assert len(r.frames) == 2 and (folder / "frame_00004.png").read_bytes()[:4] == b"\x89PNG"
     assert (folder / "frame_00003.png").read_bytes() == b"not one this run writes"
     (tmp_path / "file").write_text("x")
     with pytest.raises(NSTError, match="is a file, not a folder for the frames"):
-        stylize(photo, texture, "seed", steps=2, frames_every=1, frames_dir=tmp_path / "file",
-                **QUICK)
+        stylize(
+            photo, texture, "seed", steps=2, frames_every=1, frames_dir=tmp_path / "file", **QUICK
+        )
 
 
 def test_an_infinite_loss_before_the_first_step_names_the_weight(photo, texture):
@@ -204,10 +261,15 @@ def test_divergence_messages_follow_the_numbers():
 
     cfg = preset("seed")
     nan_input = {"total": [float("nan")], "content": [float("nan")], "style": [1.0], "tv": [0.0]}
-    assert "an input gives NaN; check the images and masks" in _divergence_message(10, cfg,
-                                                                                     nan_input)
-    rising = {"total": [1.0, 5.0, float("nan")], "content": [0.5] * 3, "style": [0.5] * 3,
-              "tv": [0.0] * 3}
+    assert "an input gives NaN; check the images and masks" in _divergence_message(
+        10, cfg, nan_input
+    )
+    rising = {
+        "total": [1.0, 5.0, float("nan")],
+        "content": [0.5] * 3,
+        "style": [0.5] * 3,
+        "tv": [0.0] * 3,
+    }
     message = _divergence_message(3, cfg, rising)
     assert message.startswith("The loss became NaN at step 3") and "try 0.5" in message
     grown = {k: [1.0, 30.0] for k in ("total", "content", "style", "tv")}
@@ -248,22 +310,42 @@ def test_earlier_runs_leave_no_networks_behind(photo, texture):
 
 def test_callback_every_none_calls_back_at_the_end_only(photo, texture):
     seen = []
-    r = stylize(photo, texture, "seed", steps=7, callback=lambda p: seen.append(p.step),
-                callback_every=None, **QUICK)
+    r = stylize(
+        photo,
+        texture,
+        "seed",
+        steps=7,
+        callback=lambda p: seen.append(p.step),
+        callback_every=None,
+        **QUICK,
+    )
     assert seen == [7] and r.steps == 7
 
 
 @pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
-def test_luminance_frames_are_written_once_in_colour(photo, texture, tmp_path, monkeypatch,
-                                                     optimizer):
+def test_luminance_frames_are_written_once_in_colour(
+    photo, texture, tmp_path, monkeypatch, optimizer
+):
     from nst_helpers import loop
 
     written = []
     real = loop.save_image
-    monkeypatch.setattr(loop, "save_image",
-                        lambda img, path, **kw: written.append(path.name) or real(img, path, **kw))
-    r = stylize(photo, texture, "seed", optimizer=optimizer, steps=6, frames_every=3,
-                frames_dir=tmp_path, preserve_color="luminance", **QUICK)
+    monkeypatch.setattr(
+        loop,
+        "save_image",
+        lambda img, path, **kw: written.append(path.name) or real(img, path, **kw),
+    )
+    r = stylize(
+        photo,
+        texture,
+        "seed",
+        optimizer=optimizer,
+        steps=6,
+        frames_every=3,
+        frames_dir=tmp_path,
+        preserve_color="luminance",
+        **QUICK,
+    )
     assert written == ["frame_00003.png", "frame_00006.png"]
     for _, frame in r.frames:  # recoloured: not grey
         assert np.abs(frame[..., 0].astype(int) - frame[..., 2].astype(int)).max() > 10

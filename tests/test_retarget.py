@@ -24,7 +24,9 @@ _spec.loader.exec_module(nbtool)
 
 ORIGINAL = nbtool.REPO
 FORK, TAG = "myschool/nst-course-2025", "v2025.1"
-IMAGES = shutil.ignore_patterns("__pycache__", "*.pyc", "*.png", "*.jpg", "*.jpeg", "*.gif", "*.npz")
+IMAGES = shutil.ignore_patterns(
+    "__pycache__", "*.pyc", "*.png", "*.jpg", "*.jpeg", "*.gif", "*.npz"
+)
 
 
 def copy_course(dest):
@@ -41,13 +43,20 @@ def copy_course(dest):
 
 def tool(root, *args):
     """``python tools/notebooks.py ARGS`` of the course at ``root``."""
-    return subprocess.run([sys.executable, str(root / "tools" / "notebooks.py"), *args],
-                          capture_output=True, text=True, timeout=300)
+    return subprocess.run(
+        [sys.executable, str(root / "tools" / "notebooks.py"), *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
 
 
 def files(root):
-    return {p.relative_to(root).as_posix(): p.read_bytes() for p in sorted(root.rglob("*"))
-            if p.is_file() and "__pycache__" not in p.parts}
+    return {
+        p.relative_to(root).as_posix(): p.read_bytes()
+        for p in sorted(root.rglob("*"))
+        if p.is_file() and "__pycache__" not in p.parts
+    }
 
 
 @pytest.fixture(scope="module")
@@ -67,8 +76,11 @@ def test_retarget_leaves_nothing_naming_the_original_and_check_passes(retargeted
     assert said.returncode == 0, said.stderr
     assert said.stderr == ""
     assert f"{FORK}@{TAG}" in said.stdout
-    stray = [rel for rel, data in files(root).items()
-             if ORIGINAL.lower() in data.decode("utf-8", "replace").lower()]
+    stray = [
+        rel
+        for rel, data in files(root).items()
+        if ORIGINAL.lower() in data.decode("utf-8", "replace").lower()
+    ]
     assert stray == []
     check = tool(root, "check")
     assert check.returncode == 0, check.stdout
@@ -87,8 +99,10 @@ def test_retarget_leaves_nothing_naming_the_original_and_check_passes(retargeted
         cells = json.loads(path.read_text())["cells"]
         nav = [nbtool._source(c) for c in cells if "nav" in nbtool._tags(c)]
         student = "student/" if path.parent.name == "student" else ""
-        assert f"colab.research.google.com/github/{FORK}/blob/{TAG}/notebooks/{student}{path.name}" \
-            in nav[0], path
+        assert (
+            f"colab.research.google.com/github/{FORK}/blob/{TAG}/notebooks/{student}{path.name}"
+            in nav[0]
+        ), path
         assert [nbtool._source(c) for c in cells if "setup" in nbtool._tags(c)] == [setup], path
 
 
@@ -99,15 +113,31 @@ def _first(text, old, new):
 
 HAND_EDITS = {
     "solved badge": ("notebooks/03_content_loss.ipynb", FORK, "someone/else", "someone/else"),
-    "student badge": ("notebooks/student/05_full_loop.ipynb", f"/blob/{TAG}/", "/blob/main/",
-                      f"{FORK}@main"),
-    "README Colab link": ("README.md", f"github/{FORK}/blob/", f"github/{ORIGINAL}/blob/",
-                          f"{ORIGINAL}@{TAG}"),
+    "student badge": (
+        "notebooks/student/05_full_loop.ipynb",
+        f"/blob/{TAG}/",
+        "/blob/main/",
+        f"{FORK}@main",
+    ),
+    "README Colab link": (
+        "README.md",
+        f"github/{FORK}/blob/",
+        f"github/{ORIGINAL}/blob/",
+        f"{ORIGINAL}@{TAG}",
+    ),
     "README pip line": ("README.md", f"{FORK}@{TAG}", f"{FORK}@v2024.9", f"{FORK}@v2024.9"),
-    "site config": ("site/myst.yml", f"github.com/{FORK}", "github.com/someone/else",
-                    "someone/else"),
-    "package metadata": ("pyproject.toml", f"github.com/{FORK}", f"github.com/{ORIGINAL}",
-                         ORIGINAL),
+    "site config": (
+        "site/myst.yml",
+        f"github.com/{FORK}",
+        "github.com/someone/else",
+        "someone/else",
+    ),
+    "package metadata": (
+        "pyproject.toml",
+        f"github.com/{FORK}",
+        f"github.com/{ORIGINAL}",
+        ORIGINAL,
+    ),
 }
 
 
@@ -145,10 +175,20 @@ def test_a_link_to_another_projects_file_is_left_alone(retargeted, tmp_path):
     assert f"github/{FORK}/blob/v2025.2/" in readme.read_text()
 
 
-@pytest.mark.parametrize("target", ["nst-course", "someone/nst-course", "someone/nst-course@",
-                                    "someone/nst-course@feature/x", "some one/nst-course@v1",
-                                    "-someone/nst-course@v1", "someone/nst-course@v..1",
-                                    "https://github.com/someone/nst-course@v1", None])
+@pytest.mark.parametrize(
+    "target",
+    [
+        "nst-course",
+        "someone/nst-course",
+        "someone/nst-course@",
+        "someone/nst-course@feature/x",
+        "some one/nst-course@v1",
+        "-someone/nst-course@v1",
+        "someone/nst-course@v..1",
+        "https://github.com/someone/nst-course@v1",
+        None,
+    ],
+)
 def test_retarget_refuses_a_bad_target_in_one_line_and_changes_nothing(tmp_path, target):
     root = tmp_path / "course"
     for name in ("tools", "site"):
@@ -239,18 +279,32 @@ ERROR: Could not install packages due to an OSError: [Errno 28] No space left on
 """
 
 FAILURES = {
-    "no network (git)": (NO_HOST, 1, "No internet, so the course could not be installed: connect, "
-                                     "then run this cell again."),
-    "no network (pip's index)": (NO_CONNECTION, 1, "No internet, so the course could not be "
-                                                   "installed"),
-    "wrong tag": (NO_TAG, 1, "The course could not be installed: github.com/{repo} has no version "
-                             "'{ref}' (or is private). Open the notebook from your course's link"),
+    "no network (git)": (
+        NO_HOST,
+        1,
+        "No internet, so the course could not be installed: connect, then run this cell again.",
+    ),
+    "no network (pip's index)": (
+        NO_CONNECTION,
+        1,
+        "No internet, so the course could not be installed",
+    ),
+    "wrong tag": (
+        NO_TAG,
+        1,
+        "The course could not be installed: github.com/{repo} has no version "
+        "'{ref}' (or is private). Open the notebook from your course's link",
+    ),
     "wrong commit": (NO_COMMIT, 1, "github.com/{repo} has no version '{ref}'"),
     "wrong repository": (NO_REPO, 1, "github.com/{repo} has no version '{ref}'"),
     "private repository": (PRIVATE, 1, "github.com/{repo} has no version '{ref}' (or is private)"),
-    "pip's error": (NO_SPACE, 1, "pip could not install the course (ERROR: Could not install "
-                                 "packages due to an OSError: [Errno 28] No space left on device). "
-                                 "Run this cell again"),
+    "pip's error": (
+        NO_SPACE,
+        1,
+        "pip could not install the course (ERROR: Could not install "
+        "packages due to an OSError: [Errno 28] No space left on device). "
+        "Run this cell again",
+    ),
     "pip says nothing": ("", 2, "pip could not install the course (exit status 2)."),
 }
 
@@ -261,34 +315,50 @@ def run_setup(tmp_path, says="", status=0, colab=True, code=CHILD, setup=None, c
     pip.write_text(PIP)
     pip.chmod(0o755)
     env = {k: v for k, v in os.environ.items() if k not in ("CI", "FAKE_COLAB")}
-    env.update(FAKE_PIP=str(pip), PIP_ARGS=str(tmp_path / "args"), PIP_SAYS=says,
-               PIP_EXIT=str(status), SETUP_CELL=setup or nbtool.SETUP, CI=ci,
-               **({"FAKE_COLAB": "1"} if colab else {}))
-    return subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env,
-                          timeout=120)
+    env.update(
+        FAKE_PIP=str(pip),
+        PIP_ARGS=str(tmp_path / "args"),
+        PIP_SAYS=says,
+        PIP_EXIT=str(status),
+        SETUP_CELL=setup or nbtool.SETUP,
+        CI=ci,
+        **({"FAKE_COLAB": "1"} if colab else {}),
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 @pytest.mark.parametrize("kind", FAILURES, ids=lambda k: k.replace(" ", "-").replace("'", ""))
 def test_setup_cell_says_in_one_line_why_colab_could_not_install(tmp_path, kind):
     says, status, expected = FAILURES[kind]
-    said = run_setup(tmp_path, says.format(repo=FORK, ref=TAG), status,
-                     setup=nbtool.setup_source(FORK, TAG))
+    said = run_setup(
+        tmp_path, says.format(repo=FORK, ref=TAG), status, setup=nbtool.setup_source(FORK, TAG)
+    )
     assert said.returncode == 1  # sys.exit with a message: the notebook stops there
-    assert said.stdout == ""     # nothing after the install ran
+    assert said.stdout == ""  # nothing after the install ran
     assert len(said.stderr.splitlines()) == 1, said.stderr
     assert "Traceback" not in said.stderr
     assert expected.format(repo=FORK, ref=TAG) in said.stderr
     assert (tmp_path / "args").read_text().splitlines() == [
-        "-m", "pip", "install", "-q", f"nst-helpers @ git+https://github.com/{FORK}@{TAG}"]
+        "-m",
+        "pip",
+        "install",
+        "-q",
+        f"nst-helpers @ git+https://github.com/{FORK}@{TAG}",
+    ]
 
 
 def test_setup_cell_in_colab_installs_and_sets_ci(tmp_path):
     # pip's resolver warns on standard error, with exit status 0, when Colab has other packages
-    warning = "ERROR: pip's dependency resolver does not currently take into account all the packages"
+    warning = (
+        "ERROR: pip's dependency resolver does not currently take into account all the packages"
+    )
     said = run_setup(tmp_path, warning, 0, ci="true")
     assert (said.returncode, said.stdout, said.stderr) == (0, "CI is True\n", "")
-    assert (tmp_path / "args").read_text().splitlines()[-1] == \
-        f"nst-helpers @ git+https://github.com/{nbtool.REPO}@{nbtool.BRANCH}"
+    assert (tmp_path / "args").read_text().splitlines()[
+        -1
+    ] == f"nst-helpers @ git+https://github.com/{nbtool.REPO}@{nbtool.BRANCH}"
 
 
 @pytest.mark.parametrize("ci", ["", "true"])
@@ -299,14 +369,17 @@ def test_setup_cell_outside_colab_only_sets_ci(tmp_path, ci):
 
 
 def test_setup_cell_failure_in_ipython_is_one_line_and_stops_the_notebook(tmp_path):
-    said = run_setup(tmp_path, NO_TAG.format(repo=nbtool.REPO, ref=nbtool.BRANCH), 1,
-                     code=IN_IPYTHON)
+    said = run_setup(
+        tmp_path, NO_TAG.format(repo=nbtool.REPO, ref=nbtool.BRANCH), 1, code=IN_IPYTHON
+    )
     assert said.returncode == 0, said.stderr
     assert "Traceback" not in said.stdout + said.stderr
     shown = re.sub(r"\x1b\[[0-9;]*m", "", said.stdout)  # IPython's colours
     message = [line for line in shown.splitlines() if line.startswith("SystemExit: ")]
-    assert message == [f"SystemExit: The course could not be installed: github.com/{nbtool.REPO} "
-                       f"has no version '{nbtool.BRANCH}' (or is private). Open the notebook from "
-                       "your course's link, or ask your instructor."]
+    assert message == [
+        f"SystemExit: The course could not be installed: github.com/{nbtool.REPO} "
+        f"has no version '{nbtool.BRANCH}' (or is private). Open the notebook from "
+        "your course's link, or ask your instructor."
+    ]
     # an error, so "Run all" stops at this cell; CI was never set
     assert shown.splitlines()[-1] == "error: SystemExit False"

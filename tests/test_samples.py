@@ -142,8 +142,14 @@ def test_procedural_odd_sizes(name, size):
 
 
 def test_paintings_table():
-    assert set(samples.PAINTINGS) == {"starry_night", "the_scream", "great_wave", "shipwreck",
-                                      "udnie", "woman_with_a_hat"}
+    assert set(samples.PAINTINGS) == {
+        "starry_night",
+        "the_scream",
+        "great_wave",
+        "shipwreck",
+        "udnie",
+        "woman_with_a_hat",
+    }
     for name, (title, artist, year) in samples.PAINTINGS.items():
         assert title and artist
         assert 1800 <= year < 1929  # long out of copyright
@@ -163,13 +169,18 @@ def test_shipped_images_load_offline_and_stay_small(name):
 def test_paintings_are_distinct():
     means = {n: samples.load_sample(n, size=64).reshape(-1, 3).mean(0) for n in samples.PAINTINGS}
     values = list(means.values())
-    assert all(np.abs(a - b).max() > 3 for i, a in enumerate(values) for b in values[i + 1:])
+    assert all(np.abs(a - b).max() > 3 for i, a in enumerate(values) for b in values[i + 1 :])
 
 
 def test_credits():
     assert samples.credit("chelsea", "starry_night") == ""
-    assert samples.credit("tubingen", "udnie", "tubingen") == "Tübingen photograph: Andreas Praefcke, CC BY 3.0"
-    assert "van Gogh" in samples.describe("starry_night") and "1889" in samples.describe("starry_night")
+    assert (
+        samples.credit("tubingen", "udnie", "tubingen")
+        == "Tübingen photograph: Andreas Praefcke, CC BY 3.0"
+    )
+    assert "van Gogh" in samples.describe("starry_night") and "1889" in samples.describe(
+        "starry_night"
+    )
     with pytest.raises(NSTError, match="starry_night"):
         samples.describe("sunflowers")
 
@@ -192,6 +203,16 @@ def test_module_imports_only_light_dependencies():
                 imported.update(alias.name.split(".")[0] for alias in node.names)
             elif isinstance(node, ast.ImportFrom):
                 imported.add("." * node.level + (node.module or "").split(".")[0])
-    allowed = {"__future__", "collections", "functools", "importlib", "numpy", "PIL", "skimage",
-               ".errors", ".images", ".painters"}
+    allowed = {
+        "__future__",
+        "collections",
+        "functools",
+        "importlib",
+        "numpy",
+        "PIL",
+        "skimage",
+        ".errors",
+        ".images",
+        ".painters",
+    }
     assert imported <= allowed, imported - allowed  # in particular, no tensorflow (nor in images)

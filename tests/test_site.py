@@ -19,7 +19,9 @@ def _needs_jupyter_book():
     have = importlib.util.find_spec("jupyter_book") is not None and shutil.which("node")
     if not have:
         if os.environ.get("NST_REQUIRE_SITE"):
-            pytest.fail("the site must build here (NST_REQUIRE_SITE): pip install -e '.[site]' and Node.js")
+            pytest.fail(
+                "the site must build here (NST_REQUIRE_SITE): pip install -e '.[site]' and Node.js"
+            )
         pytest.skip("jupyter-book 2 and Node.js are needed (pip install -e '.[site]')")
 
 
@@ -48,7 +50,9 @@ def test_the_site_builds_from_stored_outputs_with_no_broken_link(built):
     assert "conv2d is right" in conv  # a stored output, shown as it is stored
     assert 'src="/nst-course/' in conv and "NBVAL_" not in conv
     # the student version is not a page: its link goes to the repository
-    assert "github.com/nst-course/nst-course/blob/main/notebooks/student/01_convolutions.ipynb" in conv
+    assert (
+        "github.com/nst-course/nst-course/blob/main/notebooks/student/01_convolutions.ipynb" in conv
+    )
     refs = (html_dir / "references" / "index.html").read_text()
     assert "Gatys" in refs and "hdl.handle.net/10.1007/BF01589116" in refs
     credits = (html_dir / "readme" / "index.html").read_text()
@@ -56,17 +60,23 @@ def test_the_site_builds_from_stored_outputs_with_no_broken_link(built):
     assert (stage / "myst.yml").read_text() == (ROOT / "site" / "myst.yml").read_text()
 
 
-def test_the_check_finds_broken_links_missing_fragments_and_missing_notebooks(tmp_path, monkeypatch):
+def test_the_check_finds_broken_links_missing_fragments_and_missing_notebooks(
+    tmp_path, monkeypatch
+):
     (tmp_path / "a").mkdir()
     (tmp_path / "index.html").write_text(
         '<a href="/a/">ok</a> <a href="/a/#here">ok</a> <a href="/a/#gone">x</a> <a href="/nope/">x</a>'
         '<a href="https://example.org/">external</a> <a href="/notes.md">x</a> <img src="/b.png">'
-        "(01_convolutions.ipynb)")
+        "(01_convolutions.ipynb)"
+    )
     (tmp_path / "a" / "index.html").write_text('<h2 id="here">Here</h2>')
     (tmp_path / "notes.md").write_text("# notes")
     monkeypatch.setattr(site, "pages", lambda: ["README.md", "notebooks/01_convolutions.ipynb"])
-    monkeypatch.setattr(site, "solved_notebooks",
-                        lambda: ["notebooks/01_convolutions.ipynb", "notebooks/09_new.ipynb"])
+    monkeypatch.setattr(
+        site,
+        "solved_notebooks",
+        lambda: ["notebooks/01_convolutions.ipynb", "notebooks/09_new.ipynb"],
+    )
     problems = site.check(tmp_path)
     assert problems == [
         "notebooks/09_new.ipynb is not in the site: add it to site/myst.yml.",
@@ -78,11 +88,16 @@ def test_the_check_finds_broken_links_missing_fragments_and_missing_notebooks(tm
 
 
 def test_links_to_repository_files_outside_the_site_go_to_github():
-    text = ("[s](student/01_convolutions.ipynb) [n](02_vgg_features.ipynb) [x](../LICENSE) "
-            '<img src="https://colab.research.google.com/assets/colab-badge.svg"> '
-            "[d](https://doi.org/10.1/x) [w](https://example.org) [img](../docs/images/result.jpg)")
-    out = site._rewrite_links(text, "notebooks/01_convolutions.ipynb",
-                              {"notebooks/01_convolutions.ipynb", "notebooks/02_vgg_features.ipynb"})
+    text = (
+        "[s](student/01_convolutions.ipynb) [n](02_vgg_features.ipynb) [x](../LICENSE) "
+        '<img src="https://colab.research.google.com/assets/colab-badge.svg"> '
+        "[d](https://doi.org/10.1/x) [w](https://example.org) [img](../docs/images/result.jpg)"
+    )
+    out = site._rewrite_links(
+        text,
+        "notebooks/01_convolutions.ipynb",
+        {"notebooks/01_convolutions.ipynb", "notebooks/02_vgg_features.ipynb"},
+    )
     blob = "https://github.com/nst-course/nst-course/blob/main/"
     assert f"[s]({blob}notebooks/student/01_convolutions.ipynb)" in out
     assert "[n](02_vgg_features.ipynb)" in out and f"[x]({blob}LICENSE)" in out
@@ -95,10 +110,18 @@ def test_links_to_repository_files_outside_the_site_go_to_github():
 
 def _tool(*args, shim="", env=None):
     """``python tools/build_site.py ARGS`` in a real process, after the Python lines of ``shim``."""
-    code = (f"import runpy, sys\n{shim}\nsys.argv = ['tools/build_site.py'] + sys.argv[1:]\n"
-            "runpy.run_path('tools/build_site.py', run_name='__main__')")
-    return subprocess.run([sys.executable, "-c", code, *map(str, args)], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=120)
+    code = (
+        f"import runpy, sys\n{shim}\nsys.argv = ['tools/build_site.py'] + sys.argv[1:]\n"
+        "runpy.run_path('tools/build_site.py', run_name='__main__')"
+    )
+    return subprocess.run(
+        [sys.executable, "-c", code, *map(str, args)],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
 
 
 def test_without_jupyter_book_it_says_which_extra_to_install(tmp_path):
@@ -106,7 +129,8 @@ def test_without_jupyter_book_it_says_which_extra_to_install(tmp_path):
     assert proc.returncode == 2, proc.stderr
     assert proc.stderr.splitlines() == [
         "python tools/build_site.py: error: building the site needs Jupyter Book 2, which the "
-        '[site] extra installs: pip install "nst-helpers[site]" (and Node.js 18 or newer).']
+        '[site] extra installs: pip install "nst-helpers[site]" (and Node.js 18 or newer).'
+    ]
     assert not (tmp_path / "stage").exists()  # checked before anything was staged
 
 

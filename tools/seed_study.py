@@ -63,8 +63,12 @@ def float32_loss(content, style, image, **settings):
     from nst_helpers.config import preset
     from nst_helpers.optimize import Problem
 
-    problem = Problem(content, style, preset("seed", max_side=SIZE, backbone="vgg19",
-                                             precision="float32", **settings), verbose=False)
+    problem = Problem(
+        content,
+        style,
+        preset("seed", max_side=SIZE, backbone="vgg19", precision="float32", **settings),
+        verbose=False,
+    )
     return float(problem.losses(to_vgg(image))[0])
 
 
@@ -78,12 +82,24 @@ def precision_check(content, style, work, steps=500):
     out = {"steps": steps}
     images = {}
     for precision in ("float32", "bfloat16"):
-        r = stylize(content, style, "seed", steps=steps, max_side=SIZE, backbone="vgg19",
-                    precision=precision, progress=False, verbose=False, **RUNS[0])
+        r = stylize(
+            content,
+            style,
+            "seed",
+            steps=steps,
+            max_side=SIZE,
+            backbone="vgg19",
+            precision=precision,
+            progress=False,
+            verbose=False,
+            **RUNS[0],
+        )
         images[precision] = r.image
-        out[precision] = {"seconds_per_step": round(r.seconds_per_step, 4),
-                          "own_loss": r.best_loss,
-                          "float32_loss": float32_loss(content, style, r.image, **RUNS[0])}
+        out[precision] = {
+            "seconds_per_step": round(r.seconds_per_step, 4),
+            "own_loss": r.best_loss,
+            "float32_loss": float32_loss(content, style, r.image, **RUNS[0]),
+        }
         save_image(r.image, work / f"precision_{precision}.png", force=True)
     a, b = (images[p].astype(np.float64) for p in ("float32", "bfloat16"))
     out["mean_abs_pixel_difference"] = round(float(np.abs(a - b).mean()), 3)
@@ -104,8 +120,12 @@ def trainable_check(content, style):
 
     grads, counts = {}, {}
     for trainable in (False, True):
-        p = Problem(content, style, preset("seed", max_side=SIZE, backbone="vgg19",
-                                           trainable=trainable, **RUNS[0]), verbose=False)
+        p = Problem(
+            content,
+            style,
+            preset("seed", max_side=SIZE, backbone="vgg19", trainable=trainable, **RUNS[0]),
+            verbose=False,
+        )
         x = tf.Variable(p.initial_image())
         with tf.GradientTape() as tape:
             loss = p.losses(x)[0]
@@ -134,8 +154,11 @@ def _summary():
 def _exported(with_terms=False):
     """The study exported so far (from an earlier session too): ``{run index: its summary}``;
     with ``with_terms``, only the runs whose content and style histories are stored."""
-    return {i: r for i, r in enumerate(_summary().get("runs", []))
-            if r and r.get("done") and (r.get("terms") or not with_terms)}
+    return {
+        i: r
+        for i, r in enumerate(_summary().get("runs", []))
+        if r and r.get("done") and (r.get("terms") or not with_terms)
+    }
 
 
 def run(work, executor=None, again=False):
@@ -151,16 +174,28 @@ def run(work, executor=None, again=False):
     if stored and not (work / "precision_check.json").exists():  # measured once is enough
         (work / "precision_check.json").write_text(json.dumps(stored, indent=1))
     check = precision_check(content, style, work)
-    print(f"Precision: {check['use']} (float32 loss of bfloat16's picture / float32's: "
-          f"{check['float32_loss_ratio']}; mean pixel difference {check['mean_abs_pixel_difference']})")
+    print(
+        f"Precision: {check['use']} (float32 loss of bfloat16's picture / float32's: "
+        f"{check['float32_loss_ratio']}; mean pixel difference {check['mean_abs_pixel_difference']})"
+    )
     done = _exported(with_terms=again)
     todo = [r for i, r in enumerate(RUNS) if i not in done]
     print(f"{len(done)} of {len(RUNS)} runs exported before; running {len(todo)}.")
     t0 = time.perf_counter()
-    result = sweep.run_sweep(content, style, todo, work / "runs", "seed", executor=executor,
-                             snapshots=SNAPSHOTS, steps=STEPS, max_side=SIZE, backbone="vgg19",
-                             precision=check["use"],
-                             on_result=lambda rec: export(work, check, again=again))
+    result = sweep.run_sweep(
+        content,
+        style,
+        todo,
+        work / "runs",
+        "seed",
+        executor=executor,
+        snapshots=SNAPSHOTS,
+        steps=STEPS,
+        max_side=SIZE,
+        backbone="vgg19",
+        precision=check["use"],
+        on_result=lambda rec: export(work, check, again=again),
+    )
     print(result, f"{time.perf_counter() - t0:.0f} s")
     export(work, check, trainable_check(content, style), again=again)
     if len(_exported(with_terms=again)) < len(RUNS):
@@ -184,8 +219,11 @@ def export(work, check=None, trainable=None, again=False):
             histories = {k: data[k] for k in data.files}
     except OSError:
         histories = {}
-    by_name = {rec.name: rec for rec in sweep.load_sweep(work / "runs") if rec.done} \
-        if (work / "runs" / "sweep.json").exists() else {}
+    by_name = (
+        {rec.name: rec for rec in sweep.load_sweep(work / "runs") if rec.done}
+        if (work / "runs" / "sweep.json").exists()
+        else {}
+    )
     for i, settings in enumerate(RUNS):
         rec = by_name.get(sweep.run_name(settings))
         if rec is None or (runs[i].get("done") and (runs[i].get("terms") or not again)):
@@ -203,16 +241,31 @@ def export(work, check=None, trainable=None, again=False):
         for term in ("content", "style"):  # weighted, as recorded; study.py divides the weights
             if r["term_history"].get(term):
                 histories[f"run{i}_{term}"] = np.asarray(
-                    [np.nan if v is None else v for v in r["term_history"][term]], np.float32)
-        runs[i] = {"settings": rec.settings, "done": True, "terms": bool(r["term_history"]),
-                   "best_loss": r["best_loss"],
-                   "best_step": r["best_step"], "loss_at_1000": hist[999],
-                   "best_loss_to_1000": float(np.min(hist[:1000])),
-                   "seconds_per_step": r["seconds_per_step"], "seconds": r["seconds"],
-                   "host": r["host"], "backbone": r["backbone"], "config": r["config"]}
+                    [np.nan if v is None else v for v in r["term_history"][term]], np.float32
+                )
+        runs[i] = {
+            "settings": rec.settings,
+            "done": True,
+            "terms": bool(r["term_history"]),
+            "best_loss": r["best_loss"],
+            "best_step": r["best_step"],
+            "loss_at_1000": hist[999],
+            "best_loss_to_1000": float(np.min(hist[:1000])),
+            "seconds_per_step": r["seconds_per_step"],
+            "seconds": r["seconds"],
+            "host": r["host"],
+            "backbone": r["backbone"],
+            "config": r["config"],
+        }
     np.savez_compressed(EXPORT / "histories.npz", **histories)
-    summary.update(content=CONTENT, style=STYLE, size=SIZE, steps=STEPS, runs=runs,
-                   seven=[{"label": l, "run": i, "step": s, "trainable": t} for l, i, s, t in SEVEN])
+    summary.update(
+        content=CONTENT,
+        style=STYLE,
+        size=SIZE,
+        steps=STEPS,
+        runs=runs,
+        seven=[{"label": l, "run": i, "step": s, "trainable": t} for l, i, s, t in SEVEN],
+    )
     if check is not None:
         summary["precision_check"] = check
     if trainable is not None:
@@ -223,22 +276,38 @@ def export(work, check=None, trainable=None, again=False):
 
 def main(argv=None):
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--work", type=pathlib.Path,
-                    default=pathlib.Path.home() / ".cache" / "nst_helpers" / "seed_study")
+    ap.add_argument(
+        "--work",
+        type=pathlib.Path,
+        default=pathlib.Path.home() / ".cache" / "nst_helpers" / "seed_study",
+    )
     ap.add_argument("--figure-only", action="store_true", help="only redraw the figure")
-    ap.add_argument("--export-only", action="store_true",
-                    help="only export the runs finished so far in --work, and redraw")
-    ap.add_argument("--again", action="store_true",
-                    help="run again the runs exported without content and style histories")
-    ap.add_argument("--workers", type=int, default=0,
-                    help="run the four runs in this many spawned processes (0: in this one)")
+    ap.add_argument(
+        "--export-only",
+        action="store_true",
+        help="only export the runs finished so far in --work, and redraw",
+    )
+    ap.add_argument(
+        "--again",
+        action="store_true",
+        help="run again the runs exported without content and style histories",
+    )
+    ap.add_argument(
+        "--workers",
+        type=int,
+        default=0,
+        help="run the four runs in this many spawned processes (0: in this one)",
+    )
     args = ap.parse_args(argv)
     if args.export_only:
         check_path = args.work / "precision_check.json"
         content = load_image(load_sample(CONTENT), max_side=SIZE)
         style = load_image(load_sample(STYLE), max_side=SIZE)
-        export(args.work, json.loads(check_path.read_text()) if check_path.exists() else None,
-               trainable_check(content, style))
+        export(
+            args.work,
+            json.loads(check_path.read_text()) if check_path.exists() else None,
+            trainable_check(content, style),
+        )
     elif not args.figure_only:
         executor = sweep.process_pool(args.workers) if args.workers else None
         run(args.work, executor, again=args.again)

@@ -40,8 +40,15 @@ def main(argv=None):
     rows, results = [], {}
     for name, weights in GRID.items():
         for w in weights:
-            r = stylize(content, style, name, style_weight=w, steps=args.steps,
-                        max_side=args.size, progress=False)
+            r = stylize(
+                content,
+                style,
+                name,
+                style_weight=w,
+                steps=args.steps,
+                max_side=args.size,
+                progress=False,
+            )
             # The histories hold weighted terms; divided by their weights they compare across runs.
             c = r.history["content"][-1] / r.config.content_weight
             s = r.history["style"][-1] / r.config.style_weight
@@ -53,11 +60,15 @@ def main(argv=None):
         ax.imshow(r.image)
         ax.set_title(f"{name}, style weight {w:g}", fontsize=12)
         ax.axis("off")
-    fig.suptitle(f"{args.content} × {args.style}, {args.steps} L-BFGS steps, {args.size} px "
-                 f"({r.backbone})", fontsize=13)
+    fig.suptitle(
+        f"{args.content} × {args.style}, {args.steps} L-BFGS steps, {args.size} px ({r.backbone})",
+        fontsize=13,
+    )
     fig.tight_layout()
     fig.savefig(out / "presets.jpg", pil_kwargs={"quality": 85})
-    print("| preset | style weight | content loss (unweighted) | style loss (unweighted) | seconds |")
+    print(
+        "| preset | style weight | content loss (unweighted) | style loss (unweighted) | seconds |"
+    )
     print("\n".join(rows))
 
 

@@ -66,8 +66,10 @@ def _stand_in(name: str, file: str) -> list[str]:
     if not (folder / "common.py").is_file():
         spec = _importlib_util.find_spec("nst_helpers")
         if spec is None or not spec.submodule_search_locations:
-            raise ImportError("a copy of nst_helpers.checks outside its package needs nst_helpers "
-                              "installed (or on sys.path) to find its exercises' modules")
+            raise ImportError(
+                "a copy of nst_helpers.checks outside its package needs nst_helpers "
+                "installed (or on sys.path) to find its exercises' modules"
+            )
         nst = spec.submodule_search_locations[0]
         folder = _pathlib.Path(nst) / "checks"
     path = [str(folder)]
@@ -78,7 +80,9 @@ def _stand_in(name: str, file: str) -> list[str]:
     return path
 
 
-if __spec__ is not None and __spec__.submodule_search_locations is None:  # a copy, loaded on its own
+if (
+    __spec__ is not None and __spec__.submodule_search_locations is None
+):  # a copy, loaded on its own
     __path__ = __spec__.submodule_search_locations = _stand_in(__name__, __file__)
     __package__ = __name__
 
@@ -107,8 +111,23 @@ _adam_setup, _adam_variant = adam_loop._adam_setup, adam_loop._adam_variant
 common.serve_from(globals())  # the checks read data_dir and _CACHE from here when they run
 
 __all__ = [
-    "CHECKS", "CheckFailed", "GRADIENT_HINT", "data_dir", "reference_arrays", "regenerate", "main",
-    "check_conv2d", "check_deprocess", "check_content_loss", "check_gram_matrix", "check_style_loss",
-    "check_total_loss", "check_adam_loop", "check_sweep_grid", "check_high_frequency_energy",
-    "check_refined", "check_instance_norm", "check_residual_block",
+    "CHECKS",
+    "CheckFailed",
+    "GRADIENT_HINT",
+    "data_dir",
+    "reference_arrays",
+    "regenerate",
+    "main",
+    "check_conv2d",
+    "check_deprocess",
+    "check_content_loss",
+    "check_gram_matrix",
+    "check_style_loss",
+    "check_total_loss",
+    "check_adam_loop",
+    "check_sweep_grid",
+    "check_high_frequency_energy",
+    "check_refined",
+    "check_instance_norm",
+    "check_residual_block",
 ]

@@ -19,54 +19,54 @@ __all__ = ["HINTS", "generate", "check_adam_loop"]
 
 HINTS = {
     "no_clip": "the pixels are never clipped. After each step, put the image back into the range of "
-               "real pixels, in VGG space: image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX)).",
+    "real pixels, in VGG space: image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX)).",
     "rgb_clip": "you clipped to [0, 255], the range of RGB pixels, but the image is in VGG space (BGR, "
-                "means removed), where each channel runs from -mean to 255 - mean: clip to "
-                "[VGG_MIN, VGG_MAX] (tf.clip_by_value(image, VGG_MIN, VGG_MAX)).",
+    "means removed), where each channel runs from -mean to 255 - mean: clip to "
+    "[VGG_MIN, VGG_MAX] (tf.clip_by_value(image, VGG_MIN, VGG_MAX)).",
     "fresh_optimizer": "the optimiser is made anew at every step, so Adam forgets its running averages "
-                       "(its momentum) and every step is a first step: make it once, before the loop, "
-                       "and use that one optimiser for every step.",
+    "(its momentum) and every step is a first step: make it once, before the loop, "
+    "and use that one optimiser for every step.",
     "adam_defaults": "Adam's settings are Keras' defaults, not the seed's: keras.optimizers.Adam("
-                     "learning_rate=2.0, beta_1=0.99, epsilon=0.1).",
+    "learning_rate=2.0, beta_1=0.99, epsilon=0.1).",
     "beta_1": "beta_1 is left at Keras' default, 0.9: the seed's momentum is beta_1=0.99, "
-              "keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, epsilon=0.1). (The first "
-              "update does not depend on beta_1, the later ones do.)",
+    "keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, epsilon=0.1). (The first "
+    "update does not depend on beta_1, the later ones do.)",
     "beta_2": "beta_2 is 0.99: the seed sets beta_1=0.99 and leaves beta_2 at Keras' default, "
-              "0.999: keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, epsilon=0.1). Over a "
-              "few steps it changes the losses only slightly, but it changes them.",
+    "0.999: keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, epsilon=0.1). Over a "
+    "few steps it changes the losses only slightly, but it changes them.",
     "epsilon": "epsilon is left at Keras' default, 1e-7: the seed's is epsilon=0.1, "
-               "keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, epsilon=0.1). Over a few steps "
-               "it changes the losses only slightly, but it decides how far the pixels whose "
-               "gradient is small move.",
+    "keras.optimizers.Adam(learning_rate=2.0, beta_1=0.99, epsilon=0.1). Over a few steps "
+    "it changes the losses only slightly, but it decides how far the pixels whose "
+    "gradient is small move.",
     "clip_before": "the image is clipped before the update instead of after it: clip after "
-                   "apply_gradients, image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX)), so that "
-                   "the image of every step holds real pixels.",
+    "apply_gradients, image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX)), so that "
+    "the image of every step holds real pixels.",
     "loss_after": "each loss you recorded is that of the image after the step's update (your first "
-                  "loss is the library's second): record the loss computed in the step, under the "
-                  "tape, before apply_gradients; the first loss is that of the starting image.",
+    "loss is the library's second): record the loss computed in the step, under the "
+    "tape, before apply_gradients; the first loss is that of the starting image.",
     "swapped": "the weights are swapped: give total_loss problem.content_weight for the content loss "
-               "and problem.style_weight for the style loss, in that order.",
+    "and problem.style_weight for the style loss, in that order.",
     "no_gradient": "the optimiser got no gradient: take the gradient of the loss with respect to the "
-                   "image variable that Adam updates, tape.gradient(loss, image), and compute the loss "
-                   "from that same variable inside the `with tf.GradientTape()` block. A gradient with "
-                   "respect to problem.x0 (a constant), or a loss computed with NumPy or .numpy(), is "
-                   "None.",
+    "image variable that Adam updates, tape.gradient(loss, image), and compute the loss "
+    "from that same variable inside the `with tf.GradientTape()` block. A gradient with "
+    "respect to problem.x0 (a constant), or a loss computed with NumPy or .numpy(), is "
+    "None.",
     "new_variable": "Adam was handed another variable than the one it started with: make the image "
-                    "a tf.Variable once, before the loop, and update that same variable at every step "
-                    "(Keras' optimisers keep their running averages per variable).",
+    "a tf.Variable once, before the loop, and update that same variable at every step "
+    "(Keras' optimisers keep their running averages per variable).",
     "frozen": "the loss never changes, so the image is never updated: take the gradient with respect "
-              "to the image variable (tape.gradient(loss, image)) and hand Adam that same variable "
-              "(optimizer.apply_gradients([(grad, image)])).",
+    "to the image variable (tape.gradient(loss, image)) and hand Adam that same variable "
+    "(optimizer.apply_gradients([(grad, image)])).",
     "last_image": "that is the image after the last update, not the best one: keep a copy of the "
-                  "image whose loss is the lowest, taken before the update (best_image = "
-                  "tf.identity(image) when loss < best_loss, before apply_gradients). The loss "
-                  "computed in a step belongs to the image before that step's update; a tf.Variable "
-                  "kept as it is goes on changing.",
+    "image whose loss is the lowest, taken before the update (best_image = "
+    "tf.identity(image) when loss < best_loss, before apply_gradients). The loss "
+    "computed in a step belongs to the image before that step's update; a tf.Variable "
+    "kept as it is goes on changing.",
     "after_update": "you kept the image after the update of the best step: the loss computed in a "
-                    "step belongs to the image before that step's update, so copy the image "
-                    "(tf.identity(image)) before apply_gradients.",
+    "step belongs to the image before that step's update, so copy the image "
+    "(tf.identity(image)) before apply_gradients.",
     "start_image": "that is the starting image: keep the image whose loss is the lowest, updating it "
-                   "whenever a step's loss is lower than the best so far.",
+    "whenever a step's loss is lower than the best so far.",
 }
 
 
@@ -77,10 +77,15 @@ def generate(rng: np.random.Generator) -> dict:
     content = load_sample("chelsea", size=48).copy()  # 48 x 32 px
     h, w = content.shape[:2]
     content[: h // 3, :] = 255  # saturated regions, where the clip to real pixels acts at once
-    content[-h // 4:, : w // 2] = 0
+    content[-h // 4 :, : w // 2] = 0
     style = load_sample("swirls", size=32)
-    inputs = {"content": content, "style": style, "steps": np.int64(5),
-              "content_weight": np.float64(1e3), "style_weight": np.float64(1e-2)}
+    inputs = {
+        "content": content,
+        "style": style,
+        "steps": np.int64(5),
+        "content_weight": np.float64(1e3),
+        "style_weight": np.float64(1e-2),
+    }
     return {0: (inputs, np.float64(np.nan), {})}
 
 
@@ -98,13 +103,24 @@ def _adam_setup(backbone: str | None = None) -> dict:
 
     spec = resolve_name(backbone)
     inp = _cases("adam_loop")[0]["inputs"]
-    key = (spec, *(hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
-                   for _, v in sorted(inp.items())))  # the grader draws other images
+    key = (
+        spec,
+        *(
+            hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
+            for _, v in sorted(inp.items())
+        ),
+    )  # the grader draws other images
     if key in _ADAM_STATE:
         return _ADAM_STATE[key]
     steps = int(inp["steps"])
-    cfg = preset("seed", steps=steps, max_side=None, backbone=spec,
-                 content_weight=float(inp["content_weight"]), style_weight=float(inp["style_weight"]))
+    cfg = preset(
+        "seed",
+        steps=steps,
+        max_side=None,
+        backbone=spec,
+        content_weight=float(inp["content_weight"]),
+        style_weight=float(inp["style_weight"]),
+    )
     net = load_backbone(spec)
     extractor = net.extractor(list(cfg.content_layers) + list(cfg.style_layers))
     content_feats = extractor(to_vgg(inp["content"]))
@@ -116,17 +132,28 @@ def _adam_setup(backbone: str | None = None) -> dict:
     }
 
     def problem():
-        return SimpleNamespace(x0=to_vgg(inp["content"]), extractor=extractor,
-                               content_targets=dict(targets["content"]),
-                               style_targets=dict(targets["style"]),
-                               content_weight=cfg.content_weight, style_weight=cfg.style_weight)
+        return SimpleNamespace(
+            x0=to_vgg(inp["content"]),
+            extractor=extractor,
+            content_targets=dict(targets["content"]),
+            style_targets=dict(targets["style"]),
+            content_weight=cfg.content_weight,
+            style_weight=cfg.style_weight,
+        )
 
     from ..optimize import stylize  # the library's loop: what the student's must reproduce
 
     result = stylize(inp["content"], inp["style"], cfg, progress=False)
-    state = {"problem": problem, "config": cfg, "steps": steps, "result": result,
-             "losses": np.asarray(result.history["total"], np.float64), "variants": {},
-             "size": tuple(inp["content"].shape[:2]), "backbone": result.backbone}
+    state = {
+        "problem": problem,
+        "config": cfg,
+        "steps": steps,
+        "result": result,
+        "losses": np.asarray(result.history["total"], np.float64),
+        "variants": {},
+        "size": tuple(inp["content"].shape[:2]),
+        "backbone": result.backbone,
+    }
     _ADAM_STATE[key] = state
     return state
 
@@ -164,8 +191,12 @@ def _adam_variant(state: dict, name: str) -> tuple[np.ndarray, list, np.ndarray]
             optimizer = adam()
         with tf.GradientTape() as tape:
             feats = p.extractor(image)
-            content = tf.add_n([losses.content_loss(feats[l], t) for l, t in p.content_targets.items()])
-            style = tf.add_n([losses.style_layer_loss(feats[l], t) for l, t in p.style_targets.items()])
+            content = tf.add_n(
+                [losses.content_loss(feats[l], t) for l, t in p.content_targets.items()]
+            )
+            style = tf.add_n(
+                [losses.style_layer_loss(feats[l], t) for l, t in p.style_targets.items()]
+            )
             content, style = content / len(p.content_targets), style / len(p.style_targets)
             loss = p.content_weight * content + p.style_weight * style
         grad = tape.gradient(loss, image)
@@ -185,17 +216,30 @@ def _adam_variant(state: dict, name: str) -> tuple[np.ndarray, list, np.ndarray]
 
 def _loss_list(fn: Callable, text: str, losses: Any, steps: int) -> np.ndarray:
     try:
-        values = np.asarray([float(np.asarray(v.numpy() if hasattr(v, "numpy") else v))
-                             for v in losses], np.float64)
+        values = np.asarray(
+            [float(np.asarray(v.numpy() if hasattr(v, "numpy") else v)) for v in losses], np.float64
+        )
     except (TypeError, ValueError):
-        _fail(fn, text, "the second thing returned should be the list of the losses, one number per "
-                        f"step; got a {type(losses).__name__}.")
+        _fail(
+            fn,
+            text,
+            "the second thing returned should be the list of the losses, one number per "
+            f"step; got a {type(losses).__name__}.",
+        )
     if values.shape != (steps,):
-        _fail(fn, text, f"it returned {values.size} losses for {steps} steps: record one loss per step "
-                        "(the loss computed in that step, before its update).")
+        _fail(
+            fn,
+            text,
+            f"it returned {values.size} losses for {steps} steps: record one loss per step "
+            "(the loss computed in that step, before its update).",
+        )
     if not np.all(np.isfinite(values)):
-        _fail(fn, text, "the loss became NaN or infinite: is the learning rate 2.0, and do you clip "
-                        "the image after each step?")
+        _fail(
+            fn,
+            text,
+            "the loss became NaN or infinite: is the learning rate 2.0, and do you clip "
+            "the image after each step?",
+        )
     return values
 
 
@@ -222,8 +266,10 @@ def check_adam_loop(run_adam: Callable, backbone: str | None = None) -> None:
     best_image, values = _run(run_adam, state, text)
     suspects = _compare_losses(run_adam, state, text, values)
     _compare_best_image(run_adam, state, text, best_image, suspects)
-    print(f"✔ {_fname(run_adam)} is right ({steps} steps at {w}x{h} px: the same losses as the "
-          "library's seed preset, step by step, and its best image).")
+    print(
+        f"✔ {_fname(run_adam)} is right ({steps} steps at {w}x{h} px: the same losses as the "
+        "library's seed preset, step by step, and its best image)."
+    )
 
 
 def _run(run_adam: Callable, state: dict, text: str) -> tuple[Any, np.ndarray]:
@@ -240,10 +286,16 @@ def _run(run_adam: Callable, state: dict, text: str) -> tuple[Any, np.ndarray]:
     except AttributeError as err:
         if "_id" not in str(err):
             raise
-        _fail(run_adam, text, "tape.gradient got a NumPy number instead of a tensor: " + GRADIENT_HINT)
+        _fail(
+            run_adam, text, "tape.gradient got a NumPy number instead of a tensor: " + GRADIENT_HINT
+        )
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
-        _fail(run_adam, text, "return two things, the best image and the list of losses: "
-                              "`return best_image, losses`.")
+        _fail(
+            run_adam,
+            text,
+            "return two things, the best image and the list of losses: "
+            "`return best_image, losses`.",
+        )
     best_image, values = out
     return best_image, _loss_list(run_adam, text, values, steps)
 
@@ -253,8 +305,16 @@ def _right(a: Any, b: Any) -> bool:
 
 
 #: The mistakes that change the losses (:func:`_adam_variant` runs each when needed).
-_LOSS_MISTAKES = ("no_clip", "rgb_clip", "clip_before", "fresh_optimizer", "adam_defaults", "beta_1",
-                  "epsilon", "beta_2")
+_LOSS_MISTAKES = (
+    "no_clip",
+    "rgb_clip",
+    "clip_before",
+    "fresh_optimizer",
+    "adam_defaults",
+    "beta_1",
+    "epsilon",
+    "beta_2",
+)
 
 #: Losses this close to the library's (largest relative difference) are its own, up to rounding: no
 #: mistake is run to compare. The nearest mistakes differ by about 1e-4 after the check's steps.
@@ -277,7 +337,9 @@ def _nearest_run(values: np.ndarray, runs: dict[str, np.ndarray]) -> list[str]:
     the first within tolerance, names the mistake: ``epsilon`` and ``beta_2``, say, each change the
     losses by about 1e-4 over the check's steps, well within that tolerance of the right run.
     """
-    dist = {name: _distance(values, losses) for name, losses in runs.items() if _right(values, losses)}
+    dist = {
+        name: _distance(values, losses) for name, losses in runs.items() if _right(values, losses)
+    }
     if not dist:
         return []
     ranked = sorted(dist, key=lambda name: dist[name])
@@ -304,12 +366,16 @@ def _compare_losses(run_adam: Callable, state: dict, text: str, values: np.ndarr
             _fail(run_adam, text, HINTS["swapped"])
         if _right(values[:-1], want[1:]):
             _fail(run_adam, text, HINTS["loss_after"])
-        _fail(run_adam, text, f"the first loss, that of the starting image, is {values[0]:.6g}; the "
-                              f"library's is {want[0]:.6g} ({_off_by(values[0], want[0])[:-1]}). Is "
-                              "total_loss right (check_total_loss), and do you give it "
-                              "problem.extractor(image), problem.content_targets, "
-                              "problem.style_targets, problem.content_weight and "
-                              "problem.style_weight?")
+        _fail(
+            run_adam,
+            text,
+            f"the first loss, that of the starting image, is {values[0]:.6g}; the "
+            f"library's is {want[0]:.6g} ({_off_by(values[0], want[0])[:-1]}). Is "
+            "total_loss right (check_total_loss), and do you give it "
+            "problem.extractor(image), problem.content_targets, "
+            "problem.style_targets, problem.content_weight and "
+            "problem.style_weight?",
+        )
     if np.all(values == values[0]):
         _fail(run_adam, text, HINTS["frozen"])
     if _distance(values, want) <= _EXACT:
@@ -321,24 +387,35 @@ def _compare_losses(run_adam: Callable, state: dict, text: str, values: np.ndarr
     if len(nearest) == 1:
         _fail(run_adam, text, HINTS[nearest[0]])
     if nearest:
-        _fail(run_adam, text, "your losses are those of one of these mistakes, which give nearly the "
-                              "same losses here:\n" + "\n".join(f"- {HINTS[n]}" for n in nearest))
+        _fail(
+            run_adam,
+            text,
+            "your losses are those of one of these mistakes, which give nearly the "
+            "same losses here:\n" + "\n".join(f"- {HINTS[n]}" for n in nearest),
+        )
     k = int(np.argmax(~np.isclose(values, want, rtol=1e-3, atol=0)))
-    where = ("the first update already differs: check the gradient, Adam's settings "
-             "(learning_rate=2.0, beta_1=0.99, epsilon=0.1) and the clip to [VGG_MIN, VGG_MAX] "
-             "after the update"
-             if k == 1 else
-             "the first update is right and a later one is not. The first update does not depend "
-             "on beta_1 and beta_2 (Adam corrects its averages for starting at zero), the later ones "
-             "do: is Adam made once, before the loop, with beta_1=0.99 and beta_2 left at 0.999, and "
-             "is the image clipped after every step?")
-    _fail(run_adam, text, f"your losses part from the library's at step {k}:\n"
-                          f"  yours:     {np.array2string(values, precision=6)}\n"
-                          f"  library's: {np.array2string(want, precision=6)}\n{where}")
+    where = (
+        "the first update already differs: check the gradient, Adam's settings "
+        "(learning_rate=2.0, beta_1=0.99, epsilon=0.1) and the clip to [VGG_MIN, VGG_MAX] "
+        "after the update"
+        if k == 1
+        else "the first update is right and a later one is not. The first update does not depend "
+        "on beta_1 and beta_2 (Adam corrects its averages for starting at zero), the later ones "
+        "do: is Adam made once, before the loop, with beta_1=0.99 and beta_2 left at 0.999, and "
+        "is the image clipped after every step?"
+    )
+    _fail(
+        run_adam,
+        text,
+        f"your losses part from the library's at step {k}:\n"
+        f"  yours:     {np.array2string(values, precision=6)}\n"
+        f"  library's: {np.array2string(want, precision=6)}\n{where}",
+    )
 
 
-def _compare_best_image(run_adam: Callable, state: dict, text: str, best_image: Any,
-                        suspects: list[str]) -> None:
+def _compare_best_image(
+    run_adam: Callable, state: dict, text: str, best_image: Any, suspects: list[str]
+) -> None:
     """Fail unless ``best_image`` is the library's best image, naming which other image it is.
 
     ``suspects`` are the mistakes that the losses could not tell from the library's run (Adam's
@@ -350,8 +427,12 @@ def _compare_best_image(run_adam: Callable, state: dict, text: str, best_image: 
     h, w = state["size"]
     got = _as_array(run_adam, best_image, text, "the best image, (1, H, W, 3) in VGG space")
     if got.shape not in ((1, h, w, 3), (h, w, 3)):
-        _fail(run_adam, text, f"the best image has shape {got.shape}; return it as the image variable "
-                              f"has it, (1, {h}, {w}, 3), in VGG space.")
+        _fail(
+            run_adam,
+            text,
+            f"the best image has shape {got.shape}; return it as the image variable "
+            f"has it, (1, {h}, {w}, 3), in VGG space.",
+        )
 
     def same(a, b):  # as 8-bit RGB images, within rounding
         a, b = (x if x.dtype == np.uint8 else from_vgg(x) for x in (a, b))
@@ -367,12 +448,20 @@ def _compare_best_image(run_adam: Callable, state: dict, text: str, best_image: 
         _fail(run_adam, text, HINTS["after_update"])
     if best != 0 and same(got, images[0]):
         _fail(run_adam, text, HINTS["start_image"])
-    keep = (f"keep a copy of the image whose loss is the lowest (that of step {best}, loss "
-            f"{state['losses'][best]:.6g}), taken before the update.")
+    keep = (
+        f"keep a copy of the image whose loss is the lowest (that of step {best}, loss "
+        f"{state['losses'][best]:.6g}), taken before the update."
+    )
     if suspects:
-        _fail(run_adam, text, "the image returned is not the library's best one, and your losses, "
-                              "though nearly the library's, are as near to those of these mistakes, "
-                              "which change the image too:\n"
-                              + "\n".join(f"- {HINTS[n]}" for n in suspects)
-                              + f"\nIf you made none of them, {keep}")
-    _fail(run_adam, text, f"the losses are right but the image returned is not the best one: {keep}")
+        _fail(
+            run_adam,
+            text,
+            "the image returned is not the library's best one, and your losses, "
+            "though nearly the library's, are as near to those of these mistakes, "
+            "which change the image too:\n"
+            + "\n".join(f"- {HINTS[n]}" for n in suspects)
+            + f"\nIf you made none of them, {keep}",
+        )
+    _fail(
+        run_adam, text, f"the losses are right but the image returned is not the best one: {keep}"
+    )

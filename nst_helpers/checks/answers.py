@@ -63,8 +63,10 @@ def _not_written(fn: Any, inner: str | None) -> NoReturn:
         what = f"{inner}, which {name} calls, is not written yet"
     else:
         what = f"{name} is not written yet"
-    raise CheckFailed(f"{what}: replace `raise NotImplementedError(...)` in its cell with your "
-                      "code, run that cell, then this check again.") from None
+    raise CheckFailed(
+        f"{what}: replace `raise NotImplementedError(...)` in its cell with your "
+        "code, run that cell, then this check again."
+    ) from None
 
 
 def _as_array(fn: Any, got: Any, case_text: str, what: str = "an array") -> np.ndarray:
@@ -72,21 +74,34 @@ def _as_array(fn: Any, got: Any, case_text: str, what: str = "an array") -> np.n
     if got is None:
         _fail(fn, case_text, "it returned None: did you forget the `return` statement?")
     if isinstance(got, (tuple, list)) and len(got) != 1:
-        _fail(fn, case_text, f"it returned a {type(got).__name__} of {len(got)} items; return {what}.")
+        _fail(
+            fn, case_text, f"it returned a {type(got).__name__} of {len(got)} items; return {what}."
+        )
     try:
         arr = np.asarray(got.numpy() if hasattr(got, "numpy") else got)
     except Exception:  # noqa: BLE001 - anything that is not array-like
         _fail(fn, case_text, f"it returned a {type(got).__name__}; return {what}.")
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        _fail(fn, case_text, f"it returned a {type(got).__name__} that is not numeric; return {what}.")
+        _fail(
+            fn, case_text, f"it returned a {type(got).__name__} that is not numeric; return {what}."
+        )
     if not np.all(np.isfinite(arr)):
-        _fail(fn, case_text, "it returned NaN or infinite values (a division by zero, or a log or "
-                             f"square root of a negative number?); return {what}.")
+        _fail(
+            fn,
+            case_text,
+            "it returned NaN or infinite values (a division by zero, or a log or "
+            f"square root of a negative number?); return {what}.",
+        )
     return arr
 
 
-def _shaped(fn: Callable, args: tuple, case_text: str, shape: tuple[int, ...],
-            shapes_hint: Callable[[tuple[int, ...] | None], str] | None = None) -> np.ndarray:
+def _shaped(
+    fn: Callable,
+    args: tuple,
+    case_text: str,
+    shape: tuple[int, ...],
+    shapes_hint: Callable[[tuple[int, ...] | None], str] | None = None,
+) -> np.ndarray:
     """Call ``fn(*args)``; its answer as a float64 array of ``shape``, NaN allowed (the caller names
     what NaN means there), or a failure saying what came back instead.
 
@@ -118,8 +133,12 @@ def _shaped(fn: Callable, args: tuple, case_text: str, shape: tuple[int, ...],
     except (TypeError, ValueError):
         _fail(fn, case_text, f"it returned a {type(got).__name__}; return a tensor of x's shape.")
     if arr.shape != tuple(shape):
-        _fail(fn, case_text, f"it returned shape {arr.shape}; the answer has x's shape "
-                             f"{tuple(shape)}.{shapes_hint(arr.shape)}")
+        _fail(
+            fn,
+            case_text,
+            f"it returned shape {arr.shape}; the answer has x's shape "
+            f"{tuple(shape)}.{shapes_hint(arr.shape)}",
+        )
     return arr
 
 
@@ -127,8 +146,12 @@ def _scalar(fn: Any, got: Any, case_text: str) -> np.ndarray:
     """The student's loss as a 0-d array, or a failure saying it is not one number."""
     arr = _as_array(fn, got, case_text, "a single number (a scalar tensor)")
     if arr.size != 1:
-        _fail(fn, case_text, f"it returned shape {arr.shape}; the loss is one number: reduce over all "
-                             "axes at once (tf.reduce_mean(x) without an axis argument).")
+        _fail(
+            fn,
+            case_text,
+            f"it returned shape {arr.shape}; the loss is one number: reduce over all "
+            "axes at once (tf.reduce_mean(x) without an axis argument).",
+        )
     return arr.reshape(())
 
 
@@ -148,13 +171,17 @@ def _tensor(x: Any) -> Any:
     return _tf().constant(np.asarray(x, dtype=np.float32))
 
 
-GRADIENT_HINT = ("use TensorFlow ops so that gradients can flow (tf.reduce_mean, tf.square, "
-                 "tf.reshape, tf.matmul, +, -, *, /): NumPy functions, .numpy() and float() give the "
-                 "right number but no gradient, and the optimisation needs the gradient of the loss "
-                 "with respect to the image.")
+GRADIENT_HINT = (
+    "use TensorFlow ops so that gradients can flow (tf.reduce_mean, tf.square, "
+    "tf.reshape, tf.matmul, +, -, *, /): NumPy functions, .numpy() and float() give the "
+    "right number but no gradient, and the optimisation needs the gradient of the loss "
+    "with respect to the image."
+)
 
 
-def _check_gradient(fn: Callable, case_text: str, args: list, watch: list[int] | None = None) -> None:
+def _check_gradient(
+    fn: Callable, case_text: str, args: list, watch: list[int] | None = None
+) -> None:
     """Fail unless a gradient flows from ``fn(*args)`` back to every tensor among ``args``.
 
     Args:
@@ -164,8 +191,9 @@ def _check_gradient(fn: Callable, case_text: str, args: list, watch: list[int] |
         watch: which of ``args`` (indices) to differentiate with respect to; default the first.
     """
     source = _SOURCE.get()
-    outcome = (_gradient_outcome(fn, args, watch) if source is None
-               else source.gradient(fn, args, watch))
+    outcome = (
+        _gradient_outcome(fn, args, watch) if source is None else source.gradient(fn, args, watch)
+    )
     _gradient_verdict(fn, case_text, outcome)
 
 
@@ -203,20 +231,37 @@ def _gradient_verdict(fn: Any, case_text: str, outcome: list[str]) -> None:
     if kind == "not_written":
         _not_written(fn, rest[0] if rest else None)
     if kind == "not_tensor":
-        _fail(fn, case_text, f"it returns a {rest[0] if rest else 'value'}, not a TensorFlow tensor, "
-                             "so no gradient can flow through it: " + GRADIENT_HINT)
+        _fail(
+            fn,
+            case_text,
+            f"it returns a {rest[0] if rest else 'value'}, not a TensorFlow tensor, "
+            "so no gradient can flow through it: " + GRADIENT_HINT,
+        )
     if kind == "error":
         name, msg = (rest + ["", ""])[:2]
-        _fail(fn, case_text, f"computing a gradient through it failed ({name}: {msg}): "
-                             + GRADIENT_HINT)
+        _fail(
+            fn,
+            case_text,
+            f"computing a gradient through it failed ({name}: {msg}): " + GRADIENT_HINT,
+        )
     if kind == "none":
-        _fail(fn, case_text, "it gives the right number but no gradient (the gradient with respect "
-                             "to its input is None): " + GRADIENT_HINT)
+        _fail(
+            fn,
+            case_text,
+            "it gives the right number but no gradient (the gradient with respect "
+            "to its input is None): " + GRADIENT_HINT,
+        )
     _fail(fn, case_text, "the gradient through it was not taken (the run stopped first).")
 
 
-def _check_loss(fn: Callable, name: str, normalization: str, arguments: tuple[str, ...],
-                hints: dict[str, str], unexplained: str = "") -> None:
+def _check_loss(
+    fn: Callable,
+    name: str,
+    normalization: str,
+    arguments: tuple[str, ...],
+    hints: dict[str, str],
+    unexplained: str = "",
+) -> None:
     """Check a loss exercise whose answers :func:`normalised` stored, under ``normalization``.
 
     Calls ``fn`` on each case's ``arguments`` (its inputs, as float32 tensors), compares the scalar
@@ -246,5 +291,7 @@ def _check_loss(fn: Callable, name: str, normalization: str, arguments: tuple[st
             _fail(fn, text, hint)
         _fail(fn, text, _off_by(got, want) + unexplained)
     inp = cases[0]["inputs"]
-    _check_gradient(fn, _features_text(inp, first) + ", gradient", [_tensor(inp[k]) for k in arguments])
+    _check_gradient(
+        fn, _features_text(inp, first) + ", gradient", [_tensor(inp[k]) for k in arguments]
+    )
     _success(fn, len(cases), f", {normalization} normalisation")

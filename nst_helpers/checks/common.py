@@ -33,9 +33,20 @@ __all__ = ["CHECKS", "serve_from", "data_dir", "normalised", "CheckFailed"]
 #: File stem of each check's reference values in ``data/checks/``, one module of this package each.
 #: New names go at the end: the position seeds each generator's random numbers (unless its module
 #: names its own ``SEED``).
-CHECKS = ("conv2d", "deprocess", "content_loss", "gram_matrix", "style_loss", "total_loss",
-          "adam_loop", "sweep_grid", "high_frequency_energy", "refined", "instance_norm",
-          "residual_block")
+CHECKS = (
+    "conv2d",
+    "deprocess",
+    "content_loss",
+    "gram_matrix",
+    "style_loss",
+    "total_loss",
+    "adam_loop",
+    "sweep_grid",
+    "high_frequency_energy",
+    "refined",
+    "instance_norm",
+    "residual_block",
+)
 
 _ROOT = pathlib.Path(__file__).resolve().parents[2]
 
@@ -114,12 +125,16 @@ def _cases(name: str) -> list[dict[str, Any]]:
     cases = []
     for i in range(int(ref["n_cases"])):
         prefix = f"c{i}."
-        case: dict[str, Any] = {"inputs": {}, "mistakes": {}, "expected": ref.get(prefix + "expected")}
+        case: dict[str, Any] = {
+            "inputs": {},
+            "mistakes": {},
+            "expected": ref.get(prefix + "expected"),
+        }
         for key, value in ref.items():
             if key.startswith(prefix + "in."):
-                case["inputs"][key[len(prefix + "in."):]] = value
+                case["inputs"][key[len(prefix + "in.") :]] = value
             elif key.startswith(prefix + "mistake."):
-                case["mistakes"][key[len(prefix + "mistake."):]] = value
+                case["mistakes"][key[len(prefix + "mistake.") :]] = value
         cases.append(case)
     source = _SOURCE.get()
     return cases if source is None else source.cases(name, cases)
@@ -145,8 +160,9 @@ def normalised(answers: dict[str, tuple[float, dict[str, float]]]) -> tuple[np.f
         ``(expected, mistakes)``, as a generator returns them.
     """
     if set(answers) != set(NORMALIZATIONS):
-        raise ValueError(f"answers for {sorted(answers)}; expected one per normalisation "
-                         f"{NORMALIZATIONS}.")
+        raise ValueError(
+            f"answers for {sorted(answers)}; expected one per normalisation {NORMALIZATIONS}."
+        )
     mistakes = {}
     for norm, (right, wrong) in answers.items():
         if norm != NORMALIZATIONS[0]:
@@ -155,7 +171,9 @@ def normalised(answers: dict[str, tuple[float, dict[str, float]]]) -> tuple[np.f
             if other != norm:
                 mistakes[f"{norm}.{other}"] = other_right
         mistakes.update({f"{norm}.{k}": v for k, v in wrong.items()})
-    return np.float64(answers[NORMALIZATIONS[0]][0]), {k: np.float64(v) for k, v in mistakes.items()}
+    return np.float64(answers[NORMALIZATIONS[0]][0]), {
+        k: np.float64(v) for k, v in mistakes.items()
+    }
 
 
 def _features(rng: np.random.Generator, shape: tuple[int, ...], spread: float = 1.0) -> np.ndarray:
@@ -175,7 +193,7 @@ def _variant(case: dict[str, Any], normalization: str) -> tuple[np.ndarray, dict
     """The answer that ``case`` expects under ``normalization``, and the mistakes it names there
     (what :func:`normalised` stored)."""
     prefix = normalization + "."
-    mistakes = {k[len(prefix):]: v for k, v in case["mistakes"].items() if k.startswith(prefix)}
+    mistakes = {k[len(prefix) :]: v for k, v in case["mistakes"].items() if k.startswith(prefix)}
     want = case["expected"] if normalization == NORMALIZATIONS[0] else mistakes.pop("expected")
     return want, mistakes
 
@@ -193,8 +211,10 @@ class CheckFailed(AssertionError):
     """
 
     def _render_traceback_(self) -> list[str]:
-        return [f"\x1b[31m✘ {line}\x1b[0m" if i == 0 else line
-                for i, line in enumerate(str(self).splitlines())]
+        return [
+            f"\x1b[31m✘ {line}\x1b[0m" if i == 0 else line
+            for i, line in enumerate(str(self).splitlines())
+        ]
 
 
 def _fname(fn: Any) -> str:
@@ -207,8 +227,10 @@ def _fail(fn: Any, case_text: str, hint: str) -> NoReturn:
 
 def _failer(name: str, case_text: str) -> Callable[[str], NoReturn]:
     """A ``fail(hint)`` for a check of a value rather than a function (named ``name``)."""
+
     def fail(hint: str) -> NoReturn:
         raise CheckFailed(f"{name} is not right yet ({case_text}).\nHint: {hint}") from None
+
     return fail
 
 
@@ -225,9 +247,14 @@ def _success(fn: Any, n: int, what: str = "") -> None:
 
 def _times(r: float) -> str:
     """How a positive ratio ``got / want`` reads: 'twice the expected value', '3 times too small'."""
-    named = {2.0: "twice the expected value", 0.5: "half the expected value",
-             4.0: "four times the expected value", 0.25: "a quarter of the expected value",
-             3.0: "three times the expected value", 1 / 3: "a third of the expected value"}
+    named = {
+        2.0: "twice the expected value",
+        0.5: "half the expected value",
+        4.0: "four times the expected value",
+        0.25: "a quarter of the expected value",
+        3.0: "three times the expected value",
+        1 / 3: "a third of the expected value",
+    }
     for value, text in named.items():
         if abs(r / value - 1) < 1e-3:
             return text
@@ -267,8 +294,14 @@ def _scale(x: np.ndarray) -> float:
     return float(np.max(np.abs(x))) if np.size(x) else 1.0
 
 
-def _first_mistake(got: np.ndarray, mistakes: dict[str, np.ndarray], hints: dict[str, str],
-                   rtol: float, atol: float = 0.0, rel_atol: float = 0.0) -> str | None:
+def _first_mistake(
+    got: np.ndarray,
+    mistakes: dict[str, np.ndarray],
+    hints: dict[str, str],
+    rtol: float,
+    atol: float = 0.0,
+    rel_atol: float = 0.0,
+) -> str | None:
     """The hint of the first stored mistake that ``got`` reproduces, or None.
 
     ``mistakes`` maps a mistake's name (optionally ``name#variant``) to the answer it gives.

@@ -18,26 +18,28 @@ __all__ = ["HINTS", "generate", "check_conv2d"]
 
 HINTS = {
     "flipped": "you flipped the kernel. In deep learning (and in tf.nn.conv2d) a 'convolution' slides the "
-               "kernel as it is, without flipping (a cross-correlation): "
-               "out[i, j] = sum over u, v of image[i*stride + u, j*stride + v] * kernel[u, v].",
+    "kernel as it is, without flipping (a cross-correlation): "
+    "out[i, j] = sum over u, v of image[i*stride + u, j*stride + v] * kernel[u, v].",
     "transposed": "rows and columns are swapped. Index arrays as [row, column]: the first axis of the "
-                  "image and of the kernel is the height, the second the width.",
+    "image and of the kernel is the height, the second the width.",
     "mean": "you averaged the products; a convolution sums them (no division by the kernel size).",
     "edge_padding": "pad with zeros (np.pad's default mode='constant'), as tf.nn.conv2d and Keras' "
-                    "padding='same' do, not by repeating or mirroring the border.",
+    "padding='same' do, not by repeating or mirroring the border.",
     "one_sided": "pad on both sides: `padding` rows of zeros above and below, and `padding` columns left "
-                 "and right (np.pad(image, padding)).",
+    "and right (np.pad(image, padding)).",
     "window_start": "the output has the right shape, but the window of out[i, j] must start at "
-                    "(i*stride, j*stride) of the padded image, not at (i, j): "
-                    "x[i*stride:i*stride + kh, j*stride:j*stride + kw].",
+    "(i*stride, j*stride) of the padded image, not at (i, j): "
+    "x[i*stride:i*stride + kh, j*stride:j*stride + kw].",
 }
 
 
 def _conv_text(inputs):
     h, w = inputs["image"].shape
     kh, kw = inputs["kernel"].shape
-    return (f"image {h}x{w}, kernel {kh}x{kw}, stride={int(inputs['stride'])}, "
-            f"padding={int(inputs['padding'])}")
+    return (
+        f"image {h}x{w}, kernel {kh}x{kw}, stride={int(inputs['stride'])}, "
+        f"padding={int(inputs['padding'])}"
+    )
 
 
 def _conv_shape(h, w, kh, kw, stride, padding):
@@ -47,16 +49,24 @@ def _conv_shape(h, w, kh, kw, stride, padding):
 def _ref_conv2d(image, kernel, stride, padding):
     tf = _tf()
     out = tf.nn.conv2d(
-        tf.constant(image[None, :, :, None], tf.float32), tf.constant(kernel[:, :, None, None], tf.float32),
-        strides=stride, padding=[[0, 0], [padding, padding], [padding, padding], [0, 0]],
+        tf.constant(image[None, :, :, None], tf.float32),
+        tf.constant(kernel[:, :, None, None], tf.float32),
+        strides=stride,
+        padding=[[0, 0], [padding, padding], [padding, padding], [0, 0]],
     )
     return out.numpy()[0, :, :, 0]
 
 
 def generate(rng: np.random.Generator) -> dict:
     """Six images and kernels, their ``tf.nn.conv2d`` answers and the classic mistakes'."""
-    specs = [((5, 5), (3, 3), 1, 0), ((5, 5), (3, 3), 1, 1), ((7, 6), (3, 3), 2, 0),
-             ((7, 6), (3, 3), 2, 1), ((6, 8), (2, 4), 1, 2), ((9, 8), (5, 3), 3, 2)]
+    specs = [
+        ((5, 5), (3, 3), 1, 0),
+        ((5, 5), (3, 3), 1, 1),
+        ((7, 6), (3, 3), 2, 0),
+        ((7, 6), (3, 3), 2, 1),
+        ((6, 8), (2, 4), 1, 2),
+        ((9, 8), (5, 3), 3, 2),
+    ]
     out = {}
     for i, (shape, kshape, stride, padding) in enumerate(specs):
         image = rng.integers(0, 10, size=shape).astype(np.float32)
@@ -72,14 +82,23 @@ def generate(rng: np.random.Generator) -> dict:
             for mode in ("edge", "reflect", "symmetric"):
                 padded = np.pad(image, padding, mode=mode)
                 mistakes[f"edge_padding#{mode}"] = _ref_conv2d(padded, kernel, stride, 0)
-            for j, pads in enumerate((((0, 2 * padding), (0, 2 * padding)),
-                                      ((2 * padding, 0), (2 * padding, 0)))):
+            for j, pads in enumerate(
+                (((0, 2 * padding), (0, 2 * padding)), ((2 * padding, 0), (2 * padding, 0)))
+            ):
                 mistakes[f"one_sided#{j}"] = _ref_conv2d(np.pad(image, pads), kernel, stride, 0)
         if stride > 1:  # windows at (i, j) instead of (i*stride, j*stride): stride 1, cut to size
             oh, ow = expected.shape
             mistakes["window_start"] = _ref_conv2d(image, kernel, 1, padding)[:oh, :ow]
-        out[i] = ({"image": image, "kernel": kernel, "stride": np.int64(stride),
-                   "padding": np.int64(padding)}, expected, mistakes)
+        out[i] = (
+            {
+                "image": image,
+                "kernel": kernel,
+                "stride": np.int64(stride),
+                "padding": np.int64(padding),
+            },
+            expected,
+            mistakes,
+        )
     return out
 
 
@@ -101,8 +120,12 @@ def check_conv2d(conv2d: Callable) -> None:
         stride, padding = int(inp["stride"]), int(inp["padding"])
         got = _as_array(conv2d, _call(conv2d, image, kernel, stride=stride, padding=padding), text)
         if not (np.array_equal(image, inp["image"]) and np.array_equal(kernel, inp["kernel"])):
-            _fail(conv2d, text, "your function changed the image or kernel it was given; "
-                                "work on a padded copy (np.pad returns a new array).")
+            _fail(
+                conv2d,
+                text,
+                "your function changed the image or kernel it was given; "
+                "work on a padded copy (np.pad returns a new array).",
+            )
         want = case["expected"]
         rtol, atol = 1e-5, 1e-4 * _scale(want)
         if _close(got, want, rtol, atol):
@@ -117,19 +140,31 @@ def check_conv2d(conv2d: Callable) -> None:
                 "no_stride": _conv_shape(h, w, kh, kw, 1, padding),
                 "neither": _conv_shape(h, w, kh, kw, 1, 0),
             }
-            formula = (f"the output should have shape {want.shape}, not {tuple(got.shape)}: "
-                       "((H + 2*padding - kh) // stride + 1, (W + 2*padding - kw) // stride + 1).")
+            formula = (
+                f"the output should have shape {want.shape}, not {tuple(got.shape)}: "
+                "((H + 2*padding - kh) // stride + 1, (W + 2*padding - kw) // stride + 1)."
+            )
             if got.shape == shapes["neither"] and (stride != 1 and padding != 0):
                 _fail(conv2d, text, "you ignored both the stride and the padding; " + formula)
             if got.shape == shapes["no_padding"] and padding != 0:
-                _fail(conv2d, text, "you ignored the padding: add `padding` rows and columns of zeros "
-                                    "on every side first (np.pad(image, padding)); " + formula)
+                _fail(
+                    conv2d,
+                    text,
+                    "you ignored the padding: add `padding` rows and columns of zeros "
+                    "on every side first (np.pad(image, padding)); " + formula,
+                )
             if got.shape == shapes["no_stride"] and stride != 1:
-                _fail(conv2d, text, "you ignored the stride: move the window `stride` pixels at a time "
-                                    "(out[i, j] starts at image[i*stride, j*stride]); " + formula)
+                _fail(
+                    conv2d,
+                    text,
+                    "you ignored the stride: move the window `stride` pixels at a time "
+                    "(out[i, j] starts at image[i*stride, j*stride]); " + formula,
+                )
             _fail(conv2d, text, formula)
         hint = _first_mistake(got, case["mistakes"], HINTS, rtol, rel_atol=1e-4)
         if hint:
             _fail(conv2d, text, hint)
-        _fail(conv2d, text, f"the shape is right but the values are not: expected\n{want}\ngot\n{got}")
+        _fail(
+            conv2d, text, f"the shape is right but the values are not: expected\n{want}\ngot\n{got}"
+        )
     _success(conv2d, len(cases), ": padding, stride, non-square kernels")

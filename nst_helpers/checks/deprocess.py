@@ -19,14 +19,14 @@ __all__ = ["HINTS", "generate", "check_deprocess"]
 HINTS = {
     "bgr": "BGR/RGB swap: VGG's input is BGR, so reverse the channel axis (x[..., ::-1]) to get RGB back.",
     "mean_order": "the means went onto the wrong channels: VGG_MEAN_BGR = [103.939, 116.779, 123.68] is in "
-                  "BGR order, so add it before reversing the channels (or add the RGB means "
-                  "[123.68, 116.779, 103.939] after).",
+    "BGR order, so add it before reversing the channels (or add the RGB means "
+    "[123.68, 116.779, 103.939] after).",
     "subtract_mean": "preprocessing subtracted the ImageNet means, so the inverse adds them back "
-                     "(you subtracted them again).",
+    "(you subtracted them again).",
     "no_mean": "you forgot to add the ImageNet means back (VGG_MEAN_BGR, in BGR order).",
     "clip_first": "you clipped before adding the means back. In VGG space the values are centred on 0 "
-                  "(blue runs from -103.9 to 151.1), so clipping them to [0, 255] there cuts off every "
-                  "darker-than-average value; add VGG_MEAN_BGR first, then clip to [0, 255].",
+    "(blue runs from -103.9 to 151.1), so clipping them to [0, 255] there cuts off every "
+    "darker-than-average value; add VGG_MEAN_BGR first, then clip to [0, 255].",
 }
 
 
@@ -84,36 +84,66 @@ def check_deprocess(deprocess: Callable) -> None:
         arg = x.copy()
         got = _as_array(deprocess, _call(deprocess, arg), text, "an uint8 image array")
         if not np.array_equal(arg, x):
-            _fail(deprocess, text, "your function changed the array it was given (`x += ...` or "
-                                   "`x[..., 0] += ...` work in place); start from a copy: "
-                                   "x = np.array(x, dtype=np.float32).")
+            _fail(
+                deprocess,
+                text,
+                "your function changed the array it was given (`x += ...` or "
+                "`x[..., 0] += ...` work in place); start from a copy: "
+                "x = np.array(x, dtype=np.float32).",
+            )
         want = case["expected"]
         if got.shape == (1,) + want.shape:
-            _fail(deprocess, text, f"remove the batch axis: return shape {want.shape}, not "
-                                   f"{got.shape} (x[0], or np.squeeze(x, 0), when x.ndim == 4).")
+            _fail(
+                deprocess,
+                text,
+                f"remove the batch axis: return shape {want.shape}, not "
+                f"{got.shape} (x[0], or np.squeeze(x, 0), when x.ndim == 4).",
+            )
         if got.shape != want.shape:
-            _fail(deprocess, text, f"the result should have shape {want.shape} (height, width, 3), "
-                                   f"not {got.shape}.")
-        if np.issubdtype(got.dtype, np.floating) and np.all(np.isfinite(got)) and got.max() <= 1.0 \
-                and np.abs(got * 255 - want).max() <= 1.5:
+            _fail(
+                deprocess,
+                text,
+                f"the result should have shape {want.shape} (height, width, 3), not {got.shape}.",
+            )
+        if (
+            np.issubdtype(got.dtype, np.floating)
+            and np.all(np.isfinite(got))
+            and got.max() <= 1.0
+            and np.abs(got * 255 - want).max() <= 1.5
+        ):
             _fail(deprocess, text, "return uint8 values 0…255, not floats in [0, 1].")
         if _close(got, want, 0, 1.0):
             if got.dtype != np.uint8:
-                _fail(deprocess, text, f"the values are right but the type is {got.dtype}: return "
-                                       "uint8 (np.clip(x, 0, 255).astype(np.uint8)), what images use.")
+                _fail(
+                    deprocess,
+                    text,
+                    f"the values are right but the type is {got.dtype}: return "
+                    "uint8 (np.clip(x, 0, 255).astype(np.uint8)), what images use.",
+                )
             continue
         if _clipped_first(got, case["mistakes"]):
             _fail(deprocess, text, HINTS["clip_first"])
-        inside = np.all((x.reshape(want.shape) >= case["inputs"]["lo"]) &
-                        (x.reshape(want.shape) <= case["inputs"]["hi"]), axis=-1)
+        inside = np.all(
+            (x.reshape(want.shape) >= case["inputs"]["lo"])
+            & (x.reshape(want.shape) <= case["inputs"]["hi"]),
+            axis=-1,
+        )
         if np.abs(got.astype(np.float64) - want)[inside].max() <= 1.0:
-            _fail(deprocess, text, "clip to [0, 255] before converting to uint8 (np.clip(x, 0, 255)); "
-                                   "otherwise values outside wrap around, e.g. 256 becomes 0 and -1 "
-                                   "becomes 255.")
+            _fail(
+                deprocess,
+                text,
+                "clip to [0, 255] before converting to uint8 (np.clip(x, 0, 255)); "
+                "otherwise values outside wrap around, e.g. 256 becomes 0 and -1 "
+                "becomes 255.",
+            )
         clipped = np.clip(got.astype(np.float64), 0, 255)
         hint = _first_mistake(clipped, case["mistakes"], HINTS, 0, atol=1.0)
         if hint:
             _fail(deprocess, text, hint)
-        _fail(deprocess, text, "the values are wrong: add VGG_MEAN_BGR, reverse the channels (BGR → "
-                               "RGB), clip to [0, 255] and convert to uint8.")
+        _fail(
+            deprocess,
+            text,
+            "the values are wrong: add VGG_MEAN_BGR, reverse the channels (BGR → "
+            "RGB), clip to [0, 255] and convert to uint8.",
+        )
     _success(deprocess, len(cases), ": with and without the batch axis, values to clip")

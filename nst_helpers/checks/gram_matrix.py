@@ -17,22 +17,22 @@ __all__ = ["HINTS", "generate", "check_gram_matrix"]
 
 HINTS = {
     "unnormalised": "divide by the number of positions M = H * W, so that Gram matrices of images of "
-                    "different sizes can be compared (the seed's normalisation).",
+    "different sizes can be compared (the seed's normalisation).",
     "by_hwc": "divide by the number of positions H * W only, not by the number of channels too.",
     "by_c": "divide by the number of positions H * W, not by the number of channels C.",
     "by_m2": "divide by the number of positions M = H * W once, not by M**2: the paper's M**2 belongs "
-             "to its style loss, which squares the difference of two Gram matrices each divided by M.",
+    "to its style loss, which squares the difference of two Gram matrices each divided by M.",
     "by_h": "divide by the number of positions M = H * W, not by the height H alone "
-            "(features.shape[1] * features.shape[2], or tf.shape(F)[0] of the flattened features).",
+    "(features.shape[1] * features.shape[2], or tf.shape(F)[0] of the flattened features).",
     "by_w": "divide by the number of positions M = H * W, not by the width W alone "
-            "(features.shape[1] * features.shape[2], or tf.shape(F)[0] of the flattened features).",
+    "(features.shape[1] * features.shape[2], or tf.shape(F)[0] of the flattened features).",
     "wrong_reshape": "wrong axis: flatten the features to (H * W, C), channels last "
-                     "(tf.reshape(x, [-1, C])), then take F^T F. Reshaping straight to (C, H * W) "
-                     "mixes positions and channels; transpose instead if you want (C, H * W).",
+    "(tf.reshape(x, [-1, C])), then take F^T F. Reshaping straight to (C, H * W) "
+    "mixes positions and channels; transpose instead if you want (C, H * W).",
     "wrong_reshape_unnormalised": "wrong axis: flatten the features to (H * W, C), channels last "
-                                  "(tf.reshape(x, [-1, C])), then take F^T F and divide by H * W.",
+    "(tf.reshape(x, [-1, C])), then take F^T F and divide by H * W.",
     "centered": "do not subtract the mean: the Gram matrix is a plain sum of products, not a "
-                "covariance.",
+    "covariance.",
 }
 
 
@@ -53,7 +53,7 @@ def generate(rng: np.random.Generator) -> dict:
             "unnormalised": flat.T @ flat,
             "by_hwc": flat.T @ flat / (m * c),
             "by_c": flat.T @ flat / c,
-            "by_m2": flat.T @ flat / m ** 2,
+            "by_m2": flat.T @ flat / m**2,
             "by_h": flat.T @ flat / h,
             "by_w": flat.T @ flat / w,
             "wrong_reshape": wrong @ wrong.T / m,
@@ -88,20 +88,36 @@ def check_gram_matrix(gram_matrix: Callable) -> None:
             continue
         m = h * w
         if got.shape == (m, m):
-            _fail(gram_matrix, text, f"transposed Gram: it returned {m}x{m} (positions x positions). "
-                                     f"With F of shape (H * W, C) = ({m}, {c}), the Gram matrix is "
-                                     f"F^T F, of shape (C, C) = ({c}, {c}); F F^T compares positions, "
-                                     "not channels (tf.matmul(F, F, transpose_a=True)).")
+            _fail(
+                gram_matrix,
+                text,
+                f"transposed Gram: it returned {m}x{m} (positions x positions). "
+                f"With F of shape (H * W, C) = ({m}, {c}), the Gram matrix is "
+                f"F^T F, of shape (C, C) = ({c}, {c}); F F^T compares positions, "
+                "not channels (tf.matmul(F, F, transpose_a=True)).",
+            )
         if got.shape != want.shape:
-            _fail(gram_matrix, text, f"the Gram matrix has shape (C, C) = {want.shape}, not {got.shape}.")
+            _fail(
+                gram_matrix,
+                text,
+                f"the Gram matrix has shape (C, C) = {want.shape}, not {got.shape}.",
+            )
         hint = _first_mistake(got, case["mistakes"], HINTS, rtol, rel_atol=1e-6)
         if hint:
             _fail(gram_matrix, text, hint)
         if not _close(got, got.T, 1e-4, 1e-6 * _scale(got)):
-            _fail(gram_matrix, text, "a Gram matrix is symmetric (G[i, j] = G[j, i]) and yours is not: "
-                                     "multiply the flattened features by themselves, F^T F.")
-        _fail(gram_matrix, text, "the shape is right but the values are not: G = F^T F / (H * W) with F "
-                                 "the features reshaped to (H * W, C).")
+            _fail(
+                gram_matrix,
+                text,
+                "a Gram matrix is symmetric (G[i, j] = G[j, i]) and yours is not: "
+                "multiply the flattened features by themselves, F^T F.",
+            )
+        _fail(
+            gram_matrix,
+            text,
+            "the shape is right but the values are not: G = F^T F / (H * W) with F "
+            "the features reshaped to (H * W, C).",
+        )
     f = cases[0]["inputs"]["features"]
     _check_gradient(gram_matrix, f"features of shape {f.shape}, gradient", [_tensor(f)])
     _success(gram_matrix, len(cases))

@@ -23,45 +23,51 @@ SEED = (2025, 9, 0)
 
 HINTS = {
     "batch": "you normalised over the batch too (axes 0, 1, 2): that is batch normalisation, which "
-             "mixes the images of a batch. Each image keeps its own statistics: "
-             "tf.nn.moments(x, axes=[1, 2], keepdims=True).",
+    "mixes the images of a batch. Each image keeps its own statistics: "
+    "tf.nn.moments(x, axes=[1, 2], keepdims=True).",
     "layer": "you normalised over the channels too (axes 1, 2, 3): that is layer normalisation. "
-             "Instance normalisation keeps one mean and one variance per image and per channel, "
-             "over the height and the width only: axes=[1, 2].",
+    "Instance normalisation keeps one mean and one variance per image and per channel, "
+    "over the height and the width only: axes=[1, 2].",
     "channels": "you normalised across the channels at each position (axis 3). Normalise each "
-                "channel over its positions, the height and the width: axes=[1, 2].",
+    "channel over its positions, the height and the width: axes=[1, 2].",
     "everything": "you normalised over the whole batch at once (all axes). Each image and each "
-                  "channel has its own mean and variance, over the height and the width: "
-                  "axes=[1, 2].",
+    "channel has its own mean and variance, over the height and the width: "
+    "axes=[1, 2].",
     "height": "you normalised over the height only (axis 1); use the height and the width: "
-              "axes=[1, 2].",
+    "axes=[1, 2].",
     "width": "you normalised over the width only (axis 2); use the height and the width: "
-             "axes=[1, 2].",
+    "axes=[1, 2].",
     "batch_and_channels": "you normalised over the batch and the channels (axes 0 and 3). Use the "
-                          "height and the width, axes=[1, 2], for each image and channel.",
+    "height and the width, axes=[1, 2], for each image and channel.",
     "eps_outside": "add epsilon to the variance, inside the square root: (x - mean) / "
-                   "sqrt(variance + epsilon), not (x - mean) / (sqrt(variance) + epsilon); the "
-                   "two differ where the variance is small.",
+    "sqrt(variance + epsilon), not (x - mean) / (sqrt(variance) + epsilon); the "
+    "two differ where the variance is small.",
     "fixed_epsilon": "use the epsilon the function is given (its argument), not a fixed number.",
     "no_sqrt": "divide by the standard deviation, sqrt(variance + epsilon), not by the variance.",
     "no_mean": "subtract each channel's mean before dividing by its standard deviation.",
     "unbiased": "use the plain variance, the mean of the squared differences (divided by H * W, "
-                "as tf.nn.moments does), not the unbiased one divided by H * W - 1.",
+    "as tf.nn.moments does), not the unbiased one divided by H * W - 1.",
 }
 
-_NO_EPSILON = ("a channel with constant values (variance 0) gave 0 / 0 = NaN: add epsilon to the "
-               "variance inside the square root, (x - mean) / sqrt(variance + epsilon) "
-               "(tf.math.rsqrt(variance + epsilon)).")
+_NO_EPSILON = (
+    "a channel with constant values (variance 0) gave 0 / 0 = NaN: add epsilon to the "
+    "variance inside the square root, (x - mean) / sqrt(variance + epsilon) "
+    "(tf.math.rsqrt(variance + epsilon))."
+)
 
 
 def _keepdims_hint(got_shape: tuple[int, ...] | None) -> str:
     """What a wrong shape means here: means and variances without their reduced axes."""
     if got_shape is None:
-        return (" Keep the reduced axes (keepdims=True), so that a mean of shape (N, 1, 1, C) "
-                "broadcasts against x of shape (N, H, W, C).")
+        return (
+            " Keep the reduced axes (keepdims=True), so that a mean of shape (N, 1, 1, C) "
+            "broadcasts against x of shape (N, H, W, C)."
+        )
     if len(got_shape) == 4:
-        return (" Keep the reduced axes (keepdims=True) so that the mean and the variance "
-                "broadcast against x.")
+        return (
+            " Keep the reduced axes (keepdims=True) so that the mean and the variance "
+            "broadcast against x."
+        )
     return ""
 
 
@@ -98,9 +104,12 @@ def generate(rng: np.random.Generator) -> dict:
         mean = xd.mean(axis=(1, 2), keepdims=True)
         var = xd.var(axis=(1, 2), keepdims=True)
         mistakes = {
-            "batch": _norm(x, (0, 1, 2), eps), "layer": _norm(x, (1, 2, 3), eps),
-            "channels": _norm(x, (3,), eps), "everything": _norm(x, (0, 1, 2, 3), eps),
-            "height": _norm(x, (1,), eps), "width": _norm(x, (2,), eps),
+            "batch": _norm(x, (0, 1, 2), eps),
+            "layer": _norm(x, (1, 2, 3), eps),
+            "channels": _norm(x, (3,), eps),
+            "everything": _norm(x, (0, 1, 2, 3), eps),
+            "height": _norm(x, (1,), eps),
+            "width": _norm(x, (2,), eps),
             "batch_and_channels": _norm(x, (0, 3), eps),
             "eps_outside": (xd - mean) / (np.sqrt(var) + eps),
             "no_sqrt": (xd - mean) / (var + eps),
@@ -109,8 +118,11 @@ def generate(rng: np.random.Generator) -> dict:
         }
         if eps != 1e-5:
             mistakes["fixed_epsilon"] = _norm(x, (1, 2), 1e-5)
-        out[i] = ({"x": x, "epsilon": np.float64(eps)}, expected,
-                  {k: v.astype(np.float32) for k, v in mistakes.items() if np.all(np.isfinite(v))})
+        out[i] = (
+            {"x": x, "epsilon": np.float64(eps)},
+            expected,
+            {k: v.astype(np.float32) for k, v in mistakes.items() if np.all(np.isfinite(v))},
+        )
     return out
 
 
@@ -134,17 +146,26 @@ def check_instance_norm(instance_norm: Callable) -> None:
         want = case["expected"].astype(np.float64)
         if not np.all(np.isfinite(got)):
             constant = np.ptp(x, axis=(1, 2)).min() == 0
-            _fail(fn, text, _NO_EPSILON if constant else
-                  "it returned NaN or infinite values: is there a division by zero?")
+            _fail(
+                fn,
+                text,
+                _NO_EPSILON
+                if constant
+                else "it returned NaN or infinite values: is there a division by zero?",
+            )
         if np.allclose(got, want, rtol=1e-4, atol=1e-4):
             continue
         hint = _first_mistake(got, case["mistakes"], HINTS, 1e-4, 1e-4)
         if hint:
             _fail(fn, text, hint)
         worst = np.unravel_index(np.argmax(np.abs(got - want)), want.shape)
-        _fail(fn, text, f"at index {tuple(int(i) for i in worst)} it gives {got[worst]:.6g}, the "
-                        f"answer is {want[worst]:.6g}. Each image and channel: subtract the mean "
-                        "over the height and the width, divide by sqrt(variance + epsilon).")
+        _fail(
+            fn,
+            text,
+            f"at index {tuple(int(i) for i in worst)} it gives {got[worst]:.6g}, the "
+            f"answer is {want[worst]:.6g}. Each image and channel: subtract the mean "
+            "over the height and the width, divide by sqrt(variance + epsilon).",
+        )
     x = cases[-1]["inputs"]["x"]
     _check_gradient(fn, f"x of shape {x.shape}, gradient", [tf.constant(x), 1e-5])
     _success(fn, len(cases), ": per image and channel, with a constant channel")

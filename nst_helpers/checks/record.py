@@ -32,8 +32,17 @@ import numpy as np
 
 from .common import _SOURCE, CHECKS, CheckFailed
 
-__all__ = ["MAX_JSON_BYTES", "MAX_ARRAY_BYTES", "MAX_ITEMS", "inputs_only", "fresh_reference",
-           "collect", "Malformed", "read_records", "judge"]
+__all__ = [
+    "MAX_JSON_BYTES",
+    "MAX_ARRAY_BYTES",
+    "MAX_ITEMS",
+    "inputs_only",
+    "fresh_reference",
+    "collect",
+    "Malformed",
+    "read_records",
+    "judge",
+]
 
 #: Limits on what the grader reads back from a kernel for one check.
 MAX_JSON_BYTES = 1 << 20
@@ -99,14 +108,20 @@ def _encode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> dict:
     if value is None:
         return {"type": "NoneType"}
     if isinstance(value, (tuple, list)) and depth < 2 and len(value) <= MAX_ITEMS:
-        return {"type": name, "seq": "tuple" if isinstance(value, tuple) else "list",
-                "items": [_encode(v, arrays, depth + 1) for v in value]}
+        return {
+            "type": name,
+            "seq": "tuple" if isinstance(value, tuple) else "list",
+            "items": [_encode(v, arrays, depth + 1) for v in value],
+        }
     try:
         arr = np.asarray(value.numpy() if hasattr(value, "numpy") else value)
     except Exception:  # noqa: BLE001 - anything that is not array-like
         return {"type": name}
-    if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_) \
-            or arr.nbytes > MAX_ARRAY_BYTES // 4:
+    if (
+        arr.dtype == object
+        or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_)
+        or arr.nbytes > MAX_ARRAY_BYTES // 4
+    ):
         return {"type": name}
     key = f"a{len(arrays)}"
     arrays[key] = np.array(arr, order="C")  # its own shape: ascontiguousarray makes 0-d 1-d
@@ -117,20 +132,30 @@ def _outcome(fn: Callable, args: tuple, kwargs: dict, arrays: dict[str, np.ndarr
     """Call the student's function; what it did, as plain data."""
     from .answers import _innermost
 
-    before = {k: v.copy() for k, v in [*enumerate(args), *kwargs.items()] if isinstance(v, np.ndarray)}
+    before = {
+        k: v.copy() for k, v in [*enumerate(args), *kwargs.items()] if isinstance(v, np.ndarray)
+    }
     try:
         value = fn(*args, **kwargs)
     except NotImplementedError as err:
         return {"kind": "not_written", "inner": _innermost(err) or ""}
     except Exception as err:  # noqa: BLE001 - whatever the student's code raises, named
-        base = next((c.__name__ for c in type(err).__mro__ if c.__module__ == "builtins"),
-                    "Exception")
-        return {"kind": "raised", "type": type(err).__name__, "base": base, "message": str(err)[:2000]}
+        base = next(
+            (c.__name__ for c in type(err).__mro__ if c.__module__ == "builtins"), "Exception"
+        )
+        return {
+            "kind": "raised",
+            "type": type(err).__name__,
+            "base": base,
+            "message": str(err)[:2000],
+        }
     out = {"kind": "value", "value": _encode(value, arrays)}
     changed = {}
     for key, old in before.items():
         new = args[key] if isinstance(key, int) else kwargs[key]
-        if not (new.shape == old.shape and np.array_equal(new, old, equal_nan=new.dtype.kind == "f")):
+        if not (
+            new.shape == old.shape and np.array_equal(new, old, equal_nan=new.dtype.kind == "f")
+        ):
             changed[str(key)] = _encode(new, arrays)
     if changed:
         out["changed"] = changed
@@ -166,8 +191,9 @@ class _Collect:
         raise _Collected
 
 
-def collect(folder: str | os.PathLike, key: str, name: str, get_fn: Callable[[], Any],
-            options: dict) -> None:
+def collect(
+    folder: str | os.PathLike, key: str, name: str, get_fn: Callable[[], Any], options: dict
+) -> None:
     """Run the student's function for check ``name`` on the inputs in ``folder/key.inputs.npz``
     and write what it did to ``folder/key.*``: what the grader's collecting cell calls.
 
@@ -237,7 +263,9 @@ class Malformed(Exception):
     """What a kernel sent back is not what :func:`collect` writes."""
 
 
-def read_records(folder: str | pathlib.Path, key: str) -> tuple[list[dict], dict[str, np.ndarray]] | None:
+def read_records(
+    folder: str | pathlib.Path, key: str
+) -> tuple[list[dict], dict[str, np.ndarray]] | None:
     """What the kernel wrote for check ``key``: its records and arrays, or None if nothing.
 
     Raises:
@@ -263,7 +291,9 @@ def read_records(folder: str | pathlib.Path, key: str) -> tuple[list[dict], dict
             raise Malformed("its answers' record is nested too deeply")
         if isinstance(x, dict):
             if "array" in x:
-                if not (isinstance(x["array"], str) and re.fullmatch(r"p\d{1,3}a\d{1,4}", x["array"])):
+                if not (
+                    isinstance(x["array"], str) and re.fullmatch(r"p\d{1,3}a\d{1,4}", x["array"])
+                ):
                     raise Malformed("an array name in its record is not one collect writes")
                 names.add(x["array"])
             for v in x.values():
@@ -284,9 +314,14 @@ def read_records(folder: str | pathlib.Path, key: str) -> tuple[list[dict], dict
         try:
             arr = np.load(f, allow_pickle=False)
         except Exception as err:  # noqa: BLE001 - any malformed file
-            raise Malformed(f"array {name} is not a plain .npy file ({type(err).__name__})") from None
-        if not isinstance(arr, np.ndarray) or arr.dtype.hasobject or \
-                not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
+            raise Malformed(
+                f"array {name} is not a plain .npy file ({type(err).__name__})"
+            ) from None
+        if (
+            not isinstance(arr, np.ndarray)
+            or arr.dtype.hasobject
+            or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_)
+        ):
             raise Malformed(f"array {name} is not numeric")
         arrays[name] = arr
     return records, arrays
@@ -336,11 +371,19 @@ class _Replay:
     """The grader's stand-in: every call of the student's function answers with what the kernel
     recorded for it; the check's cases are this grading's, with their expected values."""
 
-    def __init__(self, name: str, arrays: dict[str, np.ndarray], records: list[dict],
-                 outputs: dict[str, np.ndarray]):
+    def __init__(
+        self,
+        name: str,
+        arrays: dict[str, np.ndarray],
+        records: list[dict],
+        outputs: dict[str, np.ndarray],
+    ):
         self.name, self.arrays, self.outputs = name, arrays, outputs
-        self.calls = {r.get("phase"): r for r in records if r.get("kind") in ("value", "raised",
-                                                                              "not_written")}
+        self.calls = {
+            r.get("phase"): r
+            for r in records
+            if r.get("kind") in ("value", "raised", "not_written")
+        }
         self.grad = next((r for r in records if r.get("kind") == "gradient"), None)
         self.k = 0
 
@@ -359,8 +402,10 @@ class _Replay:
         record = self.calls.get(self.k)
         self.k += 1
         if record is None:
-            raise CheckFailed(f"{getattr(fn, '__name__', 'the function')} was not run on this "
-                              "test case (the notebook stopped first).")
+            raise CheckFailed(
+                f"{getattr(fn, '__name__', 'the function')} was not run on this "
+                "test case (the notebook stopped first)."
+            )
         if record["kind"] == "not_written":
             inner = record.get("inner")
             _not_written(fn, inner if isinstance(inner, str) and _NAME.match(inner) else None)
@@ -385,8 +430,9 @@ class _Replay:
         return [_text(x, 300) for x in outcome[:3]]
 
 
-def judge(name: str, options: dict, arrays: dict[str, np.ndarray], read: tuple | None,
-          fallback_name: str) -> tuple[str, str]:
+def judge(
+    name: str, options: dict, arrays: dict[str, np.ndarray], read: tuple | None, fallback_name: str
+) -> tuple[str, str]:
     """The verdict on one check call of a course cell, from what the kernel recorded.
 
     Args:
@@ -412,8 +458,11 @@ def judge(name: str, options: dict, arrays: dict[str, np.ndarray], read: tuple |
         if r.get("kind") == "missing":
             return "error", f"{_text(r.get('type'), 40)}: {_text(r.get('message'))}"
     named = next((r.get("name") for r in records if r.get("kind") == "name"), None)
-    fn = type("Answer", (), {"__name__": named if isinstance(named, str) and _NAME.match(named)
-                             else fallback_name})()
+    fn = type(
+        "Answer",
+        (),
+        {"__name__": named if isinstance(named, str) and _NAME.match(named) else fallback_name},
+    )()
     token = _SOURCE.set(_Replay(name, arrays, records, outputs))
     try:
         with contextlib.redirect_stdout(io.StringIO()):

@@ -75,8 +75,9 @@ def regenerate(folder: str | pathlib.Path | None = None) -> list[pathlib.Path]:
     """
     if folder is None:
         if not (_ROOT / "pyproject.toml").exists():
-            raise FileNotFoundError(f"{_ROOT} is not a checkout of the course; pass the folder to write "
-                                    "to (--out DIR).")
+            raise FileNotFoundError(
+                f"{_ROOT} is not a checkout of the course; pass the folder to write to (--out DIR)."
+            )
         folder = _ROOT / "data" / "checks"
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
@@ -98,10 +99,15 @@ def main(argv: list[str] | None = None) -> int:
     Returns:
         The exit status, 0.
     """
-    parser = argparse.ArgumentParser(prog="python -m nst_helpers.checks",
-                                     description="The reference values of the exercises' checks.")
-    parser.add_argument("--regenerate", action="store_true",
-                        help="recompute the reference values with the library and write them")
+    parser = argparse.ArgumentParser(
+        prog="python -m nst_helpers.checks",
+        description="The reference values of the exercises' checks.",
+    )
+    parser.add_argument(
+        "--regenerate",
+        action="store_true",
+        help="recompute the reference values with the library and write them",
+    )
     parser.add_argument("--out", default=None, help="folder to write to (default: data/checks)")
     args = parser.parse_args(argv)
     if not args.regenerate:

@@ -35,26 +35,39 @@ def check_refined(refined: Any, coarse: Any, large_photo: np.ndarray, style: np.
 
     if not all(hasattr(refined, k) for k in ("image", "history", "config")):
         if isinstance(refined, np.ndarray):
-            fail("refined should be what stylize returns (a StyleResult), not its image: "
-                 "refined = stylize(...), without .image.")
-        fail(f"refined should be what stylize returns (a StyleResult), not a {type(refined).__name__}.")
+            fail(
+                "refined should be what stylize returns (a StyleResult), not its image: "
+                "refined = stylize(...), without .image."
+            )
+        fail(
+            f"refined should be what stylize returns (a StyleResult), not a {type(refined).__name__}."
+        )
     want_shape = tuple(np.asarray(large_photo).shape[:2])
     got_shape = tuple(refined.image.shape[:2])
     if got_shape != want_shape:
         if got_shape == tuple(coarse.image.shape[:2]):
-            fail(f"refined is {got_shape[1]}x{got_shape[0]} px, the coarse size: run it on large_photo "
-                 f"with max_side={side}.")
-        fail(f"refined is {got_shape[1]}x{got_shape[0]} px; a {side} px run of large_photo is "
-             f"{want_shape[1]}x{want_shape[0]} (max_side={side}, on large_photo).")
+            fail(
+                f"refined is {got_shape[1]}x{got_shape[0]} px, the coarse size: run it on large_photo "
+                f"with max_side={side}."
+            )
+        fail(
+            f"refined is {got_shape[1]}x{got_shape[0]} px; a {side} px run of large_photo is "
+            f"{want_shape[1]}x{want_shape[0]} (max_side={side}, on large_photo)."
+        )
     if refined.config.steps != steps:
         fail(f"refined ran {refined.config.steps} steps; give it steps={steps}.")
-    changed = [k for k, v in coarse.config.to_dict().items()
-               if k not in ("max_side", "steps") and getattr(refined.config, k) != v]
+    changed = [
+        k
+        for k, v in coarse.config.to_dict().items()
+        if k not in ("max_side", "steps") and getattr(refined.config, k) != v
+    ]
     if changed:
         k = changed[0]
-        fail(f"refined changes {k} ({getattr(coarse.config, k)!r} in coarse, "
-             f"{getattr(refined.config, k)!r} in refined): use coarse's settings, the \"fast\" preset "
-             "and the same keyword arguments, with only the size and the steps changed.")
+        fail(
+            f"refined changes {k} ({getattr(coarse.config, k)!r} in coarse, "
+            f'{getattr(refined.config, k)!r} in refined): use coarse\'s settings, the "fast" preset '
+            "and the same keyword arguments, with only the size and the steps changed."
+        )
     from ..optimize import Problem  # one evaluation of the loss, on refined's own settings
 
     problem = Problem(large_photo, style, refined.config, verbose=False)
@@ -67,8 +80,12 @@ def check_refined(refined: Any, coarse: Any, large_photo: np.ndarray, style: np.
         # From the photograph the content loss is 0 (in bfloat16, rounding's worth of it).
         photo_start = float(problem.losses(problem.initial_image())[0])
         if np.isclose(first, photo_start, rtol=1e-2):
-            fail("refined started from the photograph (its first content loss is 0): pass "
-                 "init_image=coarse.image, which stylize enlarges to the content's size.")
-        fail(f"refined did not start from coarse.image (its first loss is {first:.6g}, coarse.image's "
-             f"{start:.6g}): pass init_image=coarse.image.")
+            fail(
+                "refined started from the photograph (its first content loss is 0): pass "
+                "init_image=coarse.image, which stylize enlarges to the content's size."
+            )
+        fail(
+            f"refined did not start from coarse.image (its first loss is {first:.6g}, coarse.image's "
+            f"{start:.6g}): pass init_image=coarse.image."
+        )
     print(f"✔ refined is right ({side} px, {steps} steps, started from coarse.image enlarged).")

@@ -23,41 +23,54 @@ SEED = (2025, 9, 1)
 
 HINTS = {
     "no_skip": "there is no skip connection: the block returns only its two convolutions' result. "
-               "Add the input back, return x + norm_2(conv_2(...)), so the block learns a "
-               "correction to x.",
+    "Add the input back, return x + norm_2(conv_2(...)), so the block learns a "
+    "correction to x.",
     "relu_after_sum": "no ReLU after the sum: Johnson et al.'s block returns x + norm_2(...) as "
-                      "it is, so that the block can also lower values.",
+    "it is, so that the block can also lower values.",
     "relu_before_sum": "no ReLU on the second branch either: x + norm_2(conv_2(...)), with the "
-                       "only ReLU between norm_1 and conv_2.",
+    "only ReLU between norm_1 and conv_2.",
     "no_inner_relu": "put a ReLU between the two convolutions, after norm_1: "
-                     "conv_2(tf.nn.relu(norm_1(conv_1(x)))); without it the two convolutions are "
-                     "one linear map.",
+    "conv_2(tf.nn.relu(norm_1(conv_1(x)))); without it the two convolutions are "
+    "one linear map.",
     "norm_after_sum": "normalise the branch before adding the skip: x + norm_2(conv_2(...)), not "
-                      "norm_2(x + conv_2(...)), which would normalise the input away.",
+    "norm_2(x + conv_2(...)), which would normalise the input away.",
     "relu_before_norm": "normalise first, then the ReLU: tf.nn.relu(norm_1(conv_1(x))).",
     "first_layers_twice": "use each layer once: conv_1 and norm_1 first, then conv_2 and norm_2 "
-                          "(they have different weights).",
+    "(they have different weights).",
     "one_convolution": "the branch has two convolutions: conv_1, norm_1, ReLU, conv_2, norm_2.",
 }
 
 
 def _joined_hint(x_shape: tuple[int, ...]) -> Callable[[tuple[int, ...] | None], str]:
     """What a wrong shape means here: x and the branch joined (concatenated, stacked), not added."""
+
     def hint(got_shape):
         if got_shape is None:
-            return (" The skip connection adds x and the branch, which have the same shape: "
-                    "x + norm_2(conv_2(...)).")
+            return (
+                " The skip connection adds x and the branch, which have the same shape: "
+                "x + norm_2(conv_2(...))."
+            )
         got, x = tuple(got_shape), tuple(x_shape)
-        doubled = len(got) == len(x) and sum(g != s for g, s in zip(got, x)) == 1 and all(
-            g in (s, 2 * s) for g, s in zip(got, x))
-        stacked = len(got) == len(x) + 1 and any(got[:a] + got[a + 1:] == x and got[a] == 2
-                                                 for a in range(len(got)))
+        doubled = (
+            len(got) == len(x)
+            and sum(g != s for g, s in zip(got, x)) == 1
+            and all(g in (s, 2 * s) for g, s in zip(got, x))
+        )
+        stacked = len(got) == len(x) + 1 and any(
+            got[:a] + got[a + 1 :] == x and got[a] == 2 for a in range(len(got))
+        )
         if not (doubled or stacked):
             return ""
-        how = "concatenated x and the branch (tf.concat)" if doubled else \
-            "stacked x and the branch (tf.stack)"
-        return (f" You {how}: the skip connection adds them, element by element, "
-                "x + norm_2(conv_2(...)), which keeps x's shape.")
+        how = (
+            "concatenated x and the branch (tf.concat)"
+            if doubled
+            else "stacked x and the branch (tf.stack)"
+        )
+        return (
+            f" You {how}: the skip connection adds them, element by element, "
+            "x + norm_2(conv_2(...)), which keeps x's shape."
+        )
+
     return hint
 
 
@@ -88,10 +101,12 @@ def _layers(inputs: dict[str, np.ndarray]) -> tuple[Callable, Callable, Callable
         norm.__name__ = name
         return norm
 
-    return (make_conv(inputs["kernel_1"], inputs["bias_1"], "conv_1"),
-            make_norm(inputs["gamma_1"], inputs["beta_1"], "norm_1"),
-            make_conv(inputs["kernel_2"], inputs["bias_2"], "conv_2"),
-            make_norm(inputs["gamma_2"], inputs["beta_2"], "norm_2"))
+    return (
+        make_conv(inputs["kernel_1"], inputs["bias_1"], "conv_1"),
+        make_norm(inputs["gamma_1"], inputs["beta_1"], "norm_1"),
+        make_conv(inputs["kernel_2"], inputs["bias_2"], "conv_2"),
+        make_norm(inputs["gamma_2"], inputs["beta_2"], "norm_2"),
+    )
 
 
 def generate(rng: np.random.Generator) -> dict:
@@ -143,8 +158,9 @@ def check_residual_block(residual_block: Callable) -> None:
     for case in cases:
         x = case["inputs"]["x"]
         text = f"x of shape {x.shape}"
-        got = _shaped(fn, (tf.constant(x),) + _layers(case["inputs"]), text, x.shape,
-                      _joined_hint(x.shape))
+        got = _shaped(
+            fn, (tf.constant(x),) + _layers(case["inputs"]), text, x.shape, _joined_hint(x.shape)
+        )
         want = case["expected"].astype(np.float64)
         if np.all(np.isfinite(got)) and np.allclose(got, want, rtol=1e-4, atol=1e-4):
             continue
@@ -153,9 +169,16 @@ def check_residual_block(residual_block: Callable) -> None:
             _fail(fn, text, hint)
         if np.allclose(got, x, rtol=1e-5, atol=1e-5):
             _fail(fn, text, "it returns x unchanged: add the branch, x + norm_2(conv_2(...)).")
-        _fail(fn, text, "the output differs from x + norm_2(conv_2(tf.nn.relu(norm_1(conv_1(x))))): "
-                        "use each given layer once, in that order, and add x at the end.")
+        _fail(
+            fn,
+            text,
+            "the output differs from x + norm_2(conv_2(tf.nn.relu(norm_1(conv_1(x))))): "
+            "use each given layer once, in that order, and add x at the end.",
+        )
     inputs = cases[0]["inputs"]
-    _check_gradient(fn, f"x of shape {inputs['x'].shape}, gradient",
-                    [tf.constant(inputs["x"])] + list(_layers(inputs)))
+    _check_gradient(
+        fn,
+        f"x of shape {inputs['x'].shape}, gradient",
+        [tf.constant(inputs["x"])] + list(_layers(inputs)),
+    )
     _success(fn, len(cases), ", with the check's own layers")

@@ -13,8 +13,11 @@ __all__ = ["generate", "check_sweep_grid"]
 
 def generate(rng: np.random.Generator) -> dict:
     """The exercise's preset, style weight and TV weights; no answers to store."""
-    inputs = {"preset": np.str_("seed"), "style_weight": np.float64(1e-3),
-              "tv_weights": np.array([0.0, 1.0, 10.0])}
+    inputs = {
+        "preset": np.str_("seed"),
+        "style_weight": np.float64(1e-3),
+        "tv_weights": np.array([0.0, 1.0, 10.0]),
+    }
     return {0: (inputs, np.float64(np.nan), {})}
 
 
@@ -40,37 +43,57 @@ def check_sweep_grid(grid: list[dict[str, Any]], name: str = "my_grid") -> None:
     fail = _failer(name, text)
 
     if isinstance(grid, dict) or not isinstance(grid, (list, tuple)):
-        fail(f"{name} should be a list of dicts, one per run, such as "
-             f'[{{"preset": "{want_preset}", "style_weight": ..., "tv_weight": ...}}, ...]; '
-             f"it is a {type(grid).__name__}.")
+        fail(
+            f"{name} should be a list of dicts, one per run, such as "
+            f'[{{"preset": "{want_preset}", "style_weight": ..., "tv_weight": ...}}, ...]; '
+            f"it is a {type(grid).__name__}."
+        )
     if len(grid) != len(want_tv):
-        fail(f"{name} has {len(grid)} entries; the sweep needs {len(want_tv)}, one run per TV weight.")
+        fail(
+            f"{name} has {len(grid)} entries; the sweep needs {len(want_tv)}, one run per TV weight."
+        )
     base = preset(want_preset)
     tvs = []
     for i, entry in enumerate(grid, start=1):
         if not isinstance(entry, dict):
             fail(f"entry {i} is a {type(entry).__name__}; each entry is a dict of settings.")
         if "preset" not in entry:
-            fail(f'entry {i} has no "preset": without one the run starts from the explorer\'s '
-                 f'current controls, not from the seed\'s settings; add "preset": "{want_preset}".')
+            fail(
+                f'entry {i} has no "preset": without one the run starts from the explorer\'s '
+                f'current controls, not from the seed\'s settings; add "preset": "{want_preset}".'
+            )
         if entry["preset"] != want_preset:
-            fail(f'entry {i} starts from the preset {entry["preset"]!r}; the exercise starts from '
-                 f'"{want_preset}".')
+            fail(
+                f"entry {i} starts from the preset {entry['preset']!r}; the exercise starts from "
+                f'"{want_preset}".'
+            )
         try:
             cfg = preset(entry["preset"], **{k: v for k, v in entry.items() if k != "preset"})
         except NSTError as err:
             fail(f"entry {i}: {err}")
         if not np.isclose(cfg.style_weight, want_sw, rtol=1e-6):
-            fail(f"entry {i} has style weight {cfg.style_weight:g}; the exercise uses "
-                 f"{want_sw:g} for every run (the seed's default is {base.style_weight:g}).")
-        others = [k for k in entry if k not in ("preset", "style_weight", "tv_weight") + _SWEEP_FREE
-                  and getattr(cfg, k) != getattr(base, k)]
+            fail(
+                f"entry {i} has style weight {cfg.style_weight:g}; the exercise uses "
+                f"{want_sw:g} for every run (the seed's default is {base.style_weight:g})."
+            )
+        others = [
+            k
+            for k in entry
+            if k not in ("preset", "style_weight", "tv_weight") + _SWEEP_FREE
+            and getattr(cfg, k) != getattr(base, k)
+        ]
         if others:
-            fail(f"entry {i} also changes {', '.join(others)}: change only the style weight and the "
-                 "TV weight, so that the pictures differ by the smoothing alone.")
+            fail(
+                f"entry {i} also changes {', '.join(others)}: change only the style weight and the "
+                "TV weight, so that the pictures differ by the smoothing alone."
+            )
         tvs.append(cfg.tv_weight)
     if sorted(tvs) != want_tv:
-        fail(f"the TV weights are {', '.join(f'{t:g}' for t in tvs)}; try "
-             f"{', '.join(f'{t:g}' for t in want_tv)}, one per entry.")
-    print(f"✔ {name} is right ({len(grid)} runs from the {want_preset} preset, style weight "
-          f"{want_sw:g}, TV weights {', '.join(f'{t:g}' for t in want_tv)}).")
+        fail(
+            f"the TV weights are {', '.join(f'{t:g}' for t in tvs)}; try "
+            f"{', '.join(f'{t:g}' for t in want_tv)}, one per entry."
+        )
+    print(
+        f"✔ {name} is right ({len(grid)} runs from the {want_preset} preset, style weight "
+        f"{want_sw:g}, TV weights {', '.join(f'{t:g}' for t in want_tv)})."
+    )

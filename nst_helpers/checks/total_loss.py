@@ -18,33 +18,35 @@ __all__ = ["HINTS", "UNEXPLAINED", "generate", "check_total_loss"]
 
 HINTS = {
     "swapped": "the weights are swapped: content_weight multiplies the content loss and style_weight "
-               "the style loss.",
+    "the style loss.",
     "no_weights": "multiply by the weights: content_weight * (content loss) + style_weight * "
-                  "(style loss).",
+    "(style loss).",
     "style_sum": "average the style losses over the style layers (the seed's w_l = 1/5 for five "
-                 "layers): divide their sum by len(style_targets).",
+    "layers): divide their sum by len(style_targets).",
     "content_sum": "average the content losses over the content layers: divide their sum by "
-                   "len(content_targets) (the seed has one content layer, but there may be several).",
+    "len(content_targets) (the seed has one content layer, but there may be several).",
     "both_sum": "average over the layers: the sum of the content losses divided by "
-                "len(content_targets), the sum of the style losses by len(style_targets).",
+    "len(content_targets), the sum of the style losses by len(style_targets).",
     "content_only": "the style loss is missing: add style_weight times the mean of the style losses "
-                    "over style_targets' layers.",
+    "over style_targets' layers.",
     "style_only": "the content loss is missing: add content_weight times the mean of the content "
-                  "losses over content_targets' layers.",
+    "losses over content_targets' layers.",
     "gram_of_target": "style_targets already hold the style image's Gram matrices: compare them with "
-                      "the Gram matrices of features[layer] (your style_loss does), without taking "
-                      "their Gram matrix again.",
+    "the Gram matrices of features[layer] (your style_loss does), without taking "
+    "their Gram matrix again.",
     "pooled": "you averaged over all the layers pooled, content and style together (divided by "
-              "len(content_targets) + len(style_targets)): average each kind over its own layers, "
-              "the content losses over len(content_targets), the style losses over "
-              "len(style_targets), then weight the two means and add them.",
+    "len(content_targets) + len(style_targets)): average each kind over its own layers, "
+    "the content losses over len(content_targets), the style losses over "
+    "len(style_targets), then weight the two means and add them.",
     "halved": "you averaged the two weighted terms (divided their sum by 2): add them, "
-              "content_weight * (mean content loss) + style_weight * (mean style loss).",
+    "content_weight * (mean content loss) + style_weight * (mean style loss).",
 }
 
-UNEXPLAINED = (" If content_loss and style_loss pass their checks, look at how they are combined: "
-               "content_weight times the mean of the content losses over content_targets' layers, "
-               "plus style_weight times the mean of the style losses over style_targets' layers.")
+UNEXPLAINED = (
+    " If content_loss and style_loss pass their checks, look at how they are combined: "
+    "content_weight times the mean of the content losses over content_targets' layers, "
+    "plus style_weight times the mean of the style losses over style_targets' layers."
+)
 
 
 def _derived(case: dict, n_content: int, n_style: int) -> dict[str, np.float64]:
@@ -75,23 +77,44 @@ def generate(rng: np.random.Generator) -> dict:
     from .. import losses
 
     specs = [  # (content layers, style layers, {layer: shape}, content weight, style weight)
-        (("block4_conv2", "block5_conv2"), ("block1_conv1", "block2_conv1", "block3_conv1"),
-         {"block1_conv1": (1, 6, 6, 3), "block2_conv1": (1, 3, 3, 5), "block3_conv1": (1, 2, 2, 6),
-          "block4_conv2": (1, 2, 2, 7), "block5_conv2": (1, 1, 2, 7)},
-         2.0, 5.0),
-        (("block5_conv2",), ("block1_conv1", "block2_conv1"),
-         {"block1_conv1": (1, 6, 5, 4), "block2_conv1": (1, 3, 3, 6), "block5_conv2": (1, 2, 3, 8)},
-         10.0, 0.5),
+        (
+            ("block4_conv2", "block5_conv2"),
+            ("block1_conv1", "block2_conv1", "block3_conv1"),
+            {
+                "block1_conv1": (1, 6, 6, 3),
+                "block2_conv1": (1, 3, 3, 5),
+                "block3_conv1": (1, 2, 2, 6),
+                "block4_conv2": (1, 2, 2, 7),
+                "block5_conv2": (1, 1, 2, 7),
+            },
+            2.0,
+            5.0,
+        ),
+        (
+            ("block5_conv2",),
+            ("block1_conv1", "block2_conv1"),
+            {
+                "block1_conv1": (1, 6, 5, 4),
+                "block2_conv1": (1, 3, 3, 6),
+                "block5_conv2": (1, 2, 3, 8),
+            },
+            10.0,
+            0.5,
+        ),
     ]
     out = {}
     for i, (content_layers, style_layers, shapes, cw, sw) in enumerate(specs):
         feats = {l: _features(rng, s) for l, s in shapes.items()}
         content_t = {l: _features(rng, shapes[l]) for l in content_layers}
-        style_t = {l: losses.gram_matrix(_features(rng, shapes[l], 1.3)).numpy() for l in style_layers}
+        style_t = {
+            l: losses.gram_matrix(_features(rng, shapes[l], 1.3)).numpy() for l in style_layers
+        }
         c_each = [float(losses.content_loss(feats[l], content_t[l])) for l in content_layers]
         s_each = [float(losses.style_layer_loss(feats[l], style_t[l])) for l in style_layers]
-        regram = [float(losses.style_layer_loss(feats[l], losses.gram_matrix(style_t[l])))
-                  for l in style_layers]
+        regram = [
+            float(losses.style_layer_loss(feats[l], losses.gram_matrix(style_t[l])))
+            for l in style_layers
+        ]
         c, s = np.mean(c_each), np.mean(s_each)
         mistakes = {
             "swapped": sw * c + cw * s,
@@ -102,13 +125,19 @@ def generate(rng: np.random.Generator) -> dict:
             "gram_of_target": cw * c + sw * np.mean(regram),
         }
         if len(content_layers) > 1:  # with one content layer, its sum is its mean
-            mistakes.update(content_sum=cw * np.sum(c_each) + sw * s,
-                            both_sum=cw * np.sum(c_each) + sw * np.sum(s_each))
+            mistakes.update(
+                content_sum=cw * np.sum(c_each) + sw * s,
+                both_sum=cw * np.sum(c_each) + sw * np.sum(s_each),
+            )
         inputs = {f"features.{l}": v for l, v in feats.items()}
         inputs.update({f"content_targets.{l}": v for l, v in content_t.items()})
         inputs.update({f"style_targets.{l}": v for l, v in style_t.items()})
         inputs.update(content_weight=np.float64(cw), style_weight=np.float64(sw))
-        out[i] = (inputs, np.float64(cw * c + sw * s), {k: np.float64(v) for k, v in mistakes.items()})
+        out[i] = (
+            inputs,
+            np.float64(cw * c + sw * s),
+            {k: np.float64(v) for k, v in mistakes.items()},
+        )
     return out
 
 
@@ -128,24 +157,35 @@ def check_total_loss(total_loss: Callable) -> None:
     cases = _cases("total_loss")
     for case in cases:
         inp = _split_dicts(case["inputs"])
-        text = (f"{len(inp['content_targets'])} content and {len(inp['style_targets'])} style layers, "
-                f"weights {float(inp['content_weight']):g} and {float(inp['style_weight']):g}")
-        args: list[Any] = [{l: _tensor(v) for l, v in inp[k].items()}
-                           for k in ("features", "content_targets", "style_targets")]
+        text = (
+            f"{len(inp['content_targets'])} content and {len(inp['style_targets'])} style layers, "
+            f"weights {float(inp['content_weight']):g} and {float(inp['style_weight']):g}"
+        )
+        args: list[Any] = [
+            {l: _tensor(v) for l, v in inp[k].items()}
+            for k in ("features", "content_targets", "style_targets")
+        ]
         args += [float(inp["content_weight"]), float(inp["style_weight"])]
         got = _scalar(total_loss, _call(total_loss, *args), text)
         want = case["expected"]
         if _close(got, want, 1e-4, 0):
             continue
-        mistakes = {**case["mistakes"],
-                    **_derived(case, len(inp["content_targets"]), len(inp["style_targets"]))}
+        mistakes = {
+            **case["mistakes"],
+            **_derived(case, len(inp["content_targets"]), len(inp["style_targets"])),
+        }
         hint = _first_mistake(got, mistakes, HINTS, 1e-4)
         if hint:
             _fail(total_loss, text, hint)
         _fail(total_loss, text, _off_by(got, want) + UNEXPLAINED)
     inp = _split_dicts(cases[0]["inputs"])
-    args = [{l: _tensor(v) for l, v in inp[k].items()}
-            for k in ("features", "content_targets", "style_targets")]
-    _check_gradient(total_loss, "gradient with respect to the features",
-                    args + [float(inp["content_weight"]), float(inp["style_weight"])])
+    args = [
+        {l: _tensor(v) for l, v in inp[k].items()}
+        for k in ("features", "content_targets", "style_targets")
+    ]
+    _check_gradient(
+        total_loss,
+        "gradient with respect to the features",
+        args + [float(inp["content_weight"]), float(inp["style_weight"])],
+    )
     _success(total_loss, len(cases), ": two content layers and one")

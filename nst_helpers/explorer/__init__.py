@@ -45,16 +45,31 @@ from .front import Explorer
 from .lab import MAX_KEEP, SEED_STUDY, Job, Lab
 from .listener import Listener
 from .records import (
-                      Entry,
-                      Upload,
-                      differences,
-                      next_free_name,
-                      normalize_upload,
-                      parse_grid,
-                      read_record,
-                      write_entry,
+    Entry,
+    Upload,
+    differences,
+    next_free_name,
+    normalize_upload,
+    parse_grid,
+    read_record,
+    write_entry,
 )
 
-__all__ = ["Entry", "Explorer", "Job", "Lab", "Listener", "MAX_KEEP", "SEED_STUDY", "Upload",
-           "differences", "loss_curve_svg", "next_free_name", "normalize_upload", "parse_grid",
-           "read_record", "thumbnail_png", "write_entry"]
+__all__ = [
+    "Entry",
+    "Explorer",
+    "Job",
+    "Lab",
+    "Listener",
+    "MAX_KEEP",
+    "SEED_STUDY",
+    "Upload",
+    "differences",
+    "loss_curve_svg",
+    "next_free_name",
+    "normalize_upload",
+    "parse_grid",
+    "read_record",
+    "thumbnail_png",
+    "write_entry",
+]

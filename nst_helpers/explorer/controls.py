@@ -26,15 +26,33 @@ from ..images import default_max_side
 from .lab import MAX_KEEP, SEED_STUDY
 
 __all__ = [
-    "CONTROL_OF", "DESC", "HELP", "LAYER_GRID", "ORDER", "SWITCHES", "TABS", "Controls",
-    "from_control", "make_control", "to_control", "tooltip",
+    "CONTROL_OF",
+    "DESC",
+    "HELP",
+    "LAYER_GRID",
+    "ORDER",
+    "SWITCHES",
+    "TABS",
+    "Controls",
+    "from_control",
+    "make_control",
+    "to_control",
+    "tooltip",
 ]
 
 #: The order of the controls on each settings tab; settings of a tab not named here follow.
 ORDER = {
     "Weights": ("preset", "content_weight", "style_weight", "tv", "tv_weight", "preserve_color"),
-    "Optimiser": ("optimizer", "learning_rate", "steps", "max_side", "init", "precision", "seed",
-                  "preview_every"),
+    "Optimiser": (
+        "optimizer",
+        "learning_rate",
+        "steps",
+        "max_side",
+        "init",
+        "precision",
+        "seed",
+        "preview_every",
+    ),
     "Layers": ("content_layer", "normalization", "pooling"),
 }
 #: The settings tabs: those of :data:`ORDER`, then any other that a row of the table names.
@@ -49,11 +67,11 @@ SWITCHES = {"tv_weight": ("tv", 1e3)}
 #: Hover texts of the explorer's own controls (the settings' come from the table).
 HELP = {
     "preset": "Fill every control from a named preset: seed (the original paper), gatys (the 2016 "
-              "paper, L-BFGS) or fast (L-BFGS, quick on a CPU).",
+    "paper, L-BFGS) or fast (L-BFGS, quick on a CPU).",
     "tv": "Add a total-variation loss, which smooths the image and removes speckle noise.",
     "preview_every": "Update the preview, the loss curve and the progress bar every this many steps.",
     "sweep_grid": "One JSON object per line; each is one run. Keys are settings (style_weight, "
-                  "learning_rate, …) and optionally 'preset'.",
+    "learning_rate, …) and optionally 'preset'.",
     "sweep_size": "Longest side of the images in the sweep, unless a line sets max_side.",
     "sweep_steps": "Steps of each run of the sweep, unless a line sets steps.",
     "folder": "Where Save writes the PNG and JSON files (new numbered names, never overwriting).",
@@ -111,24 +129,44 @@ def make_control(row: Setting, layers: list) -> Any:
     kinds = row.kinds
     common = dict(description=row.label, style=DESC)
     if row.name == "content_layers":
-        return w.Dropdown(options=layers, value=row.default[0], layout=w.Layout(width="280px"),
-                          **common)
+        return w.Dropdown(
+            options=layers, value=row.default[0], layout=w.Layout(width="280px"), **common
+        )
     if row.choices is not None:
-        return w.ToggleButtons(options=[(row.title(v), _token(v)) for v in row.choices],
-                               value=_token(row.default), description=row.label,
-                               style={**DESC, "button_width": "96px"})
+        return w.ToggleButtons(
+            options=[(row.title(v), _token(v)) for v in row.choices],
+            value=_token(row.default),
+            description=row.label,
+            style={**DESC, "button_width": "96px"},
+        )
     value = to_control(row, SWITCHES.get(row.name, (None, row.default))[1])
     if float in kinds and row.log:
         assert row.span is not None  # a log slider's setting has a span
         low, high = (math.log10(x) for x in row.span)
-        return w.FloatLogSlider(value=value, base=10, min=low, max=high, step=row.step or 0.1,
-                                layout=wide, continuous_update=False, **common)
+        return w.FloatLogSlider(
+            value=value,
+            base=10,
+            min=low,
+            max=high,
+            step=row.step or 0.1,
+            layout=wide,
+            continuous_update=False,
+            **common,
+        )
     if int in kinds and row.span:
-        return w.IntSlider(value=value, min=row.span[0], max=row.span[1], step=row.step or 1,
-                           layout=wide, continuous_update=False, **common)
+        return w.IntSlider(
+            value=value,
+            min=row.span[0],
+            max=row.span[1],
+            step=row.step or 1,
+            layout=wide,
+            continuous_update=False,
+            **common,
+        )
     if int in kinds:
-        return w.BoundedIntText(value=value, min=0, max=2**31 - 1,
-                                layout=w.Layout(width="200px"), **common)
+        return w.BoundedIntText(
+            value=value, min=0, max=2**31 - 1, layout=w.Layout(width="200px"), **common
+        )
     if bool in kinds:
         return w.Checkbox(value=bool(value), indent=False, description=row.label)
     return (w.FloatText if float in kinds else w.Text)(value=value, layout=wide, **common)
@@ -153,8 +191,13 @@ class Controls:
 
     hidden: dict[str, Any]
 
-    def __init__(self, layers: list, backbone: str = "the backbone",
-                 folder: str = "outputs/explorer", sweep: Any = None) -> None:
+    def __init__(
+        self,
+        layers: list,
+        backbone: str = "the backbone",
+        folder: str = "outputs/explorer",
+        sweep: Any = None,
+    ) -> None:
         self.layers = list(layers)
         self.backbone = backbone
         self.hidden = {}
@@ -167,25 +210,43 @@ class Controls:
             tooltip(self.widgets[key], text)
         self.layer_boxes, self.layer_rows = self._layer_grid()
         c = self.widgets
-        c["tv"].observe(lambda ch: setattr(c["tv_weight"], "disabled", not ch["new"]), names="value")
+        c["tv"].observe(
+            lambda ch: setattr(c["tv_weight"], "disabled", not ch["new"]), names="value"
+        )
         c["optimizer"].observe(
-            lambda ch: setattr(c["learning_rate"], "disabled", ch["new"] != "adam"), names="value")
+            lambda ch: setattr(c["learning_rate"], "disabled", ch["new"] != "adam"), names="value"
+        )
 
     def _settings_tabs(self) -> dict:
         w = _w()
         made = {}
         for row in SETTINGS.values():
             if row.tab and row.name not in LAYER_GRID:
-                made[CONTROL_OF.get(row.name, row.name)] = tooltip(make_control(row, self.layers),
-                                                                   row.help)
-        made["preset"] = w.Dropdown(options=list(PRESETS), value="fast", description="preset",
-                                    style=DESC, layout=w.Layout(width="260px"))
-        made["tv"] = w.Checkbox(value=False, description="smooth (total variation)", indent=False,
-                                layout=w.Layout(width="220px"))
+                made[CONTROL_OF.get(row.name, row.name)] = tooltip(
+                    make_control(row, self.layers), row.help
+                )
+        made["preset"] = w.Dropdown(
+            options=list(PRESETS),
+            value="fast",
+            description="preset",
+            style=DESC,
+            layout=w.Layout(width="260px"),
+        )
+        made["tv"] = w.Checkbox(
+            value=False,
+            description="smooth (total variation)",
+            indent=False,
+            layout=w.Layout(width="220px"),
+        )
         made["tv_weight"].disabled = True
-        made["preview_every"] = w.BoundedIntText(value=10, min=1, max=10000,
-                                                 description="preview every", style=DESC,
-                                                 layout=w.Layout(width="200px"))
+        made["preview_every"] = w.BoundedIntText(
+            value=10,
+            min=1,
+            max=10000,
+            description="preview every",
+            style=DESC,
+            layout=w.Layout(width="200px"),
+        )
         return {name: made.pop(name) for name in self.order() if name in made}
 
     @staticmethod
@@ -195,8 +256,11 @@ class Controls:
         names = []
         for name in TABS if tab is None else (tab,):
             placed = ORDER.get(name, ())
-            rest = [CONTROL_OF.get(row.name, row.name) for row in SETTINGS.values()
-                    if row.tab == name and row.name not in LAYER_GRID]
+            rest = [
+                CONTROL_OF.get(row.name, row.name)
+                for row in SETTINGS.values()
+                if row.tab == name and row.name not in LAYER_GRID
+            ]
             names += list(placed) + [n for n in rest if n not in placed]
         return names
 
@@ -207,13 +271,28 @@ class Controls:
         lines = "\n".join(json.dumps(g, separators=(",", ":")) for g in sweep)
         return {
             "sweep_grid": w.Textarea(value=lines, layout=w.Layout(width="470px", height="150px")),
-            "sweep_size": w.IntSlider(value=128, min=32, max=MAX_KEEP, step=32,
-                                      description="sweep size", style=DESC, layout=wide,
-                                      continuous_update=False),
-            "sweep_steps": w.IntSlider(value=100, min=1, max=10000, description="sweep steps",
-                                       style=DESC, layout=wide, continuous_update=False),
-            "folder": w.Text(value=str(folder), description="save to folder", style=DESC,
-                             layout=wide),
+            "sweep_size": w.IntSlider(
+                value=128,
+                min=32,
+                max=MAX_KEEP,
+                step=32,
+                description="sweep size",
+                style=DESC,
+                layout=wide,
+                continuous_update=False,
+            ),
+            "sweep_steps": w.IntSlider(
+                value=100,
+                min=1,
+                max=10000,
+                description="sweep steps",
+                style=DESC,
+                layout=wide,
+                continuous_update=False,
+            ),
+            "folder": w.Text(
+                value=str(folder), description="save to folder", style=DESC, layout=wide
+            ),
         }
 
     @staticmethod
@@ -222,18 +301,28 @@ class Controls:
         w = _w()
         made, thumbs = {}, {}
         for which in ("content", "style"):
-            made[which] = w.Dropdown(options=[], description=which, layout=w.Layout(width="190px"),
-                                     style={"description_width": "50px"})
-            made[which + "_upload"] = w.FileUpload(accept="image/*", multiple=False,
-                                                   description=f"Upload {which}",
-                                                   layout=w.Layout(width="190px"))
+            made[which] = w.Dropdown(
+                options=[],
+                description=which,
+                layout=w.Layout(width="190px"),
+                style={"description_width": "50px"},
+            )
+            made[which + "_upload"] = w.FileUpload(
+                accept="image/*",
+                multiple=False,
+                description=f"Upload {which}",
+                layout=w.Layout(width="190px"),
+            )
             tooltip(made[which], f"A bundled sample as the {which} image, or one you uploaded.")
             tooltip(made[which + "_upload"], f"Upload a PNG or JPEG as the {which} image.")
             thumbs[which] = w.Image(format="png")
             thumbs[which].add_class(f"nst-{which}-thumb")
-        made["load_upload"] = w.FileUpload(accept=".json,.png", multiple=False,
-                                           description="Load settings",
-                                           layout=w.Layout(width="190px"))
+        made["load_upload"] = w.FileUpload(
+            accept=".json,.png",
+            multiple=False,
+            description="Load settings",
+            layout=w.Layout(width="190px"),
+        )
         tooltip(made["load_upload"], "Load a saved run's JSON (or its PNG) back into the controls.")
         return made, thumbs
 
@@ -244,10 +333,15 @@ class Controls:
         for block in range(1, 6):
             cells = [w.HTML(f"<b>block {block}</b>", layout=w.Layout(width="55px"))]
             for name in (n for n in self.layers if n.startswith(f"block{block}_")):
-                box = w.Checkbox(value=False, description=name.split("_")[1], indent=False,
-                                 layout=w.Layout(width="62px"))
-                weight = w.BoundedFloatText(value=1.0, min=0.0, max=1e6, step=0.1,
-                                            layout=w.Layout(width="52px"))
+                box = w.Checkbox(
+                    value=False,
+                    description=name.split("_")[1],
+                    indent=False,
+                    layout=w.Layout(width="62px"),
+                )
+                weight = w.BoundedFloatText(
+                    value=1.0, min=0.0, max=1e6, step=0.1, layout=w.Layout(width="52px")
+                )
                 tooltip(box, f"Use {name} for the style loss.")
                 tooltip(weight, f"Relative weight of {name}; the weights are scaled to sum to 1.")
                 boxes[name] = (box, weight)
@@ -292,8 +386,9 @@ class Controls:
         out["style_layer_weights"] = None
         if weights and len(set(weights)) > 1:
             if sum(weights) <= 0:
-                raise NSTError("the weights of the ticked style layers are all zero; give one a "
-                               "weight.")
+                raise NSTError(
+                    "the weights of the ticked style layers are all zero; give one a weight."
+                )
             out["style_layer_weights"] = tuple(x / sum(weights) for x in weights)
         out.update(self.hidden)
         return out
@@ -331,8 +426,10 @@ class Controls:
         if ok:
             dropdown.value = ok[0]
         if len(layers) > 1 or not ok:
-            return [f"the explorer uses one content layer; kept {dropdown.value} of "
-                    f"{', '.join(layers)}."]
+            return [
+                f"the explorer uses one content layer; kept {dropdown.value} of "
+                f"{', '.join(layers)}."
+            ]
         return []
 
     def _show_style_layers(self, values: dict) -> list:
@@ -351,5 +448,11 @@ class Controls:
         if values.get("style_layer_weights") and abs(total - 1.0) > 1e-6:
             style = self.widgets["style_weight"]
             style.value = float(values.get("style_weight", style.value)) * total
-        return [f"backbone {self.backbone} has no {', '.join(missing)}; those style layers were "
-                "left out."] if missing else []
+        return (
+            [
+                f"backbone {self.backbone} has no {', '.join(missing)}; those style layers were "
+                "left out."
+            ]
+            if missing
+            else []
+        )

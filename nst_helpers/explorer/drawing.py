@@ -41,8 +41,11 @@ def _series(history: dict, steps: list | None) -> list:
     series = []
     for name, colour in CURVES:
         values = np.asarray(history.get(name) or [], dtype=np.float64)
-        x = (np.arange(1, values.size + 1) if steps is None
-             else np.asarray(steps, np.float64)[: values.size])
+        x = (
+            np.arange(1, values.size + 1)
+            if steps is None
+            else np.asarray(steps, np.float64)[: values.size]
+        )
         ok = np.isfinite(values) & (values > 0)
         if ok.any():
             series.append((name, colour, x[ok], np.log10(values[ok])))
@@ -78,35 +81,50 @@ class _Frame:
         right = self.left + self.pw
         for d in range(self.y0, self.y1 + 1, every):
             y = self.py(d)
-            out.append(f'<line x1="{self.left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" '
-                       'stroke="#e4e4e4"/>')
+            out.append(
+                f'<line x1="{self.left}" x2="{right}" y1="{y:.1f}" y2="{y:.1f}" stroke="#e4e4e4"/>'
+            )
             out.append(f'<text x="{self.left - 4}" y="{y + 3:.1f}" text-anchor="end">1e{d}</text>')
         for x in (self.x0, self.x1):
-            out.append(f'<text x="{self.px(x):.1f}" y="{self.top + self.ph + 12}" '
-                       f'text-anchor="middle">{x:.0f}</text>')
-        out.append(f'<text x="{self.left + self.pw / 2}" y="{self.height - 3}" '
-                   'text-anchor="middle" fill="#666">step (losses weighted, log scale)</text>')
+            out.append(
+                f'<text x="{self.px(x):.1f}" y="{self.top + self.ph + 12}" '
+                f'text-anchor="middle">{x:.0f}</text>'
+            )
+        out.append(
+            f'<text x="{self.left + self.pw / 2}" y="{self.height - 3}" '
+            'text-anchor="middle" fill="#666">step (losses weighted, log scale)</text>'
+        )
         return out
 
     def curve(self, i: int, name: str, colour: str, x: Any, y: Any) -> list:
         """One loss as a line (a dot if it has one value) and its entry in the legend."""
         if len(x) == 1:
-            out = [f'<circle cx="{self.px(x[0]):.1f}" cy="{self.py(y[0]):.1f}" r="2.5" '
-                   f'fill="{colour}"/>']
+            out = [
+                f'<circle cx="{self.px(x[0]):.1f}" cy="{self.py(y[0]):.1f}" r="2.5" '
+                f'fill="{colour}"/>'
+            ]
         else:
             points = " ".join(f"{self.px(a):.1f},{self.py(b):.1f}" for a, b in zip(x, y))
             sw = 1.8 if name == "total" else 1.2
-            out = [f'<polyline points="{points}" fill="none" stroke="{colour}" '
-                   f'stroke-width="{sw}"/>']
+            out = [
+                f'<polyline points="{points}" fill="none" stroke="{colour}" stroke-width="{sw}"/>'
+            ]
         lx, ly = self.left + self.pw - 62, self.top + 11 + 12 * i
-        out.append(f'<line x1="{lx}" x2="{lx + 14}" y1="{ly - 3}" y2="{ly - 3}" stroke="{colour}" '
-                   'stroke-width="2"/>')
+        out.append(
+            f'<line x1="{lx}" x2="{lx + 14}" y1="{ly - 3}" y2="{ly - 3}" stroke="{colour}" '
+            'stroke-width="2"/>'
+        )
         out.append(f'<text x="{lx + 18}" y="{ly}">{name}</text>')
         return out
 
 
-def loss_curve_svg(history: dict, steps: list | None = None, width: int = 320,
-                   height: int = 190, title: str | None = None) -> str:
+def loss_curve_svg(
+    history: dict,
+    steps: list | None = None,
+    width: int = 320,
+    height: int = 190,
+    title: str | None = None,
+) -> str:
     """A small log-scale plot of the losses as an SVG string (for an HTML widget; no matplotlib).
 
     Args:
@@ -121,16 +139,22 @@ def loss_curve_svg(history: dict, steps: list | None = None, width: int = 320,
     """
     series = _series(history, steps)
     f = _Frame(series, width, height, title)
-    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
-           f'viewBox="0 0 {width} {height}" style="font:10px sans-serif;background:#fff">']
+    out = [
+        f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+        f'viewBox="0 0 {width} {height}" style="font:10px sans-serif;background:#fff">'
+    ]
     if title:
-        out.append(f'<text x="{f.left + f.pw / 2}" y="12" text-anchor="middle">'
-                   f"{html.escape(title)}</text>")
-    out.append(f'<rect x="{f.left}" y="{f.top}" width="{f.pw}" height="{f.ph}" fill="none" '
-               'stroke="#999"/>')
+        out.append(
+            f'<text x="{f.left + f.pw / 2}" y="12" text-anchor="middle">{html.escape(title)}</text>'
+        )
+    out.append(
+        f'<rect x="{f.left}" y="{f.top}" width="{f.pw}" height="{f.ph}" fill="none" stroke="#999"/>'
+    )
     if not series:
-        out.append(f'<text x="{f.left + f.pw / 2}" y="{f.top + f.ph / 2}" text-anchor="middle" '
-                   'fill="#666">no losses yet</text></svg>')
+        out.append(
+            f'<text x="{f.left + f.pw / 2}" y="{f.top + f.ph / 2}" text-anchor="middle" '
+            'fill="#666">no losses yet</text></svg>'
+        )
         return "".join(out)
     out += f.axes()
     for i, (name, colour, x, y) in enumerate(series):

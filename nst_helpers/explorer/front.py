@@ -33,21 +33,38 @@ class Explorer:
         view: the :class:`~nst_helpers.explorer.view.View`; ``widget`` is the whole interface.
     """
 
-    def __init__(self, content: Any = "chelsea", style: Any = "starry_night", *,
-                 preset: str = "fast", quick: bool = False, folder: Any = "outputs/explorer",
-                 sweep: list | None = None, backbone: str | None = None) -> None:
+    def __init__(
+        self,
+        content: Any = "chelsea",
+        style: Any = "starry_night",
+        *,
+        preset: str = "fast",
+        quick: bool = False,
+        folder: Any = "outputs/explorer",
+        sweep: list | None = None,
+        backbone: str | None = None,
+    ) -> None:
         self.quick = bool(quick)
         self.lab = Lab(backbone)
-        self.backbone, self.backbone_spec, self.layers = (self.lab.backbone, self.lab.backbone_spec,
-                                                          self.lab.layers)
+        self.backbone, self.backbone_spec, self.layers = (
+            self.lab.backbone,
+            self.lab.backbone_spec,
+            self.lab.layers,
+        )
         self.panel = Controls(self.layers, self.backbone.name, folder, sweep)
         self.view = View(self.panel, self.backbone, self.lab.guarded, self)
         self.lab.listener = self.view
         v = self.view
-        self.controls, self.layer_boxes, self.thumbs = (self.panel.widgets, self.panel.layer_boxes,
-                                                        self.panel.thumbs)
-        self.run_button, self.stop_button, self.sweep_button = (v.run_button, v.stop_button,
-                                                                v.sweep_button)
+        self.controls, self.layer_boxes, self.thumbs = (
+            self.panel.widgets,
+            self.panel.layer_boxes,
+            self.panel.thumbs,
+        )
+        self.run_button, self.stop_button, self.sweep_button = (
+            v.run_button,
+            v.stop_button,
+            v.sweep_button,
+        )
         self.save_button, self.clear_button = v.save_button, v.clear_button
         self.progress, self.status, self.message_html = v.progress, v.status, v.message_html
         self.preview, self.curve, self.gallery_box = v.preview, v.curve, v.gallery_box
@@ -63,7 +80,10 @@ class Explorer:
     def _first_images(self, content: Any, style: Any) -> None:
         """The starting images; one that cannot be read gives way to a sample, saying why."""
         problems = []
-        for which, source, fallback in (("content", content, "chelsea"), ("style", style, "swirls")):
+        for which, source, fallback in (
+            ("content", content, "chelsea"),
+            ("style", style, "swirls"),
+        ):
             if not self.set_image(which, source):
                 problems.append(self.message)
                 self.set_image(which, fallback)
@@ -79,15 +99,20 @@ class Explorer:
         for which in ("content", "style"):
             c[which].observe(guard(self._on_source(which), f"Choosing the {which}"), names="value")
             c[which + "_upload"].observe(
-                guard(lambda change, which=which: self.use_upload(which, change["new"]),
-                      f"The {which} upload"), names="value")
-        c["load_upload"].observe(guard(self._on_load_upload, "Loading the settings"),
-                                 names="value")
-        for button, method, what in ((self.run_button, "run", "Run"),
-                                     (self.stop_button, "stop", "Stop"),
-                                     (self.sweep_button, "sweep", "Sweep"),
-                                     (self.save_button, "save", "Saving"),
-                                     (self.clear_button, "clear_gallery", "Clearing")):
+                guard(
+                    lambda change, which=which: self.use_upload(which, change["new"]),
+                    f"The {which} upload",
+                ),
+                names="value",
+            )
+        c["load_upload"].observe(guard(self._on_load_upload, "Loading the settings"), names="value")
+        for button, method, what in (
+            (self.run_button, "run", "Run"),
+            (self.stop_button, "stop", "Stop"),
+            (self.sweep_button, "sweep", "Sweep"),
+            (self.save_button, "save", "Saving"),
+            (self.clear_button, "clear_gallery", "Clearing"),
+        ):
             # looked up at each click, so that a method replaced later is the one called
             button.on_click(guard(lambda _, method=method: getattr(self, method)(), what))
 
@@ -99,6 +124,7 @@ class Explorer:
         def handler(change):
             if not self.panel.is_quiet and change["new"] is not None:
                 self.lab.select(which, change["new"])
+
         return handler
 
     def _on_load_upload(self, change: dict) -> None:
@@ -123,16 +149,23 @@ class Explorer:
         if hasattr(self.widget, "_repr_mimebundle_"):  # ipywidgets 8
             bundle = self.widget._repr_mimebundle_()
         if not bundle:  # ipywidgets 7
-            bundle = {"application/vnd.jupyter.widget-view+json": {
-                "version_major": 2, "version_minor": 0, "model_id": self.widget._model_id}}
+            bundle = {
+                "application/vnd.jupyter.widget-view+json": {
+                    "version_major": 2,
+                    "version_minor": 0,
+                    "model_id": self.widget._model_id,
+                }
+            }
         bundle = dict(bundle)
         bundle["text/plain"] = repr(self)
         display(bundle, raw=True)
 
     def __repr__(self) -> str:
-        return (f"<Explorer: backbone {self.backbone.name}, {len(self.gallery)} run"
-                f"{'s' if len(self.gallery) != 1 else ''} in the gallery; run the notebook to see "
-                "the controls>")
+        return (
+            f"<Explorer: backbone {self.backbone.name}, {len(self.gallery)} run"
+            f"{'s' if len(self.gallery) != 1 else ''} in the gallery; run the notebook to see "
+            "the controls>"
+        )
 
     # ---------------------------------------------------------------------------------------------
     # The lab's state
@@ -249,10 +282,18 @@ class Explorer:
         if settings is None:
             return None
         c = self.controls
-        common = {"max_side": int(c["sweep_size"].value), "steps": int(c["sweep_steps"].value),
-                  **changes}
-        return self.lab.sweep(settings, c["sweep_grid"].value if grid is None else grid, common,
-                              block, int(c["preview_every"].value))
+        common = {
+            "max_side": int(c["sweep_size"].value),
+            "steps": int(c["sweep_steps"].value),
+            **changes,
+        }
+        return self.lab.sweep(
+            settings,
+            c["sweep_grid"].value if grid is None else grid,
+            common,
+            block,
+            int(c["preview_every"].value),
+        )
 
     def stop(self) -> bool:
         """Ask the running run (or sweep) to stop at its next preview; its best image is kept."""
@@ -292,13 +333,19 @@ class Explorer:
         """The gallery as plain text, one line per run."""
         return self.lab.table()
 
-    def figure(self, entries: list | None = None, cols: int | None = None,
-               size: float = 2.6) -> Any:
+    def figure(
+        self, entries: list | None = None, cols: int | None = None, size: float = 2.6
+    ) -> Any:
         """Gallery entries (default all) side by side as a matplotlib figure, each titled with
         the settings that differ between them."""
         return self.lab.figure(entries, cols=cols, size=size)
 
-    def sheet(self, entries: list | None = None, cols: int | None = None,
-              size: float = 2.2, quality: int = 85) -> Any:
+    def sheet(
+        self,
+        entries: list | None = None,
+        cols: int | None = None,
+        size: float = 2.2,
+        quality: int = 85,
+    ) -> Any:
         """Like :meth:`figure`, as a compact JPEG image for notebooks (small saved outputs)."""
         return self.lab.sheet(entries, cols=cols, size=size, quality=quality)

@@ -118,6 +118,7 @@ class Lab:
         """``action`` as a widget handler: whatever it raises ends in a message (``what`` failed:
         the error), with the traceback kept in :attr:`last_error`, never escaping into the
         browser's log where nobody sees it."""
+
         def handler(*args: Any) -> Any:
             try:
                 return action(*args)
@@ -126,6 +127,7 @@ class Lab:
                 text = str(err) if isinstance(err, NSTError) else f"{type(err).__name__}: {err}"
                 self.say("error", f"{what} failed: {text}")
                 return None
+
         return handler
 
     # ---------------------------------------------------------------------------------------------
@@ -135,8 +137,11 @@ class Lab:
     def source_options(self, which: str) -> list:
         """``(label, key)`` of every image the ``which`` image can be: samples, then uploads."""
         names = samples.list_samples()
-        keys = (names["content"] + names["style"] if which == "content"
-                else names["style"] + names["content"] + names["paintings"])
+        keys = (
+            names["content"] + names["style"]
+            if which == "content"
+            else names["style"] + names["content"] + names["paintings"]
+        )
         opts = [(name.replace("_", " "), f"sample:{name}") for name in keys]
         return opts + [(f"⬆ {name}", f"upload:{name}") for name in self.uploads[which]]
 
@@ -176,8 +181,11 @@ class Lab:
         valid = sum(samples.list_samples().values(), [])
         if isinstance(source, str) and source in valid and name is None:
             return self.select(which, f"sample:{source}")
-        label = name or (pathlib.Path(source).name if isinstance(source, (str, pathlib.Path))
-                         else f"your {which} image")
+        label = name or (
+            pathlib.Path(source).name
+            if isinstance(source, (str, pathlib.Path))
+            else f"your {which} image"
+        )
         try:
             image = load_image(source, max_side=MAX_KEEP, name=label)
         except NSTError as err:
@@ -251,15 +259,18 @@ class Lab:
             settings["max_side"] = default_max_side()
         if not settings["style_layers"]:
             raise NSTError("tick at least one style layer (Layers tab).")
-        self.backbone.check_layers(list(settings["content_layers"]) + list(settings["style_layers"]))
+        self.backbone.check_layers(
+            list(settings["content_layers"]) + list(settings["style_layers"])
+        )
         return StyleConfig().replace(**settings)
 
     # ---------------------------------------------------------------------------------------------
     # Runs and sweeps
     # ---------------------------------------------------------------------------------------------
 
-    def run(self, settings: dict, block: bool = False, every: int = 10,
-            **changes: Any) -> Entry | None:
+    def run(
+        self, settings: dict, block: bool = False, every: int = 10, **changes: Any
+    ) -> Entry | None:
         """Run with ``settings`` and ``changes``, previews every ``every`` steps.
 
         With ``block=False`` the run goes on in a background thread and this returns None at once
@@ -285,19 +296,25 @@ class Lab:
         for i, item in enumerate(grid, start=1):
             if not isinstance(item, dict):
                 raise NSTError(f"sweep entry {i} is not a dict of settings.")
-            note = ", ".join(f"{k}={fmt(v) if isinstance(v, float) else v}"
-                             for k, v in item.items())
+            note = ", ".join(
+                f"{k}={fmt(v) if isinstance(v, float) else v}" for k, v in item.items()
+            )
             try:
-                jobs.append(Job(self.config(settings, **{**common, **item}),
-                                f"sweep {i}/{len(grid)}: {note}"))
+                jobs.append(
+                    Job(
+                        self.config(settings, **{**common, **item}),
+                        f"sweep {i}/{len(grid)}: {note}",
+                    )
+                )
             except NSTError as err:
                 raise NSTError(f"sweep entry {i} ({note}): {err}") from None
         if not jobs:
             raise NSTError("the sweep grid is empty.")
         return jobs
 
-    def sweep(self, settings: dict, grid: str | list, common: dict, block: bool = False,
-              every: int = 10) -> list | None:
+    def sweep(
+        self, settings: dict, grid: str | list, common: dict, block: bool = False, every: int = 10
+    ) -> list | None:
         """Run each entry of ``grid`` (a list of dicts, or its text for :func:`parse_grid`) into
         the gallery, as :meth:`plan` makes them; the new entries when ``block=True``."""
         try:
@@ -320,8 +337,9 @@ class Lab:
         if block:
             entries = self.run_jobs(jobs, every)
             return (entries[-1] if entries else None) if single else entries
-        self._thread = threading.Thread(target=self.run_jobs, args=(jobs, every), daemon=True,
-                                        name="nst-explorer-run")
+        self._thread = threading.Thread(
+            target=self.run_jobs, args=(jobs, every), daemon=True, name="nst-explorer-run"
+        )
         self._thread.start()
         return None
 
@@ -338,9 +356,11 @@ class Lab:
                 if entry is not None:
                     entries.append(entry)
             if len(jobs) > 1 and entries:
-                self.say("ok" if len(entries) == len(jobs) else "warning",
-                         f"Sweep done: {len(entries)} of {len(jobs)} runs joined the gallery"
-                         + (" (stopped early)." if self._stop.is_set() else "."))
+                self.say(
+                    "ok" if len(entries) == len(jobs) else "warning",
+                    f"Sweep done: {len(entries)} of {len(jobs)} runs joined the gallery"
+                    + (" (stopped early)." if self._stop.is_set() else "."),
+                )
         finally:
             with self._lock:
                 self.running = False
@@ -354,9 +374,16 @@ class Lab:
         self.listener.run_started(job, prefix)
         self.say("info", f"Running {job.note or 'with the current settings'}…")
         try:
-            result = stylize(self.images.get("content"), self.images.get("style"), job.config,
-                             callback=self._on_progress, callback_every=max(1, int(every)),
-                             should_stop=self._stop.is_set, progress=False, verbose=False)
+            result = stylize(
+                self.images.get("content"),
+                self.images.get("style"),
+                job.config,
+                callback=self._on_progress,
+                callback_every=max(1, int(every)),
+                should_stop=self._stop.is_set,
+                progress=False,
+                verbose=False,
+            )
         except Exception as err:  # keep the interface alive and say what happened
             if not isinstance(err, NSTError):
                 self.last_error = traceback.format_exc()
@@ -365,8 +392,13 @@ class Lab:
             self.listener.run_failed()
             return None
         self._counter += 1
-        entry = Entry(self._counter, result, self.sources.get("content", "image:content"),
-                      self.sources.get("style", "image:style"), job.note)
+        entry = Entry(
+            self._counter,
+            result,
+            self.sources.get("content", "image:content"),
+            self.sources.get("style", "image:style"),
+            job.note,
+        )
         self.listener.run_finished(entry, prefix)
         self.say(*outcome(entry))
         self.gallery.append(entry)
@@ -433,8 +465,9 @@ class Lab:
         self.listener.gallery_cleared()
         self.say("info", "The gallery is empty.")
 
-    def save(self, entry: int | Entry | None = None,
-             folder: str | pathlib.Path = ".") -> tuple | None:
+    def save(
+        self, entry: int | Entry | None = None, folder: str | pathlib.Path = "."
+    ) -> tuple | None:
         """Save a gallery entry (default the latest) with :func:`records.write_entry`, never
         overwriting; the two paths ``(png, json)``, or None with a message."""
         try:
@@ -446,8 +479,9 @@ class Lab:
         self.say("ok", f"Saved run #{entry.number} as {png} and {js.name}.")
         return png, js
 
-    def load(self, source: Any, name: str | None = None,
-             apply: Callable[..., list] | None = None) -> bool:
+    def load(
+        self, source: Any, name: str | None = None, apply: Callable[..., list] | None = None
+    ) -> bool:
         """Load saved settings: sample images named in the record are selected, and
         ``apply(**settings)`` (the explorer's ``set``) puts the settings on the controls and
         returns its warnings.
@@ -461,6 +495,7 @@ class Lab:
         Returns:
             True, or False with a message, whatever the file holds.
         """
+
         def check(**settings):
             self.values(**settings)
             return []
@@ -481,27 +516,43 @@ class Lab:
             return False
         except Exception as err:  # whatever the file holds, the widget says so
             self.last_error = traceback.format_exc()
-            self.say("error", f"Not loaded: {name or 'the settings'} could not be used "
-                              f"({type(err).__name__}: {err}).")
+            self.say(
+                "error",
+                f"Not loaded: {name or 'the settings'} could not be used "
+                f"({type(err).__name__}: {err}).",
+            )
             return False
         what = f"run #{record['run']}" if "run" in record else "the settings"
-        extra = (f" (backbone of that run: {record['backbone']})"
-                 if record.get("backbone") not in (None, self.backbone.name) else "")
-        self.say("warning" if warnings else "ok", f"Loaded {what} into the controls{extra}."
-                 + (" " + " ".join(warnings) if warnings else ""))
+        extra = (
+            f" (backbone of that run: {record['backbone']})"
+            if record.get("backbone") not in (None, self.backbone.name)
+            else ""
+        )
+        self.say(
+            "warning" if warnings else "ok",
+            f"Loaded {what} into the controls{extra}."
+            + (" " + " ".join(warnings) if warnings else ""),
+        )
         return True
 
     def table(self) -> str:
         """The gallery as plain text, one line per run."""
         return "\n".join(e.summary() for e in self.gallery)
 
-    def figure(self, entries: list | None = None, cols: int | None = None,
-               size: float = 2.6) -> Any:
+    def figure(
+        self, entries: list | None = None, cols: int | None = None, size: float = 2.6
+    ) -> Any:
         """Gallery entries (default all) side by side: :func:`records.figure`."""
         return figure(self.gallery if entries is None else entries, cols=cols, size=size)
 
-    def sheet(self, entries: list | None = None, cols: int | None = None,
-              size: float = 2.2, quality: int = 85) -> Any:
+    def sheet(
+        self,
+        entries: list | None = None,
+        cols: int | None = None,
+        size: float = 2.2,
+        quality: int = 85,
+    ) -> Any:
         """Gallery entries (default all) as a compact JPEG: :func:`records.sheet`."""
-        return sheet(self.gallery if entries is None else entries, cols=cols, size=size,
-                     quality=quality)
+        return sheet(
+            self.gallery if entries is None else entries, cols=cols, size=size, quality=quality
+        )

@@ -48,16 +48,19 @@ class Listener:
         """The gallery is empty."""
 
 
-
 def outcome(entry: Entry) -> tuple:
     """The message that ends the run of ``entry``: ``(kind, text)``."""
     r, n = entry.result, entry.number
     if r.stop_reason == "stopped":
-        return "warning", (f"Run #{n} stopped at step {r.steps} of {r.config.steps}; the best "
-                           "image so far joined the gallery.")
+        return "warning", (
+            f"Run #{n} stopped at step {r.steps} of {r.config.steps}; the best "
+            "image so far joined the gallery."
+        )
     if r.stop_reason == "diverged":
         return "warning", f"Run #{n}: {r.message}"
     if r.stop_reason == "interrupted":
         return "warning", f"Run #{n} was interrupted; kept the best image so far."
-    return "ok", (f"Run #{n} finished: {r.steps} steps in {r.seconds:.1f} s, final loss "
-                  f"{fmt(entry.final_losses['total'])}.")
+    return "ok", (
+        f"Run #{n} finished: {r.steps} steps in {r.seconds:.1f} s, final loss "
+        f"{fmt(entry.final_losses['total'])}."
+    )

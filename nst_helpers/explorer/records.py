@@ -23,9 +23,22 @@ from ..errors import NSTError
 from ..images import write_new
 
 __all__ = [
-    "MAX_UPLOAD_BYTES", "PNG_SIGNATURE", "Entry", "Upload", "differences", "figure", "fmt",
-    "next_free_name", "normalize_upload", "parse_grid", "read_record", "record_settings", "sheet",
-    "source_label", "upload_problem", "write_entry",
+    "MAX_UPLOAD_BYTES",
+    "PNG_SIGNATURE",
+    "Entry",
+    "Upload",
+    "differences",
+    "figure",
+    "fmt",
+    "next_free_name",
+    "normalize_upload",
+    "parse_grid",
+    "read_record",
+    "record_settings",
+    "sheet",
+    "source_label",
+    "upload_problem",
+    "write_entry",
 ]
 
 #: What a normalised upload holds: the file name, its bytes, its MIME type and its size in bytes.
@@ -78,9 +91,11 @@ def upload_problem(upload: Upload) -> str | None:
     size = max(int(upload.size or 0), len(upload.content))
     if size <= MAX_UPLOAD_BYTES:
         return None
-    return (f"{upload.name} is {size / 1e6:.1f} MB, over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB "
-            "limit on uploads; save a smaller copy (the explorer uses at most 1024 px a side) "
-            "and upload that.")
+    return (
+        f"{upload.name} is {size / 1e6:.1f} MB, over the {MAX_UPLOAD_BYTES / 1e6:.0f} MB "
+        "limit on uploads; save a smaller copy (the explorer uses at most 1024 px a side) "
+        "and upload that."
+    )
 
 
 def _upload(item: Any) -> Upload:
@@ -115,8 +130,9 @@ def source_label(key: str) -> str:
     return name if kind in ("sample", "upload", "image") else str(key)
 
 
-def next_free_name(folder: str | pathlib.Path, stem: str = "nst",
-                   suffixes: tuple = (".png", ".json")) -> pathlib.Path:
+def next_free_name(
+    folder: str | pathlib.Path, stem: str = "nst", suffixes: tuple = (".png", ".json")
+) -> pathlib.Path:
     """``folder/stem_NNN`` with the smallest ``NNN`` for which no file with any suffix exists."""
     folder = pathlib.Path(folder).expanduser()
     n = 1
@@ -126,8 +142,9 @@ def next_free_name(folder: str | pathlib.Path, stem: str = "nst",
 
 
 def _layers(names: Any) -> str:
-    return ",".join(str(x).replace("_conv", ".") if isinstance(x, str) else fmt(float(x))
-                    for x in names)
+    return ",".join(
+        str(x).replace("_conv", ".") if isinstance(x, str) else fmt(float(x)) for x in names
+    )
 
 
 def differences(entries: list) -> list:
@@ -140,7 +157,13 @@ def differences(entries: list) -> list:
         parts = []
         for k in keys:
             v = d[k]
-            v = _layers(v) if isinstance(v, (list, tuple)) else fmt(v) if isinstance(v, float) else v
+            v = (
+                _layers(v)
+                if isinstance(v, (list, tuple))
+                else fmt(v)
+                if isinstance(v, float)
+                else v
+            )
             parts.append(f"{SETTINGS[k].short if k in SETTINGS else k} {v}")
         out.append(" · ".join(parts))
     return out
@@ -256,8 +279,9 @@ def write_entry(entry: Entry, folder: str | pathlib.Path) -> tuple:
     record = entry.to_json()
     record["image"] = png.name
     js = stem.with_suffix(".json")
-    write_new(js, (json.dumps(finite_json(record), indent=2, allow_nan=False) + "\n")
-              .encode("utf-8"))
+    write_new(
+        js, (json.dumps(finite_json(record), indent=2, allow_nan=False) + "\n").encode("utf-8")
+    )
     return png, js
 
 
@@ -292,8 +316,9 @@ def read_record(source: Any, name: str | None = None) -> dict:
     try:
         record = json.loads(data.decode("utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError):
-        raise NSTError(f"{label}: not a JSON settings file or a PNG saved by the explorer.") \
-            from None
+        raise NSTError(
+            f"{label}: not a JSON settings file or a PNG saved by the explorer."
+        ) from None
     if not isinstance(record, dict):
         raise NSTError(f"{label}: expected a JSON object of settings.")
     return record
@@ -326,8 +351,10 @@ def record_settings(record: dict, name: str | None = None) -> dict:
     """
     settings = record.get("settings", record)
     if not isinstance(settings, dict):
-        raise NSTError(f"{name or 'the file'}: \"settings\" holds a {type(settings).__name__}, "
-                       'not an object of settings (such as {"steps": 100}).')
+        raise NSTError(
+            f'{name or "the file"}: "settings" holds a {type(settings).__name__}, '
+            'not an object of settings (such as {"steps": 100}).'
+        )
     return {k: v for k, v in settings.items() if k in SETTINGS and k != "backbone"}
 
 
@@ -340,8 +367,11 @@ def parse_grid(text: str) -> list:
     text = text.strip()
     if text.startswith("["):
         return _json(text)
-    return [_json(line, number) for number, line in enumerate(text.splitlines(), start=1)
-            if line.strip()]
+    return [
+        _json(line, number)
+        for number, line in enumerate(text.splitlines(), start=1)
+        if line.strip()
+    ]
 
 
 def _json(text: str, line: int = 0) -> Any:
@@ -349,8 +379,10 @@ def _json(text: str, line: int = 0) -> Any:
     try:
         return json.loads(text)
     except json.JSONDecodeError as err:
-        raise NSTError(f"the grid is not valid JSON ({err.msg} at line {line or err.lineno}); "
-                       'write one {"setting": value, …} per line.') from None
+        raise NSTError(
+            f"the grid is not valid JSON ({err.msg} at line {line or err.lineno}); "
+            'write one {"setting": value, …} per line.'
+        ) from None
 
 
 def figure(entries: list, cols: int | None = None, size: float = 2.6) -> Any:
@@ -376,8 +408,9 @@ def figure(entries: list, cols: int | None = None, size: float = 2.6) -> Any:
     cols = cols or min(len(entries), 3)
     rows = -(-len(entries) // cols)
     h, w = entries[0].image.shape[:2]
-    fig, axes = plt.subplots(rows, cols, squeeze=False,
-                             figsize=(size * cols, (size * h / w + 0.35) * rows))
+    fig, axes = plt.subplots(
+        rows, cols, squeeze=False, figsize=(size * cols, (size * h / w + 0.35) * rows)
+    )
     titles = differences(entries)
     for i, ax in enumerate(axes.flat):
         ax.axis("off")

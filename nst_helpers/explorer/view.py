@@ -75,25 +75,49 @@ class View(Listener):
 
     cards: dict[int, Card]
 
-    def __init__(self, controls: Controls, backbone: Any, guard: Callable,
-                 actions: Any) -> None:
+    def __init__(self, controls: Controls, backbone: Any, guard: Callable, actions: Any) -> None:
         w = _w()
         self.controls = controls
         self.guard = guard
         self.actions = actions
         self.cards = {}  # run number -> Card
         self.last_draw = 0.0
-        self.run_button = self._button("Run", "play", "nst-run", "90px", "primary",
-                                       "Run with the current settings (in the background).")
-        self.stop_button = self._button("Stop", "stop", "nst-stop", "90px", "danger",
-                                        "Stop the run; the best image so far is kept.")
+        self.run_button = self._button(
+            "Run",
+            "play",
+            "nst-run",
+            "90px",
+            "primary",
+            "Run with the current settings (in the background).",
+        )
+        self.stop_button = self._button(
+            "Stop",
+            "stop",
+            "nst-stop",
+            "90px",
+            "danger",
+            "Stop the run; the best image so far is kept.",
+        )
         self.stop_button.disabled = True
-        self.sweep_button = self._button("Sweep", "th", "nst-sweep", "90px", "",
-                                         "Run every line of the sweep grid into the gallery.")
-        self.save_button = self._button("Save latest", "save", "nst-save", "120px", "",
-                                        "Save the latest run as PNG + JSON settings.")
-        self.clear_button = self._button("Clear gallery", "trash", "nst-clear", "130px", "",
-                                         "Remove all runs from the gallery.")
+        self.sweep_button = self._button(
+            "Sweep",
+            "th",
+            "nst-sweep",
+            "90px",
+            "",
+            "Run every line of the sweep grid into the gallery.",
+        )
+        self.save_button = self._button(
+            "Save latest",
+            "save",
+            "nst-save",
+            "120px",
+            "",
+            "Save the latest run as PNG + JSON settings.",
+        )
+        self.clear_button = self._button(
+            "Clear gallery", "trash", "nst-clear", "130px", "", "Remove all runs from the gallery."
+        )
         self.progress = w.IntProgress(value=0, min=0, max=1, layout=w.Layout(width="300px"))
         self.status = w.HTML("")
         self.message_html = self._with_class(w.HTML(""), "nst-message")
@@ -102,7 +126,8 @@ class View(Listener):
         self.curve = self._with_class(w.HTML(""), "nst-curve")
         self.curve.layout.display = "none"
         self.gallery_box = self._with_class(
-            w.HBox([], layout=w.Layout(flex_flow="row wrap", width="100%")), "nst-gallery")
+            w.HBox([], layout=w.Layout(flex_flow="row wrap", width="100%")), "nst-gallery"
+        )
         self.tabs = self._tabs()
         self.widget = self._with_class(self._layout(backbone), "nst-explorer")
 
@@ -113,8 +138,9 @@ class View(Listener):
 
     def _button(self, text: str, icon: str, name: str, width: str, style: str, help: str) -> Any:
         w = _w()
-        button = w.Button(description=text, icon=icon, button_style=style,
-                          layout=w.Layout(width=width))
+        button = w.Button(
+            description=text, icon=icon, button_style=style, layout=w.Layout(width=width)
+        )
         return tooltip(self._with_class(button, name), help)
 
     def _tab(self, tab: str) -> Any:
@@ -130,21 +156,34 @@ class View(Listener):
                 continue  # shown beside its partner
             children.append(w.HBox([c[name], c[partner[name]]]) if name in partner else c[name])
             if name == "content_layer":
-                children.append(w.HTML("<b>Style layers</b> (tick to use; numbers are relative "
-                                       "weights)"))
+                children.append(
+                    w.HTML("<b>Style layers</b> (tick to use; numbers are relative weights)")
+                )
                 children += self.controls.layer_rows
         return w.VBox(children)
 
     def _tabs(self) -> Any:
         w = _w()
         c = self.controls.widgets
-        sweep = w.VBox([
-            w.HTML("<b>Grid</b>: one run per line, starting from the current controls (or from "
-                   "the line's <code>\"preset\"</code>) with the line's settings changed."),
-            c["sweep_grid"], c["sweep_size"], c["sweep_steps"], self.sweep_button])
-        files = w.VBox([c["folder"], w.HBox([self.save_button, c["load_upload"]]),
-                        w.HTML("Each gallery card has its own <i>Save</i> and <i>Load</i> "
-                               "buttons.")])
+        sweep = w.VBox(
+            [
+                w.HTML(
+                    "<b>Grid</b>: one run per line, starting from the current controls (or from "
+                    "the line's <code>\"preset\"</code>) with the line's settings changed."
+                ),
+                c["sweep_grid"],
+                c["sweep_size"],
+                c["sweep_steps"],
+                self.sweep_button,
+            ]
+        )
+        files = w.VBox(
+            [
+                c["folder"],
+                w.HBox([self.save_button, c["load_upload"]]),
+                w.HTML("Each gallery card has its own <i>Save</i> and <i>Load</i> buttons."),
+            ]
+        )
         tabs = w.Tab(children=[self._tab(tab) for tab in SETTING_TABS] + [sweep, files])
         for i, title in enumerate(TABS):
             tabs.set_title(i, title)
@@ -155,23 +194,39 @@ class View(Listener):
         c, thumbs = self.controls.widgets, self.controls.thumbs
         pickers = []
         for which in ("content", "style"):
-            frame = w.Box([thumbs[which]], layout=w.Layout(
-                height="132px", width="190px", align_items="center", justify_content="center"))
-            pickers.append(w.VBox([frame, c[which], c[which + "_upload"]],
-                                  layout=w.Layout(width="200px", align_items="center")))
+            frame = w.Box(
+                [thumbs[which]],
+                layout=w.Layout(
+                    height="132px", width="190px", align_items="center", justify_content="center"
+                ),
+            )
+            pickers.append(
+                w.VBox(
+                    [frame, c[which], c[which + "_upload"]],
+                    layout=w.Layout(width="200px", align_items="center"),
+                )
+            )
         header = w.HTML(
             "<b>Style-transfer explorer</b> · backbone "
             f"<code title='{html.escape(backbone.description, quote=True)}'>"
-            f"{html.escape(backbone.name)}</code>")
+            f"{html.escape(backbone.name)}</code>"
+        )
         left = w.VBox([w.HBox(pickers), self.tabs], layout=w.Layout(width="500px"))
-        right = w.VBox([
-            w.HBox([self.run_button, self.stop_button]),
-            w.HBox([self.progress]), self.status, self.message_html,
-            w.HBox([self.preview]), self.curve,
-        ], layout=w.Layout(min_width="320px", padding="0 0 0 12px"))
-        gallery_head = w.HBox([w.HTML("<b>Gallery</b> — every finished run, side by side"),
-                               self.clear_button],
-                              layout=w.Layout(justify_content="space-between", width="100%"))
+        right = w.VBox(
+            [
+                w.HBox([self.run_button, self.stop_button]),
+                w.HBox([self.progress]),
+                self.status,
+                self.message_html,
+                w.HBox([self.preview]),
+                self.curve,
+            ],
+            layout=w.Layout(min_width="320px", padding="0 0 0 12px"),
+        )
+        gallery_head = w.HBox(
+            [w.HTML("<b>Gallery</b> — every finished run, side by side"), self.clear_button],
+            layout=w.Layout(justify_content="space-between", width="100%"),
+        )
         return w.VBox([header, w.HBox([left, right]), gallery_head, self.gallery_box])
 
     # ---------------------------------------------------------------------------------------------
@@ -179,9 +234,11 @@ class View(Listener):
     # ---------------------------------------------------------------------------------------------
 
     def message(self, kind: str, text: str) -> None:
-        self.message_html.value = (f'<div style="color:{COLOURS.get(kind, "#333")};'
-                                   f'max-width:420px">{ICONS.get(kind, "")}'
-                                   f"{html.escape(text)}</div>")
+        self.message_html.value = (
+            f'<div style="color:{COLOURS.get(kind, "#333")};'
+            f'max-width:420px">{ICONS.get(kind, "")}'
+            f"{html.escape(text)}</div>"
+        )
 
     def image(self, which: str, key: str, image: Any, options: list) -> None:
         dropdown = self.controls.widgets[which]
@@ -228,13 +285,19 @@ class View(Listener):
     def run_finished(self, entry: Entry, prefix: str) -> None:
         r = entry.result
         self.progress.value = min(r.steps, self.progress.max)
-        self.progress.bar_style = ("success" if r.stop_reason in ("finished", "converged")
-                                   else "warning")
-        curve = (loss_curve_svg(r.history, title=f"run #{entry.number}")
-                 if r.history.get("total") else None)
+        self.progress.bar_style = (
+            "success" if r.stop_reason in ("finished", "converged") else "warning"
+        )
+        curve = (
+            loss_curve_svg(r.history, title=f"run #{entry.number}")
+            if r.history.get("total")
+            else None
+        )
         self._show(to_png_bytes(r.image), curve)
-        self.status.value = (f"{html.escape(prefix)}run #{entry.number}: {r.steps} steps in "
-                             f"{r.seconds:.1f} s · best loss {fmt(r.best_loss)}")
+        self.status.value = (
+            f"{html.escape(prefix)}run #{entry.number}: {r.steps} steps in "
+            f"{r.seconds:.1f} s · best loss {fmt(r.best_loss)}"
+        )
 
     def entry_added(self, entry: Entry) -> None:
         w = _w()
@@ -246,9 +309,16 @@ class View(Listener):
         tooltip(save, "Save this run as PNG + JSON settings.")
         load.on_click(self.guard(lambda _: self.actions.load(entry), "Loading the run"))
         save.on_click(self.guard(lambda _: self.actions.save(entry), "Saving the run"))
-        box = w.VBox([image, text, w.HBox([load, save])],
-                     layout=w.Layout(border="1px solid #ccc", padding="4px", margin="4px",
-                                     width="204px", align_items="center"))
+        box = w.VBox(
+            [image, text, w.HBox([load, save])],
+            layout=w.Layout(
+                border="1px solid #ccc",
+                padding="4px",
+                margin="4px",
+                width="204px",
+                align_items="center",
+            ),
+        )
         self.cards[entry.number] = Card(self._with_class(box, "nst-card"), image, text, load, save)
         self.gallery_box.children = tuple(self.gallery_box.children) + (box,)
 

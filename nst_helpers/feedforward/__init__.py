@@ -41,18 +41,50 @@ import importlib
 #: so that ``nst train-style`` can read the settings table (:mod:`.settings`) and check every
 #: option before TensorFlow is imported (TensorFlow takes seconds to import).
 _WHERE = {
-    "LOSS_NAMES": "..loop", "StopRun": "..loop",
-    **dict.fromkeys(["DAMAGED", "EARLIER", "RUN_FILE", "STATE_FILE", "latest_step"],
-                    ".checkpoints"),
-    **dict.fromkeys(["HELD_OUT", "PHOTO_SIDE", "TRAINING_PHOTOS", "PhotoCrops", "describe_style",
-                     "painting", "photo"], ".data"),
-    **dict.fromkeys(["PACKAGE", "CropToInput", "InstanceNormalization", "PadToMultiple",
-                     "ReflectionPadding2D", "ResidualBlock", "instance_norm", "network_info",
-                     "residual_block", "transformation_network"], ".network"),
+    "LOSS_NAMES": "..loop",
+    "StopRun": "..loop",
+    **dict.fromkeys(
+        ["DAMAGED", "EARLIER", "RUN_FILE", "STATE_FILE", "latest_step"], ".checkpoints"
+    ),
+    **dict.fromkeys(
+        [
+            "HELD_OUT",
+            "PHOTO_SIDE",
+            "TRAINING_PHOTOS",
+            "PhotoCrops",
+            "describe_style",
+            "painting",
+            "photo",
+        ],
+        ".data",
+    ),
+    **dict.fromkeys(
+        [
+            "PACKAGE",
+            "CropToInput",
+            "InstanceNormalization",
+            "PadToMultiple",
+            "ReflectionPadding2D",
+            "ResidualBlock",
+            "instance_norm",
+            "network_info",
+            "residual_block",
+            "transformation_network",
+        ],
+        ".network",
+    ),
     **dict.fromkeys(["JOHNSON", "TRAIN_SETTINGS", "TrainConfig"], ".settings"),
     **dict.fromkeys(["TrainProgress", "TrainResult", "perceptual_loss", "train"], ".training"),
-    **dict.fromkeys(["describe_network", "load_network", "milliseconds_per_image",
-                     "save_network", "stylize_fast"], ".use"),
+    **dict.fromkeys(
+        [
+            "describe_network",
+            "load_network",
+            "milliseconds_per_image",
+            "save_network",
+            "stylize_fast",
+        ],
+        ".use",
+    ),
 }
 __all__ = list(_WHERE)
 

@@ -23,8 +23,16 @@ from ..images import check_folder, write_new
 
 tf = _tf()
 
-__all__ = ["RUN_FILE", "STATE_FILE", "DAMAGED", "EARLIER", "START_AGAIN", "run_record",
-           "checkpoint_setup", "latest_step"]
+__all__ = [
+    "RUN_FILE",
+    "STATE_FILE",
+    "DAMAGED",
+    "EARLIER",
+    "START_AGAIN",
+    "run_record",
+    "checkpoint_setup",
+    "latest_step",
+]
 
 #: The file in a checkpoint folder that records what the checkpoints belong to.
 RUN_FILE = "training.json"
@@ -35,10 +43,14 @@ def _painting_hash(image):
 
 
 def run_record(config, painting, description):
-    return {"architecture": {k: list(v) if isinstance(v, tuple) else v
-                             for k, v in config.architecture().items()},
-            "painting": _painting_hash(painting), "style": description,
-            "config": config.to_dict()}
+    return {
+        "architecture": {
+            k: list(v) if isinstance(v, tuple) else v for k, v in config.architecture().items()
+        },
+        "painting": _painting_hash(painting),
+        "style": description,
+        "config": config.to_dict(),
+    }
 
 
 #: Subfolders of a checkpoint folder that files are moved into instead of being deleted: damaged
@@ -85,8 +97,12 @@ def _read_state(folder):
     pairs = [m for m in found if m is not None]
     if not pairs or len(pairs) != len(found):
         raise ValueError("not a checkpoint list")
-    named = [m.group(2).strip('"') for m in pairs if m.group(1).endswith("model_checkpoint_path")
-             or m.group(1) == "all_model_checkpoint_paths"]
+    named = [
+        m.group(2).strip('"')
+        for m in pairs
+        if m.group(1).endswith("model_checkpoint_path")
+        or m.group(1) == "all_model_checkpoint_paths"
+    ]
     matched = [re.fullmatch(r"ckpt-(\d+)", pathlib.Path(name).name) for name in named]
     steps = [m for m in matched if m is not None]
     if not named or len(steps) != len(matched):
@@ -102,8 +118,11 @@ def _checkpoint_problem(folder, step, files):
         return "its .index file is missing"
     shards = [m for m in (_CHECKPOINT_FILE.fullmatch(n) for n in names if ".data-" in n) if m]
     counts = {int(m.group(3)) for m in shards}
-    if not shards or len(counts) != 1 or {int(m.group(2)) for m in shards} != set(
-            range(counts.pop())):
+    if (
+        not shards
+        or len(counts) != 1
+        or {int(m.group(2)) for m in shards} != set(range(counts.pop()))
+    ):
         return "its data file is missing"
     try:
         reader = tf.train.load_checkpoint(str(pathlib.Path(folder) / f"ckpt-{step}"))
@@ -126,14 +145,17 @@ def _set_aside(folder, files, kind):
         except FileExistsError:
             n += 1
         except OSError as err:
-            raise NSTError(f"{target}: cannot be made to keep {len(files)} file(s) aside "
-                           f"({err.strerror or err}); nothing was moved or deleted.") from None
+            raise NSTError(
+                f"{target}: cannot be made to keep {len(files)} file(s) aside "
+                f"({err.strerror or err}); nothing was moved or deleted."
+            ) from None
     for path in files:
         try:
             os.replace(path, target / path.name)
         except OSError as err:
-            raise NSTError(f"{path}: cannot be moved to {target} ({err.strerror or err}); "
-                           "nothing was deleted.") from None
+            raise NSTError(
+                f"{path}: cannot be moved to {target} ({err.strerror or err}); nothing was deleted."
+            ) from None
     return target
 
 
@@ -145,11 +167,18 @@ def _write_state(folder, steps):
 
 
 #: How each setting of :meth:`TrainConfig.architecture` is given on the command line.
-_ARCHITECTURE_OPTIONS = {"filters": "--filters", "residual_blocks": "--blocks",
-                         "skip": "--no-skip", "size": "--size", "batch_size": "--batch-size"}
+_ARCHITECTURE_OPTIONS = {
+    "filters": "--filters",
+    "residual_blocks": "--blocks",
+    "skip": "--no-skip",
+    "size": "--size",
+    "batch_size": "--batch-size",
+}
 #: The advice that ends every refusal to resume.
-START_AGAIN = ("or start again: pass force=True (--force) and drop resume (--resume) (the "
-                "checkpoints are then moved aside, not deleted).")
+START_AGAIN = (
+    "or start again: pass force=True (--force) and drop resume (--resume) (the "
+    "checkpoints are then moved aside, not deleted)."
+)
 
 
 def checkpoint_setup(folder, config, painting, description, resume, force):
@@ -179,41 +208,56 @@ def checkpoint_setup(folder, config, painting, description, resume, force):
         if not found and not state_path.exists():
             return None, None
         if not force:
-            raise NSTError(f"{folder}: already holds checkpoints of a training run{newest}; pass "
-                           "resume=True (--resume) to continue it, or force=True (--force) to "
-                           "start again (they are then moved aside, not deleted).")
+            raise NSTError(
+                f"{folder}: already holds checkpoints of a training run{newest}; pass "
+                "resume=True (--resume) to continue it, or force=True (--force) to "
+                "start again (they are then moved aside, not deleted)."
+            )
         files = [p for step in sorted(found) for p in found[step]]
         files += [p for p in (state_path, record_path) if p.is_file()]
         moved = _set_aside(folder, files, EARLIER)
-        _note(f"{folder} held an earlier run's checkpoints{newest}; starting again, they were "
-              f"moved to {moved} (move them back into {folder} to resume that run).")
+        _note(
+            f"{folder} held an earlier run's checkpoints{newest}; starting again, they were "
+            f"moved to {moved} (move them back into {folder} to resume that run)."
+        )
         return None, None
     if not found:
-        missing = (f" (its list names ckpt-{', ckpt-'.join(map(str, listed))}, which are "
-                   "missing)" if listed else "")
-        raise NSTError(f"{folder}: holds no checkpoint to resume from{missing}; drop resume "
-                       "(--resume) to start training.")
+        missing = (
+            f" (its list names ckpt-{', ckpt-'.join(map(str, listed))}, which are missing)"
+            if listed
+            else ""
+        )
+        raise NSTError(
+            f"{folder}: holds no checkpoint to resume from{missing}; drop resume "
+            "(--resume) to start training."
+        )
     earlier: dict
     try:
         earlier = json.loads(record_path.read_text(encoding="utf-8"))
         if not isinstance(earlier, dict):
             raise ValueError
     except (OSError, ValueError):
-        raise NSTError(f"{record_path}: missing or unreadable, so the checkpoints beside it cannot "
-                       f"be checked against this run (network, painting); restore it from a copy, "
-                       + START_AGAIN) from None
+        raise NSTError(
+            f"{record_path}: missing or unreadable, so the checkpoints beside it cannot "
+            f"be checked against this run (network, painting); restore it from a copy, "
+            + START_AGAIN
+        ) from None
     now = run_record(config, painting, description)
     recorded = earlier.get("architecture")
     then: dict = recorded if isinstance(recorded, dict) else {}
     differ = [k for k in now["architecture"] if then.get(k) != now["architecture"][k]]
     if differ:
         k = differ[0]
-        raise NSTError(f"{folder}: its checkpoints have {k} {then.get(k)}, not "
-                       f"{now['architecture'][k]}; resume with the same {k} "
-                       f"({_ARCHITECTURE_OPTIONS[k]}), " + START_AGAIN)
+        raise NSTError(
+            f"{folder}: its checkpoints have {k} {then.get(k)}, not "
+            f"{now['architecture'][k]}; resume with the same {k} "
+            f"({_ARCHITECTURE_OPTIONS[k]}), " + START_AGAIN
+        )
     if earlier.get("painting") != now["painting"]:
-        raise NSTError(f"{folder}: its checkpoints were trained on another painting "
-                       f"({earlier.get('style', '?')}); resume with that one, " + START_AGAIN)
+        raise NSTError(
+            f"{folder}: its checkpoints were trained on another painting "
+            f"({earlier.get('style', '?')}); resume with that one, " + START_AGAIN
+        )
     damaged, reasons, chosen = [], [], None
     for step in sorted(found, reverse=True):
         problem = _checkpoint_problem(folder, step, found[step])
@@ -223,16 +267,20 @@ def checkpoint_setup(folder, config, painting, description, resume, force):
         damaged.append(step)
         reasons.append(f"ckpt-{step}: {problem}")
     if chosen is None:
-        raise NSTError(f"{folder}: no checkpoint there can be resumed from ({'; '.join(reasons)}); "
-                       "nothing was changed. Put back a copy, " + START_AGAIN)
+        raise NSTError(
+            f"{folder}: no checkpoint there can be resumed from ({'; '.join(reasons)}); "
+            "nothing was changed. Put back a copy, " + START_AGAIN
+        )
     aside = [p for step in damaged for p in found[step]]
     if state_damaged:
         aside.append(state_path)
         reasons.append(f"its list of checkpoints, {STATE_FILE}, is damaged")
     gone = [s for s in listed if s > chosen and s not in found]
     if gone:
-        reasons.append(f"ckpt-{', ckpt-'.join(map(str, gone))}, named in its list, "
-                       f"{'is' if len(gone) == 1 else 'are'} missing")
+        reasons.append(
+            f"ckpt-{', ckpt-'.join(map(str, gone))}, named in its list, "
+            f"{'is' if len(gone) == 1 else 'are'} missing"
+        )
     if aside:
         reasons.append(f"the damaged files were moved to {_set_aside(folder, aside, DAMAGED)}")
     keep = sorted(s for s in found if s not in damaged)

@@ -19,14 +19,32 @@ from .. import samples
 from ..errors import NSTError
 from ..images import load_image
 
-__all__ = ["TRAINING_PHOTOS", "HELD_OUT", "PHOTO_SIDE", "photo", "painting", "describe_style",
-           "PhotoCrops"]
+__all__ = [
+    "TRAINING_PHOTOS",
+    "HELD_OUT",
+    "PHOTO_SIDE",
+    "photo",
+    "painting",
+    "describe_style",
+    "PhotoCrops",
+]
 
 #: Photographs of the training set: three that this package offers as samples (``astronaut``,
 #: ``coffee``, ``rocket``, through scikit-image; see :mod:`nst_helpers.samples`) and eight more of
 #: scikit-image's own images, colour and grey. Grey ones are given three equal channels.
-TRAINING_PHOTOS = ("astronaut", "coffee", "rocket", "motorcycle", "hubble_deep_field",
-                   "immunohistochemistry", "camera", "grass", "gravel", "brick", "coins")
+TRAINING_PHOTOS = (
+    "astronaut",
+    "coffee",
+    "rocket",
+    "motorcycle",
+    "hubble_deep_field",
+    "immunohistochemistry",
+    "camera",
+    "grass",
+    "gravel",
+    "brick",
+    "coins",
+)
 #: Photographs never trained on, to judge the network by: the Neckarfront in Tübingen of Gatys et
 #: al. (2016) and Chelsea the cat (also scikit-image's ``cat``).
 HELD_OUT = ("tubingen", "chelsea")
@@ -91,8 +109,9 @@ class PhotoCrops:
             self._images = [photo(n) for n in self.names]
         elif isinstance(photos, (str, os.PathLike)) and pathlib.Path(photos).expanduser().is_dir():
             folder = pathlib.Path(photos).expanduser()
-            self._files = sorted(p for p in folder.rglob("*")
-                                 if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
+            self._files = sorted(
+                p for p in folder.rglob("*") if p.suffix.lower() in (".jpg", ".jpeg", ".png")
+            )
             if not self._files:
                 raise NSTError(f"{folder}: holds no .jpg or .png photographs to train on.")
             self.names = [p.name for p in self._files]
@@ -102,10 +121,14 @@ class PhotoCrops:
                 photos = [photos]
             if not len(photos):
                 raise NSTError("give at least one photograph to train on.")
-            self._images = [load_image(p, max_side=PHOTO_SIDE, name=f"training photo {i + 1}")
-                            for i, p in enumerate(photos)]
-            self.names = [str(p) if isinstance(p, (str, os.PathLike)) else f"photo {i + 1}"
-                          for i, p in enumerate(photos)]
+            self._images = [
+                load_image(p, max_side=PHOTO_SIDE, name=f"training photo {i + 1}")
+                for i, p in enumerate(photos)
+            ]
+            self.names = [
+                str(p) if isinstance(p, (str, os.PathLike)) else f"photo {i + 1}"
+                for i, p in enumerate(photos)
+            ]
 
     def __len__(self):
         return len(self.names)
@@ -114,8 +137,11 @@ class PhotoCrops:
         if self._images is not None:
             return self._images[i]
         assert self._files is not None  # a folder of photographs, read when drawn
-        return load_image(self._files[i], max_side=max(PHOTO_SIDE, self.size),
-                          name=f"training photo {self._files[i]}")
+        return load_image(
+            self._files[i],
+            max_side=max(PHOTO_SIDE, self.size),
+            name=f"training photo {self._files[i]}",
+        )
 
     def crop(self, rng):
         """One crop, ``uint8`` ``(size, size, 3)``, drawn with the NumPy generator ``rng``."""
@@ -126,8 +152,9 @@ class PhotoCrops:
         side = int(round(math.exp(rng.uniform(math.log(low), math.log(high)))))
         y, x = int(rng.integers(h - side + 1)), int(rng.integers(w - side + 1))
         box = (x, y, x + side, y + side)
-        crop = Image.fromarray(image).resize((self.size, self.size), Image.Resampling.BILINEAR,
-                                             box=box, reducing_gap=2.0)
+        crop = Image.fromarray(image).resize(
+            (self.size, self.size), Image.Resampling.BILINEAR, box=box, reducing_gap=2.0
+        )
         out = np.asarray(crop, dtype=np.uint8)
         return out[:, ::-1] if rng.random() < 0.5 else out
 

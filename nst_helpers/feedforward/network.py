@@ -14,12 +14,22 @@ from ..errors import NSTError
 tf = _tf()
 import keras  # noqa: E402  (Keras 3, imported after TensorFlow's quiet import)
 
-__all__ = ["PACKAGE", "instance_norm", "residual_block", "InstanceNormalization",
-           "ReflectionPadding2D", "PadToMultiple", "CropToInput", "ResidualBlock",
-           "transformation_network", "network_info"]
+__all__ = [
+    "PACKAGE",
+    "instance_norm",
+    "residual_block",
+    "InstanceNormalization",
+    "ReflectionPadding2D",
+    "PadToMultiple",
+    "CropToInput",
+    "ResidualBlock",
+    "transformation_network",
+    "network_info",
+]
 
 #: The package name under which the custom layers are registered with Keras.
 PACKAGE = "nst_helpers"
+
 
 def instance_norm(x, epsilon=1e-5):
     """Normalise each image's each channel over its spatial positions (Ulyanov et al. 2016).
@@ -138,8 +148,9 @@ class PadToMultiple(keras.layers.Layer):
     def call(self, x):
         shape = tf.shape(x)
         m = self.multiple
-        return tf.pad(x, [[0, 0], [0, (-shape[1]) % m], [0, (-shape[2]) % m], [0, 0]],
-                      mode="REFLECT")
+        return tf.pad(
+            x, [[0, 0], [0, (-shape[1]) % m], [0, (-shape[2]) % m], [0, 0]], mode="REFLECT"
+        )
 
     def compute_output_shape(self, input_shape):
         n, h, w, c = input_shape
@@ -169,7 +180,7 @@ class CropToInput(keras.layers.Layer):
     def call(self, inputs, training=False):
         y, x = inputs
         shape = tf.shape(x)
-        y = y[:, :shape[1], :shape[2], :]
+        y = y[:, : shape[1], : shape[2], :]
         return y if training else tf.clip_by_value(y, 0.0, 255.0)
 
     def compute_output_shape(self, input_shapes):
@@ -198,11 +209,19 @@ class ResidualBlock(keras.layers.Layer):
         self.filters, self.kernel_size = int(filters), int(kernel_size)
         self.seed = None if seed is None else int(seed)
         self.pad = ReflectionPadding2D(self.kernel_size // 2, name="pad")
-        self.conv_1 = keras.layers.Conv2D(self.filters, self.kernel_size, name="conv_1",
-                                          kernel_initializer=_initializer(self.seed, 0))
+        self.conv_1 = keras.layers.Conv2D(
+            self.filters,
+            self.kernel_size,
+            name="conv_1",
+            kernel_initializer=_initializer(self.seed, 0),
+        )
         self.norm_1 = InstanceNormalization(name="norm_1")
-        self.conv_2 = keras.layers.Conv2D(self.filters, self.kernel_size, name="conv_2",
-                                          kernel_initializer=_initializer(self.seed, 1))
+        self.conv_2 = keras.layers.Conv2D(
+            self.filters,
+            self.kernel_size,
+            name="conv_2",
+            kernel_initializer=_initializer(self.seed, 1),
+        )
         self.norm_2 = InstanceNormalization(name="norm_2")
 
     def build(self, input_shape):
@@ -212,15 +231,24 @@ class ResidualBlock(keras.layers.Layer):
             norm.build(tuple(input_shape[:-1]) + (self.filters,))
 
     def call(self, x):
-        return residual_block(x, lambda t: self.conv_1(self.pad(t)), self.norm_1,
-                              lambda t: self.conv_2(self.pad(t)), self.norm_2)
+        return residual_block(
+            x,
+            lambda t: self.conv_1(self.pad(t)),
+            self.norm_1,
+            lambda t: self.conv_2(self.pad(t)),
+            self.norm_2,
+        )
 
     def compute_output_shape(self, input_shape):
         return tuple(input_shape[:-1]) + (self.filters,)
 
     def get_config(self):
-        return {**super().get_config(), "filters": self.filters, "kernel_size": self.kernel_size,
-                "seed": self.seed}
+        return {
+            **super().get_config(),
+            "filters": self.filters,
+            "kernel_size": self.kernel_size,
+            "seed": self.seed,
+        }
 
 
 def _initializer(seed, k):
@@ -233,16 +261,22 @@ def _conv(x, filters, kernel_size, strides=1, name=None, norm=True, initializer=
     """Mirror padding, a convolution, then instance normalisation and a ReLU (unless ``norm`` is
     off, for the last layer)."""
     x = ReflectionPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
-    x = keras.layers.Conv2D(filters, kernel_size, strides=strides, name=name,
-                            kernel_initializer=initializer or "glorot_uniform")(x)
+    x = keras.layers.Conv2D(
+        filters,
+        kernel_size,
+        strides=strides,
+        name=name,
+        kernel_initializer=initializer or "glorot_uniform",
+    )(x)
     if norm:
         x = InstanceNormalization(name=f"{name}_norm")(x)
         x = keras.layers.ReLU(name=f"{name}_relu")(x)
     return x
 
 
-def transformation_network(filters=(16, 32, 64), residual_blocks=5, skip=True, seed=None,
-                           name="transformation_network"):
+def transformation_network(
+    filters=(16, 32, 64), residual_blocks=5, skip=True, seed=None, name="transformation_network"
+):
     """Johnson et al.'s image transformation network, with instance normalisation.
 
     ``c9s1-f0, d-f1, d-f2, residual_blocks x R-f2, u-f1, u-f0, c9s1-3``: a 9x9 convolution, two 3x3
@@ -314,5 +348,3 @@ def network_info(model):
         return dict(model.get_layer("crop_to_input").info)
     except (ValueError, AttributeError):
         return {}
-
-

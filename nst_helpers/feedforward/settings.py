@@ -27,11 +27,18 @@ __all__ = ["TrainConfig", "TRAIN_SETTINGS", "JOHNSON"]
 
 #: VGG19's convolutions: the layers the losses can read (VGG16's are among them).
 _VGG_LAYERS = frozenset(vgg_layer_names(19))
-LAYERS = Check(lambda v: isinstance(v, tuple) and len(v) > 0 and all(n in _VGG_LAYERS for n in v),
-               "one or more of VGG's convolution layers, such as block2_conv2,block3_conv1")
-WIDTHS = Check(lambda v: isinstance(v, tuple) and len(v) == 3
-               and all(isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in v),
-               "three whole widths >= 1, such as 16,32,64")
+LAYERS = Check(
+    lambda v: isinstance(v, tuple) and len(v) > 0 and all(n in _VGG_LAYERS for n in v),
+    "one or more of VGG's convolution layers, such as block2_conv2,block3_conv1",
+)
+WIDTHS = Check(
+    lambda v: (
+        isinstance(v, tuple)
+        and len(v) == 3
+        and all(isinstance(f, int) and not isinstance(f, bool) and f >= 1 for f in v)
+    ),
+    "three whole widths >= 1, such as 16,32,64",
+)
 
 
 @dataclass(frozen=True)
@@ -49,44 +56,92 @@ class TrainConfig(Table):
        ``block5_conv1`` (at 128 px its maps are 8x8, and it would cost a third of each step).
     """
 
-    steps: int = row(1200, "Training steps: batches the network learns from.", check=at_least(1),
-                     option="--steps")
+    steps: int = row(
+        1200,
+        "Training steps: batches the network learns from.",
+        check=at_least(1),
+        option="--steps",
+    )
     batch_size: int = row(4, "Crops per step.", check=at_least(1), option="--batch-size")
-    size: int = row(128, "Side of the square training crops, px.", check=at_least(32),
-                    option="--size")
-    style_size: int = row(256, "The painting's longest side for its Gram matrices, px.",
-                          check=at_least(32), option="--style-size")
-    learning_rate: float = row(2e-3, "Adam's learning rate for the network's weights.",
-                               check=POSITIVE, option="--lr")
-    content_weight: float = row(1.0, "How strongly the outputs must keep the photographs' "
-                                "shapes.", check=ZERO_OR_POSITIVE, option="--content-weight")
-    style_weight: float = row(5e-5, "How strongly the outputs must match the painting's Gram "
-                              "matrices.", check=ZERO_OR_POSITIVE, option="--style-weight")
-    tv_weight: float = row(30.0, "Weight of the total-variation (smoothness) loss.",
-                           check=ZERO_OR_POSITIVE, option="--tv-weight")
-    content_layers: tuple[str, ...] = row(("block2_conv2",), "Where the content is compared.",
-                                          check=LAYERS, option="--content-layers")
+    size: int = row(
+        128, "Side of the square training crops, px.", check=at_least(32), option="--size"
+    )
+    style_size: int = row(
+        256,
+        "The painting's longest side for its Gram matrices, px.",
+        check=at_least(32),
+        option="--style-size",
+    )
+    learning_rate: float = row(
+        2e-3, "Adam's learning rate for the network's weights.", check=POSITIVE, option="--lr"
+    )
+    content_weight: float = row(
+        1.0,
+        "How strongly the outputs must keep the photographs' shapes.",
+        check=ZERO_OR_POSITIVE,
+        option="--content-weight",
+    )
+    style_weight: float = row(
+        5e-5,
+        "How strongly the outputs must match the painting's Gram matrices.",
+        check=ZERO_OR_POSITIVE,
+        option="--style-weight",
+    )
+    tv_weight: float = row(
+        30.0,
+        "Weight of the total-variation (smoothness) loss.",
+        check=ZERO_OR_POSITIVE,
+        option="--tv-weight",
+    )
+    content_layers: tuple[str, ...] = row(
+        ("block2_conv2",), "Where the content is compared.", check=LAYERS, option="--content-layers"
+    )
     style_layers: tuple[str, ...] = row(
         ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1"),
-        "Where the painting's Gram matrices are compared.", check=LAYERS, option="--style-layers")
-    normalization: str = row("seed", "How losses are scaled (see nst_helpers.losses).",
-                             choices=NORMALIZATIONS)
-    filters: tuple[int, ...] = row((16, 32, 64), "The network's widths (Johnson et al.: "
-                                   "32,64,128).", check=WIDTHS, option="--filters")
+        "Where the painting's Gram matrices are compared.",
+        check=LAYERS,
+        option="--style-layers",
+    )
+    normalization: str = row(
+        "seed", "How losses are scaled (see nst_helpers.losses).", choices=NORMALIZATIONS
+    )
+    filters: tuple[int, ...] = row(
+        (16, 32, 64),
+        "The network's widths (Johnson et al.: 32,64,128).",
+        check=WIDTHS,
+        option="--filters",
+    )
     residual_blocks: int = row(5, "Residual blocks.", check=WHOLE, option="--blocks")
-    skip: bool = row(True, "The output is the photo plus the network's correction; --no-skip: "
-                     "the network's picture alone.", check=BOOLEAN, option="--no-skip")
-    backbone: str = row("auto", "The VGG: auto, vgg19, vgg16-hed, random[:SEED] or a weights "
-                        "file.", option="--backbone")
-    precision: str = row("auto", "The VGG's arithmetic: auto is bfloat16 where the hardware "
-                         "has it.", choices=PRECISIONS, option="--precision")
-    seed: int = row(0, "Seeds the network's first weights and the crops.", check=WHOLE,
-                    option="--seed")
-    checkpoint_every: int = row(100, "Steps between checkpoints.", check=at_least(1),
-                                option="--checkpoint-every")
-    max_minutes: Optional[float] = row(None, "Stop after this many minutes from the start, set-up "
-                                    "included (None: no limit).", check=POSITIVE_OR_NONE,
-                                    option="--minutes")
+    skip: bool = row(
+        True,
+        "The output is the photo plus the network's correction; --no-skip: "
+        "the network's picture alone.",
+        check=BOOLEAN,
+        option="--no-skip",
+    )
+    backbone: str = row(
+        "auto",
+        "The VGG: auto, vgg19, vgg16-hed, random[:SEED] or a weights file.",
+        option="--backbone",
+    )
+    precision: str = row(
+        "auto",
+        "The VGG's arithmetic: auto is bfloat16 where the hardware has it.",
+        choices=PRECISIONS,
+        option="--precision",
+    )
+    seed: int = row(
+        0, "Seeds the network's first weights and the crops.", check=WHOLE, option="--seed"
+    )
+    checkpoint_every: int = row(
+        100, "Steps between checkpoints.", check=at_least(1), option="--checkpoint-every"
+    )
+    max_minutes: Optional[float] = row(
+        None,
+        "Stop after this many minutes from the start, set-up included (None: no limit).",
+        check=POSITIVE_OR_NONE,
+        option="--minutes",
+    )
 
     def check_together(self) -> None:
         """At least one content layer and one style layer."""
@@ -99,8 +154,10 @@ class TrainConfig(Table):
 
     def architecture(self) -> dict:
         """The settings a checkpoint cannot change: the network's shape and the data's."""
-        return {k: getattr(self, k) for k in ("filters", "residual_blocks", "skip", "size",
-                                              "batch_size")}
+        return {
+            k: getattr(self, k)
+            for k in ("filters", "residual_blocks", "skip", "size", "batch_size")
+        }
 
 
 #: The training settings table: ``{name: Setting}``.
@@ -111,5 +168,14 @@ TRAIN_SETTINGS = TrainConfig.settings()
 #: 1e-6 and 1e-4 for their losses, is chosen per painting; weights here are for this library's.
 #: On a GPU: ``train(painting, photos="coco/train2014", **JOHNSON)``. Not run for this course.
 #: ``skip=False`` is their layout (with a linear output where theirs is a scaled tanh).
-JOHNSON = dict(size=256, batch_size=4, steps=40000, learning_rate=1e-3, filters=(32, 64, 128),
-               residual_blocks=5, skip=False, style_size=512, checkpoint_every=2000)
+JOHNSON = dict(
+    size=256,
+    batch_size=4,
+    steps=40000,
+    learning_rate=1e-3,
+    filters=(32, 64, 128),
+    residual_blocks=5,
+    skip=False,
+    style_size=512,
+    checkpoint_every=2000,
+)

@@ -74,9 +74,11 @@ class TrainResult:
         return save_network(self.model, path, force=force)
 
     def __repr__(self):
-        return (f"TrainResult(step {self.step} of {self.config.steps}, backbone={self.backbone}, "
-                f"precision={self.precision}, {self.seconds:.0f} s, "
-                f"{1000 * self.seconds_per_step:.0f} ms/step, stop_reason={self.stop_reason!r})")
+        return (
+            f"TrainResult(step {self.step} of {self.config.steps}, backbone={self.backbone}, "
+            f"precision={self.precision}, {self.seconds:.0f} s, "
+            f"{1000 * self.seconds_per_step:.0f} ms/step, stop_reason={self.stop_reason!r})"
+        )
 
 
 def perceptual_loss(style: Any, config: TrainConfig, verbose: bool = True) -> losses.PerceptualLoss:
@@ -98,17 +100,31 @@ def perceptual_loss(style: Any, config: TrainConfig, verbose: bool = True) -> lo
     layers = list(dict.fromkeys(list(config.content_layers) + list(config.style_layers)))
     backbone.check_layers(layers)
     loss = losses.PerceptualLoss(
-        backbone.extractor(layers, precision=precision), config, [vgg_input(style[None])],
+        backbone.extractor(layers, precision=precision),
+        config,
+        [vgg_input(style[None])],
         content_extractor=backbone.extractor(list(config.content_layers), precision=precision),
-        backbone=backbone, precision=precision)
+        backbone=backbone,
+        precision=precision,
+    )
     return loss
 
 
-def train(style: Any, config: TrainConfig | None = None, *, photos: Any = None,
-          checkpoint_dir: Any = None, resume: bool = False, force: bool = False,
-          callback: Callable | None = None, callback_every: int = 50,
-          should_stop: Callable[[], bool] | None = None, progress: bool = True,
-          verbose: bool = True, **changes: Any) -> TrainResult:
+def train(
+    style: Any,
+    config: TrainConfig | None = None,
+    *,
+    photos: Any = None,
+    checkpoint_dir: Any = None,
+    resume: bool = False,
+    force: bool = False,
+    callback: Callable | None = None,
+    callback_every: int = 50,
+    should_stop: Callable[[], bool] | None = None,
+    progress: bool = True,
+    verbose: bool = True,
+    **changes: Any,
+) -> TrainResult:
     """Train a transformation network for the painting ``style`` (Johnson et al. 2016).
 
     Every step draws a batch of crops (:class:`PhotoCrops`), stylises them with the network,
@@ -164,16 +180,18 @@ def train(style: Any, config: TrainConfig | None = None, *, photos: Any = None,
         folder = pathlib.Path(checkpoint_dir).expanduser()
         folder.mkdir(parents=True, exist_ok=True)
         ckpt = tf.train.Checkpoint(model=net, optimizer=optimizer, step=step)
-        manager = tf.train.CheckpointManager(ckpt, str(folder), max_to_keep=2,
-                                             checkpoint_name="ckpt", step_counter=step)
+        manager = tf.train.CheckpointManager(
+            ckpt, str(folder), max_to_keep=2, checkpoint_name="ckpt", step_counter=step
+        )
         if resume_from is not None:
             try:
                 ckpt.restore(resume_from).assert_existing_objects_matched()
             except Exception as err:  # noqa: BLE001 - shapes or names that do not match
                 first = (str(err).splitlines() or [""])[0][:160]
-                raise NSTError(f"{resume_from}: does not fit this network ({first}); resume with "
-                               f"the settings it was trained with ({folder / RUN_FILE}), "
-                               + START_AGAIN) from None
+                raise NSTError(
+                    f"{resume_from}: does not fit this network ({first}); resume with "
+                    f"the settings it was trained with ({folder / RUN_FILE}), " + START_AGAIN
+                ) from None
             if verbose:
                 print(f"Resuming from step {int(step.numpy())} ({resume_from}).")
         record = run_record(cfg, painting, description)
@@ -205,13 +223,22 @@ def train(style: Any, config: TrainConfig | None = None, *, photos: Any = None,
         return TrainProgress(k, steps, last, loop.history, elapsed, net)
 
     deadline = None if cfg.max_minutes is None else t0 + 60.0 * cfg.max_minutes
-    loop = Loop(cfg.steps, cfg, start=start_step, callback=callback, callback_every=callback_every,
-                should_stop=should_stop, progress=progress,
-                desc=f"Training [{loss_fn.backbone.name}]",
-                save_every=cfg.checkpoint_every if manager is not None else None, save=checkpoint,
-                deadline=deadline,
-                deadline_words=f"the time limit of {cfg.max_minutes:g} minutes" if deadline else "",
-                progress_info=progress_info, kept="the network so far")
+    loop = Loop(
+        cfg.steps,
+        cfg,
+        start=start_step,
+        callback=callback,
+        callback_every=callback_every,
+        should_stop=should_stop,
+        progress=progress,
+        desc=f"Training [{loss_fn.backbone.name}]",
+        save_every=cfg.checkpoint_every if manager is not None else None,
+        save=checkpoint,
+        deadline=deadline,
+        deadline_words=f"the time limit of {cfg.max_minutes:g} minutes" if deadline else "",
+        progress_info=progress_info,
+        kept="the network so far",
+    )
 
     def body():
         while loop.step < loop.steps:
@@ -225,20 +252,36 @@ def train(style: Any, config: TrainConfig | None = None, *, photos: Any = None,
         reason, message = loop.run(body)
     finally:
         loop.close()
-    path = checkpoint() if reason != "diverged" else (manager.latest_checkpoint if manager else None)
+    path = (
+        checkpoint() if reason != "diverged" else (manager.latest_checkpoint if manager else None)
+    )
     if path and reason in ("interrupted", "stopped", "time limit"):
         message = f"{message} The last checkpoint is {path}.".strip()
     if message and verbose:
         print(message)
     done = int(step.numpy())
     net.get_layer("crop_to_input").info = {
-        "style": description, "backbone": loss_fn.backbone.name,
-        "precision": loss_fn.precision, "steps": done,
+        "style": description,
+        "backbone": loss_fn.backbone.name,
+        "precision": loss_fn.precision,
+        "steps": done,
         "training_photos": list(data.names) if len(data) <= 50 else f"{len(data)} photographs",
-        "held_out": list(HELD_OUT) if photos is None else [], "config": cfg.to_dict(),
-        "library": "nst_helpers"}
-    return TrainResult(model=net, history=loop.history, start_step=start_step, step=done,
-                       seconds=loop.seconds, setup_seconds=setup_seconds,
-                       compile_seconds=compile_seconds, backbone=loss_fn.backbone.name,
-                       precision=str(loss_fn.precision), config=cfg, stop_reason=reason,
-                       message=message, checkpoint=path)
+        "held_out": list(HELD_OUT) if photos is None else [],
+        "config": cfg.to_dict(),
+        "library": "nst_helpers",
+    }
+    return TrainResult(
+        model=net,
+        history=loop.history,
+        start_step=start_step,
+        step=done,
+        seconds=loop.seconds,
+        setup_seconds=setup_seconds,
+        compile_seconds=compile_seconds,
+        backbone=loss_fn.backbone.name,
+        precision=str(loss_fn.precision),
+        config=cfg,
+        stop_reason=reason,
+        message=message,
+        checkpoint=path,
+    )

@@ -19,8 +19,13 @@ from .network import network_info
 tf = _tf()
 import keras  # noqa: E402  (Keras 3, imported after TensorFlow's quiet import)
 
-__all__ = ["stylize_fast", "milliseconds_per_image", "save_network", "load_network",
-           "describe_network"]
+__all__ = [
+    "stylize_fast",
+    "milliseconds_per_image",
+    "save_network",
+    "load_network",
+    "describe_network",
+]
 
 _FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
@@ -29,8 +34,10 @@ def _forward(model):
     """``model``'s forward pass as one ``tf.function`` for images of any size, traced once."""
     fn = _FORWARD.get(model)
     if fn is None:
-        fn = tf.function(lambda x: model(x, training=False),
-                         input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)])
+        fn = tf.function(
+            lambda x: model(x, training=False),
+            input_signature=[tf.TensorSpec([None, None, None, 3], tf.float32)],
+        )
         _FORWARD[model] = fn
     return fn
 
@@ -101,16 +108,19 @@ def load_network(path):
     """
     path = pathlib.Path(path).expanduser()
     if not path.is_file():
-        raise NSTError(f"{path}: no such network file; check the path (make one with "
-                       "nst train-style).")
+        raise NSTError(
+            f"{path}: no such network file; check the path (make one with nst train-style)."
+        )
     if path.suffix != ".keras" or not zipfile.is_zipfile(path):
         raise NSTError(f"{path}: not a .keras network file; give one written by nst train-style.")
     try:
         model = keras.saving.load_model(path, compile=False, safe_mode=True)
     except Exception as err:  # noqa: BLE001 - Keras raises many kinds for a bad file
         first = str(err).splitlines()[0][:160] if str(err) else ""
-        raise NSTError(f"{path}: cannot be read as a network ({type(err).__name__}: {first}); "
-                       "give a file written by nst train-style.") from None
+        raise NSTError(
+            f"{path}: cannot be read as a network ({type(err).__name__}: {first}); "
+            "give a file written by nst train-style."
+        ) from None
     if not network_info(model) and "crop_to_input" not in [l.name for l in model.layers]:
         raise NSTError(f"{path}: a Keras model, but not a style network made by nst train-style.")
     return model
@@ -121,5 +131,7 @@ def describe_network(model):
     info = network_info(model)
     if not info:
         return "an untrained network"
-    return (f"network trained on {info.get('style', '?')} with {info.get('backbone', '?')} "
-            f"({info.get('precision', '?')}), {info.get('steps', '?')} steps")
+    return (
+        f"network trained on {info.get('style', '?')} with {info.get('backbone', '?')} "
+        f"({info.get('precision', '?')}), {info.get('steps', '?')} steps"
+    )

@@ -88,11 +88,33 @@ from .submissions import (  # noqa: F401
 )
 from .table import check_out, table, write_csv
 
-__all__ = ["Exercise", "Submission", "load_course", "exercises", "find_submissions", "check_calls",
-           "build_notebook", "sandbox_mode", "grade_notebook", "grade", "table", "write_csv",
-           "check_installed", "process_pool", "default_jobs", "NSTError",
-           "DEFAULT_TIMEOUT", "MAX_BYTES", "EXTRA_MODULES", "INSTALL", "PASSED", "FAILED",
-           "NOT_ATTEMPTED", "RUN_FAILED", "GRADER_FAILED"]
+__all__ = [
+    "Exercise",
+    "Submission",
+    "load_course",
+    "exercises",
+    "find_submissions",
+    "check_calls",
+    "build_notebook",
+    "sandbox_mode",
+    "grade_notebook",
+    "grade",
+    "table",
+    "write_csv",
+    "check_installed",
+    "process_pool",
+    "default_jobs",
+    "NSTError",
+    "DEFAULT_TIMEOUT",
+    "MAX_BYTES",
+    "EXTRA_MODULES",
+    "INSTALL",
+    "PASSED",
+    "FAILED",
+    "NOT_ATTEMPTED",
+    "RUN_FAILED",
+    "GRADER_FAILED",
+]
 
 
 def process_pool(jobs: int) -> cf.ProcessPoolExecutor:
@@ -118,10 +140,17 @@ def default_jobs() -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
-def grade(submissions: Sequence[str | os.PathLike], out: str | os.PathLike | None = None, *,
-          timeout: float = DEFAULT_TIMEOUT, jobs: int | None = None,
-          executor: cf.Executor | None = None, course: str | os.PathLike | None = None,
-          force: bool = False, verbose: bool = True) -> list[dict]:
+def grade(
+    submissions: Sequence[str | os.PathLike],
+    out: str | os.PathLike | None = None,
+    *,
+    timeout: float = DEFAULT_TIMEOUT,
+    jobs: int | None = None,
+    executor: cf.Executor | None = None,
+    course: str | os.PathLike | None = None,
+    force: bool = False,
+    verbose: bool = True,
+) -> list[dict]:
     """Grade submitted notebooks, each in a fresh kernel; write one CSV row per student.
 
     Args:
@@ -151,15 +180,20 @@ def grade(submissions: Sequence[str | os.PathLike], out: str | os.PathLike | Non
     if not subs:
         raise NSTError("no submissions to grade.")
     if all(sub.notebook is None for sub in subs):
-        raise NSTError(f"none of the {len(subs)} notebook{'s' if len(subs) != 1 else ''} given is "
-                       f"one of the course's (name them like {next(iter(course_nbs))}.ipynb, or "
-                       "pass --course DIR); nothing was written.")
+        raise NSTError(
+            f"none of the {len(subs)} notebook{'s' if len(subs) != 1 else ''} given is "
+            f"one of the course's (name them like {next(iter(course_nbs))}.ipynb, or "
+            "pass --course DIR); nothing was written."
+        )
     mode, why = sandbox_mode()
     if mode != "bwrap":
-        print(f"nst: warning: {why}: submissions run in kernels of their own with limits on "
-              "memory, CPU time, processes and file size, but NOT isolated: they can read and write "
-              "this user's files, reach the network and see other processes. Grade untrusted "
-              "classes where bubblewrap works (apt-get install bubblewrap).", file=sys.stderr)
+        print(
+            f"nst: warning: {why}: submissions run in kernels of their own with limits on "
+            "memory, CPU time, processes and file size, but NOT isolated: they can read and write "
+            "this user's files, reach the network and see other processes. Grade untrusted "
+            "classes where bubblewrap works (apt-get install bubblewrap).",
+            file=sys.stderr,
+        )
     watch = tuple(str(p) for sub in subs for p in [sub.path, *sub.copies])
     package_before = digest_files(package_files())
     results: list[dict[str, Any]] = []
@@ -167,60 +201,96 @@ def grade(submissions: Sequence[str | os.PathLike], out: str | os.PathLike | Non
     copy_notes: dict[tuple[str, str], str] = {}
     for sub in subs:
         if sub.notebook is None:
-            results.append({"student": sub.student, "notebook": None, "results": {},
-                            "notes": [f"{sub.path.name}: {sub.problem}"]})
+            results.append(
+                {
+                    "student": sub.student,
+                    "notebook": None,
+                    "results": {},
+                    "notes": [f"{sub.path.name}: {sub.problem}"],
+                }
+            )
             continue
         try:
             size = sub.path.stat().st_size
-            text = sub.path.read_text(encoding="utf-8", errors="replace") if size <= MAX_BYTES else ""
+            text = (
+                sub.path.read_text(encoding="utf-8", errors="replace") if size <= MAX_BYTES else ""
+            )
         except OSError as err:
             raise NSTError(f"{sub.path}: cannot read it ({err.strerror}).") from None
         if size > MAX_BYTES:
-            results.append({"student": sub.student, "notebook": sub.notebook, "results": {},
-                            "notes": [f"{sub.path.name}: over {MAX_BYTES >> 20} MB, not graded"]})
+            results.append(
+                {
+                    "student": sub.student,
+                    "notebook": sub.notebook,
+                    "results": {},
+                    "notes": [f"{sub.path.name}: over {MAX_BYTES >> 20} MB, not graded"],
+                }
+            )
             continue
-        todo.append(Job(sub.student, sub.notebook, text, course_nbs[sub.notebook], float(timeout),
-                         sandbox=mode, watch=watch))
+        todo.append(
+            Job(
+                sub.student,
+                sub.notebook,
+                text,
+                course_nbs[sub.notebook],
+                float(timeout),
+                sandbox=mode,
+                watch=watch,
+            )
+        )
         if sub.copies:
             copy_notes[(sub.student, sub.notebook)] = (
-                f"{sub.notebook}: took the newest of {len(sub.copies) + 1} copies, {sub.path.name}")
+                f"{sub.notebook}: took the newest of {len(sub.copies) + 1} copies, {sub.path.name}"
+            )
     own = process_pool(jobs or default_jobs()) if executor is None and todo else None
     pool = own if own is not None else executor  # None only when there is nothing to grade
     try:
         futures: dict[cf.Future[dict], Job] = (
-            {pool.submit(grade_notebook, job): job for job in todo} if pool is not None else {})
+            {pool.submit(grade_notebook, job): job for job in todo} if pool is not None else {}
+        )
         for future in cf.as_completed(futures):
             job = futures[future]
             try:
                 res = future.result()
             except Exception as err:  # noqa: BLE001 - a worker that died, or a bug: say so, go on
                 why = f"{GRADER_FAILED} ({type(err).__name__}: {one_line(err)[:200]})"
-                res = {"student": job.student, "notebook": job.notebook, "results": {},
-                       "notes": [f"{job.notebook}: {why}"], "grader_error": why}
+                res = {
+                    "student": job.student,
+                    "notebook": job.notebook,
+                    "results": {},
+                    "notes": [f"{job.notebook}: {why}"],
+                    "grader_error": why,
+                }
             if (res["student"], res["notebook"]) in copy_notes:
                 res["notes"] = [copy_notes[(res["student"], res["notebook"])], *res["notes"]]
             results.append(res)
             if verbose:
                 got = sum(1 for s, _ in res["results"].values() if s == PASSED)
-                print(f"{res['student']}, {res['notebook']}: {got}/{len(res['results'])} passed"
-                      + (f" ({'; '.join(res['notes'])})" if res["notes"] else "")
-                      + (f", {res['seconds']:.0f} s" if "seconds" in res else ""), flush=True)
+                print(
+                    f"{res['student']}, {res['notebook']}: {got}/{len(res['results'])} passed"
+                    + (f" ({'; '.join(res['notes'])})" if res["notes"] else "")
+                    + (f", {res['seconds']:.0f} s" if "seconds" in res else ""),
+                    flush=True,
+                )
     finally:
         if own is not None:
             own.shutdown(wait=True, cancel_futures=True)
     failed = [r["grader_error"] for r in results if r.get("grader_error")]
     if todo and len(failed) == len(todo):  # nothing graded: a table of zeros would be a lie
-        raise NSTError(f"no notebook could be graded ({failed[0]}); nothing was written. Check "
-                       "that a python3 kernel starts here (jupyter kernelspec list; "
-                       f"{INSTALL}).")
+        raise NSTError(
+            f"no notebook could be graded ({failed[0]}); nothing was written. Check "
+            "that a python3 kernel starts here (jupyter kernelspec list; "
+            f"{INSTALL})."
+        )
     changed = [k for k, v in digest_files(package_before).items() if package_before[k] != v]
     if changed:
-        raise NSTError(f"the grader's own files (its checks and reference values) changed while "
-                       f"grading ({short_path(changed[0])}); nothing was written. If nobody edited "
-                       "them, a submission run without a sandbox did: reinstall nst-helpers and "
-                       "grade again where bubblewrap works.")
+        raise NSTError(
+            f"the grader's own files (its checks and reference values) changed while "
+            f"grading ({short_path(changed[0])}); nothing was written. If nobody edited "
+            "them, a submission run without a sandbox did: reinstall nst-helpers and "
+            "grade again where bubblewrap works."
+        )
     rows = table(results, course_nbs)
     if out is not None:
         write_csv(rows, out, force=force)
     return rows
-

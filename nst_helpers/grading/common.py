@@ -6,8 +6,21 @@ import pathlib
 
 from ..errors import NSTError
 
-__all__ = ["DEFAULT_TIMEOUT", "MAX_BYTES", "ROOT", "NOT_WRITTEN", "PASSED", "FAILED", "NOT_ATTEMPTED",
-           "RUN_FAILED", "GRADER_FAILED", "EXTRA_MODULES", "INSTALL", "check_installed", "one_line"]
+__all__ = [
+    "DEFAULT_TIMEOUT",
+    "MAX_BYTES",
+    "ROOT",
+    "NOT_WRITTEN",
+    "PASSED",
+    "FAILED",
+    "NOT_ATTEMPTED",
+    "RUN_FAILED",
+    "GRADER_FAILED",
+    "EXTRA_MODULES",
+    "INSTALL",
+    "check_installed",
+    "one_line",
+]
 
 #: Seconds a submission's cells may run in all, unless told otherwise.
 DEFAULT_TIMEOUT = 600
@@ -44,15 +57,19 @@ def check_installed() -> None:
         except (ImportError, ValueError):
             found = False
         if not found:
-            raise NSTError(f"nst grade needs {name}, which the [grade] extra installs: {INSTALL}; "
-                           "nothing was graded.")
+            raise NSTError(
+                f"nst grade needs {name}, which the [grade] extra installs: {INSTALL}; "
+                "nothing was graded."
+            )
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     try:
         KernelSpecManager().get_kernel_spec("python3")
     except NoSuchKernel:
-        raise NSTError("nst grade runs each notebook in a python3 Jupyter kernel and none is "
-                       f"installed: {INSTALL} (it brings ipykernel); nothing was graded.") from None
+        raise NSTError(
+            "nst grade runs each notebook in a python3 Jupyter kernel and none is "
+            f"installed: {INSTALL} (it brings ipykernel); nothing was graded."
+        ) from None
 
 
 def one_line(text: object) -> str:
@@ -65,4 +82,3 @@ def one_line(text: object) -> str:
         The one line.
     """
     return " ".join(part.strip() for part in str(text).splitlines() if part.strip())
-

@@ -36,18 +36,27 @@ def check_calls(source: str) -> list[tuple[str, str, dict]]:
         raise NSTError(f"a test cell of the course is not Python ({err.msg}).") from None
     for stmt in body:
         call = stmt.value if isinstance(stmt, ast.Expr) else None
-        if not (isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute)
-                and isinstance(call.func.value, ast.Name) and call.func.value.id == "checks"
-                and call.func.attr.removeprefix("check_") in CHECKS and len(call.args) == 1
-                and isinstance(call.args[0], ast.Name)):
-            raise NSTError(f"the course's test cell {source.strip()[:80]!r} is not a list of "
-                           "checks.check_NAME(function, option=value) calls; the grader cannot "
-                           "judge it outside the kernel.")
+        if not (
+            isinstance(call, ast.Call)
+            and isinstance(call.func, ast.Attribute)
+            and isinstance(call.func.value, ast.Name)
+            and call.func.value.id == "checks"
+            and call.func.attr.removeprefix("check_") in CHECKS
+            and len(call.args) == 1
+            and isinstance(call.args[0], ast.Name)
+        ):
+            raise NSTError(
+                f"the course's test cell {source.strip()[:80]!r} is not a list of "
+                "checks.check_NAME(function, option=value) calls; the grader cannot "
+                "judge it outside the kernel."
+            )
         try:
             options = {k.arg: ast.literal_eval(k.value) for k in call.keywords}
         except ValueError:
-            raise NSTError(f"the course's test cell {source.strip()[:80]!r} passes a check an "
-                           "option that is not a plain value.") from None
+            raise NSTError(
+                f"the course's test cell {source.strip()[:80]!r} passes a check an "
+                "option that is not a plain value."
+            ) from None
         calls.append((call.func.attr.removeprefix("check_"), call.args[0].id, options))
     return calls
 
@@ -56,9 +65,14 @@ def _answer_in(submission: list, course_cell: dict) -> str | None:
     """The source of the submission's cell that answers ``course_cell``, or None."""
     gid, cid = grading_metadata(course_cell).get("grade_id"), course_cell.get("id")
     code = [c for c in submission if isinstance(c, dict) and c.get("cell_type") == "code"]
-    for match in (lambda c: grading_metadata(c).get("grade_id") == gid,
-                  lambda c: cid is not None and c.get("id") == cid,
-                  lambda c: cell_source(c).strip().splitlines()[:1] == cell_source(course_cell).strip().splitlines()[:1]):
+    for match in (
+        lambda c: grading_metadata(c).get("grade_id") == gid,
+        lambda c: cid is not None and c.get("id") == cid,
+        lambda c: (
+            cell_source(c).strip().splitlines()[:1]
+            == cell_source(course_cell).strip().splitlines()[:1]
+        ),
+    ):
         found = [c for c in code if match(c)]
         if found:
             return cell_source(found[0])
@@ -82,8 +96,11 @@ def build_notebook(course_nb: dict, submission: dict, folder: str) -> tuple[dict
     out: list[dict] = []
     verdicts: dict[str, tuple[int, list[tuple[str, str, str, dict]]]] = {}
     notes: list[str] = []
-    last = max((i for i, c in enumerate(course_nb["cells"]) if grading_metadata(c).get("grade")), default=-1)
-    for cell in course_nb["cells"][:last + 1]:
+    last = max(
+        (i for i, c in enumerate(course_nb["cells"]) if grading_metadata(c).get("grade")),
+        default=-1,
+    )
+    for cell in course_nb["cells"][: last + 1]:
         if cell.get("cell_type") != "code":
             continue
         meta, src = grading_metadata(cell), cell_source(cell)
@@ -95,15 +112,34 @@ def build_notebook(course_nb: dict, submission: dict, folder: str) -> tuple[dict
         elif meta.get("grade"):
             calls: list[tuple[str, str, str, dict]] = []
             for check, fn, options in check_calls(src):
-                calls.append((f"k{sum(len(v[1]) for v in verdicts.values()) + len(calls)}", check,
-                              fn, options))
+                calls.append(
+                    (
+                        f"k{sum(len(v[1]) for v in verdicts.values()) + len(calls)}",
+                        check,
+                        fn,
+                        options,
+                    )
+                )
             verdicts[meta["grade_id"]] = (len(out), calls)
-            src = "\n".join(_COLLECT.format(folder=folder, key=k, check=c, fn=f, options=o)
-                            for k, c, f, o in calls)
-        out.append({"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-                    "source": src})
-    nb = {"cells": out, "metadata": {"kernelspec": {"name": "python3", "display_name": "Python 3",
-                                                    "language": "python"}},
-          "nbformat": 4, "nbformat_minor": 4}
+            src = "\n".join(
+                _COLLECT.format(folder=folder, key=k, check=c, fn=f, options=o)
+                for k, c, f, o in calls
+            )
+        out.append(
+            {
+                "cell_type": "code",
+                "execution_count": None,
+                "metadata": {},
+                "outputs": [],
+                "source": src,
+            }
+        )
+    nb = {
+        "cells": out,
+        "metadata": {
+            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
+        },
+        "nbformat": 4,
+        "nbformat_minor": 4,
+    }
     return nb, verdicts, notes
-

@@ -78,8 +78,11 @@ def digest_files(paths: Iterable[str | os.PathLike]) -> dict[str, str]:
 
 
 def _digests(folder: pathlib.Path) -> dict[str, str]:
-    return {str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
-            for p in sorted(folder.rglob("*")) if p.is_file()}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
 
 
 def _client_class() -> type:
@@ -88,8 +91,7 @@ def _client_class() -> type:
     from nbclient import NotebookClient
 
     class QuietClient(NotebookClient):
-        def output(self, outs: list, msg: dict, display_id: str | None,
-                   cell_index: int) -> None:
+        def output(self, outs: list, msg: dict, display_id: str | None, cell_index: int) -> None:
             return None
 
     return QuietClient
@@ -113,8 +115,12 @@ def grade_notebook(job: Job) -> dict:
 
     start = time.monotonic()
     ids = [e.grade_id for e in exercises(job.course_nb, job.notebook)]
-    result: dict[str, Any] = {"student": job.student, "notebook": job.notebook, "notes": [],
-                              "results": {g: [FAILED, "not graded"] for g in ids}}
+    result: dict[str, Any] = {
+        "student": job.student,
+        "notebook": job.notebook,
+        "notes": [],
+        "results": {g: [FAILED, "not graded"] for g in ids},
+    }
     try:
         submission = json.loads(job.text)
     except ValueError as err:
@@ -141,16 +147,27 @@ def grade_notebook(job: Job) -> dict:
                 if check not in references:
                     references[check] = record.fresh_reference(check, seed)
                 # numpy's stub: mypy matches **arrays against savez's allow_pickle: bool too
-                np.savez(io_dir / f"{key}.inputs.npz",
-                         **record.inputs_only(references[check]))  # type: ignore[arg-type]
+                np.savez(io_dir / f"{key}.inputs.npz", **record.inputs_only(references[check]))  # type: ignore[arg-type]
         watched: list[str | os.PathLike] = [*package_files(), *job.watch]
         trusted = digest_files(watched) | {f"pkg/{k}": v for k, v in _digests(pkg).items()}
-        env = {k: v for k, v in os.environ.items()
-               if not k.startswith(("PYTHON", "JUPYTER", "IPYTHON", "NST_", "KERAS_HOME", "MPL"))}
-        env.update(copy_weights(home), HOME=str(home), TMPDIR=str(tmp), PYTHONPATH=str(pkg),
-                   CI="true", MPLBACKEND="Agg", PYTHONDONTWRITEBYTECODE="1",
-                   MPLCONFIGDIR=str(home / ".matplotlib"), IPYTHONDIR=str(home / ".ipython"),
-                   JUPYTER_RUNTIME_DIR=str(ipc), NST_GRADE_RUN=marker)
+        env = {
+            k: v
+            for k, v in os.environ.items()
+            if not k.startswith(("PYTHON", "JUPYTER", "IPYTHON", "NST_", "KERAS_HOME", "MPL"))
+        }
+        env.update(
+            copy_weights(home),
+            HOME=str(home),
+            TMPDIR=str(tmp),
+            PYTHONPATH=str(pkg),
+            CI="true",
+            MPLBACKEND="Agg",
+            PYTHONDONTWRITEBYTECODE="1",
+            MPLCONFIGDIR=str(home / ".matplotlib"),
+            IPYTHONDIR=str(home / ".ipython"),
+            JUPYTER_RUNTIME_DIR=str(ipc),
+            NST_GRADE_RUN=marker,
+        )
         prefix = launcher(job.sandbox, [str(pkg)], [str(box)], job.timeout)
         deadline: list[float] = []
 
@@ -160,10 +177,16 @@ def grade_notebook(job: Job) -> dict:
             return max(1, int(deadline[0] - time.monotonic() + 0.999))
 
         node = nbformat.from_dict(nb)
-        client = _client_class()(node, kernel_name="python3", allow_errors=True,
-                                 timeout_func=limit, startup_timeout=180, record_timing=False,
-                                 kernel_manager_class=kernel_manager_class(prefix, ipc),
-                                 resources={"metadata": {"path": str(work)}})
+        client = _client_class()(
+            node,
+            kernel_name="python3",
+            allow_errors=True,
+            timeout_func=limit,
+            startup_timeout=180,
+            record_timing=False,
+            kernel_manager_class=kernel_manager_class(prefix, ipc),
+            resources={"metadata": {"path": str(work)}},
+        )
         stopped: str | None = None
         try:
             client.execute(env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -191,17 +214,24 @@ def grade_notebook(job: Job) -> dict:
                     detail += " (did the exercise's cell run without an error?)"
                 result["results"][gid] = [FAILED, detail]
         if stopped:
-            result["notes"].append(f"{stopped} (cell {max(ran, default=0) + 1} of {len(node.cells)})")
+            result["notes"].append(
+                f"{stopped} (cell {max(ran, default=0) + 1} of {len(node.cells)})"
+            )
         if left and job.sandbox != "bwrap":
-            result["notes"].append(f"left {left} process{'es' if left != 1 else ''} running after "
-                                   "it ended (ended by the grader)")
+            result["notes"].append(
+                f"left {left} process{'es' if left != 1 else ''} running after "
+                "it ended (ended by the grader)"
+            )
         now = digest_files(watched) | {f"pkg/{k}": v for k, v in _digests(pkg).items()}
         changed = sorted(k for k in trusted.keys() | now.keys() if trusted.get(k) != now.get(k))
         if changed:
-            names = ", ".join(short_path(k) for k in changed[:3]) + (", ..." if len(changed) > 3 else "")
+            names = ", ".join(short_path(k) for k in changed[:3]) + (
+                ", ..." if len(changed) > 3 else ""
+            )
             result["notes"].append(f"changed files outside its sandbox ({names}): no points")
-            result["results"] = {g: [FAILED, "the notebook changed files outside its sandbox"]
-                                 for g in ids}
+            result["results"] = {
+                g: [FAILED, "the notebook changed files outside its sandbox"] for g in ids
+            }
     finally:
         try:
             end_processes(marker, before)
@@ -234,8 +264,9 @@ def _judge_cell(calls: list, references: dict, io_dir: pathlib.Path) -> list[str
 
     for key, check, fn, options in calls:
         try:
-            status, detail = record.judge(check, options, references[check],
-                                          record.read_records(io_dir, key), fn)
+            status, detail = record.judge(
+                check, options, references[check], record.read_records(io_dir, key), fn
+            )
         except record.Malformed as err:
             return [FAILED, f"what the kernel sent back is malformed ({err}); no points"]
         if status == "missing":
@@ -243,4 +274,3 @@ def _judge_cell(calls: list, references: dict, io_dir: pathlib.Path) -> list[str
         if status != PASSED:
             return [status, detail]
     return [PASSED, ""]
-

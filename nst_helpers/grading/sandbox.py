@@ -14,9 +14,19 @@ from typing import Any
 
 from .common import one_line
 
-__all__ = ["MEMORY_LIMIT", "FILE_LIMIT", "PROCESS_LIMIT", "sandbox_mode", "launcher",
-           "kernel_manager_class", "become_subreaper", "descendants", "end_processes",
-           "copy_package", "copy_weights"]
+__all__ = [
+    "MEMORY_LIMIT",
+    "FILE_LIMIT",
+    "PROCESS_LIMIT",
+    "sandbox_mode",
+    "launcher",
+    "kernel_manager_class",
+    "become_subreaper",
+    "descendants",
+    "end_processes",
+    "copy_package",
+    "copy_weights",
+]
 
 #: Limits on one submission's kernel and everything it starts: address space (bytes), files
 #: written (bytes each), and processes and threads beyond those its user already runs.
@@ -56,10 +66,20 @@ def sandbox_mode() -> tuple[str, str]:
             found = ("none", "bubblewrap (bwrap) is not installed")
         else:
             try:
-                probe = subprocess.run(_bwrap_argv([], []) + ["--", sys.executable, "-c", "pass"],
-                                       capture_output=True, text=True, timeout=60)
-                found = ("bwrap", "") if probe.returncode == 0 else (
-                    "none", f"bwrap cannot make a sandbox here ({one_line(probe.stderr)[:120]})")
+                probe = subprocess.run(
+                    _bwrap_argv([], []) + ["--", sys.executable, "-c", "pass"],
+                    capture_output=True,
+                    text=True,
+                    timeout=60,
+                )
+                found = (
+                    ("bwrap", "")
+                    if probe.returncode == 0
+                    else (
+                        "none",
+                        f"bwrap cannot make a sandbox here ({one_line(probe.stderr)[:120]})",
+                    )
+                )
             except (OSError, subprocess.SubprocessError) as err:
                 found = ("none", f"bwrap did not run ({type(err).__name__})")
         _SANDBOX_CACHE["mode"] = found
@@ -71,11 +91,17 @@ def _python_dirs() -> list[str]:
     import site
     import sysconfig
 
-    dirs = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix,
-            os.path.dirname(os.path.realpath(sys.executable))}
+    dirs = {
+        sys.prefix,
+        sys.base_prefix,
+        sys.exec_prefix,
+        sys.base_exec_prefix,
+        os.path.dirname(os.path.realpath(sys.executable)),
+    }
     dirs.update(site.getsitepackages())
-    dirs.update(sysconfig.get_paths().get(k, "") for k in ("stdlib", "platstdlib", "purelib",
-                                                            "platlib"))
+    dirs.update(
+        sysconfig.get_paths().get(k, "") for k in ("stdlib", "platstdlib", "purelib", "platlib")
+    )
     out = sorted(d for d in dirs if d and os.path.isdir(d))
     return [d for d in out if not any(d != o and d.startswith(o.rstrip("/") + "/") for o in out)]
 
@@ -84,9 +110,25 @@ def _bwrap_argv(read_only: list[str], writable: list[str]) -> list[str]:
     """bubblewrap's options: a new root of the system's folders and Python's, read-only, a private
     ``/tmp`` and ``/dev``, its own ``/proc`` and PID namespace, no network, no capabilities, its own
     terminal session; ``writable`` folders bound read-write, ``read_only`` read-only."""
-    argv = ["bwrap", "--die-with-parent", "--new-session", "--unshare-pid", "--unshare-net",
-            "--unshare-ipc", "--unshare-uts", "--hostname", "sandbox", "--cap-drop", "ALL",
-            "--dev", "/dev", "--proc", "/proc", "--tmpfs", "/tmp"]
+    argv = [
+        "bwrap",
+        "--die-with-parent",
+        "--new-session",
+        "--unshare-pid",
+        "--unshare-net",
+        "--unshare-ipc",
+        "--unshare-uts",
+        "--hostname",
+        "sandbox",
+        "--cap-drop",
+        "ALL",
+        "--dev",
+        "/dev",
+        "--proc",
+        "/proc",
+        "--tmpfs",
+        "/tmp",
+    ]
     for d in ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/etc", "/sys"):
         if os.path.islink(d):
             argv += ["--symlink", os.readlink(d), d]
@@ -152,8 +194,9 @@ def kernel_manager_class(prefix: list[str], ipc: pathlib.Path) -> type:
 
     class SandboxedKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs: Any) -> None:
-            kwargs.update(transport="ipc", ip=str(ipc / "k"),
-                          connection_file=str(ipc / "kernel.json"))
+            kwargs.update(
+                transport="ipc", ip=str(ipc / "k"), connection_file=str(ipc / "kernel.json")
+            )
             super().__init__(**kwargs)
 
         def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
@@ -273,8 +316,10 @@ def copy_package(dest: pathlib.Path) -> None:
     pkg = pathlib.Path(__file__).resolve().parents[1]
     ignore = shutil.ignore_patterns("__pycache__", "*.pyc")
     shutil.copytree(pkg, dest / "nst_helpers", ignore=ignore)
-    for sub, src in (("check_data", checks.data_dir()),
-                     ("sample_data", pathlib.Path(str(resources.files("nst_helpers.sample_data"))))):
+    for sub, src in (
+        ("check_data", checks.data_dir()),
+        ("sample_data", pathlib.Path(str(resources.files("nst_helpers.sample_data")))),
+    ):
         target = dest / "nst_helpers" / sub
         if not (target / "__init__.py").exists():
             shutil.copytree(src, target, ignore=ignore, dirs_exist_ok=True)
@@ -297,10 +342,10 @@ def copy_weights(home: pathlib.Path) -> dict[str, str]:
     if converted.is_file() and weights.check_converted(converted, record=False) is None:
         shutil.copy2(converted, cache / weights.CONVERTED_FILE)  # a damaged copy stays behind
         if weights.record_path(converted).is_file():
-            shutil.copy2(weights.record_path(converted),
-                         weights.record_path(cache / weights.CONVERTED_FILE))
+            shutil.copy2(
+                weights.record_path(converted), weights.record_path(cache / weights.CONVERTED_FILE)
+            )
     if weights.keras_cache_path().is_file():
         (keras_home / "models").mkdir(parents=True)
         shutil.copy2(weights.keras_cache_path(), keras_home / "models" / weights.KERAS_FILE)
     return {"NST_CACHE_DIR": str(cache), "KERAS_HOME": str(keras_home)}
-

@@ -13,8 +13,15 @@ from typing import Iterable
 from ..errors import NSTError
 from .common import MAX_BYTES, ROOT
 
-__all__ = ["Exercise", "Submission", "cell_source", "grading_metadata", "load_course", "exercises",
-           "find_submissions"]
+__all__ = [
+    "Exercise",
+    "Submission",
+    "cell_source",
+    "grading_metadata",
+    "load_course",
+    "exercises",
+    "find_submissions",
+]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -84,8 +91,10 @@ def load_course(folder: str | os.PathLike | None = None) -> dict[str, dict]:
     """
     folder = pathlib.Path(folder) if folder is not None else ROOT / "notebooks" / "student"
     if not folder.is_dir():
-        raise NSTError(f"{folder}: no course notebooks there; pass --course DIR, the folder of the "
-                       "course's student notebooks (notebooks/student in a checkout of the course).")
+        raise NSTError(
+            f"{folder}: no course notebooks there; pass --course DIR, the folder of the "
+            "course's student notebooks (notebooks/student in a checkout of the course)."
+        )
     course = {}
     for path in sorted(folder.glob("[0-9][0-9]_*.ipynb")):
         try:
@@ -95,8 +104,10 @@ def load_course(folder: str | os.PathLike | None = None) -> dict[str, dict]:
         if exercises(nb, path.stem):
             course[path.stem] = nb
     if not course:
-        raise NSTError(f"{folder}: no notebook there has an autograded test cell (nbgrader "
-                       "metadata); run `python tools/notebooks.py normalise` in the course's checkout.")
+        raise NSTError(
+            f"{folder}: no notebook there has an autograded test cell (nbgrader "
+            "metadata); run `python tools/notebooks.py normalise` in the course's checkout."
+        )
     return course
 
 
@@ -130,7 +141,9 @@ class Submission:
 _COPY = re.compile(r"\s*\(\d+\)$")
 
 
-def find_submissions(paths: Iterable[str | os.PathLike], course: dict[str, dict]) -> list[Submission]:
+def find_submissions(
+    paths: Iterable[str | os.PathLike], course: dict[str, dict]
+) -> list[Submission]:
     """The notebooks among ``paths`` (files, or folders searched recursively), matched to the course.
 
     Args:
@@ -143,8 +156,9 @@ def find_submissions(paths: Iterable[str | os.PathLike], course: dict[str, dict]
     files: list[pathlib.Path] = []
     for p in map(pathlib.Path, paths):
         if p.is_dir():
-            found = sorted(f for f in p.rglob("*.ipynb")
-                           if ".ipynb_checkpoints" not in f.parts and f.is_file())
+            found = sorted(
+                f for f in p.rglob("*.ipynb") if ".ipynb_checkpoints" not in f.parts and f.is_file()
+            )
             if not found:
                 raise NSTError(f"{p}: no notebook (.ipynb) in this folder.")
             files += found
@@ -162,13 +176,16 @@ def find_submissions(paths: Iterable[str | os.PathLike], course: dict[str, dict]
         if sub.notebook is not None and key in seen:
             other = seen[key]
             if _COPY.sub("", other.path.stem) != _COPY.sub("", f.stem):
-                raise NSTError(f"{sub.student} submitted {sub.notebook} twice ({other.path} and "
-                               f"{f}); keep one of them.")
+                raise NSTError(
+                    f"{sub.student} submitted {sub.notebook} twice ({other.path} and "
+                    f"{f}); keep one of them."
+                )
             # a browser's second download, "name (1).ipynb": the newest one counts
             copies = other.copies + [f]
             newest = max(copies + [other.path], key=lambda p: (p.stat().st_mtime, str(p)))
-            sub = dataclasses.replace(sub, path=newest, copies=[p for p in [other.path, *copies]
-                                                                 if p != newest])
+            sub = dataclasses.replace(
+                sub, path=newest, copies=[p for p in [other.path, *copies] if p != newest]
+            )
             subs[subs.index(other)] = sub
         else:
             subs.append(sub)
@@ -183,15 +200,25 @@ def _identify(path: pathlib.Path, course: dict[str, dict]) -> Submission:
     if notebook is None:  # by the nbgrader ids of its cells
         try:
             cells = json.loads(path.read_bytes()[:MAX_BYTES]).get("cells", [])
-            ids = {str(grading_metadata(c).get("grade_id")) for c in cells if isinstance(c, dict)} - {"None"}
+            ids = {
+                str(grading_metadata(c).get("grade_id")) for c in cells if isinstance(c, dict)
+            } - {"None"}
         except (OSError, ValueError, AttributeError):
             ids = set()
-        scores = {c: len(ids & {str(grading_metadata(x).get("grade_id")) for x in nb["cells"]})
-                  for c, nb in course.items()}
+        scores = {
+            c: len(ids & {str(grading_metadata(x).get("grade_id")) for x in nb["cells"]})
+            for c, nb in course.items()
+        }
         best = max(scores, key=lambda c: scores[c], default=None)
         notebook = best if best is not None and scores[best] > 0 else None
-    problem = None if notebook else ("could not tell which course notebook this is (name it like "
-                                     f"{next(iter(course))}.ipynb)")
+    problem = (
+        None
+        if notebook
+        else (
+            "could not tell which course notebook this is (name it like "
+            f"{next(iter(course))}.ipynb)"
+        )
+    )
     return Submission(path, _student_of(path, notebook, course), notebook, problem)
 
 
@@ -211,4 +238,3 @@ def _student_of(path: pathlib.Path, notebook: str | None, course: dict[str, dict
             if name not in course:
                 return name
     return stem
-

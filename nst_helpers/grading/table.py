@@ -52,8 +52,10 @@ def table(results: list[dict], course_nbs: dict[str, dict]) -> list[dict]:
         row["_seen"].add(r["notebook"])
         for gid, (status, detail) in r["results"].items():
             row[(r["notebook"], gid)] = status if status != FAILED else f"{FAILED}: {detail}"
-        row["_notes"] += [n if n.startswith(str(r["notebook"])) or not r["notebook"]
-                          else f"{r['notebook']}: {n}" for n in r["notes"]]
+        row["_notes"] += [
+            n if n.startswith(str(r["notebook"])) or not r["notebook"] else f"{r['notebook']}: {n}"
+            for n in r["notes"]
+        ]
     table_rows = []
     for row in rows.values():
         flat = {"student": row["student"]}
@@ -64,8 +66,13 @@ def table(results: list[dict], course_nbs: dict[str, dict]) -> list[dict]:
             points += e.points if status == PASSED else 0.0
         missing = [s for s in stems if s not in row["_seen"]]
         notes = row["_notes"] + [f"{s}: not submitted" for s in missing]
-        flat.update({"points": f"{points:g}", "out of": f"{sum(e.points for e in exs):g}",
-                     "notes": "; ".join(notes)})
+        flat.update(
+            {
+                "points": f"{points:g}",
+                "out of": f"{sum(e.points for e in exs):g}",
+                "notes": "; ".join(notes),
+            }
+        )
         table_rows.append(flat)
     return table_rows
 
@@ -91,8 +98,15 @@ def write_csv(rows: list[dict], out: str | os.PathLike, force: bool = False) -> 
     fields = list(rows[0]) if rows else ["student", "points", "out of", "notes"]
     tmp = None
     try:
-        with tempfile.NamedTemporaryFile("w", newline="", encoding="utf-8", dir=out.parent,
-                                         prefix=f".{out.name}.", suffix=".tmp", delete=False) as f:
+        with tempfile.NamedTemporaryFile(
+            "w",
+            newline="",
+            encoding="utf-8",
+            dir=out.parent,
+            prefix=f".{out.name}.",
+            suffix=".tmp",
+            delete=False,
+        ) as f:
             tmp = pathlib.Path(f.name)
             writer = csv.DictWriter(f, fieldnames=fields)
             writer.writeheader()
@@ -112,4 +126,3 @@ def write_csv(rows: list[dict], out: str | os.PathLike, force: bool = False) -> 
         if tmp is not None:  # gone after a replace; a second name of the file after a link
             tmp.unlink(missing_ok=True)
     return out
-

@@ -38,13 +38,17 @@ CHROMIUM_ARGS = [
 LAB_SETTINGS = {
     "@jupyterlab/notebook-extension/tracker.jupyterlab-settings": {"windowingMode": "none"},
     "@jupyterlab/apputils-extension/notification.jupyterlab-settings": {
-        "fetchNews": "false", "checkForUpdates": False, "doNotDisturbMode": True},
+        "fetchNews": "false",
+        "checkForUpdates": False,
+        "doNotDisturbMode": True,
+    },
 }
 
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "browser: drives JupyterLab in a real (headless Chromium) browser")
+        "markers", "browser: drives JupyterLab in a real (headless Chromium) browser"
+    )
 
 
 def _require_browser():
@@ -85,8 +89,9 @@ class LabServer:
             try:  # ask the server to shut its kernels down (they run in their own sessions)
                 _, body = _get(self.url + "/api/kernels", timeout=3)
                 for kernel in json.loads(body):
-                    request = urllib.request.Request(f"{self.url}/api/kernels/{kernel['id']}",
-                                                     method="DELETE")
+                    request = urllib.request.Request(
+                        f"{self.url}/api/kernels/{kernel['id']}", method="DELETE"
+                    )
                     urllib.request.urlopen(request, timeout=10).close()
             except (OSError, ValueError, urllib.error.URLError):
                 pass
@@ -104,13 +109,22 @@ class LabServer:
 
 #: The notebook that :func:`full_lab` serves: the explorer alone, in full mode, for the screenshot.
 FULL_MODE_NOTEBOOK = {
-    "cells": [{"cell_type": "code", "execution_count": None, "metadata": {}, "outputs": [],
-               "source": "from nst_helpers.explorer import Explorer\n"
-                         "explorer = Explorer(content=\"chelsea\", style=\"starry_night\")\n"
-                         "explorer"}],
-    "metadata": {"kernelspec": {"display_name": "Python 3", "language": "python",
-                                "name": "python3"}},
-    "nbformat": 4, "nbformat_minor": 5,
+    "cells": [
+        {
+            "cell_type": "code",
+            "execution_count": None,
+            "metadata": {},
+            "outputs": [],
+            "source": "from nst_helpers.explorer import Explorer\n"
+            'explorer = Explorer(content="chelsea", style="starry_night")\n'
+            "explorer",
+        }
+    ],
+    "metadata": {
+        "kernelspec": {"display_name": "Python 3", "language": "python", "name": "python3"}
+    },
+    "nbformat": 4,
+    "nbformat_minor": 5,
 }
 
 
@@ -140,13 +154,32 @@ def _start_lab(base, notebooks, ci=True):
         env["CI"] = "true"
     port = _free_port()
     log = base / "jupyter.log"
-    cmd = [sys.executable, "-m", "jupyterlab", "--no-browser", "--ip", "127.0.0.1",
-           "--port", str(port), "--IdentityProvider.token=", "--ServerApp.password=",
-           "--allow-root", f"--ServerApp.root_dir={root}", "--ServerApp.port_retries=0",
-           "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "jupyterlab",
+        "--no-browser",
+        "--ip",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--IdentityProvider.token=",
+        "--ServerApp.password=",
+        "--allow-root",
+        f"--ServerApp.root_dir={root}",
+        "--ServerApp.port_retries=0",
+        "--LabApp.check_for_updates_class=jupyterlab.NeverCheckForUpdate",
+    ]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=root, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=root,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     server = LabServer(root, port, proc, log)
     try:
         deadline = time.monotonic() + 60
@@ -189,8 +222,9 @@ def lab(tmp_path_factory):
 def full_lab(tmp_path_factory):
     """JupyterLab in full mode (no ``CI``) serving only the explorer, for the README's screenshot."""
     _require_browser()
-    server = _start_lab(tmp_path_factory.mktemp("full-lab"), {"explorer.ipynb": FULL_MODE_NOTEBOOK},
-                        ci=False)
+    server = _start_lab(
+        tmp_path_factory.mktemp("full-lab"), {"explorer.ipynb": FULL_MODE_NOTEBOOK}, ci=False
+    )
     try:
         yield server
     finally:

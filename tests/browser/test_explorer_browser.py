@@ -29,8 +29,10 @@ SCREENSHOT_DIR = os.environ.get("NST_SCREENSHOT_DIR")
 
 PROMPTS = "[...document.querySelectorAll('.jp-Notebook .jp-CodeCell .jp-InputPrompt')]"
 CELLS_STARTED = f"() => {PROMPTS}.some(p => /\\[(\\*|\\d+)\\]/.test(p.textContent))"
-ALL_CELLS_RAN = (f"() => {{ const ps = {PROMPTS}; "
-                 "return ps.length > 0 && ps.every(p => /\\[\\d+\\]/.test(p.textContent)); }")
+ALL_CELLS_RAN = (
+    f"() => {{ const ps = {PROMPTS}; "
+    "return ps.length > 0 && ps.every(p => /\\[\\d+\\]/.test(p.textContent)); }"
+)
 PREVIEW_SHOWN = """() => {
     const img = document.querySelector('.nst-explorer img.nst-preview');
     return !!img && img.complete && img.naturalWidth > 0 && getComputedStyle(img).display !== 'none';
@@ -68,8 +70,9 @@ def _open_and_run_all(page, url):
     page.goto(url, timeout=60_000)
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=60_000)
     # The kernel must be up before Run All, or the cells queue behind a kernel dialog.
-    page.wait_for_selector(".jp-Notebook-ExecutionIndicator[data-status='idle']",
-                           state="attached", timeout=60_000)
+    page.wait_for_selector(
+        ".jp-Notebook-ExecutionIndicator[data-status='idle']", state="attached", timeout=60_000
+    )
     _run_all_cells(page)
 
 
@@ -79,8 +82,12 @@ def _save_screenshot(page, explorer, folder):
 
     explorer.scroll_into_view_if_needed()
     box = explorer.bounding_box()
-    clip = {"x": box["x"], "y": box["y"], "width": min(box["width"], 1100),
-            "height": min(box["height"], 1000)}
+    clip = {
+        "x": box["x"],
+        "y": box["y"],
+        "width": min(box["width"], 1100),
+        "height": min(box["height"], 1000),
+    }
     png = page.screenshot(clip=clip)
     image = Image.open(io.BytesIO(png)).convert("RGB")
     image = image.quantize(colors=128, method=Image.Quantize.MEDIANCUT)
@@ -118,7 +125,9 @@ def test_run_and_stop_in_jupyterlab(lab, browser, tmp_path):
         run.click()
         page.wait_for_function(
             f"() => document.querySelectorAll('.nst-explorer .nst-card').length > {before}",
-            timeout=90_000, polling=250)
+            timeout=90_000,
+            polling=250,
+        )
         page.wait_for_function(PREVIEW_SHOWN, timeout=30_000)
         page.wait_for_function(BUTTON_ENABLED, arg="run", timeout=30_000)
         assert _cards(page) == before + 1
@@ -160,8 +169,11 @@ def test_full_mode_screenshot(full_lab, browser):
         explorer = page.locator(".nst-explorer")
         explorer.wait_for(state="visible", timeout=120_000)
         explorer.locator("button.nst-run").click()
-        page.wait_for_function("() => document.querySelectorAll('.nst-explorer .nst-card').length > 0",
-                               timeout=600_000, polling=1000)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.nst-explorer .nst-card').length > 0",
+            timeout=600_000,
+            polling=1000,
+        )
         page.wait_for_function(PREVIEW_SHOWN, timeout=30_000)
         page.wait_for_function(BUTTON_ENABLED, arg="run", timeout=30_000)
         assert "finished" in _message(page)

@@ -23,7 +23,9 @@ import numpy as np
 import pytest
 from PIL import Image
 
-_spec = importlib.util.spec_from_file_location("browser_helpers", pathlib.Path(__file__).with_name("conftest.py"))
+_spec = importlib.util.spec_from_file_location(
+    "browser_helpers", pathlib.Path(__file__).with_name("conftest.py")
+)
 _helpers = importlib.util.module_from_spec(_spec)
 _spec.loader.exec_module(_helpers)
 _free_port, _require_browser = _helpers._free_port, _helpers._require_browser
@@ -46,15 +48,40 @@ def app(tmp_path_factory):
     pytest.importorskip("voila")
     base = tmp_path_factory.mktemp("nst-lab")
     port = _free_port()
-    env = dict(os.environ, CI="true", NST_BACKBONE="vgg19", MPLBACKEND="Agg",
-               JUPYTER_CONFIG_DIR=str(base / "config"), JUPYTER_RUNTIME_DIR=str(base / "runtime"),
-               IPYTHONDIR=str(base / "ipython"))
+    env = dict(
+        os.environ,
+        CI="true",
+        NST_BACKBONE="vgg19",
+        MPLBACKEND="Agg",
+        JUPYTER_CONFIG_DIR=str(base / "config"),
+        JUPYTER_RUNTIME_DIR=str(base / "runtime"),
+        IPYTHONDIR=str(base / "ipython"),
+    )
     log = base / "lab.log"
-    cmd = [sys.executable, "-m", "nst_helpers", "lab", "--port", str(port), "--ip", "127.0.0.1",
-           "--no-browser", "--quick", "--dir", str(base)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "nst_helpers",
+        "lab",
+        "--port",
+        str(port),
+        "--ip",
+        "127.0.0.1",
+        "--no-browser",
+        "--quick",
+        "--dir",
+        str(base),
+    ]
     with open(log, "wb") as out:
-        proc = subprocess.Popen(cmd, cwd=base, env=env, stdout=out, stderr=subprocess.STDOUT,
-                                stdin=subprocess.DEVNULL, start_new_session=True)
+        proc = subprocess.Popen(
+            cmd,
+            cwd=base,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -108,7 +135,9 @@ def test_upload_run_preview_and_stop_in_the_voila_app(app, browser, tmp_path):
         # An app, not a notebook: the title and the widgets, no code, no editor, no traceback.
         body = page.locator("body").inner_text()
         assert "the hyperparameter explorer" in body
-        assert "from nst_helpers" not in body and "Explorer(" not in body and "Traceback" not in body
+        assert (
+            "from nst_helpers" not in body and "Explorer(" not in body and "Traceback" not in body
+        )
         assert page.locator(".cm-editor, .CodeMirror, .jp-InputArea-editor").count() == 0
 
         # A file five times the 20 MB limit (over the websocket's limit too): the page sends its
@@ -122,7 +151,8 @@ def test_upload_run_preview_and_stop_in_the_voila_app(app, browser, tmp_path):
         chooser.value.set_files(str(huge))
         page.wait_for_function(
             "() => document.querySelector('.nst-explorer .nst-message').innerText.includes('huge_photo.png')",
-            timeout=30_000)
+            timeout=30_000,
+        )
         assert "over the 20 MB limit on uploads" in explorer.locator(".nst-message").inner_text()
         assert "uploads: png or jpeg files of up to 20 mb" in body.lower()
 
@@ -132,15 +162,22 @@ def test_upload_run_preview_and_stop_in_the_voila_app(app, browser, tmp_path):
         chooser.value.set_files(str(photo))
         page.wait_for_function(
             "() => document.querySelector('.nst-explorer .nst-message').innerText.includes('my_photo.png')",
-            timeout=30_000)
-        assert "Using my_photo.png (80x60 px) as the content image" in explorer.locator(".nst-message").inner_text()
+            timeout=30_000,
+        )
+        assert (
+            "Using my_photo.png (80x60 px) as the content image"
+            in explorer.locator(".nst-message").inner_text()
+        )
         assert "my_photo.png" in explorer.locator("select").first.input_value()
 
         # Run: the preview changes as the run goes, and the run joins the gallery.
         page.evaluate(PREVIEW_SRCS)
         explorer.locator("button.nst-run").click()
-        page.wait_for_function("() => document.querySelectorAll('.nst-explorer .nst-card').length >= 1",
-                               timeout=120_000, polling=250)
+        page.wait_for_function(
+            "() => document.querySelectorAll('.nst-explorer .nst-card').length >= 1",
+            timeout=120_000,
+            polling=250,
+        )
         page.wait_for_function(BUTTON_ENABLED, arg="run", timeout=30_000)
         previews = page.evaluate("() => window.__previews")
         assert len(set(previews)) >= 2, previews
@@ -150,14 +187,17 @@ def test_upload_run_preview_and_stop_in_the_voila_app(app, browser, tmp_path):
 
         # A long run, stopped with the Stop button: it keeps the best image so far.
         explorer.locator(".lm-TabBar-tab, .p-TabBar-tab", has_text="Optimiser").first.click()
-        steps = explorer.locator(".widget-slider", has=page.locator("label", has_text=re.compile(r"^steps$")))
+        steps = explorer.locator(
+            ".widget-slider", has=page.locator("label", has_text=re.compile(r"^steps$"))
+        )
         readout = steps.locator(".widget-readout")
         readout.click()
         page.keyboard.press("Control+A")
         page.keyboard.type("5000")
         page.keyboard.press("Enter")
-        page.wait_for_function("el => el.innerText.trim() === '5000'", arg=readout.element_handle(),
-                               timeout=10_000)
+        page.wait_for_function(
+            "el => el.innerText.trim() === '5000'", arg=readout.element_handle(), timeout=10_000
+        )
         page.evaluate(PREVIEW_SRCS)
         explorer.locator("button.nst-run").click()
         page.wait_for_function("() => window.__previews.length >= 2", timeout=120_000, polling=100)
