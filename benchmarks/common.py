@@ -12,8 +12,9 @@ import time
 
 #: The images every benchmark uses (offline samples shipped with the library).
 CONTENT, STYLE = "chelsea", "swirls"
-#: The offline backbone, so the benchmarks never need the network.
-BACKBONE = "vgg16-hed"
+#: The course's backbone (VGG19, offline after ``nst weights``); ``NST_BACKBONE`` picks another,
+#: as ``python -m benchmarks.run_all --backbone vgg16-hed`` does for its comparison row.
+BACKBONE = os.environ.get("NST_BACKBONE", "").strip() or "vgg19"
 
 
 def tf():

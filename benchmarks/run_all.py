@@ -1,6 +1,7 @@
 """Run every benchmark and write the performance report.
 
-    python -m benchmarks.run_all                 # full run at 256 px (about 20 min on 2 CPU cores)
+    python -m benchmarks.run_all                 # full run at 256 px on VGG19 (2 CPU cores: about
+                                                 # 20 min, and 25 more for notebooks 01-08 in full mode)
     python -m benchmarks.run_all --quick         # small sizes and few steps (about 2 min)
     python -m benchmarks.run_all --out DIR       # write the report and figures to DIR
     python -m benchmarks.run_all --report-only   # re-write the report from DIR/performance.json
@@ -26,6 +27,8 @@ import sys
 import time
 
 ROOT = pathlib.Path(__file__).resolve().parents[1]
+#: The network of the step time's comparison row (HED's VGG16, the fallback backbone).
+COMPARISON_BACKBONE = "vgg16-hed"
 
 #: Sizes and step counts. ``quality_step``: the seed preset's loss after this many Adam steps is
 #: the quality every optimiser must reach.
@@ -133,14 +136,17 @@ def figures(piece, out):
         ]
     if piece == "notebooks" and out.get("available"):
         return [
-            f"{n['notebook']}: {n['seconds']:.0f} s {n['error'] or ''}" for n in out["notebooks"]
+            f"{n['notebook']}: {n['seconds']:.0f} s, longest cell {n['longest_cell']['seconds']:.0f} s"
+            f" (cell {n['longest_cell']['index']}) {n['error'] or ''}"
+            for n in out["notebooks"]
         ]
     return []
 
 
-def _spawn(piece, kwargs, tmp, args):
-    """Run ``piece`` in a fresh process and return its figures."""
-    path = pathlib.Path(tmp) / f"{piece}.json"
+def _spawn(piece, kwargs, tmp, args, backbone=None, name=None):
+    """Run ``piece`` in a fresh process (on ``backbone``, default ``args.backbone``) and return
+    its figures."""
+    path = pathlib.Path(tmp) / f"{name or piece}.json"
     cmd = [
         sys.executable,
         "-m",
@@ -157,7 +163,7 @@ def _spawn(piece, kwargs, tmp, args):
         str(args.inter),
     ]
     env = dict(os.environ)
-    env.setdefault("NST_BACKBONE", "vgg16-hed")
+    env["NST_BACKBONE"] = backbone or args.backbone
     env.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     load = _load()
     print(f"[{time.strftime('%H:%M:%S')}] {piece} {kwargs} (load average {load})", flush=True)
@@ -204,10 +210,14 @@ def run(params, out_dir, args, command):
         "params": {k: list(v) if isinstance(v, tuple) else v for k, v in params.items()},
         "command": command,
         "started": time.strftime("%Y-%m-%d %H:%M:%S %Z"),
+        "backbone": args.backbone,
     }
     t0 = time.perf_counter()
     with tempfile.TemporaryDirectory() as tmp:
-        spawn = lambda piece, **kw: _spawn(piece, kw, tmp, args)  # noqa: E731
+
+        def spawn(piece, backbone=None, name=None, **kw):
+            return _spawn(piece, kw, tmp, args, backbone=backbone, name=name)
+
         results["machine"] = spawn("machine")
         results["seed_run"] = spawn(
             "seed_run", size=size, steps=params["long_steps"], memory_at=list(params["memory_at"])
@@ -230,6 +240,17 @@ def run(params, out_dir, args, command):
             layer_seconds=params["layer_seconds"],
             ablation_rounds=params["ablation_rounds"],
         )
+        if args.backbone != COMPARISON_BACKBONE:  # the same step on the comparison network
+            results["step_time_comparison"] = spawn(
+                "step_time",
+                size=size,
+                chunks=max(2, params["step_chunks"] // 2),
+                chunk_steps=params["chunk_steps"],
+                with_roofline=False,
+                backbone=COMPARISON_BACKBONE,
+                name="step_time_comparison",
+            )
+            results["step_time_comparison"]["backbone"] = COMPARISON_BACKBONE
         results["lbfgs_run"] = spawn(
             "lbfgs_run", size=size, steps=params["lbfgs_steps"], target=target
         )
@@ -245,6 +266,10 @@ def run(params, out_dir, args, command):
         )
         if params.get("notebooks") and not args.no_notebooks:
             results["notebooks"] = spawn("notebooks")
+            # What a student waits for: notebooks 01-08 in full mode, each cell timed.
+            results["notebooks_full"] = spawn(
+                "notebooks", mode="full", last=8, name="notebooks_full"
+            )
     for key in ("seed_run", "library_run"):
         run_ = results[key]
         if target is not None and not run_.get("failed"):
@@ -266,7 +291,15 @@ def main(argv=None):
         "--size", type=int, help="longest image side in px (default 256, quick 128)"
     )
     parser.add_argument(
-        "--no-notebooks", action="store_true", help="skip timing the CI-mode notebook run"
+        "--backbone",
+        default="vgg19",
+        help=f"the network measured (default vgg19, the course's; {COMPARISON_BACKBONE} adds no "
+        "comparison row)",
+    )
+    parser.add_argument(
+        "--no-notebooks",
+        action="store_true",
+        help="skip timing the notebooks (CI mode, and 01-08 in full mode)",
     )
     parser.add_argument(
         "--report-only",

@@ -71,7 +71,7 @@ class Progress:
     best_loss: float
     _x: object = field(repr=False, default=None)
 
-    def image(self):
+    def image(self) -> np.ndarray:
         """The current image as ``uint8`` RGB (converted only when asked for)."""
         return from_vgg(self._x)
 
@@ -169,7 +169,7 @@ def finite_json(data: dict) -> dict:
     """
     reasons = {}
 
-    def clean(value, key):
+    def clean(value: Any, key: str) -> Any:
         if isinstance(value, float) and not_finite(value):
             reasons[key] = not_finite(value)
             return None
@@ -229,7 +229,7 @@ def check_frames_dir(
     return folder
 
 
-def progress_bar(total: int, desc: str, enabled: bool):
+def progress_bar(total: int, desc: str, enabled: bool) -> Any:
     """A tqdm progress bar of ``total`` steps, or None when not ``enabled``."""
     if not enabled:
         return None

@@ -129,9 +129,10 @@ def test_flop_count_from_layer_shapes():
     first = flops["layers"][0]
     assert first["layer"] == "block1_conv1" and first["size"] == [w, h]
     assert first["gflop_forward"] * 1e9 == pytest.approx(2 * h * w * 9 * 3 * 64)
-    # cut after the deepest requested layer (block5_conv2): 12 convolutions in VGG16
+    # cut after the deepest requested layer (block5_conv2): 14 convolutions in VGG19 (2, 2, 4, 4
+    # and 2 of block 5), 12 in VGG16 (2, 2, 3, 3, 2)
     assert [l["layer"] for l in flops["layers"]][-1] == "block5_conv2"
-    assert len(flops["layers"]) == 12
+    assert len(flops["layers"]) == {"vgg19": 14, "vgg16-hed": 12}[common.BACKBONE]
     convs = sum(l["gflop_forward"] for l in flops["layers"]) * 1e9
     assert flops["forward"] > convs > 0  # the Gram matrices come on top
     # Input gradients cost what the convolutions cost; a Gram gradient is one matmul like its Gram.
@@ -281,6 +282,53 @@ def test_evaluate_judges_targets():
     assert "notebooks" not in ev
     lines = report.summary_lines(fake)
     assert len(lines) == len(report.TARGETS) and lines[1].startswith("MISS")
+
+
+def _timed_notebook(seconds):
+    """A notebook whose code cells carry nbclient's timing marks, ``seconds`` each."""
+    import nbformat
+
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell("# title")]
+    for i, s in enumerate(seconds):
+        cell = nbformat.v4.new_code_cell(f"\n# cell {i}\nwork({s})")
+        cell.metadata["execution"] = {
+            "iopub.execute_input": "2026-12-07T10:00:00.000000Z",
+            "shell.execute_reply": f"2026-12-07T10:{int(s) // 60:02d}:{s % 60:09.6f}Z",
+        }
+        nb.cells.append(cell)
+    nb.cells.append(nbformat.v4.new_code_cell("never run"))
+    return nb
+
+
+def test_cell_seconds_reads_nbclients_marks():
+    cells = pieces.cell_seconds(_timed_notebook([1.5, 75.25, 3]))
+    assert [c["index"] for c in cells] == [1, 2, 3]  # markdown and unexecuted cells left out
+    assert [c["seconds"] for c in cells] == pytest.approx([1.5, 75.25, 3])
+    assert cells[1]["first_line"] == "# cell 1"
+
+
+def test_full_mode_notebooks_are_judged_by_their_longest_cell():
+    def book(name, longest):
+        return {
+            "notebook": name,
+            "seconds": 100.0,
+            "error": None,
+            "longest_cell": {"index": 4, "seconds": longest, "first_line": "x = 1"},
+            "cells_over_10s": [],
+        }
+
+    fake = {"notebooks_full": {"available": True, "seconds": 800.0, "notebooks": []}}
+    fake["notebooks_full"]["notebooks"] = [book("01_a.ipynb", 20.0), book("05_b.ipynb", 61.0)]
+    ev = report.evaluate(fake)
+    assert ev["full_notebooks"]["pass"] and not ev["longest_cell"]["pass"]
+    assert ev["longest_cell"]["measured"] == "61 s (05_b.ipynb, cell 4)"
+    fake["notebooks_full"]["notebooks"][1]["longest_cell"]["seconds"] = 59.0
+    fake["notebooks_full"]["seconds"] = 901.0
+    ev = report.evaluate(fake)
+    assert ev["longest_cell"]["pass"] and not ev["full_notebooks"]["pass"]
+    md = report.markdown(fake)
+    assert "## 7. Notebooks 01-08 in full mode" in md and "59 s, cell 4: `x = 1`" in md
 
 
 DOCS = ROOT / "docs"

@@ -36,7 +36,7 @@ def positive_int(text: str) -> int:
 def whole(low: int) -> Callable[[str], int]:
     """An option's reader: a whole number of at least ``low``."""
 
-    def read(text):
+    def read(text: str) -> Any:
         try:
             value = int(text)
         except ValueError:
@@ -75,7 +75,7 @@ def table_reader(row: Setting) -> Callable[[str], Any]:
     command line refuses what the library would, in the table's words, before anything runs."""
     kinds = row.kinds - {type(None)}
 
-    def read(text):
+    def read(text: str) -> Any:
         try:
             if tuple in kinds:
                 value = row.convert(text)

@@ -39,7 +39,7 @@ def sigterm_as_interrupt() -> Iterator[dict]:
         yield state
         return
 
-    def handler(signum, frame):
+    def handler(signum: int, frame: object) -> None:
         if not state["signalled"]:
             state["signalled"] = True
             raise Terminated

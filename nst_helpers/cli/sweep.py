@@ -15,7 +15,7 @@ from .signals import interrupted_status
 __all__ = ["add_parser", "run"]
 
 
-def _step_list(text):
+def _step_list(text: str) -> list[int]:
     try:
         steps = [int(t) for t in text.split(",") if t.strip()]
     except ValueError:

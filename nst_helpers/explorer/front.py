@@ -121,7 +121,7 @@ class Explorer:
             self.set(preset=change["new"])
 
     def _on_source(self, which: str) -> Any:
-        def handler(change):
+        def handler(change: dict) -> None:
             if not self.panel.is_quiet and change["new"] is not None:
                 self.lab.select(which, change["new"])
 
