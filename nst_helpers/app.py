@@ -265,6 +265,7 @@ def _port_problem(ip: str, port: int) -> str | None:
 
 
 def _free(ip: str, port: int) -> bool:
+    """Whether Voilà could listen on ``ip``:``port`` now."""
     from tornado.netutil import bind_sockets  # noqa: PLC0415 - lazy, optional: see _port_problem
 
     try:
@@ -278,6 +279,7 @@ def _free(ip: str, port: int) -> bool:
 def _check(
     port: int, folder: pathlib.Path, max_kernels: int = MAX_KERNELS, cull_after: int = CULL_AFTER
 ) -> None:
+    """Refuse what would keep the app from starting, in one line, before anything starts."""
     if importlib.util.find_spec("voila") is None:
         raise NSTError(
             'nst lab needs Voilà: pip install "nst-helpers[app]" (it keeps your '
@@ -299,6 +301,7 @@ def _check(
 
 
 def _connect_host(ip: str) -> str:
+    """The address to reach a server listening on ``ip`` (all addresses: this machine's)."""
     return {"": "127.0.0.1", "0.0.0.0": "127.0.0.1", "::": "::1"}.get(ip, ip)
 
 
@@ -363,36 +366,12 @@ def serve(
     limit = MAX_UPLOAD_BYTES
     home = pathlib.Path(tempfile.mkdtemp(prefix="nst-lab-"))
     try:
-        notebook = home / "explorer.ipynb"
-        notebook.write_text(json.dumps(app_notebook(content, style, quick, limit), indent=1))
-        (home / "voila.json").write_text(  # Voilà reads voila.json from its working folder
-            json.dumps(voila_config(max_kernels, cull_after, limit), indent=1)
-        )
+        notebook = _write_app(home, content, style, quick, max_kernels, cull_after, limit)
         env = dict(os.environ, NST_LAB_DIR=str(folder))
         env["PYTHONPATH"] = _pythonpath(env)
         proc = subprocess.Popen(voila_command(notebook, port, ip, open_browser), cwd=home, env=env)
-        previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
-        try:
-            if _listening(proc, ip, int(port)):
-                print(
-                    f"Serving the explorer on http://{ip}:{port}/ (Ctrl-C stops it); saved runs "
-                    f"go to {folder}.\nAt most {max_kernels} page{'s' if max_kernels != 1 else ''}"
-                    f" at once (about {MEMORY_PER_KERNEL * max_kernels / 1e9:.0f} GB of memory; "
-                    f"--max-kernels); a page closed or never opened frees its place after "
-                    f"{cull_after} s idle (--cull-after); uploads up to {limit / 1e6:.0f} MB.",
-                    flush=True,
-                )
-            code = proc.wait()
-        except KeyboardInterrupt:
-            proc.send_signal(signal.SIGINT)
-            try:
-                proc.wait(timeout=15)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait()
-            return 0
-        finally:
-            signal.signal(signal.SIGTERM, previous)
+        serving = _serving_message(ip, port, folder, max_kernels, cull_after, limit)
+        code = _run_voila(proc, ip, int(port), serving)
         if code not in (0, -signal.SIGTERM):
             problem = _port_problem(ip, int(port))  # taken between the check and Voilà's start
             if problem:
@@ -400,3 +379,54 @@ def serve(
         return 0 if code in (0, -signal.SIGTERM) else code
     finally:
         shutil.rmtree(home, ignore_errors=True)
+
+
+def _write_app(
+    home: pathlib.Path,
+    content: str,
+    style: str,
+    quick: bool,
+    max_kernels: int,
+    cull_after: int,
+    limit: int,
+) -> pathlib.Path:
+    """Write the app's notebook and ``voila.json`` into ``home``; the notebook's path."""
+    notebook = home / "explorer.ipynb"
+    notebook.write_text(json.dumps(app_notebook(content, style, quick, limit), indent=1))
+    (home / "voila.json").write_text(  # Voilà reads voila.json from its working folder
+        json.dumps(voila_config(max_kernels, cull_after, limit), indent=1)
+    )
+    return notebook
+
+
+def _serving_message(
+    ip: str, port: int, folder: pathlib.Path, max_kernels: int, cull_after: int, limit: int
+) -> str:
+    """What ``nst lab`` prints once Voilà listens: where, and the bounds that keep it standing."""
+    return (
+        f"Serving the explorer on http://{ip}:{port}/ (Ctrl-C stops it); saved runs "
+        f"go to {folder}.\nAt most {max_kernels} page{'s' if max_kernels != 1 else ''}"
+        f" at once (about {MEMORY_PER_KERNEL * max_kernels / 1e9:.0f} GB of memory; "
+        f"--max-kernels); a page closed or never opened frees its place after "
+        f"{cull_after} s idle (--cull-after); uploads up to {limit / 1e6:.0f} MB."
+    )
+
+
+def _run_voila(proc: subprocess.Popen, ip: str, port: int, serving: str) -> int:
+    """Say ``serving`` once Voilà listens, and wait for it; SIGTERM stops it, and Ctrl-C too,
+    which returns 0. Returns Voilà's exit status."""
+    previous = signal.signal(signal.SIGTERM, lambda *_: proc.terminate())
+    try:
+        if _listening(proc, ip, port):
+            print(serving, flush=True)
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.send_signal(signal.SIGINT)
+        try:
+            proc.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait()
+        return 0
+    finally:
+        signal.signal(signal.SIGTERM, previous)

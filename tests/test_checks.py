@@ -29,7 +29,7 @@ def run(check, fn, **kwargs):
 @pytest.mark.parametrize("name", checks.CHECKS)
 def test_stored_reference_values_are_up_to_date(name):
     """data/checks/*.npz hold what the library computes now (regenerate them after a change)."""
-    stored = checks._reference(name)
+    stored = checks.common.read_reference(name)
     fresh = checks.reference_arrays(name)
     assert sorted(stored) == sorted(fresh), "run: python -m nst_helpers.checks --regenerate"
     for key in fresh:
@@ -65,7 +65,7 @@ def test_checks_import_no_higher_layer():
 
 def test_missing_reference_file_says_how_to_regenerate(monkeypatch, tmp_path):
     monkeypatch.setattr(checks, "data_dir", lambda: tmp_path)
-    monkeypatch.setattr(checks, "_CACHE", {})
+    monkeypatch.setattr(checks, "CACHE", {})
     with pytest.raises(FileNotFoundError, match="--regenerate"):
         checks.check_gram_matrix(lambda f: f)
 
@@ -81,19 +81,19 @@ def test_each_exercise_is_one_module_with_its_generator_and_its_check():
 
 def test_one_encoding_of_the_normalisations():
     """Both normalised losses store every normalisation's answer, and each other's as a mistake."""
-    from nst_helpers.checks.common import _variant, normalised
+    from nst_helpers.checks.common import normalised, read_cases, read_normalised
     from nst_helpers.choices import NORMALIZATIONS
 
     expected, mistakes = normalised({"seed": (1.0, {"sum": 4.0}), "paper": (2.0, {"no_half": 4.0})})
     case = {"expected": expected, "mistakes": mistakes}
-    assert _variant(case, "seed") == (1.0, {"paper": 2.0, "sum": 4.0})
-    assert _variant(case, "paper") == (2.0, {"seed": 1.0, "no_half": 4.0})
+    assert read_normalised(case, "seed") == (1.0, {"paper": 2.0, "sum": 4.0})
+    assert read_normalised(case, "paper") == (2.0, {"seed": 1.0, "no_half": 4.0})
     with pytest.raises(ValueError, match="one per normalisation"):
         normalised({"seed": (1.0, {})})
     for name in ("content_loss", "style_loss"):
-        for case in checks._cases(name):
+        for case in read_cases(name):
             for norm in NORMALIZATIONS:
-                want, named = _variant(case, norm)
+                want, named = read_normalised(case, norm)
                 others = set(NORMALIZATIONS) - {norm}
                 assert others <= set(named), (name, norm)
                 assert all(named[o] != want for o in others), (name, norm)
@@ -679,8 +679,10 @@ def make_run_adam(mistake=None):
 
 
 def test_the_check_s_own_reference_loop_follows_the_library_s():
-    state = checks._adam_setup()
-    losses, images, _ = checks._adam_variant(state, "right")
+    from nst_helpers.checks.adam_reference import adam_setup, adam_variant
+
+    state = adam_setup()
+    losses, images, _ = adam_variant(state, "right")
     np.testing.assert_allclose(losses, state["losses"], rtol=1e-5)
     assert state["result"].backbone == state["backbone"]
 
@@ -860,7 +862,7 @@ def test_failures_show_without_a_traceback_in_jupyter():
     ],
 )
 def test_ratio_messages_read_right(got, want, text):
-    message = checks._off_by(got, want)
+    message = checks.common.off_by(got, want)
     assert text in message
     assert "1 times" not in message and "0.5 times" not in message and "-2 times" not in message
 

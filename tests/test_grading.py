@@ -87,10 +87,10 @@ def _eve(root, marker):
         + f"""
 pathlib.Path({str(marker)!r}).write_text(str(checks.data_dir()))
 forge(checks.data_dir() / "conv2d.npz")
-checks._CACHE.clear()
+checks.CACHE.clear()
 checks.check_conv2d = lambda fn: print("✔ conv2d is right (6 test cases).")
-checks._close = lambda *args, **kwargs: True
-checks._fail = lambda *args, **kwargs: None
+checks.common.is_close = lambda *args, **kwargs: True
+checks.common.fail = lambda *args, **kwargs: None
 """
     )
 

@@ -286,15 +286,18 @@ class _Links(html.parser.HTMLParser):
         self.text.append(data)
 
 
-def check(html_dir: pathlib.Path, base_url: str = "") -> list[str]:
-    """What is wrong with a built site: broken internal links, notebooks it does not include."""
-    html_dir = pathlib.Path(html_dir)
-    base = base_url.rstrip("/")
+def _parse_site(html_dir: pathlib.Path) -> dict[pathlib.Path, _Links]:
+    """Every HTML page of the built site, parsed: ``{file: its links, ids and text}``."""
     parsed = {}
     for f in sorted(html_dir.rglob("*.html")):
         p = _Links()
         p.feed(f.read_text(encoding="utf-8"))
         parsed[f] = p
+    return parsed
+
+
+def _notebook_problems(parsed: dict[pathlib.Path, _Links]) -> list[str]:
+    """The solved notebooks missing from the table of contents, and those no page shows."""
     problems = []
     toc = pages()
     for rel in solved_notebooks():
@@ -306,31 +309,57 @@ def check(html_dir: pathlib.Path, base_url: str = "") -> list[str]:
             name = pathlib.Path(rel).name
             if not any(f"({name})" in t for t in texts.values()):
                 problems.append(f"{rel}: no page of the site shows it.")
+    return problems
+
+
+def _link_target(f: pathlib.Path, path: str, html_dir: pathlib.Path, base: str) -> pathlib.Path:
+    """The file that ``path`` (a link's part before ``#``) on page ``f`` leads to."""
+    if not path:
+        target = f
+    elif path.startswith("/"):
+        target = html_dir / urllib.parse.unquote(path[len(base) :]).lstrip("/")
+    else:
+        target = f.parent / urllib.parse.unquote(path)
+    if target.is_dir() or path.endswith("/"):
+        target = target / "index.html"
+    return target
+
+
+def _link_problem(
+    f: pathlib.Path,
+    link: str,
+    html_dir: pathlib.Path,
+    base: str,
+    parsed: dict[pathlib.Path, _Links],
+) -> str | None:
+    """What is wrong with ``link`` on page ``f``, or None (external links are not checked)."""
+    if re.match(r"^[a-z][a-z0-9+.-]*:", link, re.I) or link.startswith("//"):
+        return None
+    page = f.relative_to(html_dir)
+    path, _, frag = link.partition("#")
+    if path.startswith("/") and base and not (path == base or path.startswith(base + "/")):
+        return f"{page}: {link} is outside the site's base URL {base}."
+    target = _link_target(f, path, html_dir, base)
+    if not target.exists():
+        return f"{page}: broken link {link}"
+    if target.suffix == ".md":
+        return f"{page}: {link} is a page the site does not include; add it to site/myst.yml."
+    if frag and target in parsed and frag not in parsed[target].ids:
+        return f"{page}: {link} points at #{frag}, which that page does not have."
+    return None
+
+
+def check(html_dir: pathlib.Path, base_url: str = "") -> list[str]:
+    """What is wrong with a built site: broken internal links, notebooks it does not include."""
+    html_dir = pathlib.Path(html_dir)
+    base = base_url.rstrip("/")
+    parsed = _parse_site(html_dir)
+    problems = _notebook_problems(parsed)
     for f, p in parsed.items():
-        page = f.relative_to(html_dir)
         for link in p.links:
-            if re.match(r"^[a-z][a-z0-9+.-]*:", link, re.I) or link.startswith("//"):
-                continue
-            path, _, frag = link.partition("#")
-            if not path:
-                target = f
-            elif path.startswith("/"):
-                if base and not (path == base or path.startswith(base + "/")):
-                    problems.append(f"{page}: {link} is outside the site's base URL {base}.")
-                    continue
-                target = html_dir / urllib.parse.unquote(path[len(base) :]).lstrip("/")
-            else:
-                target = f.parent / urllib.parse.unquote(path)
-            if target.is_dir() or path.endswith("/"):
-                target = target / "index.html"
-            if not target.exists():
-                problems.append(f"{page}: broken link {link}")
-            elif target.suffix == ".md":
-                problems.append(
-                    f"{page}: {link} is a page the site does not include; add it to site/myst.yml."
-                )
-            elif frag and target in parsed and frag not in parsed[target].ids:
-                problems.append(f"{page}: {link} points at #{frag}, which that page does not have.")
+            problem = _link_problem(f, link, html_dir, base, parsed)
+            if problem is not None:
+                problems.append(problem)
     return problems
 
 

@@ -272,39 +272,50 @@ def normalise(nb, path, student=False):
     count = 0
     grade_ids = set()
     for i, cell in enumerate(nb["cells"]):
-        meta = cell.get("metadata", {})
-        for key in ("execution", "collapsed", "scrolled", "jupyter", "ExecuteTime"):
-            meta.pop(key, None)
-        cell["metadata"] = meta
-        if not student:  # the student version keeps what to_student gave it
-            grading = nbgrader_metadata(cell, grade_ids)
-            meta.pop("nbgrader", None)
-            meta.pop("deletable", None)
-            meta.pop("editable", None)
-            if grading:
-                meta["nbgrader"] = grading
+        _normalise_metadata(cell, grade_ids, student)
         cell["id"] = re.sub(r"[^A-Za-z0-9_-]", "-", cell.get("id") or f"cell-{i}")[:64]
         if "setup" in _tags(cell):
             cell["source"] = SETUP
         if "nav" in _tags(cell):
             cell["source"] = nav(path, student)
-        if cell["cell_type"] == "code":
-            if student:
-                cell["outputs"], cell["execution_count"] = [], None
-            else:
-                cell["outputs"] = _clean_outputs(cell.get("outputs", []))
-                if cell.get("execution_count") is not None:
-                    count += 1
-                    cell["execution_count"] = count
-                    for o in cell["outputs"]:
-                        if "execution_count" in o:
-                            o["execution_count"] = count
-        else:
-            cell.pop("outputs", None)
-            cell.pop("execution_count", None)
-        src = _source(cell)
-        cell["source"] = src
+        count = _normalise_outputs(cell, count, student)
+        cell["source"] = _source(cell)
     return nb
+
+
+def _normalise_metadata(cell, grade_ids, student):
+    """Drop a cell's execution and view metadata; in a solved notebook, (re)write nbgrader's."""
+    meta = cell.get("metadata", {})
+    for key in ("execution", "collapsed", "scrolled", "jupyter", "ExecuteTime"):
+        meta.pop(key, None)
+    cell["metadata"] = meta
+    if not student:  # the student version keeps what to_student gave it
+        grading = nbgrader_metadata(cell, grade_ids)
+        meta.pop("nbgrader", None)
+        meta.pop("deletable", None)
+        meta.pop("editable", None)
+        if grading:
+            meta["nbgrader"] = grading
+
+
+def _normalise_outputs(cell, count, student):
+    """Clean a code cell's outputs and renumber it after ``count`` executed cells (a student
+    version has none); a markdown cell has neither. Returns the count of executed cells so far."""
+    if cell["cell_type"] != "code":
+        cell.pop("outputs", None)
+        cell.pop("execution_count", None)
+        return count
+    if student:
+        cell["outputs"], cell["execution_count"] = [], None
+        return count
+    cell["outputs"] = _clean_outputs(cell.get("outputs", []))
+    if cell.get("execution_count") is not None:
+        count += 1
+        cell["execution_count"] = count
+        for o in cell["outputs"]:
+            if "execution_count" in o:
+                o["execution_count"] = count
+    return count
 
 
 def to_student(nb, path):
@@ -673,6 +684,88 @@ def _prose(cells):
     return "\n\n".join(_source(c).strip() for c in cells if _source(c).strip())
 
 
+def _cell_figures(cell):
+    """The images stored in a code cell's outputs: ``[(MIME type, base64 data)]``."""
+    return [
+        (mime, out["data"][mime])
+        for out in cell.get("outputs", [])
+        for mime in FIGURE_MIME
+        if mime in out.get("data", {})
+    ]
+
+
+def _markdown_around(cells, i):
+    """The markdown cells just above cell ``i`` (back to the previous code cell) and just below
+    it (up to the next code cell)."""
+    before, j = [], i - 1
+    while j >= 0 and cells[j]["cell_type"] == "markdown":
+        before.insert(0, cells[j])
+        j -= 1
+    after, j = [], i + 1
+    while j < len(cells) and cells[j]["cell_type"] == "markdown":
+        after.append(cells[j])
+        j += 1
+    return before, after
+
+
+def _printed(cell):
+    """What a code cell printed on standard output."""
+    return "".join(
+        _source({"source": o.get("text", "")})
+        for o in cell.get("outputs", [])
+        if o.get("output_type") == "stream" and o.get("name") == "stdout"
+    )
+
+
+def _figure_section(cells, i, count, image):
+    """The review page's lines for figure ``count`` (the file ``image``) of code cell ``i``."""
+    cell = cells[i]
+    before, after = _markdown_around(cells, i)
+    printed = _printed(cell)
+    lines = [
+        f"## Figure {count} (cell {i}, id `{cell.get('id', '?')}`)",
+        "",
+        "**Text above:**",
+        "",
+        _prose(before) or "(none)",
+        "",
+        f"![figure {count}]({image})",
+        "",
+    ]
+    comments = _comments(_source(cell))
+    if comments:
+        lines += ["**Code comments:**", ""] + [f"- {c}" for c in comments] + [""]
+    if printed.strip():
+        lines += ["**Printed:**", "", "```", printed.rstrip(), "```", ""]
+    lines += ["**Text below:**", "", _prose(after) or "(none)", "", "---", ""]
+    return lines
+
+
+def _figures_page(path, images):
+    """The review page of notebook ``path`` (its lines), its figures saved in the folder
+    ``images``; and the number of figures."""
+    import base64
+
+    cells = json.loads(path.read_text())["cells"]
+    lines = [
+        f"# Figures of {path.name}: {_title(path)}",
+        "",
+        "Each figure beside the words around it. Is every sentence true of the picture?",
+        "",
+    ]
+    count = 0
+    for i, cell in enumerate(cells):
+        if cell["cell_type"] != "code":
+            continue
+        for mime, data in _cell_figures(cell):
+            count += 1
+            name = f"figure{count:02d}.{FIGURE_MIME[mime]}"
+            images.mkdir(parents=True, exist_ok=True)
+            (images / name).write_bytes(base64.b64decode("".join(data)))
+            lines += _figure_section(cells, i, count, f"{path.stem}/{name}")
+    return lines, count
+
+
 def figure_pages(folder, paths=None):
     """Write every stored figure of the solved notebooks beside the words that speak of it.
 
@@ -683,70 +776,91 @@ def figure_pages(folder, paths=None):
 
     Returns the pages written, as ``(path, number of figures)``.
     """
-    import base64
-
     folder = pathlib.Path(folder)
     written = []
     for path in paths or solved_notebooks():
-        cells = json.loads(path.read_text())["cells"]
-        images = folder / path.stem
-        lines = [
-            f"# Figures of {path.name}: {_title(path)}",
-            "",
-            "Each figure beside the words around it. Is every sentence true of the picture?",
-            "",
-        ]
-        count = 0
-        for i, cell in enumerate(cells):
-            if cell["cell_type"] != "code":
-                continue
-            figures = [
-                (mime, out["data"][mime])
-                for out in cell.get("outputs", [])
-                for mime in FIGURE_MIME
-                if mime in out.get("data", {})
-            ]
-            if not figures:
-                continue
-            before, j = [], i - 1
-            while j >= 0 and cells[j]["cell_type"] == "markdown":
-                before.insert(0, cells[j])
-                j -= 1
-            after, j = [], i + 1
-            while j < len(cells) and cells[j]["cell_type"] == "markdown":
-                after.append(cells[j])
-                j += 1
-            printed = "".join(
-                _source({"source": o.get("text", "")})
-                for o in cell.get("outputs", [])
-                if o.get("output_type") == "stream" and o.get("name") == "stdout"
-            )
-            for mime, data in figures:
-                count += 1
-                name = f"figure{count:02d}.{FIGURE_MIME[mime]}"
-                images.mkdir(parents=True, exist_ok=True)
-                (images / name).write_bytes(base64.b64decode("".join(data)))
-                lines += [
-                    f"## Figure {count} (cell {i}, id `{cell.get('id', '?')}`)",
-                    "",
-                    "**Text above:**",
-                    "",
-                    _prose(before) or "(none)",
-                    "",
-                    f"![figure {count}]({path.stem}/{name})",
-                    "",
-                ]
-                comments = _comments(_source(cell))
-                if comments:
-                    lines += ["**Code comments:**", ""] + [f"- {c}" for c in comments] + [""]
-                if printed.strip():
-                    lines += ["**Printed:**", "", "```", printed.rstrip(), "```", ""]
-                lines += ["**Text below:**", "", _prose(after) or "(none)", "", "---", ""]
+        lines, count = _figures_page(path, folder / path.stem)
         page = folder / f"{path.stem}.md"
         folder.mkdir(parents=True, exist_ok=True)
         page.write_text("\n".join(lines))
         written.append((page, count))
     return written
+
+
+def _nbgrader_command(names):
+    """``nbgrader DIR [NAME ...]``: write an nbgrader course folder."""
+    if not names:
+        print("usage: python tools/notebooks.py nbgrader DIR [NAME ...]")
+        return 2
+    for target in write_nbgrader_course(names[0], names[1:]):
+        print(f"wrote {target}")
+    print(f"then: cd {names[0]} && nbgrader generate_assignment 01_convolutions  # and so on")
+    return 0
+
+
+def _figures_command(names):
+    """``figures DIR [NN ...]``: one page of figures per chosen notebook, for a review."""
+    if not names:
+        print("usage: python tools/notebooks.py figures DIR [NN ...]")
+        return 2
+    folder, chosen = names[0], names[1:]
+    paths = [
+        p for p in solved_notebooks() if not chosen or any(p.name.startswith(n) for n in chosen)
+    ]
+    if not paths:
+        print(
+            f"no solved notebook starts with {', '.join(chosen)}; they are "
+            f"{', '.join(p.name[:2] for p in solved_notebooks())}."
+        )
+        return 2
+    total = 0
+    for page, count in figure_pages(folder, paths):
+        print(f"wrote {page} ({count} figures)")
+        total += count
+    print(
+        f"{total} figures; read each beside its words, then record the review in docs/figures.md."
+    )
+    return 0
+
+
+def _retarget_command(names):
+    """``retarget OWNER/NAME@REF``: point the course at a fork and a version."""
+    if len(names) != 1:
+        print(
+            "usage: python tools/notebooks.py retarget OWNER/NAME@REF, such as "
+            "myschool/nst-course@v2025.1 (see docs/publishing.md)",
+            file=sys.stderr,
+        )
+        return 2
+    try:
+        repo, ref = parse_target(names[0])
+        changed = retarget(repo, ref)
+    except ValueError as err:
+        print(f"retarget: {err}", file=sys.stderr)
+        return 2
+    for path in changed:
+        if path.suffix != ".ipynb":
+            print(f"rewrote {path.relative_to(ROOT)}")
+    print(
+        f"The course names {repo}@{ref}: check the changes (`git diff`), commit them, then "
+        f"tag that commit `{ref}` and push both (docs/publishing.md)."
+    )
+    if re.fullmatch(r"[0-9a-f]{7,40}", ref):
+        print(
+            f"note: {ref} looks like a commit. A commit cannot name itself: the notebooks at "
+            f"{ref} install what their own setup cells name. A tag pins both."
+        )
+    return 0
+
+
+def _check_command():
+    """``check``: exit status 1 if a notebook is not normalised or a student version is stale."""
+    msgs = problems()
+    print(
+        "\n".join(msgs)
+        or f"{len(solved_notebooks())} notebooks normalised, student versions up to date."
+    )
+    return 1 if msgs else 0
 
 
 def main(argv):
@@ -757,66 +871,13 @@ def main(argv):
     elif cmd == "normalise":
         write_all(paths, run=False)
     elif cmd == "nbgrader":
-        if not names:
-            print("usage: python tools/notebooks.py nbgrader DIR [NAME ...]")
-            return 2
-        for target in write_nbgrader_course(names[0], names[1:]):
-            print(f"wrote {target}")
-        print(f"then: cd {names[0]} && nbgrader generate_assignment 01_convolutions  # and so on")
+        return _nbgrader_command(names)
     elif cmd == "figures":
-        if not names:
-            print("usage: python tools/notebooks.py figures DIR [NN ...]")
-            return 2
-        folder, chosen = names[0], names[1:]
-        paths = [
-            p for p in solved_notebooks() if not chosen or any(p.name.startswith(n) for n in chosen)
-        ]
-        if not paths:
-            print(
-                f"no solved notebook starts with {', '.join(chosen)}; they are "
-                f"{', '.join(p.name[:2] for p in solved_notebooks())}."
-            )
-            return 2
-        total = 0
-        for page, count in figure_pages(folder, paths):
-            print(f"wrote {page} ({count} figures)")
-            total += count
-        print(
-            f"{total} figures; read each beside its words, then record the review in docs/figures.md."
-        )
+        return _figures_command(names)
     elif cmd == "retarget":
-        if len(names) != 1:
-            print(
-                "usage: python tools/notebooks.py retarget OWNER/NAME@REF, such as "
-                "myschool/nst-course@v2025.1 (see docs/publishing.md)",
-                file=sys.stderr,
-            )
-            return 2
-        try:
-            repo, ref = parse_target(names[0])
-            changed = retarget(repo, ref)
-        except ValueError as err:
-            print(f"retarget: {err}", file=sys.stderr)
-            return 2
-        for path in changed:
-            if path.suffix != ".ipynb":
-                print(f"rewrote {path.relative_to(ROOT)}")
-        print(
-            f"The course names {repo}@{ref}: check the changes (`git diff`), commit them, then "
-            f"tag that commit `{ref}` and push both (docs/publishing.md)."
-        )
-        if re.fullmatch(r"[0-9a-f]{7,40}", ref):
-            print(
-                f"note: {ref} looks like a commit. A commit cannot name itself: the notebooks at "
-                f"{ref} install what their own setup cells name. A tag pins both."
-            )
+        return _retarget_command(names)
     elif cmd == "check":
-        msgs = problems()
-        print(
-            "\n".join(msgs)
-            or f"{len(solved_notebooks())} notebooks normalised, student versions up to date."
-        )
-        return 1 if msgs else 0
+        return _check_command()
     else:
         print(__doc__)
         return 2

@@ -202,13 +202,8 @@ def run(work, executor=None, again=False):
         sys.exit("Not all runs are done; run the script again to resume.")
 
 
-def export(work, check=None, trainable=None, again=False):
-    """Merge the finished runs of the sweep folder into data/seed_study (JPEGs, histories, JSON).
-
-    Runs exported earlier (another session, another machine) are kept, unless ``again`` and they
-    lack the content and style histories that a run in the sweep folder has; so are the checks.
-    """
-    EXPORT.mkdir(parents=True, exist_ok=True)
+def _load_export():
+    """The study exported so far: its summary, its runs' summaries and its loss histories."""
     try:
         summary = json.loads((EXPORT / "study.json").read_text())
     except (OSError, ValueError):
@@ -219,44 +214,69 @@ def export(work, check=None, trainable=None, again=False):
             histories = {k: data[k] for k in data.files}
     except OSError:
         histories = {}
-    by_name = (
-        {rec.name: rec for rec in sweep.load_sweep(work / "runs") if rec.done}
-        if (work / "runs" / "sweep.json").exists()
-        else {}
-    )
+    return summary, runs, histories
+
+
+def _finished_runs(work):
+    """The finished runs of the sweep folder in ``work``, by name."""
+    if not (work / "runs" / "sweep.json").exists():
+        return {}
+    return {rec.name: rec for rec in sweep.load_sweep(work / "runs") if rec.done}
+
+
+def _export_run(i, rec, exported, histories):
+    """Save run ``i``'s images and add its histories to ``histories``; returns its summary.
+
+    Returns None, saving nothing, if the run comes from an older sweep (no content and style
+    histories) and ``exported`` (its earlier summary) is already done: it would replace nothing.
+    """
+    r = rec.report
+    if "term_history" not in r:  # a run of an older sweep: nothing to replace it with
+        if exported.get("done"):
+            return None
+        r["term_history"] = {}
+    for step in (1000, STEPS):
+        img = rec.image(None if step == STEPS else step)
+        Image.fromarray(img).save(EXPORT / f"run{i}_step{step}.jpg", quality=90)
+    hist = r["loss_history"]
+    histories[f"run{i}"] = np.asarray(hist, np.float32)
+    for term in ("content", "style"):  # weighted, as recorded; study.py divides the weights
+        if r["term_history"].get(term):
+            histories[f"run{i}_{term}"] = np.asarray(
+                [np.nan if v is None else v for v in r["term_history"][term]], np.float32
+            )
+    return {
+        "settings": rec.settings,
+        "done": True,
+        "terms": bool(r["term_history"]),
+        "best_loss": r["best_loss"],
+        "best_step": r["best_step"],
+        "loss_at_1000": hist[999],
+        "best_loss_to_1000": float(np.min(hist[:1000])),
+        "seconds_per_step": r["seconds_per_step"],
+        "seconds": r["seconds"],
+        "host": r["host"],
+        "backbone": r["backbone"],
+        "config": r["config"],
+    }
+
+
+def export(work, check=None, trainable=None, again=False):
+    """Merge the finished runs of the sweep folder into data/seed_study (JPEGs, histories, JSON).
+
+    Runs exported earlier (another session, another machine) are kept, unless ``again`` and they
+    lack the content and style histories that a run in the sweep folder has; so are the checks.
+    """
+    EXPORT.mkdir(parents=True, exist_ok=True)
+    summary, runs, histories = _load_export()
+    by_name = _finished_runs(work)
     for i, settings in enumerate(RUNS):
         rec = by_name.get(sweep.run_name(settings))
         if rec is None or (runs[i].get("done") and (runs[i].get("terms") or not again)):
             continue
-        r = rec.report
-        if "term_history" not in r:  # a run of an older sweep: nothing to replace it with
-            if runs[i].get("done"):
-                continue
-            r["term_history"] = {}
-        for step in (1000, STEPS):
-            img = rec.image(None if step == STEPS else step)
-            Image.fromarray(img).save(EXPORT / f"run{i}_step{step}.jpg", quality=90)
-        hist = r["loss_history"]
-        histories[f"run{i}"] = np.asarray(hist, np.float32)
-        for term in ("content", "style"):  # weighted, as recorded; study.py divides the weights
-            if r["term_history"].get(term):
-                histories[f"run{i}_{term}"] = np.asarray(
-                    [np.nan if v is None else v for v in r["term_history"][term]], np.float32
-                )
-        runs[i] = {
-            "settings": rec.settings,
-            "done": True,
-            "terms": bool(r["term_history"]),
-            "best_loss": r["best_loss"],
-            "best_step": r["best_step"],
-            "loss_at_1000": hist[999],
-            "best_loss_to_1000": float(np.min(hist[:1000])),
-            "seconds_per_step": r["seconds_per_step"],
-            "seconds": r["seconds"],
-            "host": r["host"],
-            "backbone": r["backbone"],
-            "config": r["config"],
-        }
+        exported = _export_run(i, rec, runs[i], histories)
+        if exported is not None:
+            runs[i] = exported
     np.savez_compressed(EXPORT / "histories.npz", **histories)
     summary.update(
         content=CONTENT,

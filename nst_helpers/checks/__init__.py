@@ -31,8 +31,10 @@ are read from ``data/checks/`` beside the package.
 One module per exercise, named after its reference file (:data:`CHECKS`), holds its hints, its
 reference generator (``generate``) and its check side by side; :mod:`.common` holds what they share
 (reading the reference values, the one encoding of the two normalisations, :class:`CheckFailed`, the
-wording of hints), :mod:`.answers` runs the student's code, :mod:`.references` writes the files. This package imports TensorFlow, and the
-library's higher layers, only inside the checks that need them.
+wording of hints), :mod:`.answers` runs the student's code, :mod:`.references` writes the files,
+:mod:`.adam_reference` runs the library's Adam loop that :func:`check_adam_loop` compares with, and
+:mod:`.record` splits a check between the grader and the student's kernel. This package imports
+TensorFlow, and the library's higher layers, only inside the checks that need them.
 
 A copy of this file loaded on its own (``importlib.util.spec_from_file_location``, as
 :mod:`nst_helpers.grading` loads its private copy) builds a fresh set of the exercises' modules
@@ -86,10 +88,10 @@ if (
     __path__ = __spec__.submodule_search_locations = _stand_in(__name__, __file__)
     __package__ = __name__
 
-from . import adam_loop, common  # noqa: E402
+from . import common  # noqa: E402
 from .adam_loop import check_adam_loop  # noqa: E402
 from .answers import GRADIENT_HINT  # noqa: E402
-from .common import CHECKS, CheckFailed, data_dir  # noqa: E402
+from .common import CACHE as CACHE, CHECKS, CheckFailed, data_dir  # noqa: E402
 from .content_loss import check_content_loss  # noqa: E402
 from .conv2d import check_conv2d  # noqa: E402
 from .deprocess import check_deprocess  # noqa: E402
@@ -103,12 +105,7 @@ from .style_loss import check_style_loss  # noqa: E402
 from .sweep_grid import check_sweep_grid  # noqa: E402
 from .total_loss import check_total_loss  # noqa: E402
 
-# What the tests take from here.
-_CACHE, _ROOT, _reference = common._CACHE, common._ROOT, common._reference
-_cases, _close, _fail, _off_by = common._cases, common._close, common._fail, common._off_by
-_adam_setup, _adam_variant = adam_loop._adam_setup, adam_loop._adam_variant
-
-common.serve_from(globals())  # the checks read data_dir and _CACHE from here when they run
+common.serve_from(globals())  # the checks read data_dir and CACHE from here when they run
 
 __all__ = [
     "CHECKS",

@@ -2,18 +2,18 @@
 library's compiled loop (``stylize`` with the ``seed`` preset) on small stored images.
 
 Unlike the other checks this one runs the network, so the library's run, and each classic mistake's
-run when needed, is computed on the spot and cached per backbone.
+run when needed, is computed on the spot and cached per backbone (:mod:`.adam_reference`).
 """
 
 from __future__ import annotations
 
-import hashlib
-from typing import Any, Callable
+from typing import Any, Callable, NoReturn
 
 import numpy as np
 
-from .answers import GRADIENT_HINT, _as_array, _call, _tf
-from .common import _cases, _fail, _fname, _off_by
+from .adam_reference import adam_setup, adam_variant
+from .answers import GRADIENT_HINT, as_array, call_student
+from .common import fail, function_name, off_by
 
 __all__ = ["HINTS", "generate", "check_adam_loop"]
 
@@ -72,7 +72,7 @@ HINTS = {
 
 def generate(rng: np.random.Generator) -> dict:
     """Only the inputs: the images, steps and weights; the answers depend on the backbone."""
-    from ..samples import load_sample
+    from ..samples import load_sample  # lazy: only the generator needs it
 
     content = load_sample("chelsea", size=48).copy()  # 48 x 32 px
     h, w = content.shape[:2]
@@ -89,152 +89,28 @@ def generate(rng: np.random.Generator) -> dict:
     return {0: (inputs, np.float64(np.nan), {})}
 
 
-_ADAM_STATE: dict = {}
-
-
-def _adam_setup(backbone: str | None = None) -> dict:
-    """The loop check's images, extractor and targets, and the library's run on them (cached)."""
-    from types import SimpleNamespace
-
-    from .. import losses
-    from ..backbone import load_backbone, resolve_name
-    from ..config import preset
-    from ..images import to_vgg
-
-    spec = resolve_name(backbone)
-    inp = _cases("adam_loop")[0]["inputs"]
-    key = (
-        spec,
-        *(
-            hashlib.sha256(np.ascontiguousarray(v).tobytes()).hexdigest()
-            for _, v in sorted(inp.items())
-        ),
-    )  # the grader draws other images
-    if key in _ADAM_STATE:
-        return _ADAM_STATE[key]
-    steps = int(inp["steps"])
-    cfg = preset(
-        "seed",
-        steps=steps,
-        max_side=None,
-        backbone=spec,
-        content_weight=float(inp["content_weight"]),
-        style_weight=float(inp["style_weight"]),
-    )
-    net = load_backbone(spec)
-    extractor = net.extractor(list(cfg.content_layers) + list(cfg.style_layers))
-    content_feats = extractor(to_vgg(inp["content"]))
-    style_feats = extractor(to_vgg(inp["style"]))
-    tf = _tf()
-    targets = {
-        "content": {l: tf.constant(content_feats[l]) for l in cfg.content_layers},
-        "style": {l: tf.constant(losses.gram_matrix(style_feats[l])) for l in cfg.style_layers},
-    }
-
-    def problem():
-        return SimpleNamespace(
-            x0=to_vgg(inp["content"]),
-            extractor=extractor,
-            content_targets=dict(targets["content"]),
-            style_targets=dict(targets["style"]),
-            content_weight=cfg.content_weight,
-            style_weight=cfg.style_weight,
-        )
-
-    from ..optimize import stylize  # the library's loop: what the student's must reproduce
-
-    result = stylize(inp["content"], inp["style"], cfg, progress=False)
-    state = {
-        "problem": problem,
-        "config": cfg,
-        "steps": steps,
-        "result": result,
-        "losses": np.asarray(result.history["total"], np.float64),
-        "variants": {},
-        "size": tuple(inp["content"].shape[:2]),
-        "backbone": result.backbone,
-    }
-    _ADAM_STATE[key] = state
-    return state
-
-
-def _adam_variant(state: dict, name: str) -> tuple[np.ndarray, list, np.ndarray]:
-    """``(losses, images before each step, final image)`` of the reference loop with one mistake.
-
-    ``name`` is ``"right"`` or a key of :data:`HINTS` that changes the losses.
-    """
-    if name in state["variants"]:
-        return state["variants"][name]
-    import keras
-
-    from .. import losses
-    from ..images import VGG_MAX, VGG_MIN
-
-    tf = _tf()
-    cfg, p = state["config"], state["problem"]()
-
-    def adam():
-        settings = dict(beta_1=cfg.beta_1, beta_2=cfg.beta_2, epsilon=cfg.epsilon)
-        if name == "adam_defaults":
-            settings = {}
-        elif name in ("beta_1", "epsilon"):  # that one left at Keras' default
-            del settings[name]
-        elif name == "beta_2":  # the seed's 0.99 given to beta_2 as well
-            settings["beta_2"] = 0.99
-        return keras.optimizers.Adam(learning_rate=cfg.learning_rate, **settings)
-
-    image = tf.Variable(p.x0)
-    optimizer = adam()
-    values, images = [], []
-    for _ in range(state["steps"]):
-        if name == "fresh_optimizer":
-            optimizer = adam()
-        with tf.GradientTape() as tape:
-            feats = p.extractor(image)
-            content = tf.add_n(
-                [losses.content_loss(feats[l], t) for l, t in p.content_targets.items()]
-            )
-            style = tf.add_n(
-                [losses.style_layer_loss(feats[l], t) for l, t in p.style_targets.items()]
-            )
-            content, style = content / len(p.content_targets), style / len(p.style_targets)
-            loss = p.content_weight * content + p.style_weight * style
-        grad = tape.gradient(loss, image)
-        images.append(image.numpy().copy())
-        if name == "clip_before":
-            image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX))
-        optimizer.apply_gradients([(grad, image)])
-        if name == "rgb_clip":
-            image.assign(tf.clip_by_value(image, 0.0, 255.0))
-        elif name not in ("no_clip", "clip_before"):
-            image.assign(tf.clip_by_value(image, VGG_MIN, VGG_MAX))
-        values.append(float(loss))
-    out = (np.asarray(values), images, image.numpy().copy())
-    state["variants"][name] = out
-    return out
-
-
 def _loss_list(fn: Callable, text: str, losses: Any, steps: int) -> np.ndarray:
+    """The losses ``fn`` returned, one finite number per step, or a failure saying what is wrong."""
     try:
         values = np.asarray(
             [float(np.asarray(v.numpy() if hasattr(v, "numpy") else v)) for v in losses], np.float64
         )
     except (TypeError, ValueError):
-        _fail(
+        fail(
             fn,
             text,
             "the second thing returned should be the list of the losses, one number per "
             f"step; got a {type(losses).__name__}.",
         )
     if values.shape != (steps,):
-        _fail(
+        fail(
             fn,
             text,
             f"it returned {values.size} losses for {steps} steps: record one loss per step "
             "(the loss computed in that step, before its update).",
         )
     if not np.all(np.isfinite(values)):
-        _fail(
+        fail(
             fn,
             text,
             "the loss became NaN or infinite: is the learning rate 2.0, and do you clip "
@@ -260,14 +136,14 @@ def check_adam_loop(run_adam: Callable, backbone: str | None = None) -> None:
         run_adam: the function written in notebook 05.
         backbone: the backbone to run on (default ``"auto"``, as the notebooks).
     """
-    state = _adam_setup(backbone)
+    state = adam_setup(backbone)
     steps, (h, w) = state["steps"], state["size"]
     text = f"{steps} Adam steps at {w}x{h} px, {state['backbone']}"
     best_image, values = _run(run_adam, state, text)
     suspects = _compare_losses(run_adam, state, text, values)
     _compare_best_image(run_adam, state, text, best_image, suspects)
     print(
-        f"✔ {_fname(run_adam)} is right ({steps} steps at {w}x{h} px: the same losses as the "
+        f"✔ {function_name(run_adam)} is right ({steps} steps at {w}x{h} px: the same losses as the "
         "library's seed preset, step by step, and its best image)."
     )
 
@@ -276,21 +152,21 @@ def _run(run_adam: Callable, state: dict, text: str) -> tuple[Any, np.ndarray]:
     """``run_adam``'s best image and losses on the check's problem, or a failure naming what broke."""
     steps = state["steps"]
     try:
-        out = _call(run_adam, state["problem"](), steps)
+        out = call_student(run_adam, state["problem"](), steps)
     except ValueError as err:
         if "Unknown variable" in str(err):
-            _fail(run_adam, text, HINTS["new_variable"])
+            fail(run_adam, text, HINTS["new_variable"])
         if "gradient" not in str(err).lower():
             raise
-        _fail(run_adam, text, HINTS["no_gradient"])
+        fail(run_adam, text, HINTS["no_gradient"])
     except AttributeError as err:
         if "_id" not in str(err):
             raise
-        _fail(
+        fail(
             run_adam, text, "tape.gradient got a NumPy number instead of a tensor: " + GRADIENT_HINT
         )
     if not (isinstance(out, (tuple, list)) and len(out) == 2):
-        _fail(
+        fail(
             run_adam,
             text,
             "return two things, the best image and the list of losses: "
@@ -301,10 +177,11 @@ def _run(run_adam: Callable, state: dict, text: str) -> tuple[Any, np.ndarray]:
 
 
 def _right(a: Any, b: Any) -> bool:
+    """Whether losses ``a`` are ``b`` within the rounding of the library's compiled loop."""
     return bool(np.allclose(a, b, rtol=1e-3, atol=0))
 
 
-#: The mistakes that change the losses (:func:`_adam_variant` runs each when needed).
+#: The mistakes that change the losses (:func:`adam_variant` runs each when needed).
 _LOSS_MISTAKES = (
     "no_clip",
     "rgb_clip",
@@ -357,42 +234,57 @@ def _compare_losses(run_adam: Callable, state: dict, text: str, values: np.ndarr
         The mistakes whose losses are as near to ``values`` as the library's (empty when the
         losses are clearly the library's), for the hint of an image that is not its best.
     """
-    want, cfg = state["losses"], state["config"]
-    if not _right(values[0], want[0]):
-        res = state["result"]
-        c = res.history["content"][0] / cfg.content_weight
-        s = res.history["style"][0] / cfg.style_weight
-        if _right(values[0], cfg.style_weight * c + cfg.content_weight * s):
-            _fail(run_adam, text, HINTS["swapped"])
-        if _right(values[:-1], want[1:]):
-            _fail(run_adam, text, HINTS["loss_after"])
-        _fail(
-            run_adam,
-            text,
-            f"the first loss, that of the starting image, is {values[0]:.6g}; the "
-            f"library's is {want[0]:.6g} ({_off_by(values[0], want[0])[:-1]}). Is "
-            "total_loss right (check_total_loss), and do you give it "
-            "problem.extractor(image), problem.content_targets, "
-            "problem.style_targets, problem.content_weight and "
-            "problem.style_weight?",
-        )
+    want = state["losses"]
+    _compare_first_loss(run_adam, state, text, values)
     if np.all(values == values[0]):
-        _fail(run_adam, text, HINTS["frozen"])
+        fail(run_adam, text, HINTS["frozen"])
     if _distance(values, want) <= _EXACT:
         return []
-    runs = {"right": want, **{name: _adam_variant(state, name)[0] for name in _LOSS_MISTAKES}}
+    runs = {"right": want, **{name: adam_variant(state, name)[0] for name in _LOSS_MISTAKES}}
     nearest = _nearest_run(values, runs)
     if "right" in nearest:  # the library's run, or too near it to tell: the image decides
         return [n for n in nearest if n != "right"]
     if len(nearest) == 1:
-        _fail(run_adam, text, HINTS[nearest[0]])
+        fail(run_adam, text, HINTS[nearest[0]])
     if nearest:
-        _fail(
+        fail(
             run_adam,
             text,
             "your losses are those of one of these mistakes, which give nearly the "
             "same losses here:\n" + "\n".join(f"- {HINTS[n]}" for n in nearest),
         )
+    _fail_where_they_part(run_adam, text, values, want)
+
+
+def _compare_first_loss(run_adam: Callable, state: dict, text: str, values: np.ndarray) -> None:
+    """Fail unless the first loss, that of the starting image, is the library's, naming swapped
+    weights or losses recorded after the update."""
+    want, cfg = state["losses"], state["config"]
+    if _right(values[0], want[0]):
+        return
+    res = state["result"]
+    c = res.history["content"][0] / cfg.content_weight
+    s = res.history["style"][0] / cfg.style_weight
+    if _right(values[0], cfg.style_weight * c + cfg.content_weight * s):
+        fail(run_adam, text, HINTS["swapped"])
+    if _right(values[:-1], want[1:]):
+        fail(run_adam, text, HINTS["loss_after"])
+    fail(
+        run_adam,
+        text,
+        f"the first loss, that of the starting image, is {values[0]:.6g}; the "
+        f"library's is {want[0]:.6g} ({off_by(values[0], want[0])[:-1]}). Is "
+        "total_loss right (check_total_loss), and do you give it "
+        "problem.extractor(image), problem.content_targets, "
+        "problem.style_targets, problem.content_weight and "
+        "problem.style_weight?",
+    )
+
+
+def _fail_where_they_part(
+    run_adam: Callable, text: str, values: np.ndarray, want: np.ndarray
+) -> NoReturn:
+    """Fail losses that match no known run, saying at which step they part from the library's."""
     k = int(np.argmax(~np.isclose(values, want, rtol=1e-3, atol=0)))
     where = (
         "the first update already differs: check the gradient, Adam's settings "
@@ -404,7 +296,7 @@ def _compare_losses(run_adam: Callable, state: dict, text: str, values: np.ndarr
         "do: is Adam made once, before the loop, with beta_1=0.99 and beta_2 left at 0.999, and "
         "is the image clipped after every step?"
     )
-    _fail(
+    fail(
         run_adam,
         text,
         f"your losses part from the library's at step {k}:\n"
@@ -422,38 +314,38 @@ def _compare_best_image(
     ``epsilon`` and ``beta_2`` both wrong, say): an image that is none of the library's run names
     them first, since they change the image too.
     """
-    from ..images import from_vgg
+    from ..images import from_vgg  # lazy: importing the checks stays light
 
     h, w = state["size"]
-    got = _as_array(run_adam, best_image, text, "the best image, (1, H, W, 3) in VGG space")
+    got = as_array(run_adam, best_image, text, "the best image, (1, H, W, 3) in VGG space")
     if got.shape not in ((1, h, w, 3), (h, w, 3)):
-        _fail(
+        fail(
             run_adam,
             text,
             f"the best image has shape {got.shape}; return it as the image variable "
             f"has it, (1, {h}, {w}, 3), in VGG space.",
         )
 
-    def same(a, b):  # as 8-bit RGB images, within rounding
+    def same(a: np.ndarray, b: np.ndarray) -> bool:  # as 8-bit RGB images, within rounding
         a, b = (x if x.dtype == np.uint8 else from_vgg(x) for x in (a, b))
         return int(np.abs(a.astype(int) - b.astype(int)).max()) <= 1
 
     if same(got, state["result"].image):
         return
-    _, images, final = _adam_variant(state, "right")
+    _, images, final = adam_variant(state, "right")
     best = int(np.argmin(state["losses"]))
     if same(got, final):
-        _fail(run_adam, text, HINTS["last_image"])
+        fail(run_adam, text, HINTS["last_image"])
     if best + 1 < len(images) and same(got, images[best + 1]):
-        _fail(run_adam, text, HINTS["after_update"])
+        fail(run_adam, text, HINTS["after_update"])
     if best != 0 and same(got, images[0]):
-        _fail(run_adam, text, HINTS["start_image"])
+        fail(run_adam, text, HINTS["start_image"])
     keep = (
         f"keep a copy of the image whose loss is the lowest (that of step {best}, loss "
         f"{state['losses'][best]:.6g}), taken before the update."
     )
     if suspects:
-        _fail(
+        fail(
             run_adam,
             text,
             "the image returned is not the library's best one, and your losses, "
@@ -462,6 +354,4 @@ def _compare_best_image(
             + "\n".join(f"- {HINTS[n]}" for n in suspects)
             + f"\nIf you made none of them, {keep}",
         )
-    _fail(
-        run_adam, text, f"the losses are right but the image returned is not the best one: {keep}"
-    )
+    fail(run_adam, text, f"the losses are right but the image returned is not the best one: {keep}")

@@ -1,9 +1,10 @@
 """Running the student's code: calling it, reading its answer, taking a gradient through it.
 
-:func:`_call` turns an unwritten exercise into one line; :func:`_as_array`, :func:`_scalar` and
-:func:`_shaped` read an answer or say what came back instead; :func:`_check_gradient` fails a loss
-that gives the right number but stops the optimisation; :func:`_check_loss` runs a whole loss
-exercise under one normalisation. TensorFlow is imported inside the helpers that use it.
+:func:`call_student` turns an unwritten exercise into one line (:func:`fail_not_written`);
+:func:`as_array`, :func:`as_scalar` and :func:`call_shaped` read an answer or say what came back
+instead; :func:`check_gradient` fails a loss that gives the right number but stops the
+optimisation; :func:`check_normalised_loss` runs a whole loss exercise under one normalisation.
+TensorFlow is imported inside the helpers that use it (:func:`tensorflow`).
 """
 
 from __future__ import annotations
@@ -14,41 +15,54 @@ from typing import Any, Callable, NoReturn
 import numpy as np
 
 from .common import (
-    _SOURCE,
+    SOURCE,
     CheckFailed,
-    _cases,
-    _close,
-    _fail,
-    _features_text,
-    _first_mistake,
-    _fname,
-    _normalization,
-    _off_by,
-    _success,
-    _variant,
+    checked_normalization,
+    fail,
+    features_text,
+    first_mistake,
+    function_name,
+    is_close,
+    off_by,
+    read_cases,
+    read_normalised,
+    succeed,
 )
 
-__all__ = ["GRADIENT_HINT"]
+__all__ = [
+    "GRADIENT_HINT",
+    "call_student",
+    "innermost_function",
+    "fail_not_written",
+    "as_array",
+    "call_shaped",
+    "as_scalar",
+    "tensorflow",
+    "as_tensor",
+    "check_gradient",
+    "gradient_outcome",
+    "check_normalised_loss",
+]
 
 
-def _call(fn: Callable, *args: Any, **kwargs: Any) -> Any:
+def call_student(fn: Callable, *args: Any, **kwargs: Any) -> Any:
     """``fn(*args, **kwargs)``; an unwritten exercise (``NotImplementedError``) fails in one line.
 
     When the ``NotImplementedError`` comes from another function that ``fn`` calls (a style loss
     calling an unwritten Gram matrix), the line names that one. While grading, :mod:`.record`
     stands between: in the kernel it records what ``fn`` did, in the grader it answers with that.
     """
-    source = _SOURCE.get()
+    source = SOURCE.get()
     if source is not None:
         return source.call(fn, args, kwargs)
     try:
         return fn(*args, **kwargs)
     except NotImplementedError as err:
-        _not_written(fn, _innermost(err))
+        fail_not_written(fn, innermost_function(err))
 
 
-def _innermost(err: BaseException) -> str | None:
-    """The name of the function in which ``err`` was raised."""
+def innermost_function(err: BaseException) -> str | None:
+    """The name of the function in which ``err`` was raised (the last frame of its traceback)."""
     tb, inner = err.__traceback__, None
     while tb is not None:
         inner = tb.tb_frame.f_code.co_name
@@ -56,10 +70,15 @@ def _innermost(err: BaseException) -> str | None:
     return inner
 
 
-def _not_written(fn: Any, inner: str | None) -> NoReturn:
-    """The failure of an exercise that raised ``NotImplementedError`` in function ``inner``."""
-    name = _fname(fn)
-    if inner and inner not in (name, "_call") and inner.isidentifier():
+def fail_not_written(fn: Any, inner: str | None) -> NoReturn:
+    """The failure of an exercise that raised ``NotImplementedError`` in function ``inner``.
+
+    Args:
+        fn: the student's function.
+        inner: the function that raised it (:func:`innermost_function`), or None if unknown.
+    """
+    name = function_name(fn)
+    if inner and inner not in (name, "call_student") and inner.isidentifier():
         what = f"{inner}, which {name} calls, is not written yet"
     else:
         what = f"{name} is not written yet"
@@ -69,24 +88,31 @@ def _not_written(fn: Any, inner: str | None) -> NoReturn:
     ) from None
 
 
-def _as_array(fn: Any, got: Any, case_text: str, what: str = "an array") -> np.ndarray:
-    """The student's answer as a NumPy array, or a failure saying what came back instead."""
+def as_array(fn: Any, got: Any, case_text: str, what: str = "an array") -> np.ndarray:
+    """The student's answer as a NumPy array, or a failure saying what came back instead.
+
+    Args:
+        fn: the student's function, for the message.
+        got: what it returned.
+        case_text: the test case, for the message.
+        what: what it should return, for the message.
+    """
     if got is None:
-        _fail(fn, case_text, "it returned None: did you forget the `return` statement?")
+        fail(fn, case_text, "it returned None: did you forget the `return` statement?")
     if isinstance(got, (tuple, list)) and len(got) != 1:
-        _fail(
+        fail(
             fn, case_text, f"it returned a {type(got).__name__} of {len(got)} items; return {what}."
         )
     try:
         arr = np.asarray(got.numpy() if hasattr(got, "numpy") else got)
     except Exception:  # noqa: BLE001 - anything that is not array-like
-        _fail(fn, case_text, f"it returned a {type(got).__name__}; return {what}.")
+        fail(fn, case_text, f"it returned a {type(got).__name__}; return {what}.")
     if arr.dtype == object or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_):
-        _fail(
+        fail(
             fn, case_text, f"it returned a {type(got).__name__} that is not numeric; return {what}."
         )
     if not np.all(np.isfinite(arr)):
-        _fail(
+        fail(
             fn,
             case_text,
             "it returned NaN or infinite values (a division by zero, or a log or "
@@ -95,7 +121,7 @@ def _as_array(fn: Any, got: Any, case_text: str, what: str = "an array") -> np.n
     return arr
 
 
-def _shaped(
+def call_shaped(
     fn: Callable,
     args: tuple,
     case_text: str,
@@ -116,7 +142,7 @@ def _shaped(
     """
     shapes_hint = shapes_hint or (lambda got_shape: "")
     try:
-        got = _call(fn, *args)
+        got = call_student(fn, *args)
     except CheckFailed:
         raise
     except Exception as err:  # noqa: BLE001 - whatever the student's code raises
@@ -125,15 +151,15 @@ def _shaped(
         hint = f"it raised {type(err).__name__}: {msg}"
         if "ncompatible shapes" in msg or "broadcast" in msg.lower():
             hint += "." + shapes_hint(None)
-        _fail(fn, case_text, hint)
+        fail(fn, case_text, hint)
     if got is None:
-        _fail(fn, case_text, "it returned None: did you forget the `return` statement?")
+        fail(fn, case_text, "it returned None: did you forget the `return` statement?")
     try:
         arr = np.asarray(got.numpy() if hasattr(got, "numpy") else got, dtype=np.float64)
     except (TypeError, ValueError):
-        _fail(fn, case_text, f"it returned a {type(got).__name__}; return a tensor of x's shape.")
+        fail(fn, case_text, f"it returned a {type(got).__name__}; return a tensor of x's shape.")
     if arr.shape != tuple(shape):
-        _fail(
+        fail(
             fn,
             case_text,
             f"it returned shape {arr.shape}; the answer has x's shape "
@@ -142,11 +168,17 @@ def _shaped(
     return arr
 
 
-def _scalar(fn: Any, got: Any, case_text: str) -> np.ndarray:
-    """The student's loss as a 0-d array, or a failure saying it is not one number."""
-    arr = _as_array(fn, got, case_text, "a single number (a scalar tensor)")
+def as_scalar(fn: Any, got: Any, case_text: str) -> np.ndarray:
+    """The student's loss as a 0-d array, or a failure saying it is not one number.
+
+    Args:
+        fn: the student's function, for the message.
+        got: what it returned.
+        case_text: the test case, for the message.
+    """
+    arr = as_array(fn, got, case_text, "a single number (a scalar tensor)")
     if arr.size != 1:
-        _fail(
+        fail(
             fn,
             case_text,
             f"it returned shape {arr.shape}; the loss is one number: reduce over all "
@@ -160,15 +192,16 @@ def _scalar(fn: Any, got: Any, case_text: str) -> np.ndarray:
 # --------------------------------------------------------------------------------------------------
 
 
-def _tf() -> Any:
-    from .._tf import tf
+def tensorflow() -> Any:
+    """The ``tensorflow`` module, imported on first use (importing this package does not)."""
+    from .._tf import tf  # start-up cost: only the checks that need TensorFlow import it
 
     return tf()
 
 
-def _tensor(x: Any) -> Any:
+def as_tensor(x: Any) -> Any:
     """A float32 TensorFlow constant (the loss exercises are written with TensorFlow ops)."""
-    return _tf().constant(np.asarray(x, dtype=np.float32))
+    return tensorflow().constant(np.asarray(x, dtype=np.float32))
 
 
 GRADIENT_HINT = (
@@ -179,7 +212,7 @@ GRADIENT_HINT = (
 )
 
 
-def _check_gradient(
+def check_gradient(
     fn: Callable, case_text: str, args: list, watch: list[int] | None = None
 ) -> None:
     """Fail unless a gradient flows from ``fn(*args)`` back to every tensor among ``args``.
@@ -190,18 +223,24 @@ def _check_gradient(
         args: the arguments, TensorFlow tensors or dicts of them.
         watch: which of ``args`` (indices) to differentiate with respect to; default the first.
     """
-    source = _SOURCE.get()
+    source = SOURCE.get()
     outcome = (
-        _gradient_outcome(fn, args, watch) if source is None else source.gradient(fn, args, watch)
+        gradient_outcome(fn, args, watch) if source is None else source.gradient(fn, args, watch)
     )
     _gradient_verdict(fn, case_text, outcome)
 
 
-def _gradient_outcome(fn: Callable, args: list, watch: list[int] | None = None) -> list[str]:
+def gradient_outcome(fn: Callable, args: list, watch: list[int] | None = None) -> list[str]:
     """What taking the gradient through ``fn(*args)`` gave, as plain words (what the grader's
     kernel sends back): ``["ok"]``, ``["none"]``, ``["not_tensor", type]``, ``["not_written",
-    function]`` or ``["error", type, message]``."""
-    tf = _tf()
+    function]`` or ``["error", type, message]``.
+
+    Args:
+        fn: the student's function.
+        args: its arguments, TensorFlow tensors or dicts of them.
+        watch: which of ``args`` (indices) to differentiate with respect to; default the first.
+    """
+    tf = tensorflow()
     watch = [0] if watch is None else list(watch)
     sources: list[Any] = []  # the tensors the gradient is taken with respect to
     for i in watch:
@@ -217,21 +256,21 @@ def _gradient_outcome(fn: Callable, args: list, watch: list[int] | None = None) 
             total = tf.reduce_sum(tf.cast(out, tf.float32))
         grads = tape.gradient(total, sources)
     except NotImplementedError as err:
-        return ["not_written", _innermost(err) or ""]
+        return ["not_written", innermost_function(err) or ""]
     except Exception as err:  # noqa: BLE001 - whatever the student's code does under a tape
         return ["error", type(err).__name__, str(err).splitlines()[0] if str(err) else ""]
     return ["none"] if any(g is None for g in grads) else ["ok"]
 
 
 def _gradient_verdict(fn: Any, case_text: str, outcome: list[str]) -> None:
-    """Fail as :func:`_check_gradient` does for ``outcome`` (from :func:`_gradient_outcome`)."""
+    """Fail as :func:`check_gradient` does for ``outcome`` (from :func:`gradient_outcome`)."""
     kind, rest = (outcome[0], list(outcome[1:])) if outcome else ("missing", [])
     if kind == "ok":
         return
     if kind == "not_written":
-        _not_written(fn, rest[0] if rest else None)
+        fail_not_written(fn, rest[0] if rest else None)
     if kind == "not_tensor":
-        _fail(
+        fail(
             fn,
             case_text,
             f"it returns a {rest[0] if rest else 'value'}, not a TensorFlow tensor, "
@@ -239,22 +278,22 @@ def _gradient_verdict(fn: Any, case_text: str, outcome: list[str]) -> None:
         )
     if kind == "error":
         name, msg = (rest + ["", ""])[:2]
-        _fail(
+        fail(
             fn,
             case_text,
             f"computing a gradient through it failed ({name}: {msg}): " + GRADIENT_HINT,
         )
     if kind == "none":
-        _fail(
+        fail(
             fn,
             case_text,
             "it gives the right number but no gradient (the gradient with respect "
             "to its input is None): " + GRADIENT_HINT,
         )
-    _fail(fn, case_text, "the gradient through it was not taken (the run stopped first).")
+    fail(fn, case_text, "the gradient through it was not taken (the run stopped first).")
 
 
-def _check_loss(
+def check_normalised_loss(
     fn: Callable,
     name: str,
     normalization: str,
@@ -276,22 +315,22 @@ def _check_loss(
         hints: each mistake's hint, by the mistake's name.
         unexplained: what to add to the message of a wrong answer that matches no stored mistake.
     """
-    _normalization(normalization)
-    cases = _cases(name)
+    checked_normalization(normalization)
+    cases = read_cases(name)
     first = arguments[0]
     for case in cases:
         inp = case["inputs"]
-        text = _features_text(inp, first) + f", {normalization} normalisation"
-        got = _scalar(fn, _call(fn, *(_tensor(inp[k]) for k in arguments)), text)
-        want, mistakes = _variant(case, normalization)
-        if _close(got, want, 1e-4, 0):
+        text = features_text(inp, first) + f", {normalization} normalisation"
+        got = as_scalar(fn, call_student(fn, *(as_tensor(inp[k]) for k in arguments)), text)
+        want, mistakes = read_normalised(case, normalization)
+        if is_close(got, want, 1e-4, 0):
             continue
-        hint = _first_mistake(got, mistakes, hints, 1e-4)
+        hint = first_mistake(got, mistakes, hints, 1e-4)
         if hint:
-            _fail(fn, text, hint)
-        _fail(fn, text, _off_by(got, want) + unexplained)
+            fail(fn, text, hint)
+        fail(fn, text, off_by(got, want) + unexplained)
     inp = cases[0]["inputs"]
-    _check_gradient(
-        fn, _features_text(inp, first) + ", gradient", [_tensor(inp[k]) for k in arguments]
+    check_gradient(
+        fn, features_text(inp, first) + ", gradient", [as_tensor(inp[k]) for k in arguments]
     )
-    _success(fn, len(cases), f", {normalization} normalisation")
+    succeed(fn, len(cases), f", {normalization} normalisation")

@@ -3,15 +3,18 @@
 - **Reference values.** Each check's inputs, answer and classic mistakes are stored in
   ``data/checks/<name>.npz`` (:data:`CHECKS` names them), in one layout: ``n_cases``, then for each
   case ``c0.in.<input>``, ``c0.expected`` and ``c0.mistake.<mistake>`` (``<mistake>#<variant>`` when
-  several wrong answers share one hint). :func:`_cases` reads them back as dicts.
+  several wrong answers share one hint). :func:`read_reference` reads a file once,
+  :func:`read_cases` gives its cases back as dicts.
 - **Normalisations.** A loss that the seed and the paper scale differently
   (:data:`nst_helpers.choices.NORMALIZATIONS`) stores one answer per normalisation in that same
-  layout: :func:`normalised` writes it, :func:`_variant` reads one normalisation's answer and
+  layout: :func:`normalised` writes it, :func:`read_normalised` reads one normalisation's answer and
   mistakes back.
-- **The verdict.** A right answer prints one line (:func:`_success`); a wrong one raises
-  :class:`CheckFailed` with a hint (:func:`_fail`).
-- **Wording.** How far off a number is (:func:`_off_by`, the ratio's words in :func:`_times`), and
-  which stored mistake an answer reproduces (:func:`_first_mistake`).
+- **The verdict.** A right answer prints one line (:func:`succeed`); a wrong one raises
+  :class:`CheckFailed` with a hint (:func:`fail`, or :func:`failer` for a value rather than a
+  function).
+- **Wording.** How far off a number is (:func:`off_by`, the ratio's words in :func:`_times`), and
+  which stored mistake an answer reproduces (:func:`first_mistake`, comparing with
+  :func:`is_close`).
 
 Running the student's code (and TensorFlow) is :mod:`.answers`' part; this module needs NumPy only.
 """
@@ -28,7 +31,31 @@ import numpy as np
 from ..choices import NORMALIZATIONS
 from ..errors import NSTError
 
-__all__ = ["CHECKS", "serve_from", "data_dir", "normalised", "CheckFailed"]
+__all__ = [
+    "CHECKS",
+    "ROOT",
+    "CACHE",
+    "SOURCE",
+    "serve_from",
+    "served",
+    "data_dir",
+    "read_reference",
+    "read_cases",
+    "normalised",
+    "made_up_features",
+    "checked_normalization",
+    "read_normalised",
+    "CheckFailed",
+    "function_name",
+    "fail",
+    "failer",
+    "succeed",
+    "off_by",
+    "is_close",
+    "magnitude",
+    "first_mistake",
+    "features_text",
+]
 
 #: File stem of each check's reference values in ``data/checks/``, one module of this package each.
 #: New names go at the end: the position seeds each generator's random numbers (unless its module
@@ -48,22 +75,25 @@ CHECKS = (
     "residual_block",
 )
 
-_ROOT = pathlib.Path(__file__).resolve().parents[2]
+#: The checkout's root folder, which holds ``data/checks`` when the package is not installed.
+ROOT = pathlib.Path(__file__).resolve().parents[2]
 
-_CACHE: dict[str, dict[str, np.ndarray]] = {}
+#: Each reference file's arrays, by check name, once read (:func:`read_reference`). The checks use
+#: the package's binding of it (see :func:`serve_from`), which a test may replace.
+CACHE: dict[str, dict[str, np.ndarray]] = {}
 
-#: Where the checks look up ``data_dir`` and ``_CACHE`` when they run: the package's namespace (bound
+#: Where the checks look up ``data_dir`` and ``CACHE`` when they run: the package's namespace (bound
 #: by its ``__init__``), so that replacing them there, as a test or the grader's private copy does,
 #: reaches every exercise's module.
 _OWNER: dict[str, Any] = {}
 
 #: While :mod:`.record` collects a student's answers (in the grader's kernel) or judges them (in the
 #: grader), where the checks' cases and the student's answers come from; None in a notebook.
-_SOURCE: contextvars.ContextVar[Any] = contextvars.ContextVar("nst_checks_source", default=None)
+SOURCE: contextvars.ContextVar[Any] = contextvars.ContextVar("nst_checks_source", default=None)
 
 
 def serve_from(namespace: dict[str, Any]) -> None:
-    """Read ``data_dir`` and ``_CACHE`` from ``namespace`` (the package's) from now on.
+    """Read ``data_dir`` and ``CACHE`` from ``namespace`` (the package's) from now on.
 
     Args:
         namespace: the ``globals()`` of the package that re-exports them.
@@ -72,8 +102,15 @@ def serve_from(namespace: dict[str, Any]) -> None:
     _OWNER = namespace
 
 
-def _bound(name: str) -> Any:
-    """The package's ``data_dir`` or ``_CACHE``, as it is now (this module's, before binding)."""
+def served(name: str) -> Any:
+    """The package's ``data_dir`` or ``CACHE``, as it is now.
+
+    Args:
+        name: ``"data_dir"`` or ``"CACHE"``.
+
+    Returns:
+        The package's binding of ``name`` (this module's own, before :func:`serve_from`).
+    """
     return _OWNER.get(name, globals()[name])
 
 
@@ -97,18 +134,25 @@ def data_dir() -> pathlib.Path:
         for folder in spec.submodule_search_locations:
             if (pathlib.Path(folder) / f"{CHECKS[0]}.npz").exists():
                 return pathlib.Path(folder)
-    return _ROOT / "data" / "checks"
+    return ROOT / "data" / "checks"
 
 
-def _reference(name: str) -> dict[str, np.ndarray]:
+def read_reference(name: str) -> dict[str, np.ndarray]:
     """Every array of check ``name``'s reference file, read once (while grading, the values
-    :mod:`.record` drew for this grading)."""
-    source = _SOURCE.get()
+    :mod:`.record` drew for this grading).
+
+    Args:
+        name: one of :data:`CHECKS`.
+
+    Returns:
+        The file's arrays by key, in the layout this module's docstring describes.
+    """
+    source = SOURCE.get()
     if source is not None and source.covers(name):
         return source.reference(name)
-    cache = _bound("_CACHE")
+    cache = served("CACHE")
     if name not in cache:
-        path = _bound("data_dir")() / f"{name}.npz"
+        path = served("data_dir")() / f"{name}.npz"
         if not path.exists():
             raise FileNotFoundError(
                 f"{path}: the reference values of check_{name} are missing; reinstall nst-helpers, or "
@@ -119,9 +163,13 @@ def _reference(name: str) -> dict[str, np.ndarray]:
     return cache[name]
 
 
-def _cases(name: str) -> list[dict[str, Any]]:
-    """The test cases of a check: a list of ``{"inputs": {...}, "expected": x, "mistakes": {...}}``."""
-    ref = _reference(name)
+def read_cases(name: str) -> list[dict[str, Any]]:
+    """The test cases of a check: a list of ``{"inputs": {...}, "expected": x, "mistakes": {...}}``.
+
+    Args:
+        name: one of :data:`CHECKS`.
+    """
+    ref = read_reference(name)
     cases = []
     for i in range(int(ref["n_cases"])):
         prefix = f"c{i}."
@@ -136,7 +184,7 @@ def _cases(name: str) -> list[dict[str, Any]]:
             elif key.startswith(prefix + "mistake."):
                 case["mistakes"][key[len(prefix + "mistake.") :]] = value
         cases.append(case)
-    source = _SOURCE.get()
+    source = SOURCE.get()
     return cases if source is None else source.cases(name, cases)
 
 
@@ -176,22 +224,44 @@ def normalised(answers: dict[str, tuple[float, dict[str, float]]]) -> tuple[np.f
     }
 
 
-def _features(rng: np.random.Generator, shape: tuple[int, ...], spread: float = 1.0) -> np.ndarray:
-    """Made-up features for the loss exercises: non-negative like a ReLU's, float32."""
+def made_up_features(
+    rng: np.random.Generator, shape: tuple[int, ...], spread: float = 1.0
+) -> np.ndarray:
+    """Made-up features for the loss exercises: non-negative like a ReLU's, float32.
+
+    Args:
+        rng: the generator to draw from.
+        shape: the features' shape, ``(1, H, W, C)``.
+        spread: the standard deviation of the normal numbers whose absolute values they are.
+    """
     return np.abs(rng.normal(0, spread, size=shape)).astype(np.float32)
 
 
-def _normalization(normalization: str) -> str:
-    """``normalization``, if it is one of :data:`NORMALIZATIONS`; else an :class:`NSTError`."""
+def checked_normalization(normalization: str) -> str:
+    """``normalization``, if it is one of :data:`NORMALIZATIONS`; else an :class:`NSTError`.
+
+    Args:
+        normalization: what a loss check was given.
+    """
     if normalization not in NORMALIZATIONS:
         words = " or ".join(repr(n) for n in NORMALIZATIONS)
         raise NSTError(f"normalization must be {words}, not {normalization!r}.")
     return normalization
 
 
-def _variant(case: dict[str, Any], normalization: str) -> tuple[np.ndarray, dict[str, np.ndarray]]:
+def read_normalised(
+    case: dict[str, Any], normalization: str
+) -> tuple[np.ndarray, dict[str, np.ndarray]]:
     """The answer that ``case`` expects under ``normalization``, and the mistakes it names there
-    (what :func:`normalised` stored)."""
+    (what :func:`normalised` stored).
+
+    Args:
+        case: one of :func:`read_cases`' cases.
+        normalization: one of :data:`NORMALIZATIONS`.
+
+    Returns:
+        ``(right answer, {mistake: wrong answer})``.
+    """
     prefix = normalization + "."
     mistakes = {k[len(prefix) :]: v for k, v in case["mistakes"].items() if k.startswith(prefix)}
     want = case["expected"] if normalization == NORMALIZATIONS[0] else mistakes.pop("expected")
@@ -217,27 +287,44 @@ class CheckFailed(AssertionError):
         ]
 
 
-def _fname(fn: Any) -> str:
+def function_name(fn: Any) -> str:
+    """The name that messages give the student's function ``fn`` (its type's, if it has none)."""
     return getattr(fn, "__name__", None) or type(fn).__name__
 
 
-def _fail(fn: Any, case_text: str, hint: str) -> NoReturn:
-    raise CheckFailed(f"{_fname(fn)} is not right yet ({case_text}).\nHint: {hint}") from None
+def fail(fn: Any, case_text: str, hint: str) -> NoReturn:
+    """Fail the check: raise :class:`CheckFailed` naming ``fn``, the test case and the hint.
+
+    Args:
+        fn: the student's function.
+        case_text: the test case, for the message.
+        hint: what is wrong and how to fix it.
+    """
+    raise CheckFailed(
+        f"{function_name(fn)} is not right yet ({case_text}).\nHint: {hint}"
+    ) from None
 
 
-def _failer(name: str, case_text: str) -> Callable[[str], NoReturn]:
-    """A ``fail(hint)`` for a check of a value rather than a function (named ``name``)."""
+def failer(name: str, case_text: str) -> Callable[[str], NoReturn]:
+    """A ``fail(hint)`` for a check of a value rather than a function.
 
-    def fail(hint: str) -> NoReturn:
+    Args:
+        name: what the value is called in the notebook.
+        case_text: the test case, for the message.
+    """
+
+    def fail_value(hint: str) -> NoReturn:
         raise CheckFailed(f"{name} is not right yet ({case_text}).\nHint: {hint}") from None
 
-    return fail
+    return fail_value
 
 
-def _success(fn: Any, n: int, what: str = "") -> None:
-    if _SOURCE.get() is not None:  # collecting or judging while grading: the grader words it
+def succeed(fn: Any, n: int, what: str = "") -> None:
+    """Print that ``fn`` passed its ``n`` test cases (``what`` adds what they covered); nothing
+    while grading, where the grader words the verdict."""
+    if SOURCE.get() is not None:  # collecting or judging while grading: the grader words it
         return
-    print(f"✔ {_fname(fn)} is right ({n} test cases{what}).")
+    print(f"✔ {function_name(fn)} is right ({n} test cases{what}).")
 
 
 # --------------------------------------------------------------------------------------------------
@@ -265,8 +352,13 @@ def _times(r: float) -> str:
     return f"{1 / r:.3g} times too small"
 
 
-def _off_by(got: SupportsFloat, want: SupportsFloat) -> str:
-    """``expected …, got … (how they differ).`` for a scalar answer that matched no known mistake."""
+def off_by(got: SupportsFloat, want: SupportsFloat) -> str:
+    """``expected …, got … (how they differ).`` for a scalar answer that matched no known mistake.
+
+    Args:
+        got: the student's answer.
+        want: the right answer.
+    """
     got, want = float(got), float(want)
     text = f"expected {want:.6g}, got {got:.6g}"
     if want == 0:
@@ -281,7 +373,9 @@ def _off_by(got: SupportsFloat, want: SupportsFloat) -> str:
     return f"{text} ({_times(r)})."
 
 
-def _close(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> bool:
+def is_close(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> bool:
+    """Whether ``got`` has ``want``'s shape, is finite, and is within ``rtol`` and ``atol`` of
+    it."""
     if got.shape != want.shape:
         return False
     got = got.astype(np.float64)
@@ -290,11 +384,12 @@ def _close(got: np.ndarray, want: np.ndarray, rtol: float, atol: float) -> bool:
     return bool(np.allclose(got, want.astype(np.float64), rtol=rtol, atol=atol))
 
 
-def _scale(x: np.ndarray) -> float:
+def magnitude(x: np.ndarray) -> float:
+    """The largest absolute value of ``x`` (1 for an empty array), to scale a tolerance by."""
     return float(np.max(np.abs(x))) if np.size(x) else 1.0
 
 
-def _first_mistake(
+def first_mistake(
     got: np.ndarray,
     mistakes: dict[str, np.ndarray],
     hints: dict[str, str],
@@ -304,13 +399,22 @@ def _first_mistake(
 ) -> str | None:
     """The hint of the first stored mistake that ``got`` reproduces, or None.
 
-    ``mistakes`` maps a mistake's name (optionally ``name#variant``) to the answer it gives.
+    Args:
+        got: the student's answer.
+        mistakes: each mistake's answer, by the mistake's name (optionally ``name#variant``).
+        hints: each mistake's hint, by its name; mistakes without one are skipped.
+        rtol: the relative tolerance of :func:`is_close`.
+        atol: its absolute tolerance.
+        rel_atol: more absolute tolerance, relative to the mistake's :func:`magnitude`.
     """
     for key, value in mistakes.items():
-        if key.split("#")[0] in hints and _close(got, value, rtol, atol + rel_atol * _scale(value)):
+        if key.split("#")[0] in hints and is_close(
+            got, value, rtol, atol + rel_atol * magnitude(value)
+        ):
             return hints[key.split("#")[0]]
     return None
 
 
-def _features_text(inputs: dict[str, np.ndarray], key: str = "generated") -> str:
+def features_text(inputs: dict[str, np.ndarray], key: str = "generated") -> str:
+    """``features of shape (…)``: how a loss check's messages name its test case."""
     return f"features of shape {tuple(inputs[key].shape)}"

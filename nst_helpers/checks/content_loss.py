@@ -10,8 +10,8 @@ from typing import Callable
 
 import numpy as np
 
-from .answers import _check_loss
-from .common import _features, normalised
+from .answers import check_normalised_loss
+from .common import made_up_features, normalised
 
 __all__ = ["HINTS", "generate", "check_content_loss"]
 
@@ -35,12 +35,12 @@ HINTS = {
 
 def generate(rng: np.random.Generator) -> dict:
     """Three pairs of feature maps; every normalisation's answer and mistakes."""
-    from .. import losses
+    from .. import losses  # lazy: TensorFlow, only when regenerating
 
     out = {}
     for i, shape in enumerate([(1, 4, 5, 8), (1, 3, 3, 16), (1, 7, 2, 4)]):
-        gen = _features(rng, shape, 2)
-        tgt = _features(rng, shape, 2)
+        gen = made_up_features(rng, shape, 2)
+        tgt = made_up_features(rng, shape, 2)
         d = gen.astype(np.float64) - tgt
         either = {
             "abs": np.mean(np.abs(d)),
@@ -75,4 +75,6 @@ def check_content_loss(content_loss: Callable, normalization: str = "seed") -> N
         content_loss: the function written in notebook 03.
         normalization: one of :data:`nst_helpers.choices.NORMALIZATIONS`, ``"seed"`` or ``"paper"``.
     """
-    _check_loss(content_loss, "content_loss", normalization, ("generated", "target"), HINTS)
+    check_normalised_loss(
+        content_loss, "content_loss", normalization, ("generated", "target"), HINTS
+    )

@@ -7,12 +7,12 @@ ignore the stride.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Callable, NoReturn
 
 import numpy as np
 
-from .answers import _as_array, _call, _tf
-from .common import _cases, _close, _fail, _first_mistake, _scale, _success
+from .answers import as_array, call_student, tensorflow
+from .common import fail, first_mistake, is_close, magnitude, read_cases, succeed
 
 __all__ = ["HINTS", "generate", "check_conv2d"]
 
@@ -33,7 +33,8 @@ HINTS = {
 }
 
 
-def _conv_text(inputs):
+def _conv_text(inputs: dict[str, np.ndarray]) -> str:
+    """How messages name a test case: the image's and kernel's sizes, the stride and padding."""
     h, w = inputs["image"].shape
     kh, kw = inputs["kernel"].shape
     return (
@@ -42,12 +43,14 @@ def _conv_text(inputs):
     )
 
 
-def _conv_shape(h, w, kh, kw, stride, padding):
+def _conv_shape(h: int, w: int, kh: int, kw: int, stride: int, padding: int) -> tuple[int, int]:
+    """The shape of the convolution of an ``h x w`` image by a ``kh x kw`` kernel."""
     return ((h + 2 * padding - kh) // stride + 1, (w + 2 * padding - kw) // stride + 1)
 
 
-def _ref_conv2d(image, kernel, stride, padding):
-    tf = _tf()
+def _ref_conv2d(image: np.ndarray, kernel: np.ndarray, stride: int, padding: int) -> np.ndarray:
+    """The reference answer, ``tf.nn.conv2d`` of one channel by one kernel."""
+    tf = tensorflow()
     out = tf.nn.conv2d(
         tf.constant(image[None, :, :, None], tf.float32),
         tf.constant(kernel[:, :, None, None], tf.float32),
@@ -112,59 +115,75 @@ def check_conv2d(conv2d: Callable) -> None:
     Args:
         conv2d: the function written in notebook 01.
     """
-    cases = _cases("conv2d")
+    cases = read_cases("conv2d")
     for case in cases:
         inp = case["inputs"]
         text = _conv_text(inp)
-        image, kernel = inp["image"].copy(), inp["kernel"].copy()
-        stride, padding = int(inp["stride"]), int(inp["padding"])
-        got = _as_array(conv2d, _call(conv2d, image, kernel, stride=stride, padding=padding), text)
-        if not (np.array_equal(image, inp["image"]) and np.array_equal(kernel, inp["kernel"])):
-            _fail(
-                conv2d,
-                text,
-                "your function changed the image or kernel it was given; "
-                "work on a padded copy (np.pad returns a new array).",
-            )
+        got = _answer_on_copies(conv2d, inp, text)
         want = case["expected"]
-        rtol, atol = 1e-5, 1e-4 * _scale(want)
-        if _close(got, want, rtol, atol):
+        rtol, atol = 1e-5, 1e-4 * magnitude(want)
+        if is_close(got, want, rtol, atol):
             continue
-        if got.ndim == 2 and got.T.shape == want.shape and _close(got.T, want, rtol, atol):
-            _fail(conv2d, text, HINTS["transposed"])
+        if got.ndim == 2 and got.T.shape == want.shape and is_close(got.T, want, rtol, atol):
+            fail(conv2d, text, HINTS["transposed"])
         if got.shape != want.shape:
-            h, w = image.shape
-            kh, kw = kernel.shape
-            shapes = {
-                "no_padding": _conv_shape(h, w, kh, kw, stride, 0),
-                "no_stride": _conv_shape(h, w, kh, kw, 1, padding),
-                "neither": _conv_shape(h, w, kh, kw, 1, 0),
-            }
-            formula = (
-                f"the output should have shape {want.shape}, not {tuple(got.shape)}: "
-                "((H + 2*padding - kh) // stride + 1, (W + 2*padding - kw) // stride + 1)."
-            )
-            if got.shape == shapes["neither"] and (stride != 1 and padding != 0):
-                _fail(conv2d, text, "you ignored both the stride and the padding; " + formula)
-            if got.shape == shapes["no_padding"] and padding != 0:
-                _fail(
-                    conv2d,
-                    text,
-                    "you ignored the padding: add `padding` rows and columns of zeros "
-                    "on every side first (np.pad(image, padding)); " + formula,
-                )
-            if got.shape == shapes["no_stride"] and stride != 1:
-                _fail(
-                    conv2d,
-                    text,
-                    "you ignored the stride: move the window `stride` pixels at a time "
-                    "(out[i, j] starts at image[i*stride, j*stride]); " + formula,
-                )
-            _fail(conv2d, text, formula)
-        hint = _first_mistake(got, case["mistakes"], HINTS, rtol, rel_atol=1e-4)
+            _fail_shape(conv2d, text, inp, got.shape, want.shape)
+        hint = first_mistake(got, case["mistakes"], HINTS, rtol, rel_atol=1e-4)
         if hint:
-            _fail(conv2d, text, hint)
-        _fail(
+            fail(conv2d, text, hint)
+        fail(
             conv2d, text, f"the shape is right but the values are not: expected\n{want}\ngot\n{got}"
         )
-    _success(conv2d, len(cases), ": padding, stride, non-square kernels")
+    succeed(conv2d, len(cases), ": padding, stride, non-square kernels")
+
+
+def _answer_on_copies(conv2d: Callable, inp: dict[str, np.ndarray], text: str) -> np.ndarray:
+    """``conv2d``'s answer for copies of the case's image and kernel; a failure if it changed
+    them."""
+    image, kernel = inp["image"].copy(), inp["kernel"].copy()
+    stride, padding = int(inp["stride"]), int(inp["padding"])
+    got = as_array(
+        conv2d, call_student(conv2d, image, kernel, stride=stride, padding=padding), text
+    )
+    if not (np.array_equal(image, inp["image"]) and np.array_equal(kernel, inp["kernel"])):
+        fail(
+            conv2d,
+            text,
+            "your function changed the image or kernel it was given; "
+            "work on a padded copy (np.pad returns a new array).",
+        )
+    return got
+
+
+def _fail_shape(
+    conv2d: Callable,
+    text: str,
+    inp: dict[str, np.ndarray],
+    got: tuple[int, ...],
+    want: tuple[int, ...],
+) -> NoReturn:
+    """Fail an answer of shape ``got``, naming the stride or the padding ignored when the shape
+    shows it."""
+    (h, w), (kh, kw) = inp["image"].shape, inp["kernel"].shape
+    stride, padding = int(inp["stride"]), int(inp["padding"])
+    formula = (
+        f"the output should have shape {want}, not {tuple(got)}: "
+        "((H + 2*padding - kh) // stride + 1, (W + 2*padding - kw) // stride + 1)."
+    )
+    if got == _conv_shape(h, w, kh, kw, 1, 0) and (stride != 1 and padding != 0):
+        fail(conv2d, text, "you ignored both the stride and the padding; " + formula)
+    if got == _conv_shape(h, w, kh, kw, stride, 0) and padding != 0:
+        fail(
+            conv2d,
+            text,
+            "you ignored the padding: add `padding` rows and columns of zeros "
+            "on every side first (np.pad(image, padding)); " + formula,
+        )
+    if got == _conv_shape(h, w, kh, kw, 1, padding) and stride != 1:
+        fail(
+            conv2d,
+            text,
+            "you ignored the stride: move the window `stride` pixels at a time "
+            "(out[i, j] starts at image[i*stride, j*stride]); " + formula,
+        )
+    fail(conv2d, text, formula)

@@ -7,12 +7,12 @@ clipping before adding them back.
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import Any, Callable, NoReturn
 
 import numpy as np
 
-from .answers import _as_array, _call
-from .common import _cases, _close, _fail, _first_mistake, _success
+from .answers import as_array, call_student
+from .common import fail, first_mistake, is_close, read_cases, succeed
 
 __all__ = ["HINTS", "generate", "check_deprocess"]
 
@@ -32,7 +32,13 @@ HINTS = {
 
 def generate(rng: np.random.Generator) -> dict:
     """Two arrays in VGG space, :func:`nst_helpers.images.from_vgg`'s answers and the mistakes'."""
-    from ..images import VGG_MAX, VGG_MEAN_BGR, VGG_MIN, from_vgg, to_vgg
+    from ..images import (  # lazy: only the generator needs them
+        VGG_MAX,
+        VGG_MEAN_BGR,
+        VGG_MIN,
+        from_vgg,
+        to_vgg,
+    )
 
     out = {}
     for i, shape in enumerate([(1, 6, 5, 3), (4, 7, 3)]):
@@ -58,7 +64,7 @@ def generate(rng: np.random.Generator) -> dict:
     return out
 
 
-def _clipped_first(got, mistakes):
+def _clipped_first(got: np.ndarray, mistakes: dict[str, np.ndarray]) -> bool:
     """Whether ``got`` is the clip-then-add-means answer, however its values above 255 were cast."""
     v = mistakes.get("clip_first")
     if v is None:
@@ -77,73 +83,90 @@ def check_deprocess(deprocess: Callable) -> None:
     Args:
         deprocess: the function written in notebook 02.
     """
-    cases = _cases("deprocess")
+    cases = read_cases("deprocess")
     for case in cases:
         x = case["inputs"]["x"]
         text = f"x of shape {x.shape}"
-        arg = x.copy()
-        got = _as_array(deprocess, _call(deprocess, arg), text, "an uint8 image array")
-        if not np.array_equal(arg, x):
-            _fail(
-                deprocess,
-                text,
-                "your function changed the array it was given (`x += ...` or "
-                "`x[..., 0] += ...` work in place); start from a copy: "
-                "x = np.array(x, dtype=np.float32).",
-            )
+        got = _answer_on_a_copy(deprocess, x, text)
         want = case["expected"]
-        if got.shape == (1,) + want.shape:
-            _fail(
+        _check_form(deprocess, text, got, want)
+        if not is_close(got, want, 0, 1.0):
+            _fail_values(deprocess, text, case, got)
+        if got.dtype != np.uint8:
+            fail(
                 deprocess,
                 text,
-                f"remove the batch axis: return shape {want.shape}, not "
-                f"{got.shape} (x[0], or np.squeeze(x, 0), when x.ndim == 4).",
+                f"the values are right but the type is {got.dtype}: return "
+                "uint8 (np.clip(x, 0, 255).astype(np.uint8)), what images use.",
             )
-        if got.shape != want.shape:
-            _fail(
-                deprocess,
-                text,
-                f"the result should have shape {want.shape} (height, width, 3), not {got.shape}.",
-            )
-        if (
-            np.issubdtype(got.dtype, np.floating)
-            and np.all(np.isfinite(got))
-            and got.max() <= 1.0
-            and np.abs(got * 255 - want).max() <= 1.5
-        ):
-            _fail(deprocess, text, "return uint8 values 0…255, not floats in [0, 1].")
-        if _close(got, want, 0, 1.0):
-            if got.dtype != np.uint8:
-                _fail(
-                    deprocess,
-                    text,
-                    f"the values are right but the type is {got.dtype}: return "
-                    "uint8 (np.clip(x, 0, 255).astype(np.uint8)), what images use.",
-                )
-            continue
-        if _clipped_first(got, case["mistakes"]):
-            _fail(deprocess, text, HINTS["clip_first"])
-        inside = np.all(
-            (x.reshape(want.shape) >= case["inputs"]["lo"])
-            & (x.reshape(want.shape) <= case["inputs"]["hi"]),
-            axis=-1,
-        )
-        if np.abs(got.astype(np.float64) - want)[inside].max() <= 1.0:
-            _fail(
-                deprocess,
-                text,
-                "clip to [0, 255] before converting to uint8 (np.clip(x, 0, 255)); "
-                "otherwise values outside wrap around, e.g. 256 becomes 0 and -1 "
-                "becomes 255.",
-            )
-        clipped = np.clip(got.astype(np.float64), 0, 255)
-        hint = _first_mistake(clipped, case["mistakes"], HINTS, 0, atol=1.0)
-        if hint:
-            _fail(deprocess, text, hint)
-        _fail(
+    succeed(deprocess, len(cases), ": with and without the batch axis, values to clip")
+
+
+def _answer_on_a_copy(deprocess: Callable, x: np.ndarray, text: str) -> np.ndarray:
+    """``deprocess``'s answer for a copy of ``x``; a failure if it changed that copy."""
+    arg = x.copy()
+    got = as_array(deprocess, call_student(deprocess, arg), text, "an uint8 image array")
+    if not np.array_equal(arg, x):
+        fail(
             deprocess,
             text,
-            "the values are wrong: add VGG_MEAN_BGR, reverse the channels (BGR → "
-            "RGB), clip to [0, 255] and convert to uint8.",
+            "your function changed the array it was given (`x += ...` or "
+            "`x[..., 0] += ...` work in place); start from a copy: "
+            "x = np.array(x, dtype=np.float32).",
         )
-    _success(deprocess, len(cases), ": with and without the batch axis, values to clip")
+    return got
+
+
+def _check_form(deprocess: Callable, text: str, got: np.ndarray, want: np.ndarray) -> None:
+    """Fail an answer of the wrong shape (a batch axis kept, say), or floats in [0, 1]."""
+    if got.shape == (1,) + want.shape:
+        fail(
+            deprocess,
+            text,
+            f"remove the batch axis: return shape {want.shape}, not "
+            f"{got.shape} (x[0], or np.squeeze(x, 0), when x.ndim == 4).",
+        )
+    if got.shape != want.shape:
+        fail(
+            deprocess,
+            text,
+            f"the result should have shape {want.shape} (height, width, 3), not {got.shape}.",
+        )
+    if (
+        np.issubdtype(got.dtype, np.floating)
+        and np.all(np.isfinite(got))
+        and got.max() <= 1.0
+        and np.abs(got * 255 - want).max() <= 1.5
+    ):
+        fail(deprocess, text, "return uint8 values 0…255, not floats in [0, 1].")
+
+
+def _fail_values(deprocess: Callable, text: str, case: dict[str, Any], got: np.ndarray) -> NoReturn:
+    """Fail an answer of the right shape but wrong values, naming the mistake when it is known:
+    clipping before adding the means, values wrapped around by a missing clip, a stored mistake."""
+    x, want = case["inputs"]["x"], case["expected"]
+    if _clipped_first(got, case["mistakes"]):
+        fail(deprocess, text, HINTS["clip_first"])
+    inside = np.all(
+        (x.reshape(want.shape) >= case["inputs"]["lo"])
+        & (x.reshape(want.shape) <= case["inputs"]["hi"]),
+        axis=-1,
+    )
+    if np.abs(got.astype(np.float64) - want)[inside].max() <= 1.0:
+        fail(
+            deprocess,
+            text,
+            "clip to [0, 255] before converting to uint8 (np.clip(x, 0, 255)); "
+            "otherwise values outside wrap around, e.g. 256 becomes 0 and -1 "
+            "becomes 255.",
+        )
+    clipped = np.clip(got.astype(np.float64), 0, 255)
+    hint = first_mistake(clipped, case["mistakes"], HINTS, 0, atol=1.0)
+    if hint:
+        fail(deprocess, text, hint)
+    fail(
+        deprocess,
+        text,
+        "the values are wrong: add VGG_MEAN_BGR, reverse the channels (BGR → "
+        "RGB), clip to [0, 255] and convert to uint8.",
+    )

@@ -10,8 +10,8 @@ from typing import Callable
 
 import numpy as np
 
-from .answers import _as_array, _call, _check_gradient, _tensor
-from .common import _cases, _close, _fail, _features, _first_mistake, _scale, _success
+from .answers import as_array, as_tensor, call_student, check_gradient
+from .common import fail, first_mistake, is_close, made_up_features, magnitude, read_cases, succeed
 
 __all__ = ["HINTS", "generate", "check_gram_matrix"]
 
@@ -38,11 +38,11 @@ HINTS = {
 
 def generate(rng: np.random.Generator) -> dict:
     """Three feature maps, :func:`nst_helpers.losses.gram_matrix`'s answers, wrong divisors'."""
-    from .. import losses
+    from .. import losses  # lazy: TensorFlow, only when regenerating
 
     out = {}
     for i, shape in enumerate([(1, 4, 5, 3), (1, 6, 3, 8), (1, 2, 9, 5)]):
-        f = _features(rng, shape)
+        f = made_up_features(rng, shape)
         h, w, c = shape[1:]
         m = h * w
         flat = f.reshape(m, c).astype(np.float64)
@@ -74,21 +74,23 @@ def check_gram_matrix(gram_matrix: Callable) -> None:
     Args:
         gram_matrix: the function written in notebook 04.
     """
-    cases = _cases("gram_matrix")
+    cases = read_cases("gram_matrix")
     for case in cases:
         f = case["inputs"]["features"]
         h, w, c = f.shape[1:]
         text = f"features of shape {f.shape}"
-        got = _as_array(gram_matrix, _call(gram_matrix, _tensor(f)), text, "a (C, C) matrix")
+        got = as_array(
+            gram_matrix, call_student(gram_matrix, as_tensor(f)), text, "a (C, C) matrix"
+        )
         if got.ndim == 3 and got.shape[0] == 1:
             got = got[0]
         want = case["expected"]
-        rtol, atol = 1e-4, 1e-6 * _scale(want)
-        if _close(got, want, rtol, atol):
+        rtol, atol = 1e-4, 1e-6 * magnitude(want)
+        if is_close(got, want, rtol, atol):
             continue
         m = h * w
         if got.shape == (m, m):
-            _fail(
+            fail(
                 gram_matrix,
                 text,
                 f"transposed Gram: it returned {m}x{m} (positions x positions). "
@@ -97,27 +99,27 @@ def check_gram_matrix(gram_matrix: Callable) -> None:
                 "not channels (tf.matmul(F, F, transpose_a=True)).",
             )
         if got.shape != want.shape:
-            _fail(
+            fail(
                 gram_matrix,
                 text,
                 f"the Gram matrix has shape (C, C) = {want.shape}, not {got.shape}.",
             )
-        hint = _first_mistake(got, case["mistakes"], HINTS, rtol, rel_atol=1e-6)
+        hint = first_mistake(got, case["mistakes"], HINTS, rtol, rel_atol=1e-6)
         if hint:
-            _fail(gram_matrix, text, hint)
-        if not _close(got, got.T, 1e-4, 1e-6 * _scale(got)):
-            _fail(
+            fail(gram_matrix, text, hint)
+        if not is_close(got, got.T, 1e-4, 1e-6 * magnitude(got)):
+            fail(
                 gram_matrix,
                 text,
                 "a Gram matrix is symmetric (G[i, j] = G[j, i]) and yours is not: "
                 "multiply the flattened features by themselves, F^T F.",
             )
-        _fail(
+        fail(
             gram_matrix,
             text,
             "the shape is right but the values are not: G = F^T F / (H * W) with F "
             "the features reshaped to (H * W, C).",
         )
     f = cases[0]["inputs"]["features"]
-    _check_gradient(gram_matrix, f"features of shape {f.shape}, gradient", [_tensor(f)])
-    _success(gram_matrix, len(cases))
+    check_gradient(gram_matrix, f"features of shape {f.shape}, gradient", [as_tensor(f)])
+    succeed(gram_matrix, len(cases))

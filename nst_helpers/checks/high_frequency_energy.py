@@ -10,8 +10,8 @@ from typing import Callable
 
 import numpy as np
 
-from .answers import _as_array, _call
-from .common import _cases, _close, _fail, _first_mistake, _off_by, _success
+from .answers import as_array, call_student
+from .common import fail, first_mistake, is_close, off_by, read_cases, succeed
 
 __all__ = ["HINTS", "generate", "check_high_frequency_energy"]
 
@@ -39,7 +39,7 @@ HINTS = {
 def generate(rng: np.random.Generator) -> dict:
     """Four images, uint8 and float, with their energies and the mistakes' values."""
 
-    def energy(x):
+    def energy(x: np.ndarray) -> float:
         x = np.asarray(x, np.float64)
         return np.mean(np.diff(x, axis=0) ** 2) + np.mean(np.diff(x, axis=1) ** 2)
 
@@ -91,13 +91,13 @@ def check_high_frequency_energy(high_frequency_energy: Callable) -> None:
         high_frequency_energy: the function written in notebook 07.
     """
     fn = high_frequency_energy
-    cases = _cases("high_frequency_energy")
+    cases = read_cases("high_frequency_energy")
     for case in cases:
         img = case["inputs"]["image"]
         text = f"{img.dtype} image of shape {img.shape}"
-        got = _as_array(fn, _call(fn, img.copy()), text, "a single float")
+        got = as_array(fn, call_student(fn, img.copy()), text, "a single float")
         if got.size != 1:
-            _fail(
+            fail(
                 fn,
                 text,
                 f"it returned shape {got.shape}; return one number for the whole image "
@@ -105,10 +105,10 @@ def check_high_frequency_energy(high_frequency_energy: Callable) -> None:
             )
         got = got.reshape(())
         want = case["expected"]
-        if _close(got, want, 1e-6, 1e-9):
+        if is_close(got, want, 1e-6, 1e-9):
             continue
-        hint = _first_mistake(got, case["mistakes"], HINTS, 1e-6)
+        hint = first_mistake(got, case["mistakes"], HINTS, 1e-6)
         if hint:
-            _fail(fn, text, hint)
-        _fail(fn, text, _off_by(got, want))
-    _success(fn, len(cases), ": uint8 and float images")
+            fail(fn, text, hint)
+        fail(fn, text, off_by(got, want))
+    succeed(fn, len(cases), ": uint8 and float images")

@@ -13,8 +13,8 @@ from typing import Callable
 
 import numpy as np
 
-from .answers import _check_gradient, _shaped, _tf
-from .common import _cases, _fail, _first_mistake, _success
+from .answers import call_shaped, check_gradient, tensorflow
+from .common import fail, first_mistake, read_cases, succeed
 
 __all__ = ["SEED", "HINTS", "generate", "check_instance_norm"]
 
@@ -83,7 +83,7 @@ def _norm(x: np.ndarray, axes: tuple[int, ...], eps: float, ddof: int = 0) -> np
 
 def generate(rng: np.random.Generator) -> dict:
     """Three batches, :func:`nst_helpers.feedforward.instance_norm`'s answers and the mistakes'."""
-    from ..feedforward import instance_norm
+    from ..feedforward import instance_norm  # lazy: TensorFlow, only when regenerating
 
     # First a constant channel (its variance is 0) and a nearly constant one, where epsilon
     # matters; then images and channels of different means and spreads.
@@ -99,7 +99,7 @@ def generate(rng: np.random.Generator) -> dict:
     out = {}
     for i, (x, eps) in enumerate(cases):
         x = x.astype(np.float32)
-        expected = instance_norm(_tf().constant(x), eps).numpy()
+        expected = instance_norm(tensorflow().constant(x), eps).numpy()
         xd = x.astype(np.float64)
         mean = xd.mean(axis=(1, 2), keepdims=True)
         var = xd.var(axis=(1, 2), keepdims=True)
@@ -137,16 +137,16 @@ def check_instance_norm(instance_norm: Callable) -> None:
     Args:
         instance_norm: the function written in notebook 09.
     """
-    tf, fn = _tf(), instance_norm
-    cases = _cases("instance_norm")
+    tf, fn = tensorflow(), instance_norm
+    cases = read_cases("instance_norm")
     for case in cases:
         x, eps = case["inputs"]["x"], float(case["inputs"]["epsilon"])
         text = f"x of shape {x.shape}, epsilon={eps:g}"
-        got = _shaped(fn, (tf.constant(x), eps), text, x.shape, _keepdims_hint)
+        got = call_shaped(fn, (tf.constant(x), eps), text, x.shape, _keepdims_hint)
         want = case["expected"].astype(np.float64)
         if not np.all(np.isfinite(got)):
             constant = np.ptp(x, axis=(1, 2)).min() == 0
-            _fail(
+            fail(
                 fn,
                 text,
                 _NO_EPSILON
@@ -155,11 +155,11 @@ def check_instance_norm(instance_norm: Callable) -> None:
             )
         if np.allclose(got, want, rtol=1e-4, atol=1e-4):
             continue
-        hint = _first_mistake(got, case["mistakes"], HINTS, 1e-4, 1e-4)
+        hint = first_mistake(got, case["mistakes"], HINTS, 1e-4, 1e-4)
         if hint:
-            _fail(fn, text, hint)
+            fail(fn, text, hint)
         worst = np.unravel_index(np.argmax(np.abs(got - want)), want.shape)
-        _fail(
+        fail(
             fn,
             text,
             f"at index {tuple(int(i) for i in worst)} it gives {got[worst]:.6g}, the "
@@ -167,5 +167,5 @@ def check_instance_norm(instance_norm: Callable) -> None:
             "over the height and the width, divide by sqrt(variance + epsilon).",
         )
     x = cases[-1]["inputs"]["x"]
-    _check_gradient(fn, f"x of shape {x.shape}, gradient", [tf.constant(x), 1e-5])
-    _success(fn, len(cases), ": per image and channel, with a constant channel")
+    check_gradient(fn, f"x of shape {x.shape}, gradient", [tf.constant(x), 1e-5])
+    succeed(fn, len(cases), ": per image and channel, with a constant channel")

@@ -1,9 +1,9 @@
 """Grading a check in two halves: the student's code runs in a sandboxed kernel, the verdict is
 the grader's.
 
-A check runs the student's function only through :func:`.answers._call` (and
-:func:`.answers._check_gradient`), and judges what came back with the rest of its code. While
-grading, :data:`.common._SOURCE` puts one of two stand-ins behind those calls:
+A check runs the student's function only through :func:`.answers.call_student` (and
+:func:`.answers.check_gradient`), and judges what came back with the rest of its code. While
+grading, :data:`.common.SOURCE` puts one of two stand-ins behind those calls:
 
 - In the kernel, :func:`collect` runs the check once per test case and once more for the gradient,
   on inputs that the grader drew for this grading (:func:`inputs_only`, a file the kernel reads):
@@ -22,15 +22,20 @@ What the kernel sends back is hostile: :func:`read_records` bounds its size, loa
 
 from __future__ import annotations
 
+import builtins
+import contextlib
+import io
 import json
 import os
 import pathlib
 import re
-from typing import Any, Callable
+from typing import Any, Callable, Iterator
 
 import numpy as np
 
-from .common import _SOURCE, CHECKS, CheckFailed
+from .answers import fail_not_written, gradient_outcome, innermost_function
+from .common import CHECKS, SOURCE, CheckFailed
+from .references import reference_arrays
 
 __all__ = [
     "MAX_JSON_BYTES",
@@ -60,11 +65,11 @@ class _Only(list):
     """A check's cases while collecting: indexing reaches every case (a check takes its gradient
     on ``cases[0]``), iterating yields only the case of this run (none in the gradient's run)."""
 
-    def __init__(self, cases: list, phase: int):
+    def __init__(self, cases: list, phase: int) -> None:
         super().__init__(cases)
         self.phase = phase
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Any]:
         return iter(list.__getitem__(self, slice(self.phase, self.phase + 1)))
 
 
@@ -86,8 +91,6 @@ def fresh_reference(name: str, seed: list[int]) -> dict[str, np.ndarray]:
     Returns:
         The arrays, in the layout of the reference files.
     """
-    from .references import reference_arrays
-
     arrays = reference_arrays(name, seed=[*seed, CHECKS.index(name)])
     if name == "adam_loop":
         rng = np.random.default_rng([*seed, 99])
@@ -130,15 +133,13 @@ def _encode(value: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> dict:
 
 def _outcome(fn: Callable, args: tuple, kwargs: dict, arrays: dict[str, np.ndarray]) -> dict:
     """Call the student's function; what it did, as plain data."""
-    from .answers import _innermost
-
     before = {
         k: v.copy() for k, v in [*enumerate(args), *kwargs.items()] if isinstance(v, np.ndarray)
     }
     try:
         value = fn(*args, **kwargs)
     except NotImplementedError as err:
-        return {"kind": "not_written", "inner": _innermost(err) or ""}
+        return {"kind": "not_written", "inner": innermost_function(err) or ""}
     except Exception as err:  # noqa: BLE001 - whatever the student's code raises, named
         base = next(
             (c.__name__ for c in type(err).__mro__ if c.__module__ == "builtins"), "Exception"
@@ -165,7 +166,7 @@ def _outcome(fn: Callable, args: tuple, kwargs: dict, arrays: dict[str, np.ndarr
 class _Collect:
     """The kernel's stand-in: runs the student's function at the first call of run ``phase``."""
 
-    def __init__(self, name: str, arrays: dict[str, np.ndarray], phase: int):
+    def __init__(self, name: str, arrays: dict[str, np.ndarray], phase: int) -> None:
         self.name, self.arrays, self.phase = name, arrays, phase
         self.record: dict | None = None
         self.out: dict[str, np.ndarray] = {}
@@ -185,9 +186,7 @@ class _Collect:
         raise _Collected
 
     def gradient(self, fn: Callable, args: list, watch: list[int] | None) -> None:
-        from .answers import _gradient_outcome
-
-        self.record = {"kind": "gradient", "outcome": _gradient_outcome(fn, args, watch)}
+        self.record = {"kind": "gradient", "outcome": gradient_outcome(fn, args, watch)}
         raise _Collected
 
 
@@ -204,10 +203,7 @@ def collect(
         get_fn: returns the student's function (a ``NameError`` there is recorded).
         options: the check's keyword arguments from the course's cell (``normalization``).
     """
-    import contextlib
-    import io
-
-    from .. import checks
+    from .. import checks  # the package itself: a cycle if imported at the top of its modules
 
     folder = pathlib.Path(folder)
     records: list[dict] = []
@@ -223,7 +219,7 @@ def collect(
         check = getattr(checks, f"check_{name}")
         for phase in range(int(inputs["n_cases"]) + 1):
             source = _Collect(name, inputs, phase)
-            token = _SOURCE.set(source)
+            token = SOURCE.set(source)
             try:
                 with contextlib.redirect_stdout(io.StringIO()):
                     check(fn, **options)
@@ -232,7 +228,7 @@ def collect(
             except CheckFailed:
                 pass  # a check that fails before calling the function: the grader sees it too
             finally:
-                _SOURCE.reset(token)
+                SOURCE.reset(token)
             if source.record is not None:
                 for k, v in source.out.items():
                     arrays[f"p{phase}{k}"] = v
@@ -268,6 +264,10 @@ def read_records(
 ) -> tuple[list[dict], dict[str, np.ndarray]] | None:
     """What the kernel wrote for check ``key``: its records and arrays, or None if nothing.
 
+    Args:
+        folder: the kernel's exchange folder.
+        key: the check's name there.
+
     Raises:
         Malformed: too large, not JSON of the expected shape, an array that is not a plain
             ``.npy`` file within the limits.
@@ -276,33 +276,9 @@ def read_records(
     path = folder / f"{key}.json"
     if not path.is_file() or path.is_symlink():
         return None
-    if path.stat().st_size > MAX_JSON_BYTES:
-        raise Malformed("its answers' record is over 1 MB")
-    try:
-        records = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, ValueError) as err:
-        raise Malformed(f"its answers' record is not JSON ({type(err).__name__})") from None
-    if not (isinstance(records, list) and all(isinstance(r, dict) for r in records)):
-        raise Malformed("its answers' record is not a list of records")
+    records = _read_json(path)
     names: set[str] = set()
-
-    def walk(x: Any, depth: int = 0) -> None:
-        if depth > 8:
-            raise Malformed("its answers' record is nested too deeply")
-        if isinstance(x, dict):
-            if "array" in x:
-                if not (
-                    isinstance(x["array"], str) and re.fullmatch(r"p\d{1,3}a\d{1,4}", x["array"])
-                ):
-                    raise Malformed("an array name in its record is not one collect writes")
-                names.add(x["array"])
-            for v in x.values():
-                walk(v, depth + 1)
-        elif isinstance(x, list):
-            for v in x:
-                walk(v, depth + 1)
-
-    walk(records)
+    _collect_array_names(records, names)
     arrays, total = {}, 0
     for name in sorted(names):
         f = folder / f"{key}.{name}.npy"
@@ -311,20 +287,54 @@ def read_records(
         total += f.stat().st_size
         if total > MAX_ARRAY_BYTES:
             raise Malformed("its answers are over 64 MB")
-        try:
-            arr = np.load(f, allow_pickle=False)
-        except Exception as err:  # noqa: BLE001 - any malformed file
-            raise Malformed(
-                f"array {name} is not a plain .npy file ({type(err).__name__})"
-            ) from None
-        if (
-            not isinstance(arr, np.ndarray)
-            or arr.dtype.hasobject
-            or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_)
-        ):
-            raise Malformed(f"array {name} is not numeric")
-        arrays[name] = arr
+        arrays[name] = _read_array(f, name)
     return records, arrays
+
+
+def _read_json(path: pathlib.Path) -> list[dict]:
+    """The list of records in ``path``, within :data:`MAX_JSON_BYTES`, or :class:`Malformed`."""
+    if path.stat().st_size > MAX_JSON_BYTES:
+        raise Malformed("its answers' record is over 1 MB")
+    try:
+        records = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, ValueError) as err:
+        raise Malformed(f"its answers' record is not JSON ({type(err).__name__})") from None
+    if not (isinstance(records, list) and all(isinstance(r, dict) for r in records)):
+        raise Malformed("its answers' record is not a list of records")
+    return records
+
+
+def _collect_array_names(x: Any, names: set[str], depth: int = 0) -> None:
+    """Add to ``names`` the array names that the records ``x`` refer to, each one that
+    :func:`collect` writes; too deep a nesting or another name is :class:`Malformed`."""
+    if depth > 8:
+        raise Malformed("its answers' record is nested too deeply")
+    if isinstance(x, dict):
+        if "array" in x:
+            if not (isinstance(x["array"], str) and re.fullmatch(r"p\d{1,3}a\d{1,4}", x["array"])):
+                raise Malformed("an array name in its record is not one collect writes")
+            names.add(x["array"])
+        for v in x.values():
+            _collect_array_names(v, names, depth + 1)
+    elif isinstance(x, list):
+        for v in x:
+            _collect_array_names(v, names, depth + 1)
+
+
+def _read_array(f: pathlib.Path, name: str) -> np.ndarray:
+    """The numeric array in the ``.npy`` file ``f`` (array ``name`` of a record), never unpickled,
+    or :class:`Malformed`."""
+    try:
+        arr = np.load(f, allow_pickle=False)
+    except Exception as err:  # noqa: BLE001 - any malformed file
+        raise Malformed(f"array {name} is not a plain .npy file ({type(err).__name__})") from None
+    if (
+        not isinstance(arr, np.ndarray)
+        or arr.dtype.hasobject
+        or not (np.issubdtype(arr.dtype, np.number) or arr.dtype == np.bool_)
+    ):
+        raise Malformed(f"array {name} is not numeric")
+    return arr
 
 
 def _text(x: Any, limit: int = 300) -> str:
@@ -353,8 +363,6 @@ def _decode(spec: Any, arrays: dict[str, np.ndarray], depth: int = 0) -> Any:
 def _raised(record: dict) -> Exception:
     """An exception like the one the student's code raised in the kernel (same name, message and
     built-in base class), for the check's own ``except`` clauses and wording."""
-    import builtins
-
     name = record.get("type")
     name = name if isinstance(name, str) and _NAME.match(name) else "Exception"
     base = getattr(builtins, str(record.get("base")), Exception)
@@ -377,7 +385,7 @@ class _Replay:
         arrays: dict[str, np.ndarray],
         records: list[dict],
         outputs: dict[str, np.ndarray],
-    ):
+    ) -> None:
         self.name, self.arrays, self.outputs = name, arrays, outputs
         self.calls = {
             r.get("phase"): r
@@ -397,8 +405,6 @@ class _Replay:
         return cases
 
     def call(self, fn: Any, args: tuple, kwargs: dict) -> Any:
-        from .answers import _not_written
-
         record = self.calls.get(self.k)
         self.k += 1
         if record is None:
@@ -408,7 +414,7 @@ class _Replay:
             )
         if record["kind"] == "not_written":
             inner = record.get("inner")
-            _not_written(fn, inner if isinstance(inner, str) and _NAME.match(inner) else None)
+            fail_not_written(fn, inner if isinstance(inner, str) and _NAME.match(inner) else None)
         if record["kind"] == "raised":
             raise _raised(record)
         for key, spec in (record.get("changed") or {}).items():
@@ -446,10 +452,7 @@ def judge(
         ``(status, detail)``: ``("passed", "")``, ``("failed", the check's message)``,
         ``("error", "Type: message")``, or ``("missing", "")`` when nothing came back.
     """
-    import contextlib
-    import io
-
-    from .. import checks
+    from .. import checks  # the package itself: a cycle if imported at the top of its modules
 
     if read is None:
         return "missing", ""
@@ -463,7 +466,7 @@ def judge(
         (),
         {"__name__": named if isinstance(named, str) and _NAME.match(named) else fallback_name},
     )()
-    token = _SOURCE.set(_Replay(name, arrays, records, outputs))
+    token = SOURCE.set(_Replay(name, arrays, records, outputs))
     try:
         with contextlib.redirect_stdout(io.StringIO()):
             getattr(checks, f"check_{name}")(fn, **options)
@@ -474,5 +477,5 @@ def judge(
     except Exception as err:  # noqa: BLE001 - the student's exception, as the kernel saw it
         return "error", f"{type(err).__name__}: {err}"
     finally:
-        _SOURCE.reset(token)
+        SOURCE.reset(token)
     return "passed", ""

@@ -18,7 +18,7 @@ from typing import Sequence
 import numpy as np
 
 from . import common
-from .common import _ROOT, CHECKS
+from .common import CHECKS, ROOT
 
 __all__ = ["reference_arrays", "regenerate", "main"]
 
@@ -74,11 +74,11 @@ def regenerate(folder: str | pathlib.Path | None = None) -> list[pathlib.Path]:
         The paths written.
     """
     if folder is None:
-        if not (_ROOT / "pyproject.toml").exists():
+        if not (ROOT / "pyproject.toml").exists():
             raise FileNotFoundError(
-                f"{_ROOT} is not a checkout of the course; pass the folder to write to (--out DIR)."
+                f"{ROOT} is not a checkout of the course; pass the folder to write to (--out DIR)."
             )
-        folder = _ROOT / "data" / "checks"
+        folder = ROOT / "data" / "checks"
     folder = pathlib.Path(folder)
     folder.mkdir(parents=True, exist_ok=True)
     paths = []
@@ -86,7 +86,7 @@ def regenerate(folder: str | pathlib.Path | None = None) -> list[pathlib.Path]:
         path = folder / f"{name}.npz"
         _save_npz(path, reference_arrays(name))
         paths.append(path)
-    common._bound("_CACHE").clear()
+    common.served("CACHE").clear()
     return paths
 
 
@@ -111,7 +111,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=None, help="folder to write to (default: data/checks)")
     args = parser.parse_args(argv)
     if not args.regenerate:
-        data = common._bound("data_dir")()
+        data = common.served("data_dir")()
         print(f"Reference values are read from {data}; pass --regenerate to rewrite them.")
         return 0
     for path in regenerate(args.out):

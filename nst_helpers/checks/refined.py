@@ -3,11 +3,11 @@ result, checked by its size, its settings and the loss of its first step."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, NoReturn
 
 import numpy as np
 
-from .common import _cases, _failer
+from .common import failer, read_cases
 
 __all__ = ["generate", "check_refined"]
 
@@ -28,11 +28,18 @@ def check_refined(refined: Any, coarse: Any, large_photo: np.ndarray, style: np.
         large_photo: the photograph at the fine stage's size (the notebook's).
         style: the style image both stages used.
     """
-    ref = _cases("refined")[0]["inputs"]
+    ref = read_cases("refined")[0]["inputs"]
     steps, side = int(ref["steps"]), int(ref["side"])
-    text = f"a {side} px run of {steps} steps from coarse.image"
-    fail = _failer("refined", text)
+    fail = failer("refined", f"a {side} px run of {steps} steps from coarse.image")
+    _check_kind(refined, fail)
+    _check_size(refined, coarse, large_photo, side, fail)
+    _check_settings(refined, coarse, steps, fail)
+    _check_start(refined, coarse, large_photo, style, fail)
+    print(f"✔ refined is right ({side} px, {steps} steps, started from coarse.image enlarged).")
 
+
+def _check_kind(refined: Any, fail: Callable[[str], NoReturn]) -> None:
+    """Fail unless ``refined`` is a result of ``stylize`` (its image, say)."""
     if not all(hasattr(refined, k) for k in ("image", "history", "config")):
         if isinstance(refined, np.ndarray):
             fail(
@@ -42,6 +49,12 @@ def check_refined(refined: Any, coarse: Any, large_photo: np.ndarray, style: np.
         fail(
             f"refined should be what stylize returns (a StyleResult), not a {type(refined).__name__}."
         )
+
+
+def _check_size(
+    refined: Any, coarse: Any, large_photo: np.ndarray, side: int, fail: Callable[[str], NoReturn]
+) -> None:
+    """Fail unless ``refined`` has ``large_photo``'s size (the coarse one, say)."""
     want_shape = tuple(np.asarray(large_photo).shape[:2])
     got_shape = tuple(refined.image.shape[:2])
     if got_shape != want_shape:
@@ -54,6 +67,10 @@ def check_refined(refined: Any, coarse: Any, large_photo: np.ndarray, style: np.
             f"refined is {got_shape[1]}x{got_shape[0]} px; a {side} px run of large_photo is "
             f"{want_shape[1]}x{want_shape[0]} (max_side={side}, on large_photo)."
         )
+
+
+def _check_settings(refined: Any, coarse: Any, steps: int, fail: Callable[[str], NoReturn]) -> None:
+    """Fail unless ``refined`` ran ``steps`` steps with ``coarse``'s other settings."""
     if refined.config.steps != steps:
         fail(f"refined ran {refined.config.steps} steps; give it steps={steps}.")
     changed = [
@@ -68,7 +85,20 @@ def check_refined(refined: Any, coarse: Any, large_photo: np.ndarray, style: np.
             f'{getattr(refined.config, k)!r} in refined): use coarse\'s settings, the "fast" preset '
             "and the same keyword arguments, with only the size and the steps changed."
         )
-    from ..optimize import Problem  # one evaluation of the loss, on refined's own settings
+
+
+def _check_start(
+    refined: Any,
+    coarse: Any,
+    large_photo: np.ndarray,
+    style: np.ndarray,
+    fail: Callable[[str], NoReturn],
+) -> None:
+    """Fail unless ``refined``'s first loss is that of ``coarse.image`` enlarged (the photograph's,
+    say)."""
+    from ..optimize import (
+        Problem,  # lazy: TensorFlow; one evaluation of the loss, refined's settings
+    )
 
     problem = Problem(large_photo, style, refined.config, verbose=False)
     start = float(problem.losses(problem.initial_image(coarse.image))[0])
@@ -88,4 +118,3 @@ def check_refined(refined: Any, coarse: Any, large_photo: np.ndarray, style: np.
             f"refined did not start from coarse.image (its first loss is {first:.6g}, coarse.image's "
             f"{start:.6g}): pass init_image=coarse.image."
         )
-    print(f"✔ refined is right ({side} px, {steps} steps, started from coarse.image enlarged).")

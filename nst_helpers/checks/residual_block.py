@@ -13,8 +13,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .answers import _check_gradient, _shaped, _tf
-from .common import _cases, _fail, _first_mistake, _success
+from .answers import call_shaped, check_gradient, tensorflow
+from .common import fail, first_mistake, read_cases, succeed
 
 __all__ = ["SEED", "HINTS", "generate", "check_residual_block"]
 
@@ -44,7 +44,7 @@ HINTS = {
 def _joined_hint(x_shape: tuple[int, ...]) -> Callable[[tuple[int, ...] | None], str]:
     """What a wrong shape means here: x and the branch joined (concatenated, stacked), not added."""
 
-    def hint(got_shape):
+    def hint(got_shape: tuple[int, ...] | None) -> str:
         if got_shape is None:
             return (
                 " The skip connection adds x and the branch, which have the same shape: "
@@ -78,24 +78,24 @@ def _layers(inputs: dict[str, np.ndarray]) -> tuple[Callable, Callable, Callable
     """The four layers of a case, ``(conv_1, norm_1, conv_2, norm_2)``: mirror-padded 3x3
     convolutions and instance normalisations with the stored weights (named, so that messages read
     well)."""
-    from ..feedforward import instance_norm
+    from ..feedforward import instance_norm  # lazy: TensorFlow, when a check runs
 
-    tf = _tf()
+    tf = tensorflow()
 
-    def make_conv(k, b, name):
+    def make_conv(k: np.ndarray, b: np.ndarray, name: str) -> Callable:
         kernel, bias = tf.constant(k), tf.constant(b)
 
-        def conv(t):
+        def conv(t: Any) -> Any:
             t = tf.pad(t, [[0, 0], [1, 1], [1, 1], [0, 0]], mode="REFLECT")
             return tf.nn.conv2d(t, kernel, 1, "VALID") + bias
 
         conv.__name__ = name
         return conv
 
-    def make_norm(g, b, name):
+    def make_norm(g: np.ndarray, b: np.ndarray, name: str) -> Callable:
         gamma, beta = tf.constant(g), tf.constant(b)
 
-        def norm(t):
+        def norm(t: Any) -> Any:
             return instance_norm(t, 1e-5) * gamma + beta
 
         norm.__name__ = name
@@ -112,9 +112,9 @@ def _layers(inputs: dict[str, np.ndarray]) -> tuple[Callable, Callable, Callable
 def generate(rng: np.random.Generator) -> dict:
     """Two inputs with their layers' weights, :func:`nst_helpers.feedforward.residual_block`'s
     answers and the classic mistakes'."""
-    from ..feedforward import residual_block
+    from ..feedforward import residual_block  # lazy: TensorFlow, only when regenerating
 
-    tf = _tf()
+    tf = tensorflow()
     relu = tf.nn.relu
     out = {}
     for i, shape in enumerate([(2, 6, 5, 4), (1, 7, 7, 3)]):
@@ -153,32 +153,32 @@ def check_residual_block(residual_block: Callable) -> None:
     Args:
         residual_block: the function written in notebook 09.
     """
-    tf, fn = _tf(), residual_block
-    cases = _cases("residual_block")
+    tf, fn = tensorflow(), residual_block
+    cases = read_cases("residual_block")
     for case in cases:
         x = case["inputs"]["x"]
         text = f"x of shape {x.shape}"
-        got = _shaped(
+        got = call_shaped(
             fn, (tf.constant(x),) + _layers(case["inputs"]), text, x.shape, _joined_hint(x.shape)
         )
         want = case["expected"].astype(np.float64)
         if np.all(np.isfinite(got)) and np.allclose(got, want, rtol=1e-4, atol=1e-4):
             continue
-        hint = _first_mistake(got, case["mistakes"], HINTS, 1e-4, 1e-4)
+        hint = first_mistake(got, case["mistakes"], HINTS, 1e-4, 1e-4)
         if hint:
-            _fail(fn, text, hint)
+            fail(fn, text, hint)
         if np.allclose(got, x, rtol=1e-5, atol=1e-5):
-            _fail(fn, text, "it returns x unchanged: add the branch, x + norm_2(conv_2(...)).")
-        _fail(
+            fail(fn, text, "it returns x unchanged: add the branch, x + norm_2(conv_2(...)).")
+        fail(
             fn,
             text,
             "the output differs from x + norm_2(conv_2(tf.nn.relu(norm_1(conv_1(x))))): "
             "use each given layer once, in that order, and add x at the end.",
         )
     inputs = cases[0]["inputs"]
-    _check_gradient(
+    check_gradient(
         fn,
         f"x of shape {inputs['x'].shape}, gradient",
         [tf.constant(inputs["x"])] + list(_layers(inputs)),
     )
-    _success(fn, len(cases), ", with the check's own layers")
+    succeed(fn, len(cases), ", with the check's own layers")

@@ -10,8 +10,8 @@ from typing import Callable
 
 import numpy as np
 
-from .answers import _check_loss
-from .common import _features, normalised
+from .answers import check_normalised_loss
+from .common import made_up_features, normalised
 
 __all__ = ["HINTS", "generate", "check_style_loss"]
 
@@ -37,14 +37,14 @@ HINTS = {
 
 def generate(rng: np.random.Generator) -> dict:
     """Two layers and style targets; the seed's and the paper's answers, and their mistakes."""
-    from .. import losses
+    from .. import losses  # lazy: TensorFlow, only when regenerating
 
     out = {}
     for i, (shape, style_shape) in enumerate(
         [((1, 4, 5, 6), (1, 6, 6, 6)), ((1, 3, 7, 10), (1, 5, 4, 10))]
     ):
-        f = _features(rng, shape)
-        s = _features(rng, style_shape, 1.3)
+        f = made_up_features(rng, shape)
+        s = made_up_features(rng, style_shape, 1.3)
         target = losses.gram_matrix(s).numpy()
         h, w, c = shape[1:]
         m = h * w
@@ -95,7 +95,7 @@ def check_style_loss(style_loss: Callable, normalization: str = "seed") -> None:
         style_loss: the function written in notebook 04.
         normalization: one of :data:`nst_helpers.choices.NORMALIZATIONS`, ``"seed"`` or ``"paper"``.
     """
-    _check_loss(
+    check_normalised_loss(
         style_loss,
         "style_loss",
         normalization,

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Any, Callable, NoReturn
 
 import numpy as np
 
-from .common import _cases, _failer
+from ..config import StyleConfig, preset
+from ..errors import NSTError
+from .common import failer, read_cases
 
 __all__ = ["generate", "check_sweep_grid"]
 
@@ -33,15 +35,10 @@ def check_sweep_grid(grid: list[dict[str, Any]], name: str = "my_grid") -> None:
         grid: a list of dicts of settings, as :meth:`nst_helpers.explorer.Explorer.sweep` takes.
         name: what the grid is called in the notebook, for the messages.
     """
-    from ..config import preset
-    from ..errors import NSTError
-
-    ref = _cases("sweep_grid")[0]["inputs"]
+    ref = read_cases("sweep_grid")[0]["inputs"]
     want_preset, want_sw = str(ref["preset"]), float(ref["style_weight"])
     want_tv = sorted(float(t) for t in ref["tv_weights"])
-    text = "the exercise's sweep"
-    fail = _failer(name, text)
-
+    fail = failer(name, "the exercise's sweep")
     if isinstance(grid, dict) or not isinstance(grid, (list, tuple)):
         fail(
             f"{name} should be a list of dicts, one per run, such as "
@@ -53,41 +50,10 @@ def check_sweep_grid(grid: list[dict[str, Any]], name: str = "my_grid") -> None:
             f"{name} has {len(grid)} entries; the sweep needs {len(want_tv)}, one run per TV weight."
         )
     base = preset(want_preset)
-    tvs = []
-    for i, entry in enumerate(grid, start=1):
-        if not isinstance(entry, dict):
-            fail(f"entry {i} is a {type(entry).__name__}; each entry is a dict of settings.")
-        if "preset" not in entry:
-            fail(
-                f'entry {i} has no "preset": without one the run starts from the explorer\'s '
-                f'current controls, not from the seed\'s settings; add "preset": "{want_preset}".'
-            )
-        if entry["preset"] != want_preset:
-            fail(
-                f"entry {i} starts from the preset {entry['preset']!r}; the exercise starts from "
-                f'"{want_preset}".'
-            )
-        try:
-            cfg = preset(entry["preset"], **{k: v for k, v in entry.items() if k != "preset"})
-        except NSTError as err:
-            fail(f"entry {i}: {err}")
-        if not np.isclose(cfg.style_weight, want_sw, rtol=1e-6):
-            fail(
-                f"entry {i} has style weight {cfg.style_weight:g}; the exercise uses "
-                f"{want_sw:g} for every run (the seed's default is {base.style_weight:g})."
-            )
-        others = [
-            k
-            for k in entry
-            if k not in ("preset", "style_weight", "tv_weight") + _SWEEP_FREE
-            and getattr(cfg, k) != getattr(base, k)
-        ]
-        if others:
-            fail(
-                f"entry {i} also changes {', '.join(others)}: change only the style weight and the "
-                "TV weight, so that the pictures differ by the smoothing alone."
-            )
-        tvs.append(cfg.tv_weight)
+    tvs = [
+        _tv_weight(i, entry, base, want_preset, want_sw, fail)
+        for i, entry in enumerate(grid, start=1)
+    ]
     if sorted(tvs) != want_tv:
         fail(
             f"the TV weights are {', '.join(f'{t:g}' for t in tvs)}; try "
@@ -97,3 +63,55 @@ def check_sweep_grid(grid: list[dict[str, Any]], name: str = "my_grid") -> None:
         f"✔ {name} is right ({len(grid)} runs from the {want_preset} preset, style weight "
         f"{want_sw:g}, TV weights {', '.join(f'{t:g}' for t in want_tv)})."
     )
+
+
+def _tv_weight(
+    i: int,
+    entry: Any,
+    base: StyleConfig,
+    want_preset: str,
+    want_sw: float,
+    fail: Callable[[str], NoReturn],
+) -> float:
+    """The TV weight of entry ``i``, once it is known to change only the style weight (to
+    ``want_sw``) and the TV weight of the preset ``base``."""
+    cfg = _entry_config(i, entry, want_preset, fail)
+    if not np.isclose(cfg.style_weight, want_sw, rtol=1e-6):
+        fail(
+            f"entry {i} has style weight {cfg.style_weight:g}; the exercise uses "
+            f"{want_sw:g} for every run (the seed's default is {base.style_weight:g})."
+        )
+    others = [
+        k
+        for k in entry
+        if k not in ("preset", "style_weight", "tv_weight") + _SWEEP_FREE
+        and getattr(cfg, k) != getattr(base, k)
+    ]
+    if others:
+        fail(
+            f"entry {i} also changes {', '.join(others)}: change only the style weight and the "
+            "TV weight, so that the pictures differ by the smoothing alone."
+        )
+    return cfg.tv_weight
+
+
+def _entry_config(
+    i: int, entry: Any, want_preset: str, fail: Callable[[str], NoReturn]
+) -> StyleConfig:
+    """The settings of entry ``i``, a dict of settings starting from the preset ``want_preset``."""
+    if not isinstance(entry, dict):
+        fail(f"entry {i} is a {type(entry).__name__}; each entry is a dict of settings.")
+    if "preset" not in entry:
+        fail(
+            f'entry {i} has no "preset": without one the run starts from the explorer\'s '
+            f'current controls, not from the seed\'s settings; add "preset": "{want_preset}".'
+        )
+    if entry["preset"] != want_preset:
+        fail(
+            f"entry {i} starts from the preset {entry['preset']!r}; the exercise starts from "
+            f'"{want_preset}".'
+        )
+    try:
+        return preset(entry["preset"], **{k: v for k, v in entry.items() if k != "preset"})
+    except NSTError as err:
+        fail(f"entry {i}: {err}")

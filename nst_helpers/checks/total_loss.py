@@ -11,8 +11,8 @@ from typing import Any, Callable
 
 import numpy as np
 
-from .answers import _call, _check_gradient, _scalar, _tensor
-from .common import _cases, _close, _fail, _features, _first_mistake, _off_by, _success
+from .answers import as_scalar, as_tensor, call_student, check_gradient
+from .common import fail, first_mistake, is_close, made_up_features, off_by, read_cases, succeed
 
 __all__ = ["HINTS", "UNEXPLAINED", "generate", "check_total_loss"]
 
@@ -72,73 +72,82 @@ def _split_dicts(inputs: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+#: The test cases: (content layers, style layers, {layer: shape}, content weight, style weight).
+#: Two content layers, then one.
+_SPECS: list[tuple[tuple[str, ...], tuple[str, ...], dict[str, tuple[int, ...]], float, float]] = [
+    (
+        ("block4_conv2", "block5_conv2"),
+        ("block1_conv1", "block2_conv1", "block3_conv1"),
+        {
+            "block1_conv1": (1, 6, 6, 3),
+            "block2_conv1": (1, 3, 3, 5),
+            "block3_conv1": (1, 2, 2, 6),
+            "block4_conv2": (1, 2, 2, 7),
+            "block5_conv2": (1, 1, 2, 7),
+        },
+        2.0,
+        5.0,
+    ),
+    (
+        ("block5_conv2",),
+        ("block1_conv1", "block2_conv1"),
+        {
+            "block1_conv1": (1, 6, 5, 4),
+            "block2_conv1": (1, 3, 3, 6),
+            "block5_conv2": (1, 2, 3, 8),
+        },
+        10.0,
+        0.5,
+    ),
+]
+
+
 def generate(rng: np.random.Generator) -> dict:
     """Two sets of layers and weights (two content layers, then one); answers and mistakes."""
-    from .. import losses
+    return {i: _generate_case(rng, *spec) for i, spec in enumerate(_SPECS)}
 
-    specs = [  # (content layers, style layers, {layer: shape}, content weight, style weight)
-        (
-            ("block4_conv2", "block5_conv2"),
-            ("block1_conv1", "block2_conv1", "block3_conv1"),
-            {
-                "block1_conv1": (1, 6, 6, 3),
-                "block2_conv1": (1, 3, 3, 5),
-                "block3_conv1": (1, 2, 2, 6),
-                "block4_conv2": (1, 2, 2, 7),
-                "block5_conv2": (1, 1, 2, 7),
-            },
-            2.0,
-            5.0,
-        ),
-        (
-            ("block5_conv2",),
-            ("block1_conv1", "block2_conv1"),
-            {
-                "block1_conv1": (1, 6, 5, 4),
-                "block2_conv1": (1, 3, 3, 6),
-                "block5_conv2": (1, 2, 3, 8),
-            },
-            10.0,
-            0.5,
-        ),
+
+def _generate_case(
+    rng: np.random.Generator,
+    content_layers: tuple[str, ...],
+    style_layers: tuple[str, ...],
+    shapes: dict[str, tuple[int, ...]],
+    cw: float,
+    sw: float,
+) -> tuple[dict[str, Any], np.float64, dict[str, np.float64]]:
+    """One case: made-up features and targets of ``shapes``, the answer and the mistakes' values."""
+    from .. import losses  # lazy: TensorFlow, only when regenerating
+
+    feats = {l: made_up_features(rng, s) for l, s in shapes.items()}
+    content_t = {l: made_up_features(rng, shapes[l]) for l in content_layers}
+    style_t = {
+        l: losses.gram_matrix(made_up_features(rng, shapes[l], 1.3)).numpy() for l in style_layers
+    }
+    c_each = [float(losses.content_loss(feats[l], content_t[l])) for l in content_layers]
+    s_each = [float(losses.style_layer_loss(feats[l], style_t[l])) for l in style_layers]
+    regram = [
+        float(losses.style_layer_loss(feats[l], losses.gram_matrix(style_t[l])))
+        for l in style_layers
     ]
-    out = {}
-    for i, (content_layers, style_layers, shapes, cw, sw) in enumerate(specs):
-        feats = {l: _features(rng, s) for l, s in shapes.items()}
-        content_t = {l: _features(rng, shapes[l]) for l in content_layers}
-        style_t = {
-            l: losses.gram_matrix(_features(rng, shapes[l], 1.3)).numpy() for l in style_layers
-        }
-        c_each = [float(losses.content_loss(feats[l], content_t[l])) for l in content_layers]
-        s_each = [float(losses.style_layer_loss(feats[l], style_t[l])) for l in style_layers]
-        regram = [
-            float(losses.style_layer_loss(feats[l], losses.gram_matrix(style_t[l])))
-            for l in style_layers
-        ]
-        c, s = np.mean(c_each), np.mean(s_each)
-        mistakes = {
-            "swapped": sw * c + cw * s,
-            "no_weights": c + s,
-            "style_sum": cw * c + sw * np.sum(s_each),
-            "content_only": cw * c,
-            "style_only": sw * s,
-            "gram_of_target": cw * c + sw * np.mean(regram),
-        }
-        if len(content_layers) > 1:  # with one content layer, its sum is its mean
-            mistakes.update(
-                content_sum=cw * np.sum(c_each) + sw * s,
-                both_sum=cw * np.sum(c_each) + sw * np.sum(s_each),
-            )
-        inputs = {f"features.{l}": v for l, v in feats.items()}
-        inputs.update({f"content_targets.{l}": v for l, v in content_t.items()})
-        inputs.update({f"style_targets.{l}": v for l, v in style_t.items()})
-        inputs.update(content_weight=np.float64(cw), style_weight=np.float64(sw))
-        out[i] = (
-            inputs,
-            np.float64(cw * c + sw * s),
-            {k: np.float64(v) for k, v in mistakes.items()},
+    c, s = np.mean(c_each), np.mean(s_each)
+    mistakes = {
+        "swapped": sw * c + cw * s,
+        "no_weights": c + s,
+        "style_sum": cw * c + sw * np.sum(s_each),
+        "content_only": cw * c,
+        "style_only": sw * s,
+        "gram_of_target": cw * c + sw * np.mean(regram),
+    }
+    if len(content_layers) > 1:  # with one content layer, its sum is its mean
+        mistakes.update(
+            content_sum=cw * np.sum(c_each) + sw * s,
+            both_sum=cw * np.sum(c_each) + sw * np.sum(s_each),
         )
-    return out
+    inputs: dict[str, Any] = {f"features.{l}": v for l, v in feats.items()}
+    inputs.update({f"content_targets.{l}": v for l, v in content_t.items()})
+    inputs.update({f"style_targets.{l}": v for l, v in style_t.items()})
+    inputs.update(content_weight=np.float64(cw), style_weight=np.float64(sw))
+    return inputs, np.float64(cw * c + sw * s), {k: np.float64(v) for k, v in mistakes.items()}
 
 
 def check_total_loss(total_loss: Callable) -> None:
@@ -154,7 +163,7 @@ def check_total_loss(total_loss: Callable) -> None:
     Args:
         total_loss: the function written in notebook 05.
     """
-    cases = _cases("total_loss")
+    cases = read_cases("total_loss")
     for case in cases:
         inp = _split_dicts(case["inputs"])
         text = (
@@ -162,30 +171,30 @@ def check_total_loss(total_loss: Callable) -> None:
             f"weights {float(inp['content_weight']):g} and {float(inp['style_weight']):g}"
         )
         args: list[Any] = [
-            {l: _tensor(v) for l, v in inp[k].items()}
+            {l: as_tensor(v) for l, v in inp[k].items()}
             for k in ("features", "content_targets", "style_targets")
         ]
         args += [float(inp["content_weight"]), float(inp["style_weight"])]
-        got = _scalar(total_loss, _call(total_loss, *args), text)
+        got = as_scalar(total_loss, call_student(total_loss, *args), text)
         want = case["expected"]
-        if _close(got, want, 1e-4, 0):
+        if is_close(got, want, 1e-4, 0):
             continue
         mistakes = {
             **case["mistakes"],
             **_derived(case, len(inp["content_targets"]), len(inp["style_targets"])),
         }
-        hint = _first_mistake(got, mistakes, HINTS, 1e-4)
+        hint = first_mistake(got, mistakes, HINTS, 1e-4)
         if hint:
-            _fail(total_loss, text, hint)
-        _fail(total_loss, text, _off_by(got, want) + UNEXPLAINED)
+            fail(total_loss, text, hint)
+        fail(total_loss, text, off_by(got, want) + UNEXPLAINED)
     inp = _split_dicts(cases[0]["inputs"])
     args = [
-        {l: _tensor(v) for l, v in inp[k].items()}
+        {l: as_tensor(v) for l, v in inp[k].items()}
         for k in ("features", "content_targets", "style_targets")
     ]
-    _check_gradient(
+    check_gradient(
         total_loss,
         "gradient with respect to the features",
         args + [float(inp["content_weight"]), float(inp["style_weight"])],
     )
-    _success(total_loss, len(cases), ": two content layers and one")
+    succeed(total_loss, len(cases), ": two content layers and one")

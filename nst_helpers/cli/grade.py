@@ -66,8 +66,6 @@ def run(args: Any) -> int:
         check_out(pathlib.Path(args.out), args.force)  # before connecting to a cluster
     executor_cm = None
     if getattr(args, "scheduler", None):
-        from ..sweep import executor_for
-
         executor_cm = executor_for(scheduler=args.scheduler)
     if executor_cm is None:
         rows = grade(

@@ -12,7 +12,7 @@ import re
 from typing import Any, Callable
 
 from .. import samples
-from ..config import Setting
+from ..config import SETTINGS, Setting
 from ..errors import NSTError
 
 __all__ = [
@@ -25,6 +25,8 @@ __all__ = [
     "add_table_options",
     "image_arg",
     "option_words",
+    "option_names",
+    "cli_words",
 ]
 
 
@@ -177,3 +179,54 @@ def option_words(text: str) -> str:
     ``add --force``, ``drop resume (--resume)`` becomes ``drop --resume``."""
     text = re.sub(r"\b(?:pass )?\w+=True \((--[\w-]+)\)", r"add \1", text)
     return re.sub(r"\bdrop \w+ \((--[\w-]+)\)", r"drop \1", text)
+
+
+#: Python's spelling of settings in library messages, and the option that sets each.
+def option_names() -> dict[str, str]:
+    """``{setting or argument: its option}``: every setting's option comes from the settings table."""
+    names = {s.name: s.option for s in SETTINGS.values() if s.option}
+    return {**names, "frames_dir": "--frames", "frames_every": "--save-every", "force": "--force"}
+
+
+#: A value in a library message: a quoted word, a number, True/False/None or a plain word.
+_WORD_VALUE = (
+    r"""'(?P<q1>[^'\s/\\]*)'|"(?P<q2>[^"\s/\\]*)"|(?P<bare>[-+]?(?:\d+\.?\d*|\.\d+)"""
+    r"""(?:[eE][-+]?\d+)?|True|False|None|[A-Za-z][\w-]*)"""
+)
+
+
+def cli_words(text: str) -> str:
+    """A library message in the command line's words: ``backbone='vgg16-hed'`` becomes
+    ``--backbone vgg16-hed``, ``pass force=True (--force)`` becomes ``add --force``.
+
+    Only a ``setting=value`` that stands alone is translated: never one inside a path
+    (``sw/style_weight=0.001/result.png``, ``style_weight=1.png``), a list of settings such as a
+    sweep's run name (``learning_rate=2,style_weight=0.01``) or a grid (``style_weight=1e-1,1e-2``),
+    nor a word that names an existing file or folder."""
+    text = option_words(text)
+
+    options = option_names()
+
+    def option(match: re.Match[str]) -> str:
+        start, end = match.start(), match.end()
+        while start > 0 and not text[start - 1].isspace():
+            start -= 1
+        while end < len(text) and not text[end].isspace():
+            end += 1
+        word = text[start:end].strip("'\"()[]").rstrip(".,;:")
+        if os.path.lexists(word) or os.path.lexists(os.path.expanduser(word)):
+            return match.group(0)  # a real path, named as it is
+        if text[: match.start()].endswith(("--grid ", "--grid=", "--grid '")):
+            return match.group(0)  # a grid is written in settings' names
+        name = match.group("name")
+        value = match.group("q1") or match.group("q2") or match.group("bare") or ""
+        return options[name] if value == "True" else f"{options[name]} {value}"
+
+    names = "|".join(sorted(options, key=len, reverse=True))
+    # Not after a path's or a list's characters, and not before them: a value must end the word,
+    # or be followed by a space, a closing bracket or quote, or punctuation that ends a clause.
+    pattern = (
+        rf"(?<![\w/\\.=,+~-])(?P<name>{names})=(?:{_WORD_VALUE})"
+        r"(?![\w/\\=+~-]|[.,:;]\S)"
+    )
+    return re.sub(pattern, option, text)

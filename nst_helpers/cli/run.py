@@ -10,7 +10,7 @@ import re
 import sys
 import tempfile
 import textwrap
-from typing import Any
+from typing import Any, Callable
 
 from ..config import PRESET_WORDS, PRESETS, SETTINGS, preset
 from ..errors import NSTError
@@ -19,9 +19,10 @@ from ..images import check_folder, check_writable, write_new
 from ..multiscale import parse_sizes, stylize_coarse_to_fine
 from .options import (
     add_table_options,
+    cli_words,
     image_arg as _image_arg,
     nonneg_float as _nonneg_float,
-    option_words,
+    option_names,
     positive_int as _positive_int,
 )
 from .signals import EXIT_DIVERGED, EXIT_NOT_WRITTEN, interrupted_status
@@ -33,6 +34,7 @@ __all__ = [
     "cli_words",
     "add_setting_options",
     "add_parsers",
+    "changes",
     "run",
     "demo",
 ]
@@ -46,65 +48,15 @@ PRESET_HELP = PRESET_WORDS
 LONG_CPU_STEPS = 2000
 
 
-#: Python's spelling of settings in library messages, and the option that sets each.
-def option_names():
-    """``{setting or argument: its option}``: every setting's option comes from the settings table."""
-    names = {s.name: s.option for s in SETTINGS.values() if s.option}
-    return {**names, "frames_dir": "--frames", "frames_every": "--save-every", "force": "--force"}
-
-
-#: A value in a library message: a quoted word, a number, True/False/None or a plain word.
-_WORD_VALUE = (
-    r"""'(?P<q1>[^'\s/\\]*)'|"(?P<q2>[^"\s/\\]*)"|(?P<bare>[-+]?(?:\d+\.?\d*|\.\d+)"""
-    r"""(?:[eE][-+]?\d+)?|True|False|None|[A-Za-z][\w-]*)"""
-)
-
-
-def cli_words(text):
-    """A library message in the command line's words: ``backbone='vgg16-hed'`` becomes
-    ``--backbone vgg16-hed``, ``pass force=True (--force)`` becomes ``add --force``.
-
-    Only a ``setting=value`` that stands alone is translated: never one inside a path
-    (``sw/style_weight=0.001/result.png``, ``style_weight=1.png``), a list of settings such as a
-    sweep's run name (``learning_rate=2,style_weight=0.01``) or a grid (``style_weight=1e-1,1e-2``),
-    nor a word that names an existing file or folder."""
-    text = option_words(text)
-
-    options = option_names()
-
-    def option(match):
-        start, end = match.start(), match.end()
-        while start > 0 and not text[start - 1].isspace():
-            start -= 1
-        while end < len(text) and not text[end].isspace():
-            end += 1
-        word = text[start:end].strip("'\"()[]").rstrip(".,;:")
-        if os.path.lexists(word) or os.path.lexists(os.path.expanduser(word)):
-            return match.group(0)  # a real path, named as it is
-        if text[: match.start()].endswith(("--grid ", "--grid=", "--grid '")):
-            return match.group(0)  # a grid is written in settings' names
-        name = match.group("name")
-        value = match.group("q1") or match.group("q2") or match.group("bare") or ""
-        return options[name] if value == "True" else f"{options[name]} {value}"
-
-    names = "|".join(sorted(options, key=len, reverse=True))
-    # Not after a path's or a list's characters, and not before them: a value must end the word,
-    # or be followed by a space, a closing bracket or quote, or punctuation that ends a clause.
-    pattern = (
-        rf"(?<![\w/\\.=,+~-])(?P<name>{names})=(?:{_WORD_VALUE})"
-        r"(?![\w/\\=+~-]|[.,:;]\S)"
-    )
-    return re.sub(pattern, option, text)
-
-
-def _sizes(text):
+def _sizes(text: str) -> list[int]:
+    """``--sizes``'s reader: :func:`parse_sizes`, its message in argparse's form."""
     try:
         return parse_sizes(text)
     except NSTError as err:
         raise argparse.ArgumentTypeError(str(err).rstrip(".")) from None
 
 
-def _per_preset(key, show=None):
+def _per_preset(key: str, show: Callable[[Any], str] | None = None) -> str:
     """``fast 150, seed 7500, gatys 300`` (or ``2 in every preset``): a setting's defaults."""
     show = show or (lambda v: f"{v:g}" if isinstance(v, float) else str(v))
     values = {name: show(getattr(preset(name), key)) for name in PRESET_HELP}
@@ -113,7 +65,8 @@ def _per_preset(key, show=None):
     return ", ".join(f"{name} {v}" for name, v in values.items())
 
 
-def _presets_epilog():
+def _presets_epilog() -> str:
+    """``--help``'s closing text: what each preset sets."""
     lines = ["presets (the defaults of every setting not given):"]
     for name, what in PRESET_HELP.items():
         cfg = preset(name)
@@ -137,7 +90,7 @@ def _presets_epilog():
 _ARG_TYPES = {"steps": _positive_int, "max_side": _positive_int, "seed": int}
 
 
-def add_setting_options(group, names=None):
+def add_setting_options(group: Any, names: Any = None) -> None:
     """One option per row of the settings table that names one (``--style-weight`` …).
 
     Each option's help text, choices and per-preset defaults come from the table
@@ -153,7 +106,7 @@ def add_setting_options(group, names=None):
     add_table_options(group, SETTINGS, lambda s: _per_preset(s.name), types, names)
 
 
-def _add_run_options(p, default_output=None):
+def _add_run_options(p: argparse.ArgumentParser, default_output: str | None = None) -> None:
     p.add_argument(
         "-o",
         "--output",
@@ -178,7 +131,13 @@ def _add_run_options(p, default_output=None):
     )
     p.add_argument("--frames", metavar="DIR", help="folder for the frames kept every K steps")
     p.add_argument("--report", metavar="FILE.json", help="write a JSON report of the run")
-    c = p.add_argument_group("controls (Gatys et al. 2017)")
+    _add_control_options(p.add_argument_group("controls (Gatys et al. 2017)"))
+    p.add_argument("--force", action="store_true", help="overwrite existing output files")
+    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _add_control_options(c: Any) -> None:
+    """The controls of Gatys et al. (2017): more styles, blend, masks, coarse-to-fine, a film."""
     c.add_argument(
         "--style",
         dest="more_styles",
@@ -213,8 +172,6 @@ def _add_run_options(p, default_output=None):
         help="a GIF (or MP4, with imageio-ffmpeg) of the frames kept every K steps "
         "(needs --save-every)",
     )
-    p.add_argument("--force", action="store_true", help="overwrite existing output files")
-    p.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
 
 
 def add_parsers(sub: Any, samples: Any) -> None:
@@ -256,13 +213,13 @@ def add_parsers(sub: Any, samples: Any) -> None:
     demo.add_argument("-q", "--quiet", action="store_true")
 
 
-def _stem(source):
+def _stem(source: Any) -> str:
     """The name part of an image argument, for a default file name: ``photos/cat.jpg`` → ``cat``."""
     stem = pathlib.Path(str(source)).stem if isinstance(source, (str, os.PathLike)) else "image"
     return re.sub(r"[^\w.-]+", "-", stem).strip("-.") or "image"
 
 
-def _free_name(stem, suffix=".png"):
+def _free_name(stem: str, suffix: str = ".png") -> pathlib.Path:
     """``stem.png`` in the current folder, or ``stem-2.png``, ``stem-3.png`` … if it is taken."""
     path, n = pathlib.Path(stem + suffix), 1
     while path.exists():
@@ -271,14 +228,14 @@ def _free_name(stem, suffix=".png"):
     return path
 
 
-def _check_outputs(args, output):
+def _check_outputs(args: argparse.Namespace, output: pathlib.Path) -> None:
     """Check every file the run will write, before it starts; raise NSTError naming a bad one.
 
     Two outputs naming one file are refused (``-o x --report x`` would replace the image by the
     report), and each path must be writable: not an existing file (without --force), not a folder,
     not under a regular file, not in a read-only folder.
     """
-    named = [
+    named: list[tuple[str, Any]] = [
         ("-o/--output", output),
         ("--report", getattr(args, "report", None)),
         ("--film", getattr(args, "film", None)),
@@ -314,7 +271,7 @@ def _check_outputs(args, output):
             check_writable(path, force=args.force)
 
 
-def changes(args):
+def changes(args: argparse.Namespace) -> dict[str, Any]:
     """The settings given on the command line: ``{setting: value}``."""
     return {
         name: getattr(args, name)
@@ -323,7 +280,7 @@ def changes(args):
     }
 
 
-def _controls(args, n_styles):
+def _controls(args: argparse.Namespace, n_styles: int) -> dict[str, Any]:
     """Check the options of several styles, masks, sizes and films; return stylize's arguments."""
     blend, masks = getattr(args, "blend", None), getattr(args, "mask", None)
     if blend is not None:
@@ -335,19 +292,7 @@ def _controls(args, n_styles):
         if not sum(blend) > 0:
             raise NSTError("--blend weights are all zero; give at least one positive weight.")
     if masks is not None:
-        if len(masks) != n_styles:
-            raise NSTError(
-                f"--mask was given {len(masks)} time{'s' if len(masks) != 1 else ''} for "
-                f"{n_styles} style image{'s' if n_styles != 1 else ''}; give one mask per "
-                "style, in order ('all' for everywhere)."
-            )
-        masks = [None if m == "all" else m for m in masks]
-        for i, m in enumerate(masks):
-            if m is not None and not os.path.exists(m):
-                raise NSTError(
-                    f"--mask {m}: no such file (mask {i + 1}); check the path, or give "
-                    "'all' for everywhere."
-                )
+        masks = _check_masks(masks, n_styles)
     if getattr(args, "sizes", None) and getattr(args, "max_side", None):
         raise NSTError("--sizes sets the size of every stage; drop --size.")
     film = getattr(args, "film", None)
@@ -358,7 +303,25 @@ def _controls(args, n_styles):
     return {"style_blend": blend, "style_masks": masks}
 
 
-def _warn_if_long(cfg):
+def _check_masks(masks: list[str], n_styles: int) -> list[str | None]:
+    """``--mask``: one per style, each a file or ``all`` (None: everywhere)."""
+    if len(masks) != n_styles:
+        raise NSTError(
+            f"--mask was given {len(masks)} time{'s' if len(masks) != 1 else ''} for "
+            f"{n_styles} style image{'s' if n_styles != 1 else ''}; give one mask per "
+            "style, in order ('all' for everywhere)."
+        )
+    files = [None if m == "all" else m for m in masks]
+    for i, m in enumerate(files):
+        if m is not None and not os.path.exists(m):
+            raise NSTError(
+                f"--mask {m}: no such file (mask {i + 1}); check the path, or give "
+                "'all' for everywhere."
+            )
+    return files
+
+
+def _warn_if_long(cfg: Any) -> None:
     """One line on stderr when a run of this many steps will take long on this machine's CPU."""
     if int(cfg.steps) < LONG_CPU_STEPS:
         return
@@ -375,7 +338,9 @@ def _warn_if_long(cfg):
     )
 
 
-def _rescue(write, path, what):
+def _rescue(
+    write: Callable[..., pathlib.Path], path: Any, what: str
+) -> tuple[pathlib.Path | None, str | None]:
     """Call ``write(path)``; if that fails, write to a new file in the temporary folder instead.
 
     Returns ``(path written, None)`` or ``(rescued path or None, one-line error)``.
@@ -394,7 +359,9 @@ def _rescue(write, path, what):
     return pathlib.Path(spare), f"{problem}; the {what} was saved to {spare} instead."
 
 
-def _save_results(result, args, output, default_stem=None):
+def _save_results(
+    result: Any, args: argparse.Namespace, output: pathlib.Path, default_stem: str | None = None
+) -> bool:
     """Write the image, the report and the film; a write that fails is rescued and said.
 
     With ``default_stem`` (no ``-o``) the image takes the first free name at the end of the run,
@@ -402,7 +369,7 @@ def _save_results(result, args, output, default_stem=None):
     """
     errors = []
 
-    def image(path, force=args.force):
+    def image(path: pathlib.Path, force: bool = args.force) -> pathlib.Path:
         if default_stem and path == output:
             path, force = _free_name(default_stem), False
         return result.save(path, force=force)
@@ -439,12 +406,19 @@ def _save_results(result, args, output, default_stem=None):
     return any(errors)
 
 
-def run(content, style, args, preset_name, changes, term):
+def run(
+    content: Any, style: Any, args: argparse.Namespace, preset_name: str, changes: dict, term: dict
+) -> int:
+    """``nst stylize``: check every option and output, run, save, and say how it ended."""
     if getattr(args, "frames", None) and not getattr(args, "save_every", None):
         raise NSTError("--frames needs --save-every K (keep a frame every K steps).")
     cfg = preset(preset_name, **changes)  # every setting is checked before anything runs
-    default_stem = None if args.output else f"{_stem(content)}_{_stem(style)}"
-    output = pathlib.Path(args.output).expanduser() if args.output else _free_name(default_stem)
+    default_stem = None
+    if args.output:
+        output = pathlib.Path(args.output).expanduser()
+    else:
+        default_stem = f"{_stem(content)}_{_stem(style)}"
+        output = _free_name(default_stem)
     if not str(output).lower().endswith((".png", ".jpg", ".jpeg")):
         raise NSTError(f"{output}: the output must end in .png or .jpg.")
     _check_outputs(args, output)

@@ -8,8 +8,8 @@ from typing import Any
 from .. import sweep as sweeps
 from ..config import PRESETS
 from ..errors import NSTError
-from .options import image_arg as _image_arg, positive_int as _positive_int
-from .run import add_setting_options, changes as given_settings, option_names
+from .options import image_arg as _image_arg, option_names, positive_int as _positive_int
+from .run import add_setting_options, changes as given_settings
 from .signals import interrupted_status
 
 __all__ = ["add_parser", "run"]

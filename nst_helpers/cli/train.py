@@ -48,6 +48,13 @@ def _default(row: Any) -> str:
 
 def add_parsers(sub: Any, samples: Any) -> None:
     """Add ``train-style`` and ``stylize-fast`` to the subcommands ``sub``."""
+    _add_train_style(sub, samples)
+    _add_stylize_fast(sub, samples)
+
+
+def _add_train_style(sub: Any, samples: Any) -> None:
+    """``nst train-style PAINTING -o OUT.keras``: its options are the training settings table's,
+    then where the photographs and checkpoints are (:func:`_add_run_options`)."""
     tr = sub.add_parser(
         "train-style",
         help="train a network that stylises photos with PAINTING in milliseconds",
@@ -73,6 +80,12 @@ def add_parsers(sub: Any, samples: Any) -> None:
         types={"backbone": _backbone_name},
         aliases=False,
     )
+    _add_run_options(tr)
+
+
+def _add_run_options(tr: Any) -> None:
+    """``train-style``'s options that are not settings: the photographs, the checkpoint folder,
+    resuming or starting again, and the progress bar."""
     tr.add_argument("--photos", metavar="DIR", help="train on the photographs in DIR instead")
     tr.add_argument(
         "--checkpoints",
@@ -92,6 +105,10 @@ def add_parsers(sub: Any, samples: Any) -> None:
         "start again, moving the old checkpoints to DIR/earlier-N/",
     )
     tr.add_argument("-q", "--quiet", action="store_true", help="no progress bar")
+
+
+def _add_stylize_fast(sub: Any, samples: Any) -> None:
+    """``nst stylize-fast MODEL PHOTO -o OUTPUT``."""
     fs = sub.add_parser(
         "stylize-fast",
         help="stylise PHOTO with a network from nst train-style",
@@ -156,17 +173,31 @@ def check_before_tensorflow(args: Any) -> None:
     The photo of stylize-fast is read here (at ``--size``) and handed on in ``args.photo``."""
     output = pathlib.Path(args.output).expanduser()
     if args.command == "stylize-fast":
-        if output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
-            raise NSTError(f"{output}: the output must end in .png or .jpg.")
-        check_writable(output, force=args.force)
-        _check_network_file(args.model)
-        photo = image_arg(args.photo, "content photo")
-        args.photo = load_image(photo, max_side=args.size, name="photo")
+        _check_stylize_fast(args, output)
         return
     if output.suffix != ".keras":
         raise NSTError(f"{output}: the network is saved as a .keras file; end the name in .keras.")
     check_writable(output, force=args.force)
-    folder = _checkpoint_folder(args)
+    _check_checkpoint_folder(_checkpoint_folder(args), output)
+    painting = image_arg(args.painting, "painting")
+    if isinstance(painting, str):
+        load_image(painting, max_side=64, name="painting")
+    if args.photos:
+        _check_photos(pathlib.Path(args.photos).expanduser())
+
+
+def _check_stylize_fast(args: Any, output: pathlib.Path) -> None:
+    """``stylize-fast``: the output, the network file; the photo is read (into ``args.photo``)."""
+    if output.suffix.lower() not in (".png", ".jpg", ".jpeg"):
+        raise NSTError(f"{output}: the output must end in .png or .jpg.")
+    check_writable(output, force=args.force)
+    _check_network_file(args.model)
+    photo = image_arg(args.photo, "content photo")
+    args.photo = load_image(photo, max_side=args.size, name="photo")
+
+
+def _check_checkpoint_folder(folder: pathlib.Path, output: pathlib.Path) -> None:
+    """Refuse a checkpoint folder that is the network's own file, a file, or not writable."""
     if os.path.realpath(folder) == os.path.realpath(output):
         raise NSTError(f"--checkpoints {folder}: is the network's own file; give another folder.")
     if folder.exists() and not folder.is_dir():
@@ -174,20 +205,19 @@ def check_before_tensorflow(args: Any) -> None:
             f"{folder}: is a file, not a folder for checkpoints; give a folder (--checkpoints DIR)."
         )
     check_folder(folder)
-    painting = image_arg(args.painting, "painting")
-    if isinstance(painting, str):
-        load_image(painting, max_side=64, name="painting")
-    if args.photos:
-        photos = pathlib.Path(args.photos).expanduser()
-        if photos.is_dir():
-            if not any(p.suffix.lower() in (".jpg", ".jpeg", ".png") for p in photos.rglob("*")):
-                raise NSTError(f"--photos {photos}: holds no .jpg or .png photographs to train on.")
-        elif photos.exists():
-            load_image(photos, max_side=64, name=f"--photos {photos}")
-        else:
-            raise NSTError(
-                f"--photos {photos}: no such folder; give a folder of .jpg or .png photographs."
-            )
+
+
+def _check_photos(photos: pathlib.Path) -> None:
+    """``--photos``: a folder holding at least one .jpg or .png photograph, or an image file."""
+    if photos.is_dir():
+        if not any(p.suffix.lower() in (".jpg", ".jpeg", ".png") for p in photos.rglob("*")):
+            raise NSTError(f"--photos {photos}: holds no .jpg or .png photographs to train on.")
+    elif photos.exists():
+        load_image(photos, max_side=64, name=f"--photos {photos}")
+    else:
+        raise NSTError(
+            f"--photos {photos}: no such folder; give a folder of .jpg or .png photographs."
+        )
 
 
 # --- the commands ----------------------------------------------------------------------------------

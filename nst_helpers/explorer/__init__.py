@@ -25,7 +25,9 @@ Everything the buttons do is also a method, so scripts and tests can drive it wi
 The package has five parts, each usable alone:
 
 - :mod:`~nst_helpers.explorer.lab`: images, gallery, runs, sweeps and stopping, without widgets
-  (:class:`Lab`);
+  (:class:`Lab`), built on :mod:`~nst_helpers.explorer.sources` (the content and style images:
+  samples, uploads, files) and :mod:`~nst_helpers.explorer.messages` (one-line messages, errors
+  kept);
 - :mod:`~nst_helpers.explorer.records`: uploads in both ipywidgets shapes, gallery entries, saving
   and loading;
 - :mod:`~nst_helpers.explorer.controls`: the controls, made from the settings table of

@@ -1,9 +1,11 @@
 """The explorer's lab: images, gallery, runs, sweeps and stopping, without a single widget.
 
 A :class:`Lab` holds what the explorer works on: the content and style images and where they came
-from, the gallery of finished runs, the messages, and the run going on in the background. It takes
-settings as plain dicts (what the controls hold) and tells a :class:`Listener` what happens; the
-explorer's view is one, and the lab alone, driven from a script or a test, shows nothing::
+from (its part :class:`~nst_helpers.explorer.sources.ImageSources`), the messages (its part
+:class:`~nst_helpers.explorer.messages.Messages`), the gallery of finished runs, and the run going
+on in the background. It takes settings as plain dicts (what the controls hold) and tells a
+:class:`Listener` what happens; the explorer's view is one, and the lab alone, driven from a script
+or a test, shows nothing::
 
     lab = Lab()
     lab.set_image("content", "chelsea"); lab.set_image("style", "starry_night")
@@ -19,29 +21,28 @@ from __future__ import annotations
 
 import pathlib
 import threading
-import traceback
 from collections import namedtuple
 from collections.abc import Callable
 from typing import Any
 
-from .. import samples
 from ..config import StyleConfig, preset as make_preset
 from ..errors import NSTError
-from ..images import default_max_side, load_image
+from ..images import default_max_side
 from .listener import Listener, outcome
+from .messages import describe
 from .records import (
     Entry,
     figure,
     fmt,
-    normalize_upload,
     parse_grid,
     read_record,
     record_settings,
     sheet,
-    upload_problem,
     write_entry,
 )
+from .sources import IMAGES, MAX_KEEP, ImageSources
 
+# IMAGES and MAX_KEEP live in .sources; they are offered here too, where they used to be.
 __all__ = ["IMAGES", "MAX_KEEP", "SEED_STUDY", "Job", "Lab"]
 
 #: The original paper's study (style weight x learning rate), the default sweep. Each entry starts
@@ -51,14 +52,11 @@ SEED_STUDY = tuple(
     for sw in (1e-1, 1e-2, 1e-3)
     for lr in (2.0, 4.0)
 )
-#: Longest side kept of an uploaded image (runs shrink it further to the "size" control).
-MAX_KEEP = 1024
 #: One run of a sweep (or the single run of *Run*): its settings, and what it is for messages.
 Job = namedtuple("Job", "config note")
-IMAGES = ("content", "style")
 
 
-class Lab:
+class Lab(ImageSources):
     """Images, gallery, runs, sweeps and stopping of the explorer (see the module's text).
 
     Args:
@@ -67,13 +65,7 @@ class Lab:
     """
 
     gallery: list[Entry]
-    messages: list[tuple[str, str]]
-    last_error: str | None
-    images: dict[str, Any]
-    sources: dict[str, str]
-    uploads: dict[str, dict[str, Any]]
     live: dict[str, Any]
-    _samples: dict[str, Any]
     _thread: threading.Thread | None
 
     def __init__(self, backbone: str | None = None, *, listener: Listener | None = None) -> None:
@@ -83,142 +75,14 @@ class Lab:
         self.backbone_spec = resolve_name(backbone)
         self.backbone = load_backbone(self.backbone_spec, verbose=False)
         self.layers = list(self.backbone.layers)
-        self.listener = listener or Listener()
+        super().__init__(listener)  # the messages and the images
         self.gallery = []
-        self.messages = []  # (kind, text), newest last
-        self.last_error = None  # traceback text of the last unexpected failure
-        self.images = {}  # "content"/"style" -> uint8 array
-        self.sources = {}  # "content"/"style" -> "sample:chelsea", "upload:cat.jpg", ...
-        self.uploads = {which: {} for which in IMAGES}  # name -> uint8 array
         self.live = {"steps": [], "history": {}, "prefix": ""}  # the run going on
         self.running = False
-        self._samples = {}
         self._lock = threading.Lock()
         self._stop = threading.Event()
         self._thread = None
         self._counter = 0
-
-    # ---------------------------------------------------------------------------------------------
-    # Messages
-    # ---------------------------------------------------------------------------------------------
-
-    @property
-    def message(self) -> str:
-        """The latest message, as plain text."""
-        return self.messages[-1][1] if self.messages else ""
-
-    def say(self, kind: str, text: str) -> None:
-        """Add a message (``kind``: ``"info"``, ``"ok"``, ``"warning"``, ``"error"``); the last
-        hundred are kept."""
-        self.messages.append((kind, text))
-        del self.messages[:-100]
-        self.listener.message(kind, text)
-
-    def guarded(self, action: Callable, what: str) -> Callable:
-        """``action`` as a widget handler: whatever it raises ends in a message (``what`` failed:
-        the error), with the traceback kept in :attr:`last_error`, never escaping into the
-        browser's log where nobody sees it."""
-
-        def handler(*args: Any) -> Any:
-            try:
-                return action(*args)
-            except Exception as err:  # a handler must never fail silently
-                self.last_error = traceback.format_exc()
-                text = str(err) if isinstance(err, NSTError) else f"{type(err).__name__}: {err}"
-                self.say("error", f"{what} failed: {text}")
-                return None
-
-        return handler
-
-    # ---------------------------------------------------------------------------------------------
-    # Images
-    # ---------------------------------------------------------------------------------------------
-
-    def source_options(self, which: str) -> list:
-        """``(label, key)`` of every image the ``which`` image can be: samples, then uploads."""
-        names = samples.list_samples()
-        keys = (
-            names["content"] + names["style"]
-            if which == "content"
-            else names["style"] + names["content"] + names["paintings"]
-        )
-        opts = [(name.replace("_", " "), f"sample:{name}") for name in keys]
-        return opts + [(f"⬆ {name}", f"upload:{name}") for name in self.uploads[which]]
-
-    def select(self, which: str, key: str) -> bool:
-        """Use the sample or earlier upload ``key`` as the ``which`` image; False with a message
-        if it cannot be had."""
-        kind, _, name = key.partition(":")
-        try:
-            if kind == "sample":
-                if name not in self._samples:
-                    self._samples[name] = samples.load_sample(name)
-                image = self._samples[name]
-            else:
-                image = self.uploads[which][name]
-        except (NSTError, KeyError) as err:
-            self.say("error", f"Could not load the {which} image {name}: {err}")
-            return False
-        self.images[which] = image
-        self.sources[which] = key
-        self.listener.image(which, key, image, self.source_options(which))
-        return True
-
-    def set_image(self, which: str, source: Any, name: str | None = None) -> bool:
-        """Use ``source`` as the ``"content"`` or ``"style"`` image.
-
-        Args:
-            which: ``"content"`` or ``"style"``.
-            source: a sample name, or anything :func:`nst_helpers.images.load_image` reads (a
-                path, bytes, an array), then listed under ``name``.
-            name: the name to list it under (default: the file's name).
-
-        Returns:
-            True, or False with a message (the image stays as it was).
-        """
-        if which not in IMAGES:
-            raise NSTError(f"which must be 'content' or 'style', not {which!r}.")
-        valid = sum(samples.list_samples().values(), [])
-        if isinstance(source, str) and source in valid and name is None:
-            return self.select(which, f"sample:{source}")
-        label = name or (
-            pathlib.Path(source).name
-            if isinstance(source, (str, pathlib.Path))
-            else f"your {which} image"
-        )
-        try:
-            image = load_image(source, max_side=MAX_KEEP, name=label)
-        except NSTError as err:
-            self.say("error", f"The {which} image was not changed: {err}")
-            return False
-        self.uploads[which][label] = image
-        return self.select(which, f"upload:{label}")
-
-    def use_upload(self, which: str, value: Any) -> bool:
-        """Take the image of a ``FileUpload.value`` (ipywidgets 7 or 8) as the ``which`` image.
-
-        A file that is not an image, or is too small, leaves the image as it was and says why.
-
-        Returns:
-            True when the image was taken.
-        """
-        try:
-            files = normalize_upload(value)
-        except NSTError as err:
-            self.say("error", f"The {which} upload was not understood: {err}")
-            return False
-        if not files:
-            return False
-        upload = files[-1]
-        problem = upload_problem(upload)
-        if problem:
-            self.say("error", f"The {which} image was not changed: {problem}")
-            return False
-        if self.set_image(which, upload.content, name=upload.name):
-            h, w = self.images[which].shape[:2]
-            self.say("ok", f"Using {upload.name} ({w}x{h} px) as the {which} image.")
-            return True
-        return False
 
     # ---------------------------------------------------------------------------------------------
     # Settings
@@ -386,9 +250,8 @@ class Lab:
             )
         except Exception as err:  # keep the interface alive and say what happened
             if not isinstance(err, NSTError):
-                self.last_error = traceback.format_exc()
-            text = str(err) if isinstance(err, NSTError) else f"{type(err).__name__}: {err}"
-            self.say("error", f"The run failed: {text}")
+                self.keep_traceback()
+            self.say("error", f"The run failed: {describe(err)}")
             self.listener.run_failed()
             return None
         self._counter += 1
@@ -413,7 +276,7 @@ class Lab:
                 self.live["history"].setdefault(k, []).append(v)
             self.listener.run_step(p, self.live)
         except Exception:  # a drawing problem must never end the run
-            self.last_error = traceback.format_exc()
+            self.keep_traceback()
 
     def stop(self) -> bool:
         """Ask the running run (or sweep) to stop at its next preview; its best image is kept.
@@ -496,7 +359,7 @@ class Lab:
             True, or False with a message, whatever the file holds.
         """
 
-        def check(**settings):
+        def check(**settings: Any) -> list[str]:
             self.values(**settings)
             return []
 
@@ -515,7 +378,7 @@ class Lab:
             self.say("error", f"Not loaded: {err}")
             return False
         except Exception as err:  # whatever the file holds, the widget says so
-            self.last_error = traceback.format_exc()
+            self.keep_traceback()
             self.say(
                 "error",
                 f"Not loaded: {name or 'the settings'} could not be used "

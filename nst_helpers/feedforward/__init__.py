@@ -35,7 +35,10 @@ References:
     Odena, Dumoulin & Olah (2016), "Deconvolution and Checkerboard Artifacts", Distill.
 """
 
+from __future__ import annotations
+
 import importlib
+from typing import Any
 
 #: Where each public name lives. The package loads a module when one of its names is first used,
 #: so that ``nst train-style`` can read the settings table (:mod:`.settings`) and check every
@@ -89,7 +92,7 @@ _WHERE = {
 __all__ = list(_WHERE)
 
 
-def __getattr__(name):
+def __getattr__(name: str) -> Any:
     if name not in _WHERE:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
     value = getattr(importlib.import_module(_WHERE[name], __name__), name)
@@ -97,5 +100,5 @@ def __getattr__(name):
     return value
 
 
-def __dir__():
+def __dir__() -> list[str]:
     return sorted(set(globals()) | set(_WHERE))

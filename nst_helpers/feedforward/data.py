@@ -100,7 +100,13 @@ class PhotoCrops:
         seed: the random seed.
     """
 
-    def __init__(self, photos=None, size=128, batch_size=4, seed=0):
+    def __init__(
+        self,
+        photos: Any = None,
+        size: int = 128,
+        batch_size: int = 4,
+        seed: int = 0,
+    ) -> None:
         self.size, self.batch_size, self.seed = int(size), int(batch_size), int(seed)
         self._files: list[pathlib.Path] | None = None
         self._images: list[np.ndarray] | None = None
@@ -130,10 +136,10 @@ class PhotoCrops:
                 for i, p in enumerate(photos)
             ]
 
-    def __len__(self):
+    def __len__(self) -> int:
         return len(self.names)
 
-    def _image(self, i):
+    def _image(self, i: int) -> np.ndarray:
         if self._images is not None:
             return self._images[i]
         assert self._files is not None  # a folder of photographs, read when drawn
@@ -143,7 +149,7 @@ class PhotoCrops:
             name=f"training photo {self._files[i]}",
         )
 
-    def crop(self, rng):
+    def crop(self, rng: np.random.Generator) -> np.ndarray:
         """One crop, ``uint8`` ``(size, size, 3)``, drawn with the NumPy generator ``rng``."""
         image = self._image(int(rng.integers(len(self))))
         h, w = image.shape[:2]
@@ -158,7 +164,7 @@ class PhotoCrops:
         out = np.asarray(crop, dtype=np.uint8)
         return out[:, ::-1] if rng.random() < 0.5 else out
 
-    def batch(self, step):
+    def batch(self, step: int) -> np.ndarray:
         """Batch number ``step``: ``float32`` ``(batch_size, size, size, 3)`` RGB in 0…255."""
         rng = np.random.default_rng([self.seed, int(step)])
         return np.stack([self.crop(rng) for _ in range(self.batch_size)]).astype(np.float32)

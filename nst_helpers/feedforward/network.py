@@ -8,7 +8,10 @@ and in Keras' safe mode.
 
 from __future__ import annotations
 
-from .._tf import tf as _tf
+from collections.abc import Callable, Sequence
+from typing import Any, TypeAlias
+
+from .._tf import Tensor, tf as _tf
 from ..errors import NSTError
 
 tf = _tf()
@@ -30,8 +33,12 @@ __all__ = [
 #: The package name under which the custom layers are registered with Keras.
 PACKAGE = "nst_helpers"
 
+#: A layer's input shape as Keras gives it: ``(N, H, W, C)``, each an int, or None where a size is
+#: not fixed (the channels always are).
+_Shape: TypeAlias = "tuple[Any, ...]"
 
-def instance_norm(x, epsilon=1e-5):
+
+def instance_norm(x: Tensor, epsilon: float = 1e-5) -> Tensor:
     """Normalise each image's each channel over its spatial positions (Ulyanov et al. 2016).
 
     ``y[n, i, j, c] = (x[n, i, j, c] − μ[n, c]) / sqrt(σ²[n, c] + ε)``, where ``μ`` and ``σ²`` are
@@ -54,7 +61,13 @@ def instance_norm(x, epsilon=1e-5):
     return (x - mean) * tf.math.rsqrt(variance + epsilon)
 
 
-def residual_block(x, conv_1, norm_1, conv_2, norm_2):
+def residual_block(
+    x: Tensor,
+    conv_1: Callable[[Tensor], Tensor],
+    norm_1: Callable[[Tensor], Tensor],
+    conv_2: Callable[[Tensor], Tensor],
+    norm_2: Callable[[Tensor], Tensor],
+) -> Tensor:
     """Johnson et al.'s residual block: ``x + norm_2(conv_2(relu(norm_1(conv_1(x)))))``.
 
     The block learns a correction to its input: the two convolutions compute what to add, and the
@@ -86,19 +99,19 @@ class InstanceNormalization(keras.layers.Layer):
         epsilon: added to the variance.
     """
 
-    def __init__(self, epsilon=1e-5, **kwargs):
+    def __init__(self, epsilon: float = 1e-5, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.epsilon = float(epsilon)
 
-    def build(self, input_shape):
+    def build(self, input_shape: _Shape) -> None:
         channels = int(input_shape[-1])
         self.gamma = self.add_weight(name="gamma", shape=(channels,), initializer="ones")
         self.beta = self.add_weight(name="beta", shape=(channels,), initializer="zeros")
 
-    def call(self, x):
+    def call(self, x: Tensor) -> Tensor:
         return instance_norm(x, self.epsilon) * self.gamma + self.beta
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "epsilon": self.epsilon}
 
 
@@ -113,20 +126,20 @@ class ReflectionPadding2D(keras.layers.Layer):
         padding: pixels added on each side.
     """
 
-    def __init__(self, padding=1, **kwargs):
+    def __init__(self, padding: int = 1, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.padding = int(padding)
 
-    def call(self, x):
+    def call(self, x: Tensor) -> Tensor:
         p = self.padding
         return tf.pad(x, [[0, 0], [p, p], [p, p], [0, 0]], mode="REFLECT")
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: _Shape) -> _Shape:
         n, h, w, c = input_shape
         grow = lambda d: None if d is None else d + 2 * self.padding  # noqa: E731
         return (n, grow(h), grow(w), c)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "padding": self.padding}
 
 
@@ -141,23 +154,23 @@ class PadToMultiple(keras.layers.Layer):
         multiple: what height and width are padded up to a multiple of.
     """
 
-    def __init__(self, multiple=4, **kwargs):
+    def __init__(self, multiple: int = 4, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.multiple = int(multiple)
 
-    def call(self, x):
+    def call(self, x: Tensor) -> Tensor:
         shape = tf.shape(x)
         m = self.multiple
         return tf.pad(
             x, [[0, 0], [0, (-shape[1]) % m], [0, (-shape[2]) % m], [0, 0]], mode="REFLECT"
         )
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: _Shape) -> _Shape:
         n, h, w, c = input_shape
         up = lambda d: None if d is None else -(-d // self.multiple) * self.multiple  # noqa: E731
         return (n, up(h), up(w), c)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "multiple": self.multiple}
 
 
@@ -173,21 +186,21 @@ class CropToInput(keras.layers.Layer):
         info: a JSON-ready dict.
     """
 
-    def __init__(self, info=None, **kwargs):
+    def __init__(self, info: dict[str, Any] | None = None, **kwargs: Any) -> None:
         super().__init__(**kwargs)
         self.info = dict(info or {})
 
-    def call(self, inputs, training=False):
+    def call(self, inputs: Sequence[Tensor], training: bool = False) -> Tensor:
         y, x = inputs
         shape = tf.shape(x)
         y = y[:, : shape[1], : shape[2], :]
         return y if training else tf.clip_by_value(y, 0.0, 255.0)
 
-    def compute_output_shape(self, input_shapes):
+    def compute_output_shape(self, input_shapes: Sequence[_Shape]) -> _Shape:
         y, x = input_shapes
         return (y[0], x[1], x[2], y[3])
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {**super().get_config(), "info": self.info}
 
 
@@ -204,7 +217,9 @@ class ResidualBlock(keras.layers.Layer):
         seed: seeds the convolutions' initial weights (None: Keras' random state).
     """
 
-    def __init__(self, filters, kernel_size=3, seed=None, **kwargs):
+    def __init__(
+        self, filters: int, kernel_size: int = 3, seed: int | None = None, **kwargs: Any
+    ) -> None:
         super().__init__(**kwargs)
         self.filters, self.kernel_size = int(filters), int(kernel_size)
         self.seed = None if seed is None else int(seed)
@@ -224,13 +239,13 @@ class ResidualBlock(keras.layers.Layer):
         )
         self.norm_2 = InstanceNormalization(name="norm_2")
 
-    def build(self, input_shape):
+    def build(self, input_shape: _Shape) -> None:
         padded = self.pad.compute_output_shape(input_shape)
         for conv, norm in ((self.conv_1, self.norm_1), (self.conv_2, self.norm_2)):
             conv.build(padded)
             norm.build(tuple(input_shape[:-1]) + (self.filters,))
 
-    def call(self, x):
+    def call(self, x: Tensor) -> Tensor:
         return residual_block(
             x,
             lambda t: self.conv_1(self.pad(t)),
@@ -239,10 +254,10 @@ class ResidualBlock(keras.layers.Layer):
             self.norm_2,
         )
 
-    def compute_output_shape(self, input_shape):
+    def compute_output_shape(self, input_shape: _Shape) -> _Shape:
         return tuple(input_shape[:-1]) + (self.filters,)
 
-    def get_config(self):
+    def get_config(self) -> dict[str, Any]:
         return {
             **super().get_config(),
             "filters": self.filters,
@@ -251,13 +266,21 @@ class ResidualBlock(keras.layers.Layer):
         }
 
 
-def _initializer(seed, k):
+def _initializer(seed: int | None, k: int) -> Any:
     """Glorot-uniform initial weights (Keras' default), seeded with ``(seed, k)`` unless ``seed``
     is None; each layer gets its own ``k``, so that no two layers start alike."""
     return keras.initializers.GlorotUniform(seed=None if seed is None else 1000 * seed + k)
 
 
-def _conv(x, filters, kernel_size, strides=1, name=None, norm=True, initializer=None):
+def _conv(
+    x: Tensor,
+    filters: int,
+    kernel_size: int,
+    strides: int = 1,
+    name: str | None = None,
+    norm: bool = True,
+    initializer: Any = None,
+) -> Tensor:
     """Mirror padding, a convolution, then instance normalisation and a ReLU (unless ``norm`` is
     off, for the last layer)."""
     x = ReflectionPadding2D(kernel_size // 2, name=f"{name}_pad")(x)
@@ -275,8 +298,12 @@ def _conv(x, filters, kernel_size, strides=1, name=None, norm=True, initializer=
 
 
 def transformation_network(
-    filters=(16, 32, 64), residual_blocks=5, skip=True, seed=None, name="transformation_network"
-):
+    filters: Sequence[int] = (16, 32, 64),
+    residual_blocks: int = 5,
+    skip: bool = True,
+    seed: int | None = None,
+    name: str = "transformation_network",
+) -> keras.Model:
     """Johnson et al.'s image transformation network, with instance normalisation.
 
     ``c9s1-f0, d-f1, d-f2, residual_blocks x R-f2, u-f1, u-f0, c9s1-3``: a 9x9 convolution, two 3x3
@@ -313,36 +340,65 @@ def transformation_network(
        and training only has to learn the style. ``skip=False`` builds the network alone
        (linear output, clipped outside training).
     """
-    filters = tuple(int(f) for f in filters)
-    if len(filters) != 3 or min(filters) < 1:
-        raise NSTError(f"filters must be three positive whole numbers, not {filters!r}.")
-    if int(residual_blocks) != residual_blocks or residual_blocks < 0:
-        raise NSTError(f"residual_blocks must be a whole number >= 0, not {residual_blocks!r}.")
-    f0, f1, f2 = filters
+    f0, f1, f2 = _checked_widths(filters, residual_blocks)
     inputs = keras.Input(shape=(None, None, 3), name="photo")
     padded = PadToMultiple(4, name="pad_to_multiple")(inputs)
     x = keras.layers.Rescaling(1 / 127.5, offset=-1.0, name="to_unit_range")(padded)
-    x = _conv(x, f0, 9, name="conv_in", initializer=_initializer(seed, 0))
-    x = _conv(x, f1, 3, strides=2, name="down_1", initializer=_initializer(seed, 1))
-    x = _conv(x, f2, 3, strides=2, name="down_2", initializer=_initializer(seed, 2))
-    for i in range(int(residual_blocks)):
-        block_seed = None if seed is None else 1000 * seed + 10 * (i + 1)
-        x = ResidualBlock(f2, seed=block_seed, name=f"residual_{i + 1}")(x)
-    for i, f in enumerate((f1, f0), start=1):
-        x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"up_{i}_enlarge")(x)
-        x = _conv(x, f, 3, name=f"up_{i}", initializer=_initializer(seed, 2 + i))
-    if skip:  # the photo plus a correction, which starts at zero: the photo itself
-        x = _conv(x, 3, 9, name="conv_out", norm=False, initializer="zeros")
-        x = keras.layers.Rescaling(127.5, name="to_pixels")(x)
-        x = keras.layers.Add(name="photo_plus_correction")([padded, x])
-    else:
-        x = _conv(x, 3, 9, name="conv_out", norm=False, initializer=_initializer(seed, 5))
-        x = keras.layers.Rescaling(127.5, offset=127.5, name="to_pixels")(x)
+    x = _downsampling(x, (f0, f1, f2), seed)
+    x = _residual_blocks(x, f2, int(residual_blocks), seed)
+    x = _upsampling(x, (f1, f0), seed)
+    x = _to_pixels(x, padded, skip, seed)
     outputs = CropToInput(name="crop_to_input")([x, inputs])
     return keras.Model(inputs, outputs, name=name)
 
 
-def network_info(model):
+def _checked_widths(filters: Sequence[int], residual_blocks: int) -> tuple[int, int, int]:
+    """``filters`` as three whole numbers, once they and ``residual_blocks`` pass their checks."""
+    widths = tuple(int(f) for f in filters)
+    if len(widths) != 3 or min(widths) < 1:
+        raise NSTError(f"filters must be three positive whole numbers, not {widths!r}.")
+    if int(residual_blocks) != residual_blocks or residual_blocks < 0:
+        raise NSTError(f"residual_blocks must be a whole number >= 0, not {residual_blocks!r}.")
+    return widths[0], widths[1], widths[2]
+
+
+def _downsampling(x: Tensor, widths: tuple[int, int, int], seed: int | None) -> Tensor:
+    """``c9s1-f0, d-f1, d-f2``: a 9x9 convolution, then two 3x3 ones of stride 2."""
+    f0, f1, f2 = widths
+    x = _conv(x, f0, 9, name="conv_in", initializer=_initializer(seed, 0))
+    x = _conv(x, f1, 3, strides=2, name="down_1", initializer=_initializer(seed, 1))
+    return _conv(x, f2, 3, strides=2, name="down_2", initializer=_initializer(seed, 2))
+
+
+def _residual_blocks(x: Tensor, width: int, blocks: int, seed: int | None) -> Tensor:
+    """``blocks`` residual blocks of ``width`` channels, at a quarter of the size."""
+    for i in range(blocks):
+        block_seed = None if seed is None else 1000 * seed + 10 * (i + 1)
+        x = ResidualBlock(width, seed=block_seed, name=f"residual_{i + 1}")(x)
+    return x
+
+
+def _upsampling(x: Tensor, widths: tuple[int, int], seed: int | None) -> Tensor:
+    """``u-f1, u-f0``: twice a nearest-neighbour enlargement and a 3x3 convolution (not Johnson
+    et al.'s fractionally strided convolution, which leaves checkerboard artefacts)."""
+    for i, f in enumerate(widths, start=1):
+        x = keras.layers.UpSampling2D(2, interpolation="nearest", name=f"up_{i}_enlarge")(x)
+        x = _conv(x, f, 3, name=f"up_{i}", initializer=_initializer(seed, 2 + i))
+    return x
+
+
+def _to_pixels(x: Tensor, padded: Tensor, skip: bool, seed: int | None) -> Tensor:
+    """``c9s1-3``: a 9x9 convolution to three channels in pixel units (x 127.5); with ``skip``
+    added to the (padded) photo, its weights starting at zero, else shifted to 0…255 alone."""
+    if skip:  # the photo plus a correction, which starts at zero: the photo itself
+        x = _conv(x, 3, 9, name="conv_out", norm=False, initializer="zeros")
+        x = keras.layers.Rescaling(127.5, name="to_pixels")(x)
+        return keras.layers.Add(name="photo_plus_correction")([padded, x])
+    x = _conv(x, 3, 9, name="conv_out", norm=False, initializer=_initializer(seed, 5))
+    return keras.layers.Rescaling(127.5, offset=127.5, name="to_pixels")(x)
+
+
+def network_info(model: keras.Model) -> dict[str, Any]:
     """The description a trained network carries: painting, backbone, settings (a dict)."""
     try:
         return dict(model.get_layer("crop_to_input").info)

@@ -1,16 +1,17 @@
 """The settings of a network's training: one table, like a stylisation's.
 
-:class:`TrainConfig` is a :class:`nst_helpers.config.Table`: every setting is a row with its type,
-default, help, check and ``nst train-style`` option (no ``from __future__ import annotations``
-here: the table reads its rows' types at run time), so the command line's options, their help and
+:class:`TrainConfig` is a :class:`nst_helpers.table.Table`: every setting is a row with its type,
+default, help, check and ``nst train-style`` option, so the command line's options, their help and
 defaults, and every check and message come from here.
 """
 
+from __future__ import annotations
+
 from dataclasses import dataclass
-from typing import Optional
 
 from ..choices import NORMALIZATIONS, PRECISIONS, vgg_layer_names
-from ..config import (
+from ..errors import NSTError
+from ..table import (
     BOOLEAN,
     POSITIVE,
     POSITIVE_OR_NONE,
@@ -21,7 +22,6 @@ from ..config import (
     at_least,
     row,
 )
-from ..errors import NSTError
 
 __all__ = ["TrainConfig", "TRAIN_SETTINGS", "JOHNSON"]
 
@@ -136,7 +136,7 @@ class TrainConfig(Table):
     checkpoint_every: int = row(
         100, "Steps between checkpoints.", check=at_least(1), option="--checkpoint-every"
     )
-    max_minutes: Optional[float] = row(
+    max_minutes: float | None = row(
         None,
         "Stop after this many minutes from the start, set-up included (None: no limit).",
         check=POSITIVE_OR_NONE,

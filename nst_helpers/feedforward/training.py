@@ -2,19 +2,20 @@
 
 from __future__ import annotations
 
-import json
 import pathlib
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
+import numpy as np
+
 from .. import losses
-from .._tf import tf as _tf
+from .._tf import Tensor, tf as _tf
 from ..backbone import load_backbone, resolve_precision
 from ..errors import NSTError
-from ..images import vgg_input, write_new
+from ..images import ImageSource, PathLike, vgg_input
 from ..loop import Loop, trace
-from .checkpoints import RUN_FILE, START_AGAIN, checkpoint_setup, run_record
+from .checkpoints import CheckpointWriter, checkpoint_setup, run_record
 from .data import HELD_OUT, PhotoCrops, describe_style, painting as load_painting
 from .network import transformation_network
 from .settings import TrainConfig
@@ -37,7 +38,7 @@ class TrainProgress:
     elapsed: float  # seconds since the first step of this call
     model: object = field(repr=False, default=None)
 
-    def preview(self, image, max_side=128):
+    def preview(self, image: ImageSource, max_side: int | None = 128) -> np.ndarray:
         """``image`` stylised by the network as it is now (``uint8``)."""
         return stylize_fast(self.model, image, max_side=max_side)
 
@@ -61,19 +62,19 @@ class TrainResult:
     checkpoint: str | None = None  # the last checkpoint written, if any
 
     @property
-    def seconds_per_step(self):
+    def seconds_per_step(self) -> float:
         done = self.step - self.start_step
         return self.seconds / done if done else float("nan")
 
     @property
-    def interrupted(self):
+    def interrupted(self) -> bool:
         return self.stop_reason in ("interrupted", "stopped")
 
-    def save(self, path, force=False):
+    def save(self, path: PathLike, force: bool = False) -> pathlib.Path:
         """Save the network as a ``.keras`` file (:func:`save_network`); returns the path."""
         return save_network(self.model, path, force=force)
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return (
             f"TrainResult(step {self.step} of {self.config.steps}, backbone={self.backbone}, "
             f"precision={self.precision}, {self.seconds:.0f} s, "
@@ -115,7 +116,7 @@ def train(
     config: TrainConfig | None = None,
     *,
     photos: Any = None,
-    checkpoint_dir: Any = None,
+    checkpoint_dir: PathLike | None = None,
     resume: bool = False,
     force: bool = False,
     callback: Callable | None = None,
@@ -161,10 +162,57 @@ def train(
         still returns the network.
     """
     t0 = time.perf_counter()
+    cfg = _settings(config, changes, callback_every)
+    run = _set_up(style, cfg, photos, checkpoint_dir, resume, force, verbose)
+    run.setup_seconds = time.perf_counter() - t0
+    run.train_step, run.compile_seconds = trace(run.train_step)  # traced once, here
+    loop = _loop(run, t0, callback, callback_every, should_stop, progress)
+    reason, message, path = _run(loop, run, verbose)
+    _describe(run, photos)
+    return _result(run, loop, reason, message, path)
+
+
+def _settings(
+    config: TrainConfig | None, changes: dict[str, Any], callback_every: int
+) -> TrainConfig:
+    """``config`` (default ``TrainConfig()``) with ``changes``, validated; ``callback_every``
+    checked too."""
     cfg = config or TrainConfig()
     cfg = cfg.replace(**changes) if changes else cfg.validate()
     if int(callback_every) != callback_every or callback_every < 1:
         raise NSTError(f"callback_every must be a whole number >= 1, not {callback_every!r}.")
+    return cfg
+
+
+@dataclass
+class _Training:
+    """A training run's parts, as :func:`_set_up` makes them, and the seconds they took."""
+
+    config: TrainConfig
+    description: str  # the painting's name, for messages and the network's description
+    loss: losses.PerceptualLoss
+    data: PhotoCrops
+    model: keras.Model
+    step: Tensor  # a tf.Variable: the steps done, kept in every checkpoint
+    train_step: Any  # the tf.function (:func:`_train_step`), then its traced concrete function
+    writer: CheckpointWriter | None  # None: no checkpoints
+    start_step: int  # 0, or the step of the checkpoint resumed from
+    setup_seconds: float = 0.0
+    compile_seconds: float = 0.0
+
+
+def _set_up(
+    style: Any,
+    cfg: TrainConfig,
+    photos: Any,
+    checkpoint_dir: PathLike | None,
+    resume: bool,
+    force: bool,
+    verbose: bool,
+) -> _Training:
+    """Everything a run needs: the painting, the checkpoint folder (checked first, so that a
+    refusal is quick), the loss, the photographs, the network and Adam (restored from the
+    checkpoint when resuming) and the training step."""
     description, painting = describe_style(style), load_painting(style, cfg.style_size)
     resume_from = None
     if checkpoint_dir is not None:  # before the network is loaded, so that a refusal is quick
@@ -175,32 +223,40 @@ def train(
     optimizer = keras.optimizers.Adam(learning_rate=cfg.learning_rate)
     optimizer.build(net.trainable_variables)
     step = tf.Variable(0, dtype=tf.int64, trainable=False, name="step")
-    manager = None
+    writer = None
     if checkpoint_dir is not None:
-        folder = pathlib.Path(checkpoint_dir).expanduser()
-        folder.mkdir(parents=True, exist_ok=True)
-        ckpt = tf.train.Checkpoint(model=net, optimizer=optimizer, step=step)
-        manager = tf.train.CheckpointManager(
-            ckpt, str(folder), max_to_keep=2, checkpoint_name="ckpt", step_counter=step
-        )
-        if resume_from is not None:
-            try:
-                ckpt.restore(resume_from).assert_existing_objects_matched()
-            except Exception as err:  # noqa: BLE001 - shapes or names that do not match
-                first = (str(err).splitlines() or [""])[0][:160]
-                raise NSTError(
-                    f"{resume_from}: does not fit this network ({first}); resume with "
-                    f"the settings it was trained with ({folder / RUN_FILE}), " + START_AGAIN
-                ) from None
-            if verbose:
-                print(f"Resuming from step {int(step.numpy())} ({resume_from}).")
         record = run_record(cfg, painting, description)
-        write_new(folder / RUN_FILE, (json.dumps(record, indent=1) + "\n").encode(), force=True)
-    start_step = int(step.numpy())
+        writer = CheckpointWriter(
+            checkpoint_dir, net, optimizer, step, resume_from, record, verbose
+        )
+    return _Training(
+        config=cfg,
+        description=description,
+        loss=loss_fn,
+        data=data,
+        model=net,
+        step=step,
+        train_step=_train_step(loss_fn, net, optimizer, step, cfg),
+        writer=writer,
+        start_step=int(step.numpy()),
+    )
+
+
+def _train_step(
+    loss_fn: losses.PerceptualLoss,
+    net: keras.Model,
+    optimizer: keras.optimizers.Optimizer,
+    step: Tensor,
+    cfg: TrainConfig,
+) -> Any:
+    """One step of Adam on the network's weights, as a ``tf.function`` of a batch of photographs
+    (of the run's one batch shape): the photographs' VGG features are the content targets of
+    their stylised versions. It counts ``step`` up and returns the total, content, style and TV
+    losses."""
     spec = tf.TensorSpec((cfg.batch_size, cfg.size, cfg.size, 3), tf.float32)
 
     @tf.function(input_signature=[spec])
-    def train_step(photos_):
+    def train_step(photos_: Tensor) -> Tensor:
         targets = loss_fn.content_targets(vgg_input(photos_))
         with tf.GradientTape() as tape:
             total, content, style_, tv = loss_fn(vgg_input(net(photos_, training=True)), targets)
@@ -209,40 +265,53 @@ def train(
         step.assign_add(1)
         return tf.stack([total, content, style_, tv])
 
-    setup_seconds = time.perf_counter() - t0
-    train_step, compile_seconds = trace(train_step)
-    saved = [None if resume_from is None else start_step]  # the step resumed from is on disk
+    return train_step
 
-    def checkpoint():
-        if manager is not None and int(step.numpy()) != saved[0]:
-            manager.save(checkpoint_number=step)
-            saved[0] = int(step.numpy())  # only once written: Ctrl-C while writing writes again
-        return manager.latest_checkpoint if manager is not None else None
 
-    def progress_info(k, steps, last, elapsed, best_loss, x):
-        return TrainProgress(k, steps, last, loop.history, elapsed, net)
-
+def _loop(
+    run: _Training,
+    t0: float,
+    callback: Callable | None,
+    callback_every: int,
+    should_stop: Callable[[], bool] | None,
+    progress: bool,
+) -> Loop:
+    """The library's loop for ``run``: from its start step, with its checkpoints, its time limit
+    (counted from ``t0``: set-up included) and :func:`train`'s callback and stop requests."""
+    cfg, writer = run.config, run.writer
     deadline = None if cfg.max_minutes is None else t0 + 60.0 * cfg.max_minutes
+
+    def progress_info(
+        k: int, steps: int, last: dict, elapsed: float, best_loss: float, x: Any
+    ) -> TrainProgress:
+        return TrainProgress(k, steps, last, loop.history, elapsed, run.model)
+
     loop = Loop(
         cfg.steps,
         cfg,
-        start=start_step,
+        start=run.start_step,
         callback=callback,
         callback_every=callback_every,
         should_stop=should_stop,
         progress=progress,
-        desc=f"Training [{loss_fn.backbone.name}]",
-        save_every=cfg.checkpoint_every if manager is not None else None,
-        save=checkpoint,
+        desc=f"Training [{run.loss.backbone.name}]",
+        save_every=cfg.checkpoint_every if writer is not None else None,
+        save=writer.save if writer is not None else None,
         deadline=deadline,
         deadline_words=f"the time limit of {cfg.max_minutes:g} minutes" if deadline else "",
         progress_info=progress_info,
         kept="the network so far",
     )
+    return loop
 
-    def body():
+
+def _run(loop: Loop, run: _Training, verbose: bool) -> tuple[str, str, str | None]:
+    """Train until the last step or a stop, then write the last checkpoint (a diverged run's is
+    the last one written before) and say how the run ended: ``(reason, message, checkpoint)``."""
+
+    def body() -> str:
         while loop.step < loop.steps:
-            loop.record(train_step(tf.constant(data.batch(loop.step))).numpy())
+            loop.record(run.train_step(tf.constant(run.data.batch(loop.step))).numpy())
             loop.step += 1
             loop.check()
             loop.boundary(None, float("nan"))  # every step is a boundary: stop requests, time
@@ -252,35 +321,45 @@ def train(
         reason, message = loop.run(body)
     finally:
         loop.close()
-    path = (
-        checkpoint() if reason != "diverged" else (manager.latest_checkpoint if manager else None)
-    )
+    writer = run.writer
+    path = None if writer is None else (writer.latest if reason == "diverged" else writer.save())
     if path and reason in ("interrupted", "stopped", "time limit"):
         message = f"{message} The last checkpoint is {path}.".strip()
     if message and verbose:
         print(message)
-    done = int(step.numpy())
-    net.get_layer("crop_to_input").info = {
-        "style": description,
-        "backbone": loss_fn.backbone.name,
-        "precision": loss_fn.precision,
-        "steps": done,
+    return reason, message, path
+
+
+def _describe(run: _Training, photos: Any) -> None:
+    """Give the network the description its ``.keras`` file keeps: the painting, the backbone,
+    the steps, the photographs, the settings
+    (:func:`~nst_helpers.feedforward.network.network_info` reads it)."""
+    data = run.data
+    run.model.get_layer("crop_to_input").info = {
+        "style": run.description,
+        "backbone": run.loss.backbone.name,
+        "precision": run.loss.precision,
+        "steps": int(run.step.numpy()),
         "training_photos": list(data.names) if len(data) <= 50 else f"{len(data)} photographs",
         "held_out": list(HELD_OUT) if photos is None else [],
-        "config": cfg.to_dict(),
+        "config": run.config.to_dict(),
         "library": "nst_helpers",
     }
+
+
+def _result(run: _Training, loop: Loop, reason: str, message: str, path: str | None) -> TrainResult:
+    """The :class:`TrainResult` of ``run``, ended for ``reason``."""
     return TrainResult(
-        model=net,
+        model=run.model,
         history=loop.history,
-        start_step=start_step,
-        step=done,
+        start_step=run.start_step,
+        step=int(run.step.numpy()),
         seconds=loop.seconds,
-        setup_seconds=setup_seconds,
-        compile_seconds=compile_seconds,
-        backbone=loss_fn.backbone.name,
-        precision=str(loss_fn.precision),
-        config=cfg,
+        setup_seconds=run.setup_seconds,
+        compile_seconds=run.compile_seconds,
+        backbone=run.loss.backbone.name,
+        precision=str(run.loss.precision),
+        config=run.config,
         stop_reason=reason,
         message=message,
         checkpoint=path,

@@ -8,12 +8,13 @@ import tempfile
 import time
 import weakref
 import zipfile
+from collections.abc import Callable
 
 import numpy as np
 
-from .._tf import tf as _tf
+from .._tf import Tensor, tf as _tf
 from ..errors import NSTError
-from ..images import check_writable, load_image, write_new
+from ..images import ImageSource, PathLike, check_writable, load_image, write_new
 from .network import network_info
 
 tf = _tf()
@@ -30,7 +31,7 @@ __all__ = [
 _FORWARD: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
-def _forward(model):
+def _forward(model: keras.Model) -> Callable[[Tensor], Tensor]:
     """``model``'s forward pass as one ``tf.function`` for images of any size, traced once."""
     fn = _FORWARD.get(model)
     if fn is None:
@@ -42,7 +43,9 @@ def _forward(model):
     return fn
 
 
-def stylize_fast(model, image, max_side=1024):
+def stylize_fast(
+    model: keras.Model | PathLike, image: ImageSource, max_side: int | None = 1024
+) -> np.ndarray:
     """Stylise ``image`` with a trained network: one forward pass.
 
     Args:
@@ -62,7 +65,9 @@ def stylize_fast(model, image, max_side=1024):
     return np.clip(np.round(out[0].numpy()), 0, 255).astype(np.uint8)
 
 
-def milliseconds_per_image(model, image, max_side, repeats=5):
+def milliseconds_per_image(
+    model: keras.Model, image: ImageSource, max_side: int | None, repeats: int = 5
+) -> float:
     """The median time of :func:`stylize_fast`'s forward pass on ``image`` at ``max_side``, in ms.
 
     The first pass (which traces and warms up) is not counted. Loading and resizing the image are
@@ -80,7 +85,7 @@ def milliseconds_per_image(model, image, max_side, repeats=5):
     return 1000.0 * float(np.median(times))
 
 
-def save_network(model, path, force=False):
+def save_network(model: keras.Model, path: PathLike, force: bool = False) -> pathlib.Path:
     """Save a network as a ``.keras`` file; never replaces a file without ``force``.
 
     Returns:
@@ -97,7 +102,7 @@ def save_network(model, path, force=False):
     return write_new(path, data, force=force)
 
 
-def load_network(path):
+def load_network(path: PathLike) -> keras.Model:
     """Load a network saved by :func:`save_network` (or ``nst train-style``).
 
     The file is read in Keras' safe mode: its layers are this module's registered classes and
@@ -126,7 +131,7 @@ def load_network(path):
     return model
 
 
-def describe_network(model):
+def describe_network(model: keras.Model) -> str:
     """One line: which painting, backbone and training made the network."""
     info = network_info(model)
     if not info:

@@ -140,6 +140,163 @@ def default_jobs() -> int:
     return max(1, min(4, (os.cpu_count() or 2) // 2))
 
 
+def _check_timeout(timeout: float) -> None:
+    """Raise NSTError unless ``timeout`` is a positive, finite number of seconds."""
+    if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
+        raise NSTError(f"timeout must be a positive number of seconds, not {timeout!r}.")
+
+
+def _matched_submissions(
+    submissions: Sequence[str | os.PathLike], course_nbs: dict[str, dict]
+) -> list[Submission]:
+    """The submitted notebooks found (:func:`find_submissions`); NSTError if there are none, or
+    if none of them is one of the course's notebooks."""
+    subs = find_submissions(submissions, course_nbs)
+    if not subs:
+        raise NSTError("no submissions to grade.")
+    if all(sub.notebook is None for sub in subs):
+        raise NSTError(
+            f"none of the {len(subs)} notebook{'s' if len(subs) != 1 else ''} given is "
+            f"one of the course's (name them like {next(iter(course_nbs))}.ipynb, or "
+            "pass --course DIR); nothing was written."
+        )
+    return subs
+
+
+def _warned_sandbox_mode() -> str:
+    """How kernels are isolated here (:func:`sandbox_mode`), with a warning on stderr where
+    bubblewrap cannot run."""
+    mode, why = sandbox_mode()
+    if mode != "bwrap":
+        print(
+            f"nst: warning: {why}: submissions run in kernels of their own with limits on "
+            "memory, CPU time, processes and file size, but NOT isolated: they can read and write "
+            "this user's files, reach the network and see other processes. Grade untrusted "
+            "classes where bubblewrap works (apt-get install bubblewrap).",
+            file=sys.stderr,
+        )
+    return mode
+
+
+def _ungraded(student: str, notebook: str | None, note: str, **extra: str) -> dict[str, Any]:
+    """The result of a notebook that was not graded: no statuses, one note."""
+    return {"student": student, "notebook": notebook, "results": {}, "notes": [note], **extra}
+
+
+def _read_submission(sub: Submission) -> str | None:
+    """A submission's text; None, unread, when it is over :data:`MAX_BYTES`."""
+    try:
+        size = sub.path.stat().st_size
+        text = sub.path.read_text(encoding="utf-8", errors="replace") if size <= MAX_BYTES else ""
+    except OSError as err:
+        raise NSTError(f"{sub.path}: cannot read it ({err.strerror}).") from None
+    return text if size <= MAX_BYTES else None
+
+
+def _plan(
+    subs: list[Submission],
+    course_nbs: dict[str, dict],
+    timeout: float,
+    mode: str,
+    watch: tuple[str, ...],
+) -> tuple[list[dict], list[Job], dict[tuple[str, str], str]]:
+    """Read the submissions: the rows of those that will not run, the jobs of those that will,
+    and the notes of those that were taken from several copies (by student and notebook)."""
+    results: list[dict[str, Any]] = []
+    todo: list[Job] = []
+    copy_notes: dict[tuple[str, str], str] = {}
+    for sub in subs:
+        if sub.notebook is None:
+            results.append(_ungraded(sub.student, None, f"{sub.path.name}: {sub.problem}"))
+            continue
+        text = _read_submission(sub)
+        if text is None:
+            note = f"{sub.path.name}: over {MAX_BYTES >> 20} MB, not graded"
+            results.append(_ungraded(sub.student, sub.notebook, note))
+            continue
+        course_nb = course_nbs[sub.notebook]
+        todo.append(
+            Job(sub.student, sub.notebook, text, course_nb, timeout, sandbox=mode, watch=watch)
+        )
+        if sub.copies:
+            copy_notes[(sub.student, sub.notebook)] = (
+                f"{sub.notebook}: took the newest of {len(sub.copies) + 1} copies, {sub.path.name}"
+            )
+    return results, todo, copy_notes
+
+
+def _result_of(future: cf.Future[dict], job: Job) -> dict[str, Any]:
+    """A worker's result; for a worker that died, or a bug, a row that says so."""
+    try:
+        return future.result()
+    except Exception as err:  # noqa: BLE001 - a worker that died, or a bug: say so, go on
+        why = f"{GRADER_FAILED} ({type(err).__name__}: {one_line(err)[:200]})"
+        return _ungraded(job.student, job.notebook, f"{job.notebook}: {why}", grader_error=why)
+
+
+def _say_graded(res: dict[str, Any]) -> None:
+    """Print a line for a notebook just graded."""
+    got = sum(1 for s, _ in res["results"].values() if s == PASSED)
+    print(
+        f"{res['student']}, {res['notebook']}: {got}/{len(res['results'])} passed"
+        + (f" ({'; '.join(res['notes'])})" if res["notes"] else "")
+        + (f", {res['seconds']:.0f} s" if "seconds" in res else ""),
+        flush=True,
+    )
+
+
+def _run_jobs(
+    todo: list[Job],
+    copy_notes: dict[tuple[str, str], str],
+    jobs: int | None,
+    executor: cf.Executor | None,
+    verbose: bool,
+) -> list[dict]:
+    """Grade the jobs on ``executor`` (else a pool of our own, shut down here); their results in
+    the order they finish."""
+    own = process_pool(jobs or default_jobs()) if executor is None and todo else None
+    pool = own if own is not None else executor  # None only when there is nothing to grade
+    results: list[dict[str, Any]] = []
+    try:
+        futures: dict[cf.Future[dict], Job] = (
+            {pool.submit(grade_notebook, job): job for job in todo} if pool is not None else {}
+        )
+        for future in cf.as_completed(futures):
+            res = _result_of(future, futures[future])
+            if (res["student"], res["notebook"]) in copy_notes:
+                res["notes"] = [copy_notes[(res["student"], res["notebook"])], *res["notes"]]
+            results.append(res)
+            if verbose:
+                _say_graded(res)
+    finally:
+        if own is not None:
+            own.shutdown(wait=True, cancel_futures=True)
+    return results
+
+
+def _check_some_graded(results: list[dict], todo: list[Job]) -> None:
+    """Raise NSTError when no notebook could be graded: a table of zeros would be a lie."""
+    failed = [r["grader_error"] for r in results if r.get("grader_error")]
+    if todo and len(failed) == len(todo):
+        raise NSTError(
+            f"no notebook could be graded ({failed[0]}); nothing was written. Check "
+            "that a python3 kernel starts here (jupyter kernelspec list; "
+            f"{INSTALL})."
+        )
+
+
+def _check_unchanged(before: dict[str, str]) -> None:
+    """Raise NSTError when the grader's own files changed since their digests ``before``."""
+    changed = [k for k, v in digest_files(before).items() if before[k] != v]
+    if changed:
+        raise NSTError(
+            f"the grader's own files (its checks and reference values) changed while "
+            f"grading ({short_path(changed[0])}); nothing was written. If nobody edited "
+            "them, a submission run without a sandbox did: reinstall nst-helpers and "
+            "grade again where bubblewrap works."
+        )
+
+
 def grade(
     submissions: Sequence[str | os.PathLike],
     out: str | os.PathLike | None = None,
@@ -170,126 +327,19 @@ def grade(
         "notes"}``.
     """
     check_installed()
-    if not (isinstance(timeout, (int, float)) and 0 < timeout < float("inf")):
-        raise NSTError(f"timeout must be a positive number of seconds, not {timeout!r}.")
+    _check_timeout(timeout)
     out = pathlib.Path(out) if out is not None else None
     if out is not None:
         check_out(out, force)
     course_nbs = load_course(course)
-    subs = find_submissions(submissions, course_nbs)
-    if not subs:
-        raise NSTError("no submissions to grade.")
-    if all(sub.notebook is None for sub in subs):
-        raise NSTError(
-            f"none of the {len(subs)} notebook{'s' if len(subs) != 1 else ''} given is "
-            f"one of the course's (name them like {next(iter(course_nbs))}.ipynb, or "
-            "pass --course DIR); nothing was written."
-        )
-    mode, why = sandbox_mode()
-    if mode != "bwrap":
-        print(
-            f"nst: warning: {why}: submissions run in kernels of their own with limits on "
-            "memory, CPU time, processes and file size, but NOT isolated: they can read and write "
-            "this user's files, reach the network and see other processes. Grade untrusted "
-            "classes where bubblewrap works (apt-get install bubblewrap).",
-            file=sys.stderr,
-        )
+    subs = _matched_submissions(submissions, course_nbs)
+    mode = _warned_sandbox_mode()
     watch = tuple(str(p) for sub in subs for p in [sub.path, *sub.copies])
     package_before = digest_files(package_files())
-    results: list[dict[str, Any]] = []
-    todo: list[Job] = []
-    copy_notes: dict[tuple[str, str], str] = {}
-    for sub in subs:
-        if sub.notebook is None:
-            results.append(
-                {
-                    "student": sub.student,
-                    "notebook": None,
-                    "results": {},
-                    "notes": [f"{sub.path.name}: {sub.problem}"],
-                }
-            )
-            continue
-        try:
-            size = sub.path.stat().st_size
-            text = (
-                sub.path.read_text(encoding="utf-8", errors="replace") if size <= MAX_BYTES else ""
-            )
-        except OSError as err:
-            raise NSTError(f"{sub.path}: cannot read it ({err.strerror}).") from None
-        if size > MAX_BYTES:
-            results.append(
-                {
-                    "student": sub.student,
-                    "notebook": sub.notebook,
-                    "results": {},
-                    "notes": [f"{sub.path.name}: over {MAX_BYTES >> 20} MB, not graded"],
-                }
-            )
-            continue
-        todo.append(
-            Job(
-                sub.student,
-                sub.notebook,
-                text,
-                course_nbs[sub.notebook],
-                float(timeout),
-                sandbox=mode,
-                watch=watch,
-            )
-        )
-        if sub.copies:
-            copy_notes[(sub.student, sub.notebook)] = (
-                f"{sub.notebook}: took the newest of {len(sub.copies) + 1} copies, {sub.path.name}"
-            )
-    own = process_pool(jobs or default_jobs()) if executor is None and todo else None
-    pool = own if own is not None else executor  # None only when there is nothing to grade
-    try:
-        futures: dict[cf.Future[dict], Job] = (
-            {pool.submit(grade_notebook, job): job for job in todo} if pool is not None else {}
-        )
-        for future in cf.as_completed(futures):
-            job = futures[future]
-            try:
-                res = future.result()
-            except Exception as err:  # noqa: BLE001 - a worker that died, or a bug: say so, go on
-                why = f"{GRADER_FAILED} ({type(err).__name__}: {one_line(err)[:200]})"
-                res = {
-                    "student": job.student,
-                    "notebook": job.notebook,
-                    "results": {},
-                    "notes": [f"{job.notebook}: {why}"],
-                    "grader_error": why,
-                }
-            if (res["student"], res["notebook"]) in copy_notes:
-                res["notes"] = [copy_notes[(res["student"], res["notebook"])], *res["notes"]]
-            results.append(res)
-            if verbose:
-                got = sum(1 for s, _ in res["results"].values() if s == PASSED)
-                print(
-                    f"{res['student']}, {res['notebook']}: {got}/{len(res['results'])} passed"
-                    + (f" ({'; '.join(res['notes'])})" if res["notes"] else "")
-                    + (f", {res['seconds']:.0f} s" if "seconds" in res else ""),
-                    flush=True,
-                )
-    finally:
-        if own is not None:
-            own.shutdown(wait=True, cancel_futures=True)
-    failed = [r["grader_error"] for r in results if r.get("grader_error")]
-    if todo and len(failed) == len(todo):  # nothing graded: a table of zeros would be a lie
-        raise NSTError(
-            f"no notebook could be graded ({failed[0]}); nothing was written. Check "
-            "that a python3 kernel starts here (jupyter kernelspec list; "
-            f"{INSTALL})."
-        )
-    changed = [k for k, v in digest_files(package_before).items() if package_before[k] != v]
-    if changed:
-        raise NSTError(
-            f"the grader's own files (its checks and reference values) changed while "
-            f"grading ({short_path(changed[0])}); nothing was written. If nobody edited "
-            "them, a submission run without a sandbox did: reinstall nst-helpers and "
-            "grade again where bubblewrap works."
-        )
+    results, todo, copy_notes = _plan(subs, course_nbs, float(timeout), mode, watch)
+    results += _run_jobs(todo, copy_notes, jobs, executor, verbose)
+    _check_some_graded(results, todo)
+    _check_unchanged(package_before)
     rows = table(results, course_nbs)
     if out is not None:
         write_csv(rows, out, force=force)

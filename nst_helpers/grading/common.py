@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib
+import importlib.util
 import pathlib
 
 from ..errors import NSTError
@@ -44,9 +46,6 @@ def check_installed() -> None:
     """Raise :class:`NSTError` in one line, naming the package and the extra, when grading cannot
     run here: a package of the ``[grade]`` extra is missing, or no ``python3`` Jupyter kernel is
     installed. Checked before any submission is read or any file written."""
-    import importlib
-    import importlib.util
-
     for name in EXTRA_MODULES:
         try:
             if name == "ipykernel":  # it runs in the kernel, not here: found, not imported
@@ -61,6 +60,7 @@ def check_installed() -> None:
                 f"nst grade needs {name}, which the [grade] extra installs: {INSTALL}; "
                 "nothing was graded."
             )
+    # jupyter_client: the [grade] extra, found above
     from jupyter_client.kernelspec import KernelSpecManager, NoSuchKernel
 
     try:

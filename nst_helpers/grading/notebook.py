@@ -3,6 +3,8 @@ and in place of each test cell a cell that only collects what the student's func
 
 from __future__ import annotations
 
+import ast
+
 from ..errors import NSTError
 from .submissions import cell_source, grading_metadata
 
@@ -12,6 +14,8 @@ _COLLECT = """\
 import nst_helpers.checks.record as __nst_record
 __nst_record.collect({folder!r}, {key!r}, {check!r}, lambda: {fn}, {options!r})
 del __nst_record"""
+#: The kernel every built notebook names.
+_KERNELSPEC = {"name": "python3", "display_name": "Python 3", "language": "python"}
 
 
 def check_calls(source: str) -> list[tuple[str, str, dict]]:
@@ -25,8 +29,7 @@ def check_calls(source: str) -> list[tuple[str, str, dict]]:
     Returns:
         ``(check, the student's function's name, keyword arguments)`` per call, in order.
     """
-    import ast
-
+    # the checks' table: the checks' package, loaded only where a class is graded
     from ..checks import CHECKS
 
     calls: list[tuple[str, str, dict]] = []
@@ -79,6 +82,42 @@ def _answer_in(submission: list, course_cell: dict) -> str | None:
     return None
 
 
+def _graded_cells(course_nb: dict) -> list[dict]:
+    """The course's code cells up to its last autograded test cell: the cells after it never run."""
+    last = max(
+        (i for i, c in enumerate(course_nb["cells"]) if grading_metadata(c).get("grade")),
+        default=-1,
+    )
+    return [c for c in course_nb["cells"][: last + 1] if c.get("cell_type") == "code"]
+
+
+def _keyed_calls(source: str, first: int) -> list[tuple[str, str, str, dict]]:
+    """The checks a test cell calls (:func:`check_calls`), each with its key in the exchange
+    folder: ``k0``, ``k1``... numbered across the notebook from ``first``."""
+    return [
+        (f"k{first + i}", check, fn, options)
+        for i, (check, fn, options) in enumerate(check_calls(source))
+    ]
+
+
+def _collector(calls: list[tuple[str, str, str, dict]], folder: str) -> str:
+    """The source of the cell that replaces a test cell: it only collects what the calls return."""
+    return "\n".join(
+        _COLLECT.format(folder=folder, key=k, check=c, fn=f, options=o) for k, c, f, o in calls
+    )
+
+
+def _code_cell(source: str) -> dict:
+    """A code cell with ``source``, never run, no metadata."""
+    return {
+        "cell_type": "code",
+        "execution_count": None,
+        "metadata": {},
+        "outputs": [],
+        "source": source,
+    }
+
+
 def build_notebook(course_nb: dict, submission: dict, folder: str) -> tuple[dict, dict, list[str]]:
     """The notebook the kernel runs: the course's cells, the submission's answers, and in place of
     each test cell a cell that only collects the answers (:func:`nst_helpers.checks.record.collect`).
@@ -96,13 +135,7 @@ def build_notebook(course_nb: dict, submission: dict, folder: str) -> tuple[dict
     out: list[dict] = []
     verdicts: dict[str, tuple[int, list[tuple[str, str, str, dict]]]] = {}
     notes: list[str] = []
-    last = max(
-        (i for i, c in enumerate(course_nb["cells"]) if grading_metadata(c).get("grade")),
-        default=-1,
-    )
-    for cell in course_nb["cells"][: last + 1]:
-        if cell.get("cell_type") != "code":
-            continue
+    for cell in _graded_cells(course_nb):
         meta, src = grading_metadata(cell), cell_source(cell)
         if meta.get("solution"):
             answer = _answer_in(cells, cell)
@@ -110,36 +143,10 @@ def build_notebook(course_nb: dict, submission: dict, folder: str) -> tuple[dict
                 notes.append(f"no answer cell {meta.get('grade_id')}")
             src = src if answer is None else answer
         elif meta.get("grade"):
-            calls: list[tuple[str, str, str, dict]] = []
-            for check, fn, options in check_calls(src):
-                calls.append(
-                    (
-                        f"k{sum(len(v[1]) for v in verdicts.values()) + len(calls)}",
-                        check,
-                        fn,
-                        options,
-                    )
-                )
+            calls = _keyed_calls(src, sum(len(v[1]) for v in verdicts.values()))
             verdicts[meta["grade_id"]] = (len(out), calls)
-            src = "\n".join(
-                _COLLECT.format(folder=folder, key=k, check=c, fn=f, options=o)
-                for k, c, f, o in calls
-            )
-        out.append(
-            {
-                "cell_type": "code",
-                "execution_count": None,
-                "metadata": {},
-                "outputs": [],
-                "source": src,
-            }
-        )
-    nb = {
-        "cells": out,
-        "metadata": {
-            "kernelspec": {"name": "python3", "display_name": "Python 3", "language": "python"}
-        },
-        "nbformat": 4,
-        "nbformat_minor": 4,
-    }
+            src = _collector(calls, folder)
+        out.append(_code_cell(src))
+    metadata = {"kernelspec": dict(_KERNELSPEC)}
+    nb = {"cells": out, "metadata": metadata, "nbformat": 4, "nbformat_minor": 4}
     return nb, verdicts, notes

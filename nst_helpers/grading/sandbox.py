@@ -7,9 +7,13 @@ from __future__ import annotations
 import os
 import pathlib
 import shutil
+import signal
+import site
 import subprocess
 import sys
+import sysconfig
 import time
+from importlib import resources
 from typing import Any
 
 from .common import one_line
@@ -88,9 +92,6 @@ def sandbox_mode() -> tuple[str, str]:
 
 def _python_dirs() -> list[str]:
     """The folders Python and its installed packages need, read-only in the sandbox."""
-    import site
-    import sysconfig
-
     dirs = {
         sys.prefix,
         sys.base_prefix,
@@ -190,6 +191,7 @@ def kernel_manager_class(prefix: list[str], ipc: pathlib.Path) -> type:
     Returns:
         A subclass of jupyter_client's ``AsyncKernelManager``.
     """
+    # jupyter_client: the [grade] extra, imported only where a notebook is graded
     from jupyter_client.manager import AsyncKernelManager
 
     class SandboxedKernelManager(AsyncKernelManager):
@@ -215,7 +217,7 @@ def become_subreaper() -> None:
         None.
     """
     try:
-        import ctypes
+        import ctypes  # Linux's prctl, needed only without a sandbox
 
         ctypes.CDLL(None, use_errno=True).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
     except (OSError, AttributeError):
@@ -281,8 +283,6 @@ def end_processes(marker: str, before: set[int]) -> int:
     Returns:
         How many of them were still running (not zombies) when they were killed.
     """
-    import signal
-
     left = _marked(marker) | (descendants() - before)
     running = sum(1 for pid in left if not _zombie(pid))
     for pid in left:
@@ -309,8 +309,7 @@ def copy_package(dest: pathlib.Path) -> None:
     Args:
         dest: the folder that gets ``nst_helpers/``.
     """
-    from importlib import resources
-
+    # the checks' package: its reference values, loaded only where a class is graded
     from .. import checks
 
     pkg = pathlib.Path(__file__).resolve().parents[1]
@@ -334,6 +333,7 @@ def copy_weights(home: pathlib.Path) -> dict[str, str]:
     Returns:
         The kernel's environment variables that point at the copies.
     """
+    # the weights' module: loaded only where a class is graded
     from .. import weights
 
     cache, keras_home = home / ".cache" / "nst_helpers", home / ".keras"
