@@ -298,9 +298,9 @@ class Loop:
 
     A *boundary* is a step at which the run looks up from optimising: every ``callback_every``
     steps (callback and ``should_stop``), every ``frames_every`` steps (a frame), every
-    ``save_every`` steps (``save()``, a training run's checkpoint) and at the last step. Adam on
-    an image runs compiled chunks from one boundary to the next; L-BFGS checks each evaluation; a
-    network's training looks up after every step (a new batch is drawn in Python anyway).
+    ``save_every`` steps (``save()``, a training run's checkpoint) and at the last step. Adam and
+    L-BFGS on an image run compiled chunks from one boundary to the next; a network's training
+    looks up after every step (a new batch is drawn in Python anyway).
 
     Args:
         steps: the step at which the run ends.

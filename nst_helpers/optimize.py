@@ -6,8 +6,9 @@ image's at the style layers. :func:`stylize` does that and returns a :class:`Sty
 best image found, the loss history, the timings and the name of the backbone that made it.
 
 Both optimisers keep the image in VGG space and inside the range of real pixels: Adam by clipping
-after each step, as the seed did; L-BFGS-B (scipy) with bounds. Adam runs many steps per call of one
-``tf.function``, so Python does no work per step; the best image is tracked inside the graph.
+after each step, as the seed did; L-BFGS by projecting onto those bounds (:mod:`nst_helpers.lbfgs`).
+Both run many steps per call of one ``tf.function``, so Python does no work per step; the best
+image is tracked inside the graph.
 """
 
 from __future__ import annotations
@@ -20,14 +21,13 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
-from scipy.optimize import Bounds, minimize
-from threadpoolctl import threadpool_limits
 
 from ._tf import Tensor, tf as _tf
 from .color import transfer_luminance
 from .config import StyleConfig, preset
 from .errors import NSTError
 from .images import VGG_MAX, VGG_MIN, ImageSource, PathLike, from_vgg, save_image
+from .lbfgs import BoxLBFGS
 from .loop import (
     EXPLODE,
     LOSS_NAMES,
@@ -44,6 +44,10 @@ from .problem import Problem, as_list
 
 tf = _tf()
 import keras  # noqa: E402
+
+#: L-BFGS's memory: the inverse Hessian is built from this many recent steps (scipy's ``maxcor``;
+#: 10 lost 6 % of the loss at 150 evaluations, docs/performance-history.md).
+LBFGS_HISTORY = 20
 
 # The loop's and the problem's public names are offered here too: notebooks import them from here.
 __all__ = [
@@ -204,55 +208,35 @@ def _run_adam(problem: Problem, x0: Tensor, loop: Loop) -> _Outcome:
 
 
 def _run_lbfgs(problem: Problem, x0: Tensor, loop: Loop) -> _Outcome:
-    """scipy's L-BFGS-B on the pixels, bounded to real pixels, one compiled evaluation per call."""
-    shape = tuple(x0.shape)
+    """L-BFGS on the pixels, bounded to real pixels, many evaluations per compiled call
+    (:class:`~nst_helpers.lbfgs.BoxLBFGS`: no float64 copies, no round trip to Python)."""
 
-    @tf.function(reduce_retracing=True)
     def value_and_grad(x: Tensor) -> tuple[Tensor, Tensor]:
         with tf.GradientTape() as tape:
             tape.watch(x)
             total, content, style, tv = problem.losses(x)
         return tf.stack([total, content, style, tv]), tape.gradient(total, x)
 
-    value_and_grad, compile_seconds = trace(value_and_grad, tf.TensorSpec(shape, tf.float32))
-    best: dict[str, Any] = {"loss": np.inf, "x": np.asarray(x0), "step": 0}
-
-    def fun(flat: np.ndarray) -> tuple[float, np.ndarray]:
-        if loop.step >= loop.steps:  # scipy may ask for one more evaluation than allowed
-            raise LoopStop("finished")
-        x = tf.constant(flat.reshape(shape), tf.float32)
-        values, grad = value_and_grad(x)
-        values = values.numpy()
-        total = float(values[0])
-        if total < best["loss"]:
-            best.update(loss=total, x=flat.reshape(shape).astype(np.float32), step=loop.step)
-        loop.step += 1
-        loop.record(values)
-        loop.check()
-        if loop.is_boundary(loop.step):
-            loop.boundary(x, best["loss"])
-        return total, grad.numpy().astype(np.float64).ravel()
-
-    lo = np.broadcast_to(VGG_MIN, shape).ravel().astype(np.float64)
-    hi = np.broadcast_to(VGG_MAX, shape).ravel().astype(np.float64)
+    opt = BoxLBFGS(value_and_grad, x0, VGG_MIN, VGG_MAX, history=LBFGS_HISTORY)
+    run, compile_seconds = trace(opt.run, tf.TensorSpec([], tf.int32))
 
     def body() -> str:
-        # scipy's L-BFGS-B does its vector algebra with BLAS. Between evaluations BLAS's worker
-        # threads spin and take the cores TensorFlow needs, which made each evaluation 30 %
-        # slower on two cores; one BLAS thread is as fast for these vector operations.
-        with threadpool_limits(limits=1, user_api="blas"):
-            out = minimize(
-                fun,
-                np.asarray(x0, np.float64).ravel(),
-                jac=True,
-                method="L-BFGS-B",
-                bounds=Bounds(lo, hi),
-                options={"maxiter": loop.steps, "maxfun": loop.steps, "maxcor": 20},
-            )
-        return "converged" if loop.step < loop.steps and out.status == 0 else "finished"
+        while loop.step < loop.steps:
+            stop = loop.next_boundary(loop.step)
+            rows = run(tf.constant(stop - loop.step)).numpy()
+            loop.step += len(rows)
+            loop.record(rows)
+            loop.check()
+            if bool(opt.converged.numpy()):
+                return "converged"
+            loop.boundary(opt.x, float(opt.best_loss.numpy()))
+        return "finished"
 
     reason, message = loop.run(body)
-    return _Outcome(best["x"], float(best["loss"]), best["step"], compile_seconds, reason, message)
+    best = float(opt.best_loss.numpy())
+    if not np.isfinite(best):  # nothing evaluated: the start is the best we have
+        return _Outcome(x0, best, 0, compile_seconds, reason, message)
+    return _Outcome(opt.best_x, best, int(opt.best_step.numpy()), compile_seconds, reason, message)
 
 
 def stylize(

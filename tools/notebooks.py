@@ -418,22 +418,38 @@ def dumps(nb):
 
 
 def execute(path, timeout=1800):
-    """Run a notebook top to bottom in a fresh ``python3`` kernel, in full mode (CI unset)."""
+    """Run a notebook top to bottom in a fresh ``python3`` kernel, in full mode (CI unset), and
+    print how long it took and its longest cell (what a student waits for)."""
+    import time
+
     import nbformat
     from nbclient import NotebookClient
 
+    sys.path.insert(0, str(ROOT))
+    from benchmarks.pieces import cell_seconds  # the benchmarks' reading of nbclient's marks
+
     nb = nbformat.read(path, as_version=4)
     env_ci = os.environ.pop("CI", None)
+    start = time.perf_counter()
     try:
         NotebookClient(
             nb,
             timeout=timeout,
             kernel_name="python3",
+            record_timing=True,
             resources={"metadata": {"path": str(path.parent)}},
         ).execute()
     finally:
         if env_ci is not None:
             os.environ["CI"] = env_ci
+    cells = cell_seconds(nb)
+    longest = max(cells, key=lambda c: c["seconds"])
+    print(
+        f"{path.name}: {time.perf_counter() - start:.0f} s in full mode, longest cell "
+        f"{longest['seconds']:.0f} s (cell {longest['index']}: {longest['first_line']}), "
+        f"{sum(c['seconds'] > 10 for c in cells)} cells over 10 s",
+        flush=True,
+    )
     return json.loads(nbformat.writes(nb))
 
 
