@@ -3,7 +3,7 @@
 A step costs about as much as the image has pixels, and a large image needs many steps to settle its
 large shapes, because each step moves them only a little. Settling them on a small image first
 (256 px), then enlarging the result and refining only its details at 512 px and 1024 px, gives a
-large output in a fraction of the time of a direct run at the final size (the trick of Gatys et al.
+large output for a fraction of the arithmetic of a direct run at the final size (the trick of Gatys et al.
 2017, and of the multi-resolution scripts of the popular implementations). Each style image is
 scaled with the stages, so its texture keeps the size relative to the picture that a direct run at
 the final size would give it.
