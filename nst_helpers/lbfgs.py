@@ -156,7 +156,9 @@ class BoxLBFGS:
         )
         self.t.assign(t * tf.clip_by_value(ratio, 0.1, BACKTRACK))
         self.trial.assign(tf.clip_by_value(self.x + self.t * self.d, self.lo, self.hi))
-        self.converged.assign(self.t < 1e-10)
+        # A step too short to matter ends the search; so does a start whose loss is not finite
+        # (there is no direction to shorten yet).
+        self.converged.assign((self.t < 1e-10) | tf.logical_not(self.started))
 
     # --- the direction -------------------------------------------------------------------------
 

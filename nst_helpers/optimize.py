@@ -36,6 +36,7 @@ from .loop import (
     Progress,
     StopRun,
     check_frames_dir,
+    diverged,
     finite_json,
     frame_path,
     trace,
@@ -226,10 +227,17 @@ def _run_lbfgs(problem: Problem, x0: Tensor, loop: Loop) -> _Outcome:
             rows = run(tf.constant(stop - loop.step)).numpy()
             loop.step += len(rows)
             loop.record(rows)
-            loop.check()
-            if bool(opt.converged.numpy()):
+            # The line search keeps only points that lower the loss, so L-BFGS cannot run away
+            # as Adam can: a rejected trial point far above the start is not a divergence. Only
+            # a start that is not finite is (the one rule, applied to the first value).
+            if diverged(loop.history["total"][:1]):
+                raise LoopStop("diverged")
+            converged = bool(opt.converged.numpy())
+            if converged and loop.step < stop:  # stopped between two boundaries
                 return "converged"
             loop.boundary(opt.x, float(opt.best_loss.numpy()))
+            if converged and loop.step < loop.steps:
+                return "converged"
         return "finished"
 
     reason, message = loop.run(body)

@@ -86,3 +86,44 @@ def test_the_start_is_clipped_into_the_box():
     opt = BoxLBFGS(value_and_grad, tf.fill([len(b)], 5.0), -1.0, 1.0)
     opt.run(tf.constant(1))
     assert float(tf.reduce_max(opt.x).numpy()) == 1.0
+
+
+def test_stylize_reports_convergence_and_still_calls_back_at_the_last_step(photo):
+    from nst_helpers.optimize import stylize
+
+    # The photo against itself with no style: the start is the minimum, its gradient zero.
+    quiet = dict(
+        max_side=64,
+        style_weight=0.0,
+        precision="float32",
+        optimizer="lbfgs",
+        progress=False,
+        verbose=False,
+    )
+    early = stylize(photo, photo, "fast", steps=5, **quiet)
+    assert early.stop_reason == "converged" and early.steps == 1
+    seen = []
+    last = stylize(photo, photo, "fast", steps=1, callback=lambda p: seen.append(p.step), **quiet)
+    assert last.stop_reason == "finished" and seen == [1]  # the last boundary still ran
+
+
+def test_a_rejected_trial_point_far_above_the_start_is_not_a_divergence(photo):
+    from nst_helpers.optimize import stylize
+
+    # In bfloat16 the photo against itself starts a little above zero; the first trial points of
+    # the line search lie far above the start (more than 20 times), and are rejected.
+    r = stylize(
+        photo,
+        photo,
+        "fast",
+        steps=8,
+        max_side=64,
+        style_weight=0.0,
+        optimizer="lbfgs",
+        precision="bfloat16",
+        progress=False,
+        verbose=False,
+    )
+    start = r.history["total"][0]
+    assert max(r.history["total"]) > 20 * start  # what used to stop the run as "diverged"
+    assert r.stop_reason in ("finished", "converged") and r.best_loss <= start

@@ -425,7 +425,8 @@ def execute(path, timeout=1800):
     import nbformat
     from nbclient import NotebookClient
 
-    sys.path.insert(0, str(ROOT))
+    if str(ROOT) not in sys.path:
+        sys.path.insert(0, str(ROOT))
     from benchmarks.pieces import cell_seconds  # the benchmarks' reading of nbclient's marks
 
     nb = nbformat.read(path, as_version=4)
