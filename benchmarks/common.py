@@ -316,7 +316,7 @@ class _RateAround:
         return row
 
 
-def _loop_ms(fn, min_seconds, repeats):
+def loop_ms(fn, min_seconds, repeats):
     """ms per iteration of ``fn(n)`` (a compiled loop of ``n`` iterations): ``n`` doubles until a
     call lasts ``min_seconds``; the best of ``repeats`` calls."""
     t = tf()
@@ -371,8 +371,8 @@ def gram_layer_ms(layers, style_layers, min_seconds=0.25, repeats=2, probe=None)
             "positions": h * w,
             "channels": c,
             "gflop": 2.0 * h * w * c * c / 1e9,
-            "forward_ms": _loop_ms(forward, min_seconds, repeats),
-            "backward_ms": _loop_ms(backward, min_seconds, repeats),
+            "forward_ms": loop_ms(forward, min_seconds, repeats),
+            "backward_ms": loop_ms(backward, min_seconds, repeats),
         }
         out.append(rate.around(row))
     return out
@@ -436,6 +436,6 @@ def conv_layer_ms(layers, min_seconds=0.25, repeats=2, probe=None, fast_conv=Non
             fns.append(("forward_plain_ms", plain))
         row = {"layer": entry["layer"], "fast_conv": bool(library_conv)}
         for name, fn in fns:
-            row[name] = _loop_ms(fn, min_seconds, repeats)
+            row[name] = loop_ms(fn, min_seconds, repeats)
         out.append(rate.around(row))
     return out

@@ -21,13 +21,13 @@ import time
 import numpy as np
 
 
-def _busy(stop) -> None:
+def busy(stop) -> None:
     a = np.random.default_rng(0).random((400, 400))
     while not stop.is_set():
         a = np.tanh(a @ a.T / 400.0)
 
 
-def _problem(content: str, style: str, size: int, precision: str):
+def fast_problem(content: str, style: str, size: int, precision: str):
     from nst_helpers.config import preset
     from nst_helpers.problem import Problem
     from nst_helpers.samples import load_sample
@@ -130,13 +130,13 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--load", type=int, default=0, help="busy processes beside the run")
     args = parser.parse_args(argv)
     stop = mp.Event()
-    busy = [mp.Process(target=_busy, args=(stop,), daemon=True) for _ in range(args.load)]
-    for p in busy:
+    workers = [mp.Process(target=busy, args=(stop,), daemon=True) for _ in range(args.load)]
+    for p in workers:
         p.start()
     try:
         for pair in args.pairs.split(","):
             content, style = pair.split(":")
-            problem = _problem(content, style, args.size, args.precision)
+            problem = fast_problem(content, style, args.size, args.precision)
             adam_ms = adam(problem, 30)
             ours, ours_ms = library(problem, args.steps)
             theirs, theirs_ms = scipy_lbfgsb(problem, args.steps)
@@ -152,7 +152,7 @@ def main(argv: list[str] | None = None) -> int:
             )
     finally:
         stop.set()
-        for p in busy:
+        for p in workers:
             p.join(timeout=5)
     return 0
 

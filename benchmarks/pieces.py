@@ -12,6 +12,7 @@ import time
 import numpy as np
 
 from . import common
+from .bf16 import bf16_roofline as bf16_roofline  # a piece of its own module, run from here
 
 
 def _losses(values):
@@ -593,3 +594,41 @@ def cell_seconds(nb):
         first_line = (words or lines or [""])[0][:60]
         out.append({"index": index, "seconds": seconds, "first_line": first_line})
     return out
+
+
+def lbfgs_per_evaluation(size, steps=60, adam_steps=30, loads=(0, 1), pair="chelsea:starry_night"):
+    """ms per L-BFGS evaluation against ms per Adam step on the ``fast`` preset, quiet and with
+    ``load`` busy processes beside it (:mod:`benchmarks.lbfgs_compare`'s runs, without scipy)."""
+    import multiprocessing as mp
+
+    from . import lbfgs_compare as lc
+
+    content, style = pair.split(":")
+    rows = []
+    for load in loads:
+        ctx = mp.get_context("spawn")  # a fresh interpreter: no fork of TensorFlow's threads
+        stop = ctx.Event()
+        busy = [ctx.Process(target=lc.busy, args=(stop,), daemon=True) for _ in range(load)]
+        for p in busy:
+            p.start()
+        try:
+            problem = lc.fast_problem(content, style, size, "auto")
+            time.sleep(1.0 if load else 0.0)  # let the busy processes start
+            before = lc.adam(problem, adam_steps)
+            best, lbfgs_ms = lc.library(problem, steps)
+            adam_ms = (before + lc.adam(problem, adam_steps)) / 2  # Adam around L-BFGS
+        finally:
+            stop.set()
+            for p in busy:
+                p.join()
+        rows.append(
+            {
+                "load": load,
+                "adam_ms": adam_ms,
+                "lbfgs_ms": lbfgs_ms,
+                "ratio": lbfgs_ms / adam_ms,
+                "best_loss": best,
+                "load_average": common.load_average(),
+            }
+        )
+    return {"pair": pair, "steps": steps, "precision": problem.config.precision, "rows": rows}

@@ -40,9 +40,21 @@ TARGETS = (
     ),
     (
         "bf16",
-        "bfloat16 step against float32 (images visibly equal)",
+        "bfloat16 step against float32 (the same picture: float32 loss within 5 %)",
         ">= 1.4x faster",
         lambda v: v >= 1.4,
+    ),
+    (
+        "bf16_roofline",
+        "bfloat16 step's share of the best bfloat16 kernel rate",
+        ">= 85 %",
+        lambda v: v >= 0.85,
+    ),
+    (
+        "lbfgs_eval",
+        "L-BFGS evaluation against an Adam step, quiet and with one busy process",
+        "<= 1.15x",
+        lambda v: v <= 1.15,
     ),
     ("notebooks", "Whole CI-mode notebook run", "< 10 min", lambda v: v < 600),
     (
@@ -54,9 +66,12 @@ TARGETS = (
     ("longest_cell", "Longest full-mode cell of notebooks 01-08", "<= 60 s", lambda v: v <= 60),
 )
 
-#: When the bfloat16 image counts as visibly equal to the float32 one (fixed before measuring):
-#: PSNR at least 35 dB and SSIM at least 0.97.
-PSNR_EQUAL_DB, SSIM_EQUAL = 35.0, 0.97
+#: When the bfloat16 image counts as the same picture as the float32 one: its float32 loss at most
+#: this much higher (the quality bar the course sets everywhere, e.g. for ``nst demo``). Until
+#: 2026-12-08 the bar was pixels (PSNR >= 35 dB, SSIM >= 0.97), which float32 fails against itself
+#: under L-BFGS (a 1e-6 change of one weight: 31.9 dB): a chaotic optimisation's pixels measure the
+#: chaos, not the precision (docs/performance-history.md). PSNR and SSIM are still reported.
+SAME_LOSS = 0.05
 
 #: The four optimisation runs, as the tables and the plot name them.
 RUNS = (
@@ -101,24 +116,31 @@ def growth(run, memory_at):
     return (b - a) / a, b - a
 
 
+def loss_change(prec):
+    """How much higher the bfloat16 picture's float32 loss is than the float32 picture's."""
+    return prec["bfloat16_image_loss_in_float32"] / prec["float32_image_loss"] - 1
+
+
 def visibly_equal(prec):
-    return prec["psnr_db"] >= PSNR_EQUAL_DB and prec["ssim"] >= SSIM_EQUAL
+    """The same picture: the float32 loss of the bfloat16 image within :data:`SAME_LOSS`."""
+    return loss_change(prec) <= SAME_LOSS
 
 
 def _precision_text(prec):
     eq = visibly_equal(prec)
     text = (
         f"Adam {prec['speedup']:.2f}x ({prec['float32_ms']:.0f} to {prec['bfloat16_ms']:.0f} "
-        f"ms), images {'visibly equal' if eq else 'visibly different'} (PSNR "
-        f"{prec['psnr_db']:.1f} dB, SSIM {prec['ssim']:.3f})"
+        f"ms), float32 loss {loss_change(prec) * 100:+.1f} % (PSNR {prec['psnr_db']:.1f} dB, "
+        f"SSIM {prec['ssim']:.3f})"
     )
     lb = prec.get("lbfgs") or {}
     if _ok(lb) and "speedup" in lb:
+        eq = eq and visibly_equal(lb)
         floor = lb.get("float32_vs_perturbed_float32", {}).get("psnr_db", float("nan"))
         text += (
-            f"; L-BFGS {lb['speedup']:.2f}x per evaluation, images "
-            f"{'visibly equal' if visibly_equal(lb) else 'not pixel-equal'} (PSNR "
-            f"{lb['psnr_db']:.1f} dB; float32 against itself perturbed: {floor:.1f} dB)"
+            f"; L-BFGS {lb['speedup']:.2f}x per evaluation, float32 loss "
+            f"{loss_change(lb) * 100:+.1f} % (PSNR {lb['psnr_db']:.1f} dB; float32 against itself "
+            f"perturbed: {floor:.1f} dB)"
         )
     return dict(value=prec["speedup"], extra_pass=eq, measured=text)
 
@@ -193,6 +215,26 @@ def evaluate(results):
     prec = results.get("precision", {})
     if _ok(prec) and "speedup" in prec:
         out["bf16"] = _precision_text(prec)
+    bf = results.get("bf16_roofline", {})
+    if _ok(bf) and "fraction_of_best" in bf:
+        out["bf16_roofline"] = dict(
+            value=bf["fraction_of_best"],
+            measured=(
+                f"{bf['fraction_of_best'] * 100:.0f} % ({bf['step_ms']:.0f} ms, "
+                f"{bf['step_gflops']:.0f} of {bf['best_kernel_gflops_bf16']:.0f} GFLOP/s); "
+                "where the rest goes: section 5b"
+            ),
+        )
+    le = results.get("lbfgs_per_evaluation", {})
+    if _ok(le) and le.get("rows"):
+        out["lbfgs_eval"] = dict(
+            value=max(r["ratio"] for r in le["rows"]),
+            measured="; ".join(
+                f"{r['ratio']:.2f}x {'quiet' if not r['load'] else 'with one busy process'} "
+                f"({r['lbfgs_ms']:.0f} against {r['adam_ms']:.0f} ms)"
+                for r in le["rows"]
+            ),
+        )
     nbs = results.get("notebooks", {})
     if _ok(nbs) and nbs.get("available"):
         errors = [n for n in nbs["notebooks"] if n["error"]]
@@ -658,8 +700,15 @@ def _precision_rows(prec, lb):
         ["float32 image against the content photograph: PSNR"]
         + cells(lambda r: [f"{r['float32_change_from_content']['psnr_db']:.1f} dB", ""])
     )
-    equal = ["visibly equal (PSNR >= {:.0f} dB, SSIM >= {})".format(PSNR_EQUAL_DB, SSIM_EQUAL)]
-    rows.append(equal + cells(lambda r: ["", "**yes**" if visibly_equal(r) else "**no**"]))
+    rows.append(
+        [f"the same picture (float32 loss at most {SAME_LOSS * 100:.0f} % higher)"]
+        + cells(
+            lambda r: [
+                "",
+                f"{'**yes**' if visibly_equal(r) else '**no**'} ({loss_change(r) * 100:+.1f} %)",
+            ]
+        )
+    )
     return rows
 
 
@@ -686,6 +735,117 @@ def _precision(prec):
                 "",
             ]
     return L
+
+
+def _bf16_parts(bf):
+    """Section 5b's table: the step's parts, each timed alone."""
+    ms = bf["step_ms"]
+    rows = [
+        [
+            "convolutions (Keras' layers in bfloat16: bias, ReLU, input gradient)",
+            f"{bf['conv_ms']:.0f}",
+            _share(bf["conv_ms"], ms),
+            f"{sum(r['gflop'] for r in bf['convs']) / (bf['conv_ms'] / 1000):.0f}",
+        ],
+        [
+            f"Gram matrices in {bf.get('feature_dtype', '?')} -> float32, loss and gradient",
+            f"{bf['gram_ms']:.0f}",
+            _share(bf["gram_ms"], ms),
+            "",
+        ],
+        ["of which the casts bfloat16 <-> float32", f"{bf['cast_ms']:.1f}", "", ""],
+        [
+            "the rest: pooling, content loss, optimiser, the loop",
+            f"{bf['rest_ms']:.0f}",
+            _share(bf["rest_ms"], ms),
+            "",
+        ],
+    ]
+    slow = sorted(bf["convs"], key=lambda r: r["gflops"])[:3]
+    rows += [
+        [f"slowest convolution: `{r['layer']}`", f"{r['ms']:.1f}", "", f"{r['gflops']:.0f}"]
+        for r in slow
+    ]
+    return _table(["part of the bfloat16 step", "ms", "share of the step", "GFLOP/s"], rows)
+
+
+def _bf16_roofline(bf):
+    L = ["## 5b. The bfloat16 step against the best bfloat16 kernels", ""]
+    if not (_ok(bf) and "fraction_of_best" in bf):
+        return L + ["Not measured.", ""]
+    chunks = [f * 100 for f in bf.get("fraction_of_matmul_chunks") or []]
+    L += [
+        f'The seed\'s preset in bfloat16 (`precision="bfloat16"`), Adam, {bf["size"][0]} x '
+        f"{bf['size'][1]} px, {bf['gflop_per_step']:.1f} GFLOP per step, against the best "
+        "bfloat16 rates this machine reaches:",
+        "",
+    ]
+    best = bf["best_kernel_gflops_bf16"]
+    rows = [
+        [
+            "2048² matmul, best of five batches",
+            f"{bf['best_matmul_gflops_bf16']:.0f}",
+            _share(bf["best_matmul_gflops_bf16"], best),
+        ],
+        [
+            f"fastest convolution layer of the step, alone (`{bf['best_conv_layer']}`)",
+            f"{bf['best_conv_gflops_bf16']:.0f}",
+            _share(bf["best_conv_gflops_bf16"], best),
+        ],
+        [
+            f"bfloat16 step ({bf['step_ms']:.1f} ms; at the best rate {bf['step_ms_at_best']:.0f} ms)",
+            f"{bf['step_gflops']:.0f}",
+            f"**{bf['fraction_of_best'] * 100:.0f} %**",
+        ],
+    ]
+    if chunks:
+        rows.append(
+            [
+                "the step chunk by chunk, against the matmul batch just before it",
+                "",
+                f"{min(chunks):.0f} to {max(chunks):.0f} % (of the matmul)",
+            ]
+        )
+    L += _table(["", "GFLOP/s", "share of the best"], rows)
+    L += [
+        "Each part of the step timed alone at its own shape (the parts do not add up exactly: "
+        "the step overlaps some of them and pays for moving data between them):",
+        "",
+    ]
+    return L + _bf16_parts(bf)
+
+
+def _lbfgs_per_evaluation(le):
+    L = ["## 5c. L-BFGS per evaluation against an Adam step", ""]
+    if not (_ok(le) and le.get("rows")):
+        return L + ["Not measured.", ""]
+    L += [
+        f"The `fast` preset ({le['precision']}), `{le['pair']}`, the library's L-BFGS "
+        f"({le['steps']} evaluations) between two Adam runs on the same problem, with no load and "
+        "with one process beside it that keeps a core busy with NumPy matmuls "
+        "(`python -m benchmarks.lbfgs_compare --load 1` also runs scipy's L-BFGS-B beside them).",
+        "",
+    ]
+    rows = [
+        [
+            "quiet" if not r["load"] else f"{r['load']} busy process(es)",
+            f"{r['lbfgs_ms']:.0f}",
+            f"{r['adam_ms']:.0f}",
+            f"**{r['ratio']:.2f}x**",
+            _f((r.get("load_average") or [None])[0], "{:.1f}"),
+        ]
+        for r in le["rows"]
+    ]
+    return L + _table(
+        [
+            "load",
+            "ms per L-BFGS evaluation",
+            "ms per Adam step",
+            "ratio",
+            "load average (1 min) after",
+        ],
+        rows,
+    )
 
 
 def _longest(n):
@@ -754,6 +914,8 @@ def markdown(results, gpu=None):
     L += _step_time(results.get("step_time", {}), results.get("step_time_comparison"))
     L += _roofline(results.get("step_time", {}))
     L += _time_to_quality(results) + _memory(results) + _precision(results.get("precision", {}))
+    L += _bf16_roofline(results.get("bf16_roofline", {}))
+    L += _lbfgs_per_evaluation(results.get("lbfgs_per_evaluation", {}))
     L += _notebooks(
         results.get("notebooks") or {},
         "## 6. The notebooks in CI mode",

@@ -45,6 +45,8 @@ FULL = dict(
     precision_lbfgs_steps=80,
     layer_seconds=0.25,
     ablation_rounds=6,
+    bf16_chunks=6,
+    lbfgs_eval_steps=60,
     notebooks=True,
 )
 QUICK = dict(
@@ -60,6 +62,8 @@ QUICK = dict(
     precision_lbfgs_steps=10,
     layer_seconds=0.1,
     ablation_rounds=3,
+    bf16_chunks=3,
+    lbfgs_eval_steps=20,
     notebooks=False,
 )
 #: Even tinier, for the tests.
@@ -76,6 +80,8 @@ TINY = dict(
     precision_lbfgs_steps=4,
     layer_seconds=0.02,
     ablation_rounds=2,
+    bf16_chunks=2,
+    lbfgs_eval_steps=6,
     notebooks=False,
 )
 
@@ -96,51 +102,96 @@ def _worker(piece, kwargs, json_path, intra, inter):
         print("  " + line, flush=True)
 
 
+def _machine_lines(out):
+    return [
+        f"{out['cpu']}, {out['cores']} cores, TensorFlow {out['tensorflow']}"
+        + (f", GPU {', '.join(out['gpu'])}" if out["gpu"] else "")
+    ]
+
+
+def _step_time_lines(out):
+    lines = [
+        f"seed's loop {out['seed_ms']:.1f} ms/step, library {out['library_ms']:.1f} ms/step, "
+        f"ratio {out['ratio']:.2f}x"
+    ]
+    if "fraction_of_matmul" in out:
+        lines.append(
+            f"{out['gflop_per_step']:.1f} GFLOP/step; library {out['library_gflops']:.0f} "
+            f"GFLOP/s = {out['fraction_of_matmul'] * 100:.0f} % of fp32 matmul "
+            f"{out['matmul_gflops_fp32']:.0f} GFLOP/s"
+        )
+    return lines
+
+
+def _run_lines(out):
+    if out.get("available") is False:
+        return ["not available"]
+    mem = out.get("peak_rss_mb", {})
+    lines = [
+        f"{len(out['loss'])} steps, last loss {out['loss'][-1]:.6g}"
+        + (f", peak RSS {', '.join(f'{k}: {v:.0f} MB' for k, v in mem.items())}" if mem else "")
+    ]
+    if out.get("time_to_target") is not None:
+        lines.append(f"reached the target loss after {out['time_to_target']:.1f} s")
+    return lines
+
+
+def _precision_lines(out):
+    return [
+        f"{r['optimizer']}: float32 {r['float32_ms']:.1f} ms/step, bfloat16 "
+        f"{r['bfloat16_ms']:.1f} ms/step ({r['speedup']:.2f}x); image PSNR {r['psnr_db']:.1f} dB, "
+        f"SSIM {r['ssim']:.3f}, mean |diff| {r['mean_abs_diff']:.2f}"
+        for r in (out, out.get("lbfgs"))
+        if r
+    ]
+
+
+def _bf16_lines(out):
+    return [
+        f"bfloat16 step {out['step_ms']:.1f} ms = {out['step_gflops']:.0f} GFLOP/s, "
+        f"{out['fraction_of_best'] * 100:.0f} % of the best bfloat16 kernel "
+        f"({out['best_kernel_gflops_bf16']:.0f} GFLOP/s); convolutions {out['conv_ms']:.0f} ms, "
+        f"Gram matrices {out['gram_ms']:.0f} ms, the rest {out['rest_ms']:.0f} ms"
+    ]
+
+
+def _lbfgs_eval_lines(out):
+    return [
+        f"load {r['load']}: L-BFGS {r['lbfgs_ms']:.0f} ms per evaluation, Adam "
+        f"{r['adam_ms']:.0f} ms per step ({r['ratio']:.2f}x)"
+        for r in out["rows"]
+    ]
+
+
+def _notebook_lines(out):
+    if not out.get("available"):
+        return []
+    return [
+        f"{n['notebook']}: {n['seconds']:.0f} s, longest cell {n['longest_cell']['seconds']:.0f} s"
+        f" (cell {n['longest_cell']['index']}) {n['error'] or ''}"
+        for n in out["notebooks"]
+    ]
+
+
+#: What :func:`figures` prints for each piece.
+_LINES = {
+    "machine": _machine_lines,
+    "step_time": _step_time_lines,
+    "seed_run": _run_lines,
+    "library_run": _run_lines,
+    "lbfgs_run": _run_lines,
+    "coarse_to_fine_run": _run_lines,
+    "precision": _precision_lines,
+    "bf16_roofline": _bf16_lines,
+    "lbfgs_per_evaluation": _lbfgs_eval_lines,
+    "notebooks": _notebook_lines,
+}
+
+
 def figures(piece, out):
     """One or two printed lines with a benchmark's main figures."""
-    if piece == "machine":
-        return [
-            f"{out['cpu']}, {out['cores']} cores, TensorFlow {out['tensorflow']}"
-            + (f", GPU {', '.join(out['gpu'])}" if out["gpu"] else "")
-        ]
-    if piece == "step_time":
-        lines = [
-            f"seed's loop {out['seed_ms']:.1f} ms/step, library {out['library_ms']:.1f} ms/step, "
-            f"ratio {out['ratio']:.2f}x"
-        ]
-        if "fraction_of_matmul" in out:
-            lines.append(
-                f"{out['gflop_per_step']:.1f} GFLOP/step; library {out['library_gflops']:.0f} "
-                f"GFLOP/s = {out['fraction_of_matmul'] * 100:.0f} % of fp32 matmul "
-                f"{out['matmul_gflops_fp32']:.0f} GFLOP/s"
-            )
-        return lines
-    if piece in ("seed_run", "library_run", "lbfgs_run", "coarse_to_fine_run"):
-        if out.get("available") is False:
-            return ["not available"]
-        mem = out.get("peak_rss_mb", {})
-        lines = [
-            f"{len(out['loss'])} steps, last loss {out['loss'][-1]:.6g}"
-            + (f", peak RSS {', '.join(f'{k}: {v:.0f} MB' for k, v in mem.items())}" if mem else "")
-        ]
-        if out.get("time_to_target") is not None:
-            lines.append(f"reached the target loss after {out['time_to_target']:.1f} s")
-        return lines
-    if piece == "precision":
-        return [
-            f"{r['optimizer']}: float32 {r['float32_ms']:.1f} ms/step, bfloat16 "
-            f"{r['bfloat16_ms']:.1f} ms/step ({r['speedup']:.2f}x); image PSNR {r['psnr_db']:.1f} dB, "
-            f"SSIM {r['ssim']:.3f}, mean |diff| {r['mean_abs_diff']:.2f}"
-            for r in (out, out.get("lbfgs"))
-            if r
-        ]
-    if piece == "notebooks" and out.get("available"):
-        return [
-            f"{n['notebook']}: {n['seconds']:.0f} s, longest cell {n['longest_cell']['seconds']:.0f} s"
-            f" (cell {n['longest_cell']['index']}) {n['error'] or ''}"
-            for n in out["notebooks"]
-        ]
-    return []
+    lines = _LINES.get(piece)
+    return lines(out) if lines else []
 
 
 def _spawn(piece, kwargs, tmp, args, backbone=None, name=None):
@@ -251,6 +302,19 @@ def run(params, out_dir, args, command):
                 name="step_time_comparison",
             )
             results["step_time_comparison"]["backbone"] = COMPARISON_BACKBONE
+        results["bf16_roofline"] = spawn(
+            "bf16_roofline",
+            size=size,
+            chunks=params["bf16_chunks"],
+            chunk_steps=params["chunk_steps"],
+            layer_seconds=params["layer_seconds"],
+        )
+        results["lbfgs_per_evaluation"] = spawn(
+            "lbfgs_per_evaluation",
+            size=size,
+            steps=params["lbfgs_eval_steps"],
+            adam_steps=max(4, params["lbfgs_eval_steps"] // 2),
+        )
         results["lbfgs_run"] = spawn(
             "lbfgs_run", size=size, steps=params["lbfgs_steps"], target=target
         )

@@ -32,7 +32,7 @@ PRESERVE_COLORS = ("luminance", "histogram")
 #: The optimisers of :func:`nst_helpers.optimize.stylize`.
 OPTIMIZERS = ("adam", "lbfgs")
 #: Where the optimisation starts (:meth:`nst_helpers.optimize.Problem.initial_image`).
-INITS = ("content", "noise", "style")
+INITS = ("content", "noise", "style", "recolored")
 #: The networks :func:`nst_helpers.backbone.load_backbone` knows by name; besides them it takes
 #: ``random:SEED`` and a path to a weights file.
 BACKBONES = ("auto", "vgg19", "vgg16-hed", "random")

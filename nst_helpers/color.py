@@ -42,6 +42,7 @@ __all__ = [
     "luminance",
     "luminance_image",
     "match_channel_histograms",
+    "match_colors",
     "match_histogram",
     "transfer_luminance",
 ]
@@ -132,12 +133,47 @@ def match_histogram(style: Any, content: Any) -> np.ndarray:
     Returns:
         The recoloured style image, uint8 RGB, of the style's size.
     """
-    s = as_uint8(style).reshape(-1, 3).astype(np.float64)
-    c = as_uint8(content).reshape(-1, 3).astype(np.float64)
-    mu_s, mu_c = s.mean(axis=0), c.mean(axis=0)
-    a = _sqrtm(np.cov(c, rowvar=False)) @ _sqrtm(np.cov(s, rowvar=False), inverse=True)
-    out = (s - mu_s) @ a.T + mu_c
-    return np.clip(out, 0, 255).round().astype(np.uint8).reshape(as_uint8(style).shape)
+    return match_colors(style, [content])
+
+
+def match_colors(
+    image: Any, references: Sequence[Any], weights: Sequence[float] | None = None
+) -> np.ndarray:
+    """``image`` recoloured to the colour mean and covariance of ``references`` (blended).
+
+    The linear map of :func:`match_histogram` (Gatys et al. 2017, section 5.1), towards the
+    weighted mixture of the references' pixels: its mean and covariance are the weighted means of
+    their first and second moments. ``init="recolored"`` starts the optimisation from the content
+    image recoloured this way towards the style images.
+
+    Args:
+        image: the image to recolour (uint8 RGB, any size).
+        references: the images whose colours to take (uint8 RGB, any sizes), at least one.
+        weights: one weight per reference (default: equal).
+
+    Returns:
+        The recoloured image, uint8 RGB, of ``image``'s size.
+    """
+    if not references:
+        raise ValueError("match_colors needs at least one reference image; received none.")
+    w = np.ones(len(references)) if weights is None else np.asarray(weights, np.float64)
+    if w.shape != (len(references),) or w.min() < 0 or w.sum() <= 0:
+        raise ValueError(
+            f"match_colors needs one non-negative weight per reference image ({len(references)}),"
+            f" not all zero; received {list(np.ravel(w))}."
+        )
+    w = w / w.sum()
+    pixels = [as_uint8(r).reshape(-1, 3).astype(np.float64) for r in references]
+    mean = sum(wt * p.mean(axis=0) for wt, p in zip(w, pixels))
+    second = sum(wt * (p.T @ p) / len(p) for wt, p in zip(w, pixels))
+    x = as_uint8(image).reshape(-1, 3).astype(np.float64)
+    mu_x = x.mean(axis=0)
+    # np.cov's unbiased covariance for one reference, as match_histogram always computed it
+    n = min(len(p) for p in pixels)
+    cov = (second - np.outer(mean, mean)) * (n / (n - 1) if len(pixels) == 1 else 1.0)
+    a = _sqrtm(cov) @ _sqrtm(np.cov(x, rowvar=False), inverse=True)
+    out = (x - mu_x) @ a.T + mean
+    return np.clip(out, 0, 255).round().astype(np.uint8).reshape(as_uint8(image).shape)
 
 
 def match_channel_histograms(style: Any, content: Any) -> np.ndarray:

@@ -200,8 +200,9 @@ class StyleConfig(Table):
     )
     init: Init = row(
         "content",
-        "Where the optimisation starts: the content image, random noise, or noise with "
-        "the style image's colours (or pass init_image= to stylize()).",
+        "Where the optimisation starts: the content image, random noise, noise with the "
+        "style image's colours, or the content image recoloured with the style's colours (or "
+        "pass init_image= to stylize()).",
         label="start from",
         tab="Optimiser",
         choices=INITS,

@@ -24,7 +24,7 @@ from .backbone import (
     load_backbone,
     resolve_precision,
 )
-from .color import luminance_image, match_histogram
+from .color import luminance_image, match_colors, match_histogram
 from .config import StyleConfig
 from .errors import NSTError
 from .images import ImageSource, load_image, load_mask, resize, to_vgg
@@ -184,7 +184,8 @@ class Problem:
 
         ``"noise"`` is uniform noise and ``"style"`` Gaussian noise with the style images' colour
         mean and spread (blend-weighted); both are drawn from ``config.seed``, so the same seed gives
-        the same start. With ``preserve_color="luminance"`` the start is turned grey like the rest.
+        the same start. ``"recolored"`` is the content image with the style images' colour mean
+        and covariance (:func:`~nst_helpers.color.match_colors`, blend-weighted). With ``preserve_color="luminance"`` the start is turned grey like the rest.
         """
         h, w = self.content.shape[:2]
         if init_image is not None:
@@ -193,6 +194,8 @@ class Problem:
                 img = resize(img, size=(h, w))
         elif self.config.init == "content":
             img = self.content
+        elif self.config.init == "recolored":  # the content in the styles' colours
+            img = match_colors(self.content, self.styles, self.blend)
         elif self.config.init == "noise":
             rng = np.random.default_rng(int(self.config.seed))
             img = rng.uniform(0, 255, size=(h, w, 3)).round().astype(np.uint8)

@@ -62,6 +62,12 @@ def results(tmp_path_factory):
         lbfgs_steps=TINY["precision_lbfgs_steps"],
         image_dir=str(out_dir),
     )
+    res["bf16_roofline"] = pieces.bf16_roofline(
+        SIZE, chunks=TINY["bf16_chunks"], chunk_steps=2, layer_seconds=TINY["layer_seconds"]
+    )
+    res["lbfgs_per_evaluation"] = pieces.lbfgs_per_evaluation(
+        SIZE, steps=TINY["lbfgs_eval_steps"], adam_steps=3
+    )
     res["total_seconds"] = 1.0
     return res, out_dir
 
@@ -198,6 +204,34 @@ def test_precision_gives_numbers(results):
         assert (out_dir / r["comparison_image"]).exists()
 
 
+def test_bf16_roofline_gives_the_steps_parts(results):
+    bf = results[0]["bf16_roofline"]
+    for key in ("step_ms", "step_gflops", "best_matmul_gflops_bf16", "best_conv_gflops_bf16"):
+        assert _finite(bf[key]) and bf[key] > 0, key
+    # the best kernel is the better of the matmul and the fastest convolution, and the share is
+    # the step's rate over it
+    assert bf["best_kernel_gflops_bf16"] == max(
+        bf["best_matmul_gflops_bf16"], bf["best_conv_gflops_bf16"]
+    )
+    assert bf["fraction_of_best"] == pytest.approx(
+        bf["step_gflops"] / bf["best_kernel_gflops_bf16"]
+    )
+    # every convolution of VGG19 up to the deepest layer the losses read, in bfloat16 where the
+    # hardware computes it
+    assert [r["layer"] for r in bf["convs"]][:2] == ["block1_conv1", "block1_conv2"]
+    assert all(r["dtype"] == "bfloat16" and r["ms"] > 0 for r in bf["convs"])
+    assert len(bf["grams"]) == len(bf["casts"]) == 5  # the seed's five style layers
+    assert bf["rest_ms"] == pytest.approx(bf["step_ms"] - bf["conv_ms"] - bf["gram_ms"])
+
+
+def test_lbfgs_per_evaluation_is_measured_quiet_and_under_load(results):
+    le = results[0]["lbfgs_per_evaluation"]
+    assert [r["load"] for r in le["rows"]] == [0, 1]
+    for r in le["rows"]:
+        assert r["ratio"] == pytest.approx(r["lbfgs_ms"] / r["adam_ms"]) and r["ratio"] > 0
+        assert _finite(r["best_loss"])
+
+
 def _tables(md):
     """Every markdown table as a list of rows (lists of cells)."""
     tables, current = [], []
@@ -268,16 +302,36 @@ def test_evaluate_judges_targets():
             "speedup": 3.0,
             "float32_ms": 300,
             "bfloat16_ms": 100,
-            "psnr_db": 50.0,
-            "ssim": 0.999,
+            "psnr_db": 20.0,
+            "ssim": 0.8,
+            "float32_image_loss": 100.0,
+            "bfloat16_image_loss_in_float32": 104.0,
+        },
+        "bf16_roofline": {
+            "fraction_of_best": 0.6,
+            "step_ms": 100,
+            "step_gflops": 600,
+            "best_kernel_gflops_bf16": 1000,
+        },
+        "lbfgs_per_evaluation": {
+            "rows": [
+                {"load": 0, "ratio": 1.01, "lbfgs_ms": 101, "adam_ms": 100},
+                {"load": 1, "ratio": 1.2, "lbfgs_ms": 240, "adam_ms": 200},
+            ]
         },
     }
     ev = report.evaluate(fake)
     assert ev["step_ratio"]["pass"] and not ev["roofline"]["pass"]
     assert ev["lbfgs_ratio"]["value"] == pytest.approx(20.0) and ev["lbfgs_ratio"]["pass"]
     assert ev["memory_growth"]["value"] == pytest.approx(0.01) and ev["memory_growth"]["pass"]
-    assert ev["bf16"]["pass"]
-    fake["precision"]["psnr_db"] = 20.0
+    # the same picture is judged by its float32 loss (4 % higher: yes), not by its pixels
+    assert ev["bf16"]["pass"] and "+4.0 %" in ev["bf16"]["measured"]
+    assert not ev["bf16_roofline"]["pass"] and ev["bf16_roofline"]["value"] == 0.6
+    # the worse of quiet and loaded counts
+    assert ev["lbfgs_eval"]["value"] == 1.2 and not ev["lbfgs_eval"]["pass"]
+    fake["lbfgs_per_evaluation"]["rows"][1]["ratio"] = 1.1
+    assert report.evaluate(fake)["lbfgs_eval"]["pass"]
+    fake["precision"]["bfloat16_image_loss_in_float32"] = 106.0
     assert not report.evaluate(fake)["bf16"]["pass"]
     assert "notebooks" not in ev
     lines = report.summary_lines(fake)

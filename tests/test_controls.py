@@ -307,6 +307,11 @@ def test_init_is_deterministic_per_seed(photo, swirls):
 
     mean_start = color.color_stats(from_vgg(start(init="style")))[0]
     assert np.abs(mean_start - color.color_stats(swirls)[0]).max() < 5
+    # "recolored" is the photo in the style's colours: the photo's layout, the style's mean.
+    recolored = from_vgg(start(init="recolored"))
+    assert np.abs(color.color_stats(recolored)[0] - color.color_stats(swirls)[0]).max() < 8
+    assert np.array_equal(recolored, color.match_colors(photo, [swirls]))
+    assert start(init="recolored", seed=2).tobytes() == start(init="recolored", seed=1).tobytes()
 
 
 def test_average_pooling_changes_features_and_result(photo, swirls):
