@@ -575,8 +575,28 @@ def notebooks(timeout=900, mode="ci", first=1, last=99):
     }
 
 
+#: An output that shows a run's progress as it goes: a tqdm bar (a widget, or text on stderr).
+_WIDGET = "application/vnd.jupyter.widget-view+json"
+
+
+def shows_progress(cell):
+    """Whether an executed cell showed progress while it ran: a tqdm bar (as a widget, or its
+    text on stderr), or a display it updated in place (``display(..., display_id=True)``)."""
+    for output in cell.get("outputs", []):
+        if _WIDGET in output.get("data", {}):
+            return True
+        if (
+            output.get("name") == "stderr"
+            and "|" in output.get("text", "")
+            and "/" in output.get("text", "")
+        ):
+            return True
+    return "display_id=True" in cell.source
+
+
 def cell_seconds(nb):
-    """``[{index, seconds, first_line}]`` of each executed code cell (nbclient's timing marks)."""
+    """``[{index, seconds, first_line, progress}]`` of each executed code cell (nbclient's timing
+    marks; ``progress``: :func:`shows_progress`)."""
     from datetime import datetime
 
     out = []
@@ -592,7 +612,14 @@ def cell_seconds(nb):
         lines = [ln for ln in cell.source.splitlines() if ln.strip()]
         words = [ln for ln in lines if not ln.startswith("# NBVAL")]  # nbval's markers say nothing
         first_line = (words or lines or [""])[0][:60]
-        out.append({"index": index, "seconds": seconds, "first_line": first_line})
+        out.append(
+            {
+                "index": index,
+                "seconds": seconds,
+                "first_line": first_line,
+                "progress": shows_progress(cell),
+            }
+        )
     return out
 
 

@@ -64,6 +64,12 @@ TARGETS = (
         lambda v: v <= 900,
     ),
     ("longest_cell", "Longest full-mode cell of notebooks 01-08", "<= 60 s", lambda v: v <= 60),
+    (
+        "silent_cells",
+        "Full-mode cells over 10 s that show no progress",
+        "none",
+        lambda v: v == 0,
+    ),
 )
 
 #: When the bfloat16 image counts as the same picture as the float32 one: its float32 loss at most
@@ -196,6 +202,13 @@ def _full_notebook_targets(nbs, out):
         value=cell["seconds"],
         measured=f"{cell['seconds']:.0f} s ({worst['notebook']}, cell {cell['index']})",
     )
+    slow = [(n, c) for n in nbs["notebooks"] for c in n.get("cells_over_10s", [])]
+    if slow and all("progress" in c for _, c in slow):
+        silent = [f"{n['notebook'][:2]} cell {c['index']}" for n, c in slow if not c["progress"]]
+        out["silent_cells"] = dict(
+            value=len(silent),
+            measured=f"{len(silent)} of {len(slow)}" + (f": {', '.join(silent)}" if silent else ""),
+        )
 
 
 def evaluate(results):

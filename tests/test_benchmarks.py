@@ -383,6 +383,35 @@ def test_full_mode_notebooks_are_judged_by_their_longest_cell():
     assert ev["longest_cell"]["pass"] and not ev["full_notebooks"]["pass"]
     md = report.markdown(fake)
     assert "## 7. Notebooks 01-08 in full mode" in md and "59 s, cell 4: `x = 1`" in md
+    # every cell over 10 s must show progress as it runs
+    assert "silent_cells" not in ev  # not recorded: not judged
+    slow = {"index": 7, "seconds": 30.0, "first_line": "run()", "progress": True}
+    fake["notebooks_full"]["notebooks"][1]["cells_over_10s"] = [slow, dict(slow, index=9)]
+    assert report.evaluate(fake)["silent_cells"]["pass"]
+    fake["notebooks_full"]["notebooks"][1]["cells_over_10s"][1]["progress"] = False
+    ev = report.evaluate(fake)
+    assert not ev["silent_cells"]["pass"] and ev["silent_cells"]["measured"] == "1 of 2: 05 cell 9"
+
+
+def test_a_cell_shows_progress_by_a_bar_or_a_display_it_updates():
+    import nbformat
+
+    def cell(source, *outputs):
+        c = nbformat.v4.new_code_cell(source)
+        c.outputs = [nbformat.from_dict(o) for o in outputs]
+        return c
+
+    bar = {"output_type": "stream", "name": "stderr", "text": " 40%|####  | 4/10 [00:02<00:03]"}
+    widget = {
+        "output_type": "display_data",
+        "data": {"application/vnd.jupyter.widget-view+json": {"model_id": "x"}},
+        "metadata": {},
+    }
+    words = {"output_type": "stream", "name": "stdout", "text": "done: 4/10 | ok"}
+    assert pieces.shows_progress(cell("stylize(a, b)", bar))
+    assert pieces.shows_progress(cell("stylize(a, b)", widget))
+    assert pieces.shows_progress(cell("h = display(x, display_id=True)"))
+    assert not pieces.shows_progress(cell("time.sleep(20)", words))
 
 
 DOCS = ROOT / "docs"
