@@ -3,13 +3,20 @@
 :class:`PhotoCrops` draws random crops, scales and flips of the photographs this package and
 scikit-image ship (:data:`TRAINING_PHOTOS`), reproducibly from a seed and a step number.
 :data:`HELD_OUT` (``tubingen`` and ``chelsea``) are never trained on, so they test the network.
+:data:`COURSE_PHOTOS` are 59 more photographs of real scenes (animals, buildings, landscapes,
+people, still lifes), public domain, CC0 or CC BY, shipped as ``nst_helpers.photo_data``
+(``data/photos/``, credited in ``data/photos/photos.tsv`` and ``data/README.md``).
 """
 
 from __future__ import annotations
 
+import csv
+import functools
+import io
 import math
 import os
 import pathlib
+from importlib import resources
 from typing import Any
 
 import numpy as np
@@ -21,7 +28,9 @@ from ..images import load_image
 
 __all__ = [
     "TRAINING_PHOTOS",
+    "COURSE_PHOTOS",
     "HELD_OUT",
+    "photo_credits",
     "PHOTO_SIDE",
     "photo",
     "painting",
@@ -52,10 +61,27 @@ HELD_OUT = ("tubingen", "chelsea")
 PHOTO_SIDE = 512
 
 
+@functools.cache
+def photo_credits() -> dict[str, dict[str, str]]:
+    """``{name: row}`` of ``data/photos/photos.tsv``: what each of :data:`COURSE_PHOTOS` shows,
+    its author, licence and the package it was taken from."""
+    text = resources.files("nst_helpers.photo_data").joinpath("photos.tsv").read_text("utf-8")
+    return {row["name"]: row for row in csv.DictReader(io.StringIO(text), delimiter="\t")}
+
+
+#: The 59 photographs of ``data/photos/`` by name (``alpine_landscape``, ``bison``, ...):
+#: scenes a style network should learn to paint, none of them textures.
+COURSE_PHOTOS = tuple(photo_credits())
+
+
 def photo(name: str) -> np.ndarray:
-    """A training or held-out photograph by name, ``uint8`` RGB at most :data:`PHOTO_SIDE` px."""
+    """A training or held-out photograph by name, ``uint8`` RGB at most :data:`PHOTO_SIDE` px:
+    a sample, one of :data:`COURSE_PHOTOS` or one of scikit-image's own."""
     if name in samples.CONTENT_SAMPLES:
         image = samples.load_sample(name)
+    elif name in photo_credits():
+        jpeg = resources.files("nst_helpers.photo_data").joinpath(f"{name}.jpg").read_bytes()
+        image = np.asarray(Image.open(io.BytesIO(jpeg)).convert("RGB"))
     else:
         from skimage import data  # scikit-image's own photographs, only for these names
 
@@ -82,6 +108,15 @@ def describe_style(style: Any) -> str:
     return "a style image"
 
 
+def _known(name: Any) -> bool:
+    """Whether ``name`` names a photograph :func:`photo` loads (and is not a file)."""
+    return (
+        isinstance(name, str)
+        and not os.path.exists(name)
+        and (name in photo_credits() or name in TRAINING_PHOTOS or name in HELD_OUT)
+    )
+
+
 class PhotoCrops:
     """Random square crops of photographs, scaled and flipped: the training set.
 
@@ -94,7 +129,8 @@ class PhotoCrops:
     Args:
         photos: ``None`` for :data:`TRAINING_PHOTOS`; or a folder of image files (``.jpg``,
             ``.jpeg``, ``.png``; read when drawn, so any number fits), or a list of images
-            (anything :func:`~nst_helpers.images.load_image` reads).
+            (anything :func:`~nst_helpers.images.load_image` reads) and names of the photographs
+            :func:`photo` knows (e.g. ``COURSE_PHOTOS``).
         size: side of the crops, px.
         batch_size: crops per batch.
         seed: the random seed.
@@ -128,7 +164,9 @@ class PhotoCrops:
             if not len(photos):
                 raise NSTError("give at least one photograph to train on.")
             self._images = [
-                load_image(p, max_side=PHOTO_SIDE, name=f"training photo {i + 1}")
+                photo(p)
+                if _known(p)
+                else load_image(p, max_side=PHOTO_SIDE, name=f"training photo {i + 1}")
                 for i, p in enumerate(photos)
             ]
             self.names = [

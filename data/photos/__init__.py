@@ -1,0 +1,1 @@
+"""Photographs for training style networks (nst_helpers.feedforward.data.COURSE_PHOTOS); credits in photos.tsv."""
