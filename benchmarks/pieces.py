@@ -625,7 +625,8 @@ def cell_seconds(nb):
 
 def lbfgs_per_evaluation(size, steps=60, adam_steps=30, loads=(0, 1), pair="chelsea:starry_night"):
     """ms per L-BFGS evaluation against ms per Adam step on the ``fast`` preset, quiet and with
-    ``load`` busy processes beside it (:mod:`benchmarks.lbfgs_compare`'s runs, without scipy)."""
+    ``load`` busy processes beside it (:mod:`benchmarks.lbfgs_compare`'s runs, without scipy).
+    Each is timed after its warm-up: Adam's first two steps, L-BFGS's first 20 evaluations."""
     import multiprocessing as mp
 
     from . import lbfgs_compare as lc

@@ -46,7 +46,7 @@ FULL = dict(
     layer_seconds=0.25,
     ablation_rounds=6,
     bf16_chunks=6,
-    lbfgs_eval_steps=60,
+    lbfgs_eval_steps=100,
     notebooks=True,
 )
 QUICK = dict(
@@ -313,7 +313,7 @@ def run(params, out_dir, args, command):
             "lbfgs_per_evaluation",
             size=size,
             steps=params["lbfgs_eval_steps"],
-            adam_steps=max(4, params["lbfgs_eval_steps"] // 2),
+            adam_steps=max(4, params["lbfgs_eval_steps"] // 3),
         )
         results["lbfgs_run"] = spawn(
             "lbfgs_run", size=size, steps=params["lbfgs_steps"], target=target

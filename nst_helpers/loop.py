@@ -229,13 +229,14 @@ def check_frames_dir(
     return folder
 
 
-def progress_bar(total: int, desc: str, enabled: bool) -> Any:
-    """A tqdm progress bar of ``total`` steps, or None when not ``enabled``."""
+def progress_bar(total: int, desc: str, enabled: bool, unit: str = "step") -> Any:
+    """A tqdm progress bar of ``total`` steps (or of another ``unit``), or None when not
+    ``enabled``."""
     if not enabled:
         return None
     from tqdm.auto import tqdm  # the notebook or terminal flavour, chosen when a bar is wanted
 
-    return tqdm(total=total, desc=desc, unit="step", leave=True)
+    return tqdm(total=total, desc=desc, unit=unit, leave=True)
 
 
 def forget_custom_gradients(graph: Any) -> int:

@@ -167,10 +167,13 @@ def test_sweep_plan(lab):
     assert lab.sweep({}, "{oops", {}) is None and "not valid JSON" in lab.message
 
 
-def test_a_sweep_runs_into_the_gallery(lab):
+def test_a_sweep_runs_into_the_gallery(lab, capsys):
     entries = lab.sweep({}, '{"style_weight": 0.1}\n{"style_weight": 0.001}', SMALL, block=True)
     assert [e.number for e in entries] == [1, 2] and lab.gallery == entries
     assert entries[0].config.style_weight == 0.1 and "Sweep done: 2 of 2" in lab.message
+    # the cell that waits for a blocking sweep shows a bar that counts its runs
+    err = capsys.readouterr().err
+    assert "sweep: 100%" in err and "2/2" in err
 
 
 def test_parse_grid():

@@ -245,6 +245,8 @@ def test_save_and_load_give_identical_outputs(tmp_path, trained):
     photo = ff.stylize_fast(loaded, ff.photo("chelsea"), max_side=64)
     assert photo.shape == (43, 64, 3) and photo.dtype == np.uint8
     assert ff.milliseconds_per_image(loaded, photo, 64, repeats=2) > 0
+    times = ff.forward_milliseconds(loaded, photo, 64, repeats=3)
+    assert len(times) == 3 and min(times) > 0
 
 
 def test_load_network_refuses_bad_files(tmp_path):
@@ -446,3 +448,25 @@ def test_train_style_interrupted_keeps_checkpoint_and_network(tmp_path, capsys, 
     assert code == 130 and "--resume" in err and model.is_file()
     assert ff.latest_step(tmp_path / "model.checkpoints") == 3
     assert ff.network_info(ff.load_network(model))["steps"] == 3
+
+
+def test_held_out_loss_judges_every_network_on_one_scale(trained):
+    """The float32 perceptual loss of a network's pictures of photographs it never saw: one row
+    per photograph and their mean; the same network and judge give the same figures; a network
+    that returns the photograph unchanged has no content loss, only style."""
+    judge = ff.TrainConfig(style_size=64)
+    photos = ["chelsea", np.full((40, 48, 3), 120, np.uint8)]
+    a = ff.held_out_loss(trained.model, photos=photos, max_side=48, config=judge)
+    assert list(a) == ["chelsea", "photo 2", "mean"]
+    for row in a.values():
+        assert set(row) == {"total", "content", "style", "tv"}
+        assert row["total"] == pytest.approx(row["content"] + row["style"] + row["tv"], rel=1e-5)
+    assert a["mean"]["total"] == pytest.approx((a["chelsea"]["total"] + a["photo 2"]["total"]) / 2)
+    assert ff.held_out_loss(trained.model, photos=photos, max_side=48, config=judge) == a
+    # the identity "network": the photograph itself, so no content loss and all of it style
+    identity = keras.Sequential([keras.layers.Input((None, None, 3)), keras.layers.Identity()])
+    same = ff.held_out_loss(identity, photos=["chelsea"], max_side=48, config=judge)
+    assert same["chelsea"]["content"] == pytest.approx(0.0, abs=1e-6)
+    assert same["chelsea"]["style"] > 0
+    with pytest.raises(NSTError, match="at least one photograph"):
+        ff.held_out_loss(identity, photos=[])

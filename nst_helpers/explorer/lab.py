@@ -28,6 +28,7 @@ from typing import Any
 from ..config import StyleConfig, preset as make_preset
 from ..errors import NSTError
 from ..images import default_max_side
+from ..loop import progress_bar
 from .listener import Listener, outcome
 from .messages import describe
 from .records import (
@@ -198,8 +199,8 @@ class Lab(ImageSources):
             self.running = True
         self._stop.clear()
         self.listener.busy(True)
-        if block:
-            entries = self.run_jobs(jobs, every)
+        if block:  # the calling cell waits: a bar there counts the runs of a sweep
+            entries = self.run_jobs(jobs, every, bar=len(jobs) > 1)
             return (entries[-1] if entries else None) if single else entries
         self._thread = threading.Thread(
             target=self.run_jobs, args=(jobs, every), daemon=True, name="nst-explorer-run"
@@ -207,10 +208,12 @@ class Lab(ImageSources):
         self._thread.start()
         return None
 
-    def run_jobs(self, jobs: list, every: int = 10) -> list:
+    def run_jobs(self, jobs: list, every: int = 10, bar: bool = False) -> list:
         """Run ``jobs`` one after the other into the gallery until one is stopped; the new
-        entries. (Call :meth:`start`, which checks that nothing else runs.)"""
+        entries. With ``bar``, a progress bar counts the runs. (Call :meth:`start`, which checks
+        that nothing else runs.)"""
         entries: list[Entry] = []
+        counter = progress_bar(len(jobs), "sweep", bar, unit="run")
         try:
             for job in jobs:
                 if self._stop.is_set():
@@ -219,6 +222,8 @@ class Lab(ImageSources):
                 entry = self._run_one(job, prefix, every)
                 if entry is not None:
                     entries.append(entry)
+                if counter is not None:
+                    counter.update()
             if len(jobs) > 1 and entries:
                 self.say(
                     "ok" if len(entries) == len(jobs) else "warning",
@@ -226,6 +231,8 @@ class Lab(ImageSources):
                     + (" (stopped early)." if self._stop.is_set() else "."),
                 )
         finally:
+            if counter is not None:
+                counter.close()
             with self._lock:
                 self.running = False
             self.listener.busy(False)

@@ -51,6 +51,7 @@ _WHERE = {
     ),
     **dict.fromkeys(
         [
+            "COURSE_PHOTOS",
             "HELD_OUT",
             "PHOTO_SIDE",
             "TRAINING_PHOTOS",
@@ -58,6 +59,7 @@ _WHERE = {
             "describe_style",
             "painting",
             "photo",
+            "photo_credits",
         ],
         ".data",
     ),
@@ -77,10 +79,13 @@ _WHERE = {
         ".network",
     ),
     **dict.fromkeys(["JOHNSON", "TRAIN_SETTINGS", "TrainConfig"], ".settings"),
-    **dict.fromkeys(["TrainProgress", "TrainResult", "perceptual_loss", "train"], ".training"),
+    **dict.fromkeys(
+        ["TrainProgress", "TrainResult", "held_out_loss", "perceptual_loss", "train"], ".training"
+    ),
     **dict.fromkeys(
         [
             "describe_network",
+            "forward_milliseconds",
             "load_network",
             "milliseconds_per_image",
             "save_network",

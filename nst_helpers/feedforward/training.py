@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import dataclasses
 import pathlib
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -13,10 +15,10 @@ from .. import losses
 from .._tf import Tensor, tf as _tf
 from ..backbone import load_backbone, resolve_precision
 from ..errors import NSTError
-from ..images import ImageSource, PathLike, vgg_input
-from ..loop import Loop, trace
+from ..images import ImageSource, PathLike, load_image, vgg_input
+from ..loop import LOSS_NAMES, Loop, trace
 from .checkpoints import CheckpointWriter, checkpoint_setup, run_record
-from .data import HELD_OUT, PhotoCrops, describe_style, painting as load_painting
+from .data import HELD_OUT, PhotoCrops, describe_style, painting as load_painting, photo
 from .network import transformation_network
 from .settings import TrainConfig
 from .use import save_network, stylize_fast
@@ -24,7 +26,7 @@ from .use import save_network, stylize_fast
 tf = _tf()
 import keras  # noqa: E402  (Keras 3, imported after TensorFlow's quiet import)
 
-__all__ = ["TrainProgress", "TrainResult", "perceptual_loss", "train"]
+__all__ = ["TrainProgress", "TrainResult", "held_out_loss", "perceptual_loss", "train"]
 
 
 @dataclass
@@ -109,6 +111,54 @@ def perceptual_loss(style: Any, config: TrainConfig, verbose: bool = True) -> lo
         precision=precision,
     )
     return loss
+
+
+def held_out_loss(
+    network: Any,
+    style: Any = "starry_night",
+    photos: Sequence[Any] = HELD_OUT,
+    max_side: int = 256,
+    config: TrainConfig | None = None,
+) -> dict[str, dict[str, float]]:
+    """How well ``network`` paints photographs it never trained on: the perceptual loss of its
+    pictures, in float32.
+
+    Each photograph, at most ``max_side`` px, is stylised by the network as a user gets it
+    (:func:`~nst_helpers.feedforward.use.stylize_fast`, whole pixels) and judged by the training's
+    loss (:func:`perceptual_loss`) against that photograph's own content features, with
+    ``config``'s layers and weights in float32. The default judge is ``TrainConfig()``, the same
+    for every network, so that networks trained with other weights (an ablation of the style
+    weight) are compared on one scale.
+
+    Args:
+        network: a trained network (:func:`train`'s ``model``, :func:`load_network`'s result).
+        style: the painting the network was trained for.
+        photos: names of photographs (:func:`~nst_helpers.feedforward.data.photo`) or images;
+            default :data:`~nst_helpers.feedforward.data.HELD_OUT`.
+        max_side: the size they are judged at.
+        config: the judge's settings (default ``TrainConfig()``); its precision is float32.
+
+    Returns:
+        ``{photo: {"total", "content", "style", "tv"}}`` with the weighted losses of each picture,
+        and ``"mean"``, their means over the photographs.
+    """
+    if not len(photos):
+        raise NSTError("held_out_loss needs at least one photograph to judge the network on.")
+    cfg = dataclasses.replace(config or TrainConfig(), precision="float32")
+    loss_fn = perceptual_loss(load_painting(style, cfg.style_size), cfg, verbose=False)
+    out: dict[str, dict[str, float]] = {}
+    for i, item in enumerate(photos):
+        name = item if isinstance(item, str) else f"photo {i + 1}"
+        source = photo(item) if isinstance(item, str) else item
+        image = load_image(source, max_side=max_side, name=name)
+        picture = stylize_fast(network, image, max_side=None)
+        x = tf.constant(image[None].astype(np.float32))
+        y = tf.constant(picture[None].astype(np.float32))
+        values = loss_fn(vgg_input(y), loss_fn.content_targets(vgg_input(x)))
+        out[name] = {part: float(v) for part, v in zip(LOSS_NAMES, values)}
+    names = list(out)
+    out["mean"] = {part: float(np.mean([out[n][part] for n in names])) for part in LOSS_NAMES}
+    return out
 
 
 def train(

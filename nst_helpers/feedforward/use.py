@@ -22,6 +22,7 @@ import keras  # noqa: E402  (Keras 3, imported after TensorFlow's quiet import)
 
 __all__ = [
     "stylize_fast",
+    "forward_milliseconds",
     "milliseconds_per_image",
     "save_network",
     "load_network",
@@ -65,10 +66,12 @@ def stylize_fast(
     return np.clip(np.round(out[0].numpy()), 0, 255).astype(np.uint8)
 
 
-def milliseconds_per_image(
+def forward_milliseconds(
     model: keras.Model, image: ImageSource, max_side: int | None, repeats: int = 5
-) -> float:
-    """The median time of :func:`stylize_fast`'s forward pass on ``image`` at ``max_side``, in ms.
+) -> list[float]:
+    """The time of each of ``repeats`` forward passes of :func:`stylize_fast` on ``image`` at
+    ``max_side``, in ms, in the order they ran: their spread says how much one figure can be
+    trusted on a busy laptop.
 
     The first pass (which traces and warms up) is not counted. Loading and resizing the image are
     not counted either: only the network.
@@ -81,8 +84,15 @@ def milliseconds_per_image(
     for _ in range(int(repeats)):
         t = time.perf_counter()
         fn(x).numpy()
-        times.append(time.perf_counter() - t)
-    return 1000.0 * float(np.median(times))
+        times.append(1000.0 * (time.perf_counter() - t))
+    return times
+
+
+def milliseconds_per_image(
+    model: keras.Model, image: ImageSource, max_side: int | None, repeats: int = 5
+) -> float:
+    """The median of :func:`forward_milliseconds`: one forward pass on ``image`` at ``max_side``."""
+    return float(np.median(forward_milliseconds(model, image, max_side, repeats)))
 
 
 def save_network(model: keras.Model, path: PathLike, force: bool = False) -> pathlib.Path:
