@@ -162,17 +162,15 @@ def match_colors(
             f"match_colors needs one non-negative weight per reference image ({len(references)}),"
             f" not all zero; received {list(np.ravel(w))}."
         )
-    w = w / w.sum()
     pixels = [as_uint8(r).reshape(-1, 3).astype(np.float64) for r in references]
-    mean = sum(wt * p.mean(axis=0) for wt, p in zip(w, pixels))
-    second = sum(wt * (p.T @ p) / len(p) for wt, p in zip(w, pixels))
+    # each reference's pixels weighted so that the reference counts with its weight
+    every = np.concatenate(pixels)
+    share = np.concatenate([np.full(len(p), wt / w.sum() / len(p)) for wt, p in zip(w, pixels)])
+    mean = np.average(every, axis=0, weights=share)
+    cov = np.cov(every, rowvar=False, aweights=share)
     x = as_uint8(image).reshape(-1, 3).astype(np.float64)
-    mu_x = x.mean(axis=0)
-    # np.cov's unbiased covariance for one reference, as match_histogram always computed it
-    n = min(len(p) for p in pixels)
-    cov = (second - np.outer(mean, mean)) * (n / (n - 1) if len(pixels) == 1 else 1.0)
     a = _sqrtm(cov) @ _sqrtm(np.cov(x, rowvar=False), inverse=True)
-    out = (x - mu_x) @ a.T + mean
+    out = (x - x.mean(axis=0)) @ a.T + mean
     return np.clip(out, 0, 255).round().astype(np.uint8).reshape(as_uint8(image).shape)
 
 

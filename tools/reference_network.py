@@ -52,9 +52,9 @@ def _log(folder: pathlib.Path) -> list[dict]:
 
 
 def _keep_newest(checkpoints: pathlib.Path) -> None:
-    """Delete every checkpoint but the newest (the folder's list names only that one after)."""
+    """Delete every checkpoint but the newest, and name only that one in the folder's list."""
     from nst_helpers.feedforward import latest_step
-    from nst_helpers.feedforward.checkpoints import STATE_FILE
+    from nst_helpers.feedforward.checkpoints import write_state
 
     newest = latest_step(checkpoints)
     if newest is None:
@@ -62,10 +62,7 @@ def _keep_newest(checkpoints: pathlib.Path) -> None:
     for path in checkpoints.glob("ckpt-*"):
         if path.name.split(".")[0] != f"ckpt-{newest}":
             path.unlink()
-    state = checkpoints / STATE_FILE
-    state.write_text(
-        f'model_checkpoint_path: "ckpt-{newest}"\nall_model_checkpoint_paths: "ckpt-{newest}"\n'
-    )
+    write_state(checkpoints, [newest])
 
 
 def sitting(folder: pathlib.Path, minutes: float, **changes) -> dict:

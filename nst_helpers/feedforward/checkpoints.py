@@ -41,6 +41,7 @@ __all__ = [
     "checkpoint_setup",
     "CheckpointWriter",
     "latest_step",
+    "write_state",
 ]
 
 #: The file in a checkpoint folder that records what the checkpoints belong to.
@@ -170,7 +171,7 @@ def _set_aside(folder: PathLike, files: list[pathlib.Path], kind: str) -> pathli
     return target
 
 
-def _write_state(folder: PathLike, steps: list[int]) -> None:
+def write_state(folder: PathLike, steps: list[int]) -> None:
     """Write ``folder/checkpoint`` naming ``steps`` (the last one newest), as TensorFlow would."""
     lines = [f'model_checkpoint_path: "ckpt-{steps[-1]}"']
     lines += [f'all_model_checkpoint_paths: "ckpt-{s}"' for s in steps]
@@ -354,7 +355,7 @@ def _resume_point(
     if aside:
         reasons.append(f"the damaged files were moved to {_set_aside(folder, aside, DAMAGED)}")
     if not listed or listed[0] != chosen or aside or gone:
-        _write_state(folder, sorted(s for s in found if s not in damaged))
+        write_state(folder, sorted(s for s in found if s not in damaged))
     if reasons:
         _note(f"resuming from step {chosen} in {folder}: {'; '.join(reasons)}.")
     return chosen
